@@ -1,0 +1,338 @@
+/*
+ * authz.c - the login decision.
+ *
+ * Security rules for this file:
+ *  1. This is the only place that decides a login; the module and
+ *     `keyadm check` MUST call it rather than repeat any part of it.
+ *  2. The checksum is checked before the store is consulted.
+ *  3. Exactly VK_SECRET_SLOTS verifications run for every parsed token,
+ *     whether the key exists or not and however many live secrets it has,
+ *     so timing does not reveal which key IDs exist.
+ *  4. The decoded token is wiped before returning, on every path.
+ *  5. All reads happen in one read transaction, so a concurrent keyadm
+ *     write is seen entirely or not at all. Nothing here writes.
+ *  6. A store that cannot answer is an ERROR, never a denial or an allow.
+ */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include "authz.h"
+#include "verifier.h"
+
+#define VK_SECRET_SLOTS 2
+#define VK_XSTR(x)      #x
+#define VK_STR(x)       VK_XSTR(x)
+
+static const char *const reason_names[] = {
+	[VK_REASON_OK] = "ok",
+	[VK_REASON_MALFORMED] = "malformed",
+	[VK_REASON_CHECKSUM] = "checksum",
+	[VK_REASON_UNKNOWN_KEY] = "unknown_key",
+	[VK_REASON_WRONG_SECRET] = "wrong_secret",
+	[VK_REASON_DISABLED] = "disabled",
+	[VK_REASON_EXPIRED] = "expired",
+	[VK_REASON_USER] = "user_not_allowed",
+	[VK_REASON_SCOPE] = "scope",
+	[VK_REASON_ROLE] = "role",
+	[VK_REASON_STORE] = "store_error",
+	[VK_REASON_MACHINE] = "unknown_machine",
+	[VK_REASON_NOMEM] = "out_of_memory",
+};
+
+const char *
+vk_reason_name(vk_reason r)
+{
+	if (r < VK_REASON_OK || r > VK_REASON_NOMEM)
+		return "unknown";
+	return reason_names[r];
+}
+
+/* The machine and the resources that cover it. */
+struct scope {
+	char machine[VK_UUID_STRLEN + 1];
+	char location[VK_UUID_STRLEN + 1];
+	char org[VK_UUID_STRLEN + 1];
+};
+
+static void
+set(struct vk_result *res, vk_decision d, vk_reason r)
+{
+	res->decision = d;
+	res->reason = r;
+}
+
+static void
+store_failed(sqlite3 *db, struct vk_result *res)
+{
+	int code = sqlite3_errcode(db);
+
+	vk_seterr(res->err, "store: %s", sqlite3_errmsg(db));
+	set(res, VK_DECISION_ERROR, code == SQLITE_NOMEM ? VK_REASON_NOMEM : VK_REASON_STORE);
+}
+
+static int
+prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct vk_result *res)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK)
+		return 0;
+	store_failed(db, res);
+	return -1;
+}
+
+static void
+copy_text(char *dst, size_t size, const unsigned char *src)
+{
+	size_t n = src ? strlen((const char *)src) : 0;
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src ? (const char *)src : "", n);
+	dst[n] = '\0';
+}
+
+/* Resolves the machine's location and organization; ERROR if it is not in the store. */
+static int
+load_scope(sqlite3 *db, const char *machine_id, struct scope *sc, struct vk_result *res)
+{
+	sqlite3_stmt *st = NULL;
+	int step, rc = -1;
+
+	if (machine_id == NULL || !vk_uuid_valid(machine_id)) {
+		vk_seterr(res->err, "no valid machine ID configured");
+		set(res, VK_DECISION_ERROR, VK_REASON_MACHINE);
+		return -1;
+	}
+	if (prepare(db,
+		    "SELECT l.id, l.org_id FROM machines m JOIN locations l"
+		    " ON l.id = m.location_id WHERE m.id = ?1",
+		    &st, res) != 0)
+		return -1;
+	sqlite3_bind_text(st, 1, machine_id, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		copy_text(sc->machine, sizeof sc->machine, (const unsigned char *)machine_id);
+		copy_text(sc->location, sizeof sc->location, sqlite3_column_text(st, 0));
+		copy_text(sc->org, sizeof sc->org, sqlite3_column_text(st, 1));
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		vk_seterr(res->err, "machine %s is not in the store", machine_id);
+		set(res, VK_DECISION_ERROR, VK_REASON_MACHINE);
+	} else {
+		store_failed(db, res);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+struct key_state {
+	int disabled;
+	int64_t expires_at; /* 0: never */
+};
+
+/* Every check after the secret: enabled, not expired, user, scope, role. */
+static void
+check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
+	  const struct vk_request *req, struct vk_result *res)
+{
+	sqlite3_stmt *st = NULL;
+	vk_role best = VK_ROLE_NONE;
+	int step, allowed_user = 0;
+
+	if (ks->disabled) {
+		set(res, VK_DECISION_DENY, VK_REASON_DISABLED);
+		return;
+	}
+	if (ks->expires_at != 0 && ks->expires_at <= req->now) {
+		set(res, VK_DECISION_DENY, VK_REASON_EXPIRED);
+		return;
+	}
+	if (prepare(db, "SELECT count(*) FROM key_users WHERE key_id = ?1 AND user = ?2", &st,
+		    res) != 0)
+		return;
+	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, req->user ? req->user : "", -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		allowed_user = sqlite3_column_int(st, 0) > 0;
+	sqlite3_finalize(st);
+	if (step != SQLITE_ROW) {
+		store_failed(db, res);
+		return;
+	}
+	if (!allowed_user) {
+		set(res, VK_DECISION_DENY, VK_REASON_USER);
+		return;
+	}
+
+	/* Highest role among the grants covering this machine; the most specific on a tie. */
+	if (prepare(db,
+		    "SELECT role, resource_type, resource_id FROM grants WHERE key_id = ?1 AND ("
+		    " (resource_type = 'machine' AND resource_id = ?2) OR"
+		    " (resource_type = 'location' AND resource_id = ?3) OR"
+		    " (resource_type = 'organization' AND resource_id = ?4))"
+		    " ORDER BY CASE role WHEN 'owner' THEN 3 WHEN 'operator' THEN 2 ELSE 1 END"
+		    " DESC, CASE resource_type WHEN 'machine' THEN 3 WHEN 'location' THEN 2"
+		    " ELSE 1 END DESC LIMIT 1",
+		    &st, res) != 0)
+		return;
+	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sc->machine, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sc->location, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, sc->org, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		best = vk_role_parse((const char *)sqlite3_column_text(st, 0));
+		copy_text(res->via_type, sizeof res->via_type, sqlite3_column_text(st, 1));
+		copy_text(res->via_id, sizeof res->via_id, sqlite3_column_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		store_failed(db, res);
+	} else if (step == SQLITE_DONE) {
+		set(res, VK_DECISION_DENY, VK_REASON_SCOPE);
+	} else if (best < req->required) {
+		res->role = best;
+		set(res, VK_DECISION_DENY, VK_REASON_ROLE);
+	} else {
+		res->role = best;
+		set(res, VK_DECISION_ALLOW, VK_REASON_OK);
+	}
+}
+
+/*
+ * Reads the key and its live secrets and verifies the token against them.
+ * Returns 1 when a secret matched (ks filled), 0 after a denial or error.
+ */
+static int
+verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *req,
+	      struct key_state *ks, struct vk_result *res)
+{
+	sqlite3_stmt *st = NULL;
+	int found = 0, match = 0, slots = 0, step;
+
+	if (prepare(db,
+		    "SELECT k.name, k.disabled, coalesce(k.expires_at, 0), s.alg, s.salt,"
+		    " s.verifier FROM keys k LEFT JOIN secrets s ON s.key_id = k.id"
+		    " AND (s.expires_at IS NULL OR s.expires_at > ?2)"
+		    " WHERE k.id = ?1 ORDER BY s.id DESC LIMIT " VK_STR(VK_SECRET_SLOTS),
+		    &st, res) != 0)
+		return 0;
+	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, req->now);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!found) {
+			found = 1;
+			copy_text(res->key_name, sizeof res->key_name, sqlite3_column_text(st, 0));
+			ks->disabled = sqlite3_column_int(st, 1) != 0;
+			ks->expires_at = sqlite3_column_int64(st, 2);
+		}
+		match |= vk_verifier_check(
+			t, (const char *)sqlite3_column_text(st, 3), sqlite3_column_blob(st, 4),
+			(size_t)sqlite3_column_bytes(st, 4), sqlite3_column_blob(st, 5),
+			(size_t)sqlite3_column_bytes(st, 5));
+		slots++;
+	}
+	sqlite3_finalize(st);
+	for (; slots < VK_SECRET_SLOTS; slots++)
+		(void)vk_verifier_check(t, NULL, NULL, 0, NULL, 0);
+	if (step != SQLITE_DONE) {
+		store_failed(db, res);
+		return 0;
+	}
+	if (!found)
+		set(res, VK_DECISION_DENY, VK_REASON_UNKNOWN_KEY);
+	else if (!match)
+		set(res, VK_DECISION_DENY, VK_REASON_WRONG_SECRET);
+	return found && match;
+}
+
+static void
+result_init(struct vk_result *res)
+{
+	memset(res, 0, sizeof *res);
+	set(res, VK_DECISION_ERROR, VK_REASON_STORE);
+}
+
+static int
+begin_read(sqlite3 *db, struct vk_result *res)
+{
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	store_failed(db, res);
+	return -1;
+}
+
+static void
+end_read(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+}
+
+void
+vk_authorize(sqlite3 *db, const struct vk_request *req, struct vk_result *res)
+{
+	struct vk_token t;
+	struct key_state ks = {0, 0};
+	struct scope sc;
+
+	result_init(res);
+	memset(&t, 0, sizeof t);
+	if (begin_read(db, res) != 0)
+		return;
+	if (load_scope(db, req->machine_id, &sc, res) != 0)
+		goto out;
+	switch (vk_token_parse(req->token, req->token_len, &t)) {
+	case VK_TOKEN_OK:
+		break;
+	case VK_TOKEN_CHECKSUM:
+		set(res, VK_DECISION_DENY, VK_REASON_CHECKSUM);
+		goto out;
+	default:
+		set(res, VK_DECISION_DENY, VK_REASON_MALFORMED);
+		goto out;
+	}
+	vk_uuid_format(t.key_id, res->key_id);
+	if (verify_secret(db, &t, req, &ks, res))
+		check_key(db, &ks, &sc, req, res);
+out:
+	vk_token_wipe(&t);
+	end_read(db);
+}
+
+void
+vk_authorize_recheck(sqlite3 *db, const char *key_id, const struct vk_request *req,
+		     struct vk_result *res)
+{
+	struct key_state ks;
+	struct scope sc;
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	result_init(res);
+	copy_text(res->key_id, sizeof res->key_id, (const unsigned char *)key_id);
+	if (begin_read(db, res) != 0)
+		return;
+	if (load_scope(db, req->machine_id, &sc, res) != 0 ||
+	    prepare(db,
+		    "SELECT name, disabled, coalesce(expires_at, 0) FROM keys WHERE id = ?1",
+		    &st, res) != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		copy_text(res->key_name, sizeof res->key_name, sqlite3_column_text(st, 0));
+		ks.disabled = sqlite3_column_int(st, 1) != 0;
+		ks.expires_at = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	if (step == SQLITE_ROW)
+		check_key(db, &ks, &sc, req, res);
+	else if (step == SQLITE_DONE)
+		set(res, VK_DECISION_DENY, VK_REASON_UNKNOWN_KEY);
+	else
+		store_failed(db, res);
+out:
+	end_read(db);
+}

@@ -1,0 +1,394 @@
+/*
+ * config.c - viamkey.conf.
+ *
+ * Security rules for this file:
+ *  1. The file MUST be opened once, with O_NOFOLLOW, and checked through
+ *     that descriptor (fstat) before it is parsed; iniparser then reads the
+ *     same open file through /proc/self/fd, so no path is re-resolved.
+ *  2. It MUST be regular, owned by root or the euid, not writable by group
+ *     or others, and at most VK_CONFIG_MAX_SIZE bytes.
+ *  3. Every value is validated here; an unknown section or key is an error.
+ */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <iniparser.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "token.h"
+#include "config.h"
+
+#define DEFAULT_BUSY_TIMEOUT_MS 100
+#define DEFAULT_FAIL_DELAY_MS   2000
+#define DEFAULT_LAST_USED       60
+#define MAX_MS                  60000
+#define PROMPT_MAX              128
+
+static __thread char parse_error[VK_ERRLEN];
+
+static int
+capture_error(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (parse_error[0] != '\0')
+		return 0; /* keep the first */
+	va_start(ap, fmt);
+	n = vsnprintf(parse_error, sizeof parse_error, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+static vk_rc
+set_defaults(struct vk_config *cfg, char err[VK_ERRLEN])
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
+	cfg->fail_delay_ms = DEFAULT_FAIL_DELAY_MS;
+	cfg->last_used_interval = DEFAULT_LAST_USED;
+	cfg->store_path = strdup(VK_DEFAULT_STORE);
+	cfg->prompt = strdup(VK_DEFAULT_PROMPT);
+	if (cfg->store_path == NULL || cfg->prompt == NULL) {
+		vk_seterr(err, "out of memory");
+		return VK_ERR_NOMEM;
+	}
+	return VK_OK;
+}
+
+/* Line number of `key` in `section` (or of the section header when key is NULL); 0 if not found. */
+static int
+find_line(const char *buf, const char *section, const char *key)
+{
+	char cur[128] = "";
+	int line = 0;
+
+	for (const char *p = buf; *p != '\0';) {
+		const char *end = strchr(p, '\n');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		const char *s = p, *e = p + n;
+
+		line++;
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
+		if (s < e && *s == '[') {
+			const char *close = memchr(s, ']', (size_t)(e - s));
+			size_t len = close ? (size_t)(close - s - 1) : 0;
+
+			if (len < sizeof cur) {
+				memcpy(cur, s + 1, len);
+				cur[len] = '\0';
+			}
+			if (key == NULL && strcasecmp(cur, section) == 0)
+				return line;
+		} else if (key != NULL && strcasecmp(cur, section) == 0) {
+			const char *eq = memchr(s, '=', (size_t)(e - s));
+			const char *k = eq ? eq : e;
+
+			while (k > s && isspace((unsigned char)k[-1]))
+				k--;
+			if ((size_t)(k - s) == strlen(key) && strncasecmp(s, key, strlen(key)) == 0)
+				return line;
+		}
+		p = end ? end + 1 : e + strlen(e);
+	}
+	return 0;
+}
+
+static int
+parse_int(const char *s, long min, long max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int
+prompt_valid(const char *s)
+{
+	if (*s == '\0' || strlen(s) > PROMPT_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+struct ctx {
+	const char *path;
+	const char *buf;
+	char *err;
+};
+
+static vk_rc
+bad_value(const struct ctx *c, const char *sec, const char *key, const char *why)
+{
+	vk_seterr(c->err, "%s:%d: [%s] %s: %s", c->path, find_line(c->buf, sec, key), sec, key,
+		  why);
+	return VK_ERR_USAGE;
+}
+
+static vk_rc
+replace(char **dst, const char *v, char *err)
+{
+	char *copy = strdup(v);
+
+	if (copy == NULL) {
+		vk_seterr(err, "out of memory");
+		return VK_ERR_NOMEM;
+	}
+	free(*dst);
+	*dst = copy;
+	return VK_OK;
+}
+
+/* One "section:key = value" entry. */
+static vk_rc
+apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *key, const char *v)
+{
+	int n;
+
+	if (strcmp(sec, "store") == 0 && strcmp(key, "path") == 0) {
+		if (v[0] != '/')
+			return bad_value(c, sec, key, "must be an absolute path");
+		return replace(&cfg->store_path, v, c->err);
+	} else if (strcmp(sec, "store") == 0 && strcmp(key, "busy_timeout_ms") == 0) {
+		if (parse_int(v, 0, MAX_MS, &cfg->busy_timeout_ms) != 0)
+			return bad_value(c, sec, key, "must be a number of milliseconds, 0-60000");
+	} else if (strcmp(sec, "machine") == 0 && strcmp(key, "id") == 0) {
+		if (!vk_uuid_valid(v))
+			return bad_value(c, sec, key, "must be a lowercase UUIDv4");
+		return replace(&cfg->machine_id, v, c->err);
+	} else if (strcmp(sec, "pam") == 0 && strcmp(key, "role") == 0) {
+		if ((cfg->pam_role = vk_role_parse(v)) == VK_ROLE_NONE)
+			return bad_value(c, sec, key, "must be owner, operator or viewer");
+	} else if (strcmp(sec, "pam") == 0 && strcmp(key, "prompt") == 0) {
+		if (!prompt_valid(v))
+			return bad_value(c, sec, key, "must be 1-128 printable characters");
+		return replace(&cfg->prompt, v, c->err);
+	} else if (strcmp(sec, "pam") == 0 && strcmp(key, "fail_delay_ms") == 0) {
+		if (parse_int(v, 0, MAX_MS, &cfg->fail_delay_ms) != 0)
+			return bad_value(c, sec, key, "must be a number of milliseconds, 0-60000");
+	} else if (strcmp(sec, "audit") == 0 && strcmp(key, "last_used_interval") == 0) {
+		if (parse_int(v, 0, INT_MAX, &n) != 0)
+			return bad_value(c, sec, key, "must be a number of seconds");
+		cfg->last_used_interval = n;
+	} else if (strcmp(sec, "services") == 0) {
+		struct vk_service_role *sr;
+		vk_role r = vk_role_parse(v);
+
+		if (r == VK_ROLE_NONE)
+			return bad_value(c, sec, key, "must be owner, operator or viewer");
+		sr = realloc(cfg->services, (cfg->nservices + 1) * sizeof *sr);
+		if (sr == NULL) {
+			vk_seterr(c->err, "out of memory");
+			return VK_ERR_NOMEM;
+		}
+		cfg->services = sr;
+		sr[cfg->nservices].role = r;
+		if ((sr[cfg->nservices].service = strdup(key)) == NULL) {
+			vk_seterr(c->err, "out of memory");
+			return VK_ERR_NOMEM;
+		}
+		cfg->nservices++;
+	} else {
+		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [%s]", c->path,
+			  find_line(c->buf, sec, key), key, sec);
+		return VK_ERR_USAGE;
+	}
+	return VK_OK;
+}
+
+static int
+known_section(const char *s)
+{
+	static const char *const names[] = {"store", "machine", "pam", "services", "audit"};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(s, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static vk_rc
+apply_dictionary(struct vk_config *cfg, const struct ctx *c, dictionary *d)
+{
+	int nsec = iniparser_getnsec(d);
+
+	for (int i = 0; i < nsec; i++) {
+		const char *sec = iniparser_getsecname(d, i);
+		int nkeys = iniparser_getsecnkeys(d, sec);
+		const char **keys;
+		vk_rc rc = VK_OK;
+
+		if (!known_section(sec)) {
+			vk_seterr(c->err, "%s:%d: unknown section [%s]", c->path,
+				  find_line(c->buf, sec, NULL), sec);
+			return VK_ERR_USAGE;
+		}
+		if (nkeys <= 0)
+			continue;
+		if ((keys = calloc((size_t)nkeys, sizeof *keys)) == NULL) {
+			vk_seterr(c->err, "out of memory");
+			return VK_ERR_NOMEM;
+		}
+		iniparser_getseckeys(d, sec, keys);
+		for (int k = 0; k < nkeys && rc == VK_OK; k++) {
+			const char *key = keys[k] + strlen(sec) + 1; /* "section:key" */
+			const char *v = iniparser_getstring(d, keys[k], "");
+
+			rc = apply(cfg, c, sec, key, v);
+		}
+		free(keys);
+		if (rc != VK_OK)
+			return rc;
+	}
+	return VK_OK;
+}
+
+/* Opens and checks path; reads it into *buf. Returns -1 with *missing set when absent. */
+static vk_rc
+open_checked(const char *path, int *fd_out, char **buf_out, int *missing, char err[VK_ERRLEN])
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t got;
+	int fd;
+
+	*missing = 0;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			*missing = 1;
+			return VK_OK;
+		}
+		vk_seterr(err, "%s: %s%s", path, strerror(errno),
+			  errno == ELOOP ? " (symbolic links are refused)" : "");
+		return VK_ERR_STORE;
+	}
+	if (fstat(fd, &st) != 0) {
+		vk_seterr(err, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		vk_seterr(err, "%s: not a regular file", path);
+		goto fail;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		vk_seterr(err, "%s: owned by uid %u; it must be owned by root (chown root %s)", path,
+			  (unsigned)st.st_uid, path);
+		goto fail;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		vk_seterr(err, "%s: writable by group or others; run chmod go-w %s", path, path);
+		goto fail;
+	}
+	if (st.st_size > VK_CONFIG_MAX_SIZE) {
+		vk_seterr(err, "%s: larger than %d bytes", path, VK_CONFIG_MAX_SIZE);
+		goto fail;
+	}
+	if ((buf = calloc(1, (size_t)st.st_size + 1)) == NULL) {
+		vk_seterr(err, "out of memory");
+		close(fd);
+		return VK_ERR_NOMEM;
+	}
+	got = pread(fd, buf, (size_t)st.st_size, 0);
+	if (got != st.st_size) {
+		vk_seterr(err, "%s: short read", path);
+		goto fail;
+	}
+	if (memchr(buf, '\0', (size_t)got) != NULL) {
+		vk_seterr(err, "%s: contains a NUL byte", path);
+		goto fail;
+	}
+	*fd_out = fd;
+	*buf_out = buf;
+	return VK_OK;
+fail:
+	free(buf);
+	close(fd);
+	return VK_ERR_STORE;
+}
+
+vk_rc
+vk_config_load(const char *path, struct vk_config *cfg, char err[VK_ERRLEN])
+{
+	char procpath[64];
+	char *buf = NULL;
+	dictionary *d = NULL;
+	int fd = -1, missing;
+	vk_rc rc;
+
+	if ((rc = set_defaults(cfg, err)) != VK_OK)
+		return rc;
+	if ((rc = open_checked(path, &fd, &buf, &missing, err)) != VK_OK || missing)
+		return rc;
+
+	snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", fd);
+	parse_error[0] = '\0';
+	iniparser_set_error_callback(capture_error);
+	d = iniparser_load(procpath);
+	iniparser_set_error_callback(NULL);
+	if (d == NULL) {
+		const char *at = strstr(parse_error, procpath);
+
+		/* iniparser names the file it opened; report the configured path instead */
+		if (at != NULL)
+			vk_seterr(err, "%s: %s", path, at + strlen(procpath) + 1);
+		else
+			vk_seterr(err, "%s: cannot parse%s%s", path, parse_error[0] ? ": " : "",
+				  parse_error);
+		err[strcspn(err, "\n")] = '\0';
+		rc = VK_ERR_USAGE;
+		goto out;
+	}
+	rc = apply_dictionary(cfg, &(struct ctx){path, buf, err}, d);
+out:
+	if (d != NULL)
+		iniparser_freedict(d);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+void
+vk_config_free(struct vk_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nservices; i++)
+		free(cfg->services[i].service);
+	free(cfg->services);
+	free(cfg->store_path);
+	free(cfg->machine_id);
+	free(cfg->prompt);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+vk_role
+vk_config_required_role(const struct vk_config *cfg, const char *service, vk_role arg)
+{
+	if (arg != VK_ROLE_NONE)
+		return arg;
+	for (size_t i = 0; service != NULL && i < cfg->nservices; i++)
+		if (strcasecmp(cfg->services[i].service, service) == 0)
+			return cfg->services[i].role;
+	if (cfg->pam_role != VK_ROLE_NONE)
+		return cfg->pam_role;
+	return VK_ROLE_OPERATOR;
+}

@@ -1,0 +1,52 @@
+/*
+ * config.h - viamkey.conf, read with iniparser.
+ *
+ * The file MUST be a regular file owned by root or the euid, not writable
+ * by group or others, at most 64 KiB, and is opened with O_NOFOLLOW. A
+ * missing file means the built-in defaults. Unknown sections or keys are
+ * errors reported with file and line.
+ */
+#ifndef VK_CONFIG_H
+#define VK_CONFIG_H
+
+#include "vk.h"
+
+#define VK_DEFAULT_CONFIG  VK_SYSCONFDIR "/viamkey/viamkey.conf"
+#define VK_DEFAULT_STORE   VK_LOCALSTATEDIR "/lib/viamkey/keys.db"
+#define VK_DEFAULT_PROMPT  "API key: "
+#define VK_CONFIG_MAX_SIZE 65536
+
+struct vk_service_role {
+	char *service;
+	vk_role role;
+};
+
+struct vk_config {
+	char *store_path;      /* [store] path */
+	int busy_timeout_ms;   /* [store] busy_timeout_ms, default 100 */
+	char *machine_id;      /* [machine] id, or NULL */
+	vk_role pam_role;      /* [pam] role, or VK_ROLE_NONE */
+	char *prompt;          /* [pam] prompt */
+	int fail_delay_ms;     /* [pam] fail_delay_ms, default 2000 */
+	int last_used_interval; /* [audit] last_used_interval, default 60 */
+	struct vk_service_role *services; /* [services] */
+	size_t nservices;
+};
+
+/*
+ * Loads path into cfg (which need not be initialised). On error returns
+ * VK_ERR_STORE (unsafe or unreadable file), VK_ERR_USAGE (syntax, unknown
+ * key, bad value) or VK_ERR_NOMEM, with a message naming file and line.
+ * cfg is always safe to pass to vk_config_free() afterwards.
+ */
+vk_rc vk_config_load(const char *path, struct vk_config *cfg, char err[VK_ERRLEN]);
+
+void vk_config_free(struct vk_config *cfg);
+
+/*
+ * The required role for a login: `arg` when set, else [services] for the
+ * service, else [pam] role, else operator.
+ */
+vk_role vk_config_required_role(const struct vk_config *cfg, const char *service, vk_role arg);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * store.h - the SQLite key store.
+ *
+ * Schema (PRAGMA user_version = VK_SCHEMA_VERSION, foreign keys on):
+ *   organizations(id, name, created_at)
+ *   locations(id, org_id -> organizations, name, created_at)
+ *   machines(id, location_id -> locations, name, created_at)
+ *   keys(id, name, created_at, created_by, disabled, protected, expires_at,
+ *        last_used_at, last_used_service, last_used_user, last_used_rhost)
+ *   key_users(key_id -> keys, user)
+ *   grants(key_id -> keys, role, resource_type, resource_id)
+ *   secrets(id, key_id -> keys, alg, salt, verifier, created_at, expires_at)
+ *   events(id, at, actor, action, key_id, detail)
+ *   meta(name, value)            -- "host_machine_id": this host's machine
+ * Times are integer seconds since the epoch. Rows of keys' children go with
+ * the key (ON DELETE CASCADE); resources with children or grants cannot be
+ * deleted (the caller checks and says why).
+ *
+ * vk_store_open() returns a connection or an error naming the path and,
+ * for permission problems, how to fix them. The caller closes it with
+ * sqlite3_close().
+ */
+#ifndef VK_STORE_H
+#define VK_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "vk.h"
+
+#define VK_SCHEMA_VERSION 1
+
+enum vk_open_mode {
+	VK_OPEN_LOGIN, /* existing, current schema; the module and `check` */
+	VK_OPEN_ADMIN, /* existing, current schema; keyadm's other commands */
+	VK_OPEN_INIT,  /* create directory (0700) and file (0600) if missing, migrate */
+};
+
+vk_rc vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sqlite3 **out,
+		    char err[VK_ERRLEN]);
+
+/*
+ * Permission rule for the store's file and its directory: owned by root
+ * or the euid and not writable by group or others. Returns VK_OK or
+ * VK_ERR_STORE with a message that says how to fix it; VK_ERR_NOTFOUND
+ * when the file does not exist.
+ */
+vk_rc vk_store_check_perms(const char *path, char err[VK_ERRLEN]);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+vk_rc vk_store_begin(sqlite3 *db, char err[VK_ERRLEN]);
+vk_rc vk_store_commit(sqlite3 *db, char err[VK_ERRLEN]);
+void vk_store_rollback(sqlite3 *db);
+
+/*
+ * Maps the last SQLite error on db to a vk_rc and a message prefixed with
+ * `what`: constraint failures are VK_ERR_CONFLICT, full or read-only disks
+ * and lock timeouts VK_ERR_IO, corruption VK_ERR_STORE.
+ */
+vk_rc vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN]);
+
+/*
+ * Prepares sql, binds parameters ?1.. from the varargs as described by
+ * `types` (one letter each: 't' const char * or NULL, 'i' int64_t,
+ * 'b' const void * followed by size_t), and steps it to completion.
+ * Returns the number of changed rows in *changes when changes != NULL.
+ * On failure the message is prefixed with `what`.
+ */
+vk_rc vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *changes,
+		    const char *sql, const char *types, ...);
+
+/*
+ * Like vk_store_exec() for a query whose first row's first column is an
+ * integer; *out is 0 when there is no row.
+ */
+vk_rc vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *out,
+			 const char *sql, const char *types, ...);
+
+/* Appends one audit event inside the caller's transaction. detail is JSON or NULL. */
+vk_rc vk_store_event(sqlite3 *db, const char *actor, const char *action, const char *key_id,
+		     const char *detail_json, char err[VK_ERRLEN]);
+
+/* This host's machine ID as recorded by `keyadm init`; VK_ERR_NOTFOUND if none. */
+vk_rc vk_store_host_machine(sqlite3 *db, char out[VK_UUID_STRLEN + 1], char err[VK_ERRLEN]);
+vk_rc vk_store_set_host_machine(sqlite3 *db, const char *machine_id, char err[VK_ERRLEN]);
+
+/*
+ * Registers the SQL function vk_preview(id) -> "vk_<key-id part>_…" on db,
+ * for listings and searches.
+ */
+vk_rc vk_store_register_functions(sqlite3 *db, char err[VK_ERRLEN]);
+
+#endif
