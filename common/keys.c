@@ -29,7 +29,7 @@ insert_secret(sqlite3 *db, const struct vk_token *t, const char *key_id, int64_t
 	rc = vk_store_exec(db, "cannot store the secret's verifier", err, NULL,
 			   "INSERT INTO secrets (key_id, alg, salt, verifier, created_at)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5)",
-			   "tbbi", key_id, VK_ALG_CURRENT, salt, sizeof salt, verifier,
+			   "ttbbi", key_id, VK_ALG_CURRENT, salt, sizeof salt, verifier,
 			   sizeof verifier, now);
 	sodium_memzero(verifier, sizeof verifier);
 	return rc;
@@ -47,7 +47,7 @@ insert_key(sqlite3 *db, const char *id, const char *name, const char *created_by
 	return vk_store_exec(db, "cannot create the key", err, NULL,
 			     "INSERT INTO keys (id, name, created_at, created_by, expires_at,"
 			     " protected) VALUES (?1, ?2, ?3, ?4, nullif(?5, 0), ?6)",
-			     "tttiii", id, name, now, created_by, expires_at,
+			     "ttitii", id, name, now, created_by, expires_at,
 			     (int64_t)(protected_key != 0));
 }
 

@@ -374,20 +374,27 @@ static vk_rc
 prepare_bind(sqlite3 *db, const char *sql, const char *types, va_list ap, sqlite3_stmt **out)
 {
 	sqlite3_stmt *st = NULL;
-	int i = 1, ok;
+	int i = 1, ok, used;
 
 	*out = NULL;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return VK_ERR_STORE;
+	/* a statement may use fewer parameters than its caller passes */
+	used = sqlite3_bind_parameter_count(st);
 	for (const char *t = types; *t != '\0'; t++, i++) {
 		if (*t == 't') {
-			ok = sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_STATIC);
+			const char *v = va_arg(ap, const char *);
+
+			ok = i > used ? SQLITE_OK : sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 		} else if (*t == 'i') {
-			ok = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+			int64_t v = va_arg(ap, int64_t);
+
+			ok = i > used ? SQLITE_OK : sqlite3_bind_int64(st, i, v);
 		} else {
 			const void *p = va_arg(ap, const void *);
+			int n = (int)va_arg(ap, size_t);
 
-			ok = sqlite3_bind_blob(st, i, p, (int)va_arg(ap, size_t), SQLITE_STATIC);
+			ok = i > used ? SQLITE_OK : sqlite3_bind_blob(st, i, p, n, SQLITE_STATIC);
 		}
 		if (ok != SQLITE_OK) {
 			sqlite3_finalize(st);
@@ -396,6 +403,28 @@ prepare_bind(sqlite3 *db, const char *sql, const char *types, va_list ap, sqlite
 	}
 	*out = st;
 	return VK_OK;
+}
+
+vk_rc
+vk_store_vprepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stmt **st,
+		  const char *sql, const char *types, va_list ap)
+{
+	if (prepare_bind(db, sql, types, ap, st) != VK_OK)
+		return vk_store_error(db, what, err);
+	return VK_OK;
+}
+
+vk_rc
+vk_store_prepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stmt **st,
+		 const char *sql, const char *types, ...)
+{
+	va_list ap;
+	vk_rc rc;
+
+	va_start(ap, types);
+	rc = vk_store_vprepare(db, what, err, st, sql, types, ap);
+	va_end(ap);
+	return rc;
 }
 
 vk_rc
@@ -448,12 +477,23 @@ vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *
 
 vk_rc
 vk_store_event(sqlite3 *db, const char *actor, const char *action, const char *key_id,
-	       const char *detail_json, char err[VK_ERRLEN])
+	       const char *detail, char err[VK_ERRLEN])
 {
 	return vk_store_exec(db, "cannot record the audit event", err, NULL,
 			     "INSERT INTO events (at, actor, action, key_id, detail)"
-			     " VALUES (unixepoch(), ?1, ?2, ?3, json(?4))",
-			     "tttt", actor, action, key_id, detail_json);
+			     " VALUES (unixepoch(), ?1, ?2, ?3, ?4)",
+			     "tttt", actor, action, key_id, detail);
+}
+
+vk_rc
+vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
+		  const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN])
+{
+	return vk_store_exec(db, "cannot record the key's last use", err, NULL,
+			     "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
+			     " last_used_user = ?4, last_used_rhost = ?5 WHERE id = ?1"
+			     " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
+			     "tittti", key_id, now, service, user, rhost, interval);
 }
 
 vk_rc

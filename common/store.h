@@ -24,6 +24,7 @@
 #define VK_STORE_H
 
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "vk.h"
@@ -69,6 +70,12 @@ vk_rc vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN]);
 vk_rc vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *changes,
 		    const char *sql, const char *types, ...);
 
+/* Prepares and binds like vk_store_exec(); the caller steps and finalizes *st. */
+vk_rc vk_store_prepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stmt **st,
+		       const char *sql, const char *types, ...);
+vk_rc vk_store_vprepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stmt **st,
+			const char *sql, const char *types, va_list ap);
+
 /*
  * Like vk_store_exec() for a query whose first row's first column is an
  * integer; *out is 0 when there is no row.
@@ -76,9 +83,18 @@ vk_rc vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *cha
 vk_rc vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *out,
 			 const char *sql, const char *types, ...);
 
-/* Appends one audit event inside the caller's transaction. detail is JSON or NULL. */
+/* Appends one audit event inside the caller's transaction; detail is free text or NULL. */
 vk_rc vk_store_event(sqlite3 *db, const char *actor, const char *action, const char *key_id,
-		     const char *detail_json, char err[VK_ERRLEN]);
+		     const char *detail, char err[VK_ERRLEN]);
+
+/*
+ * Records a successful login on key_id (time, PAM service, user, remote
+ * host; rhost may be NULL) unless one was recorded less than `interval`
+ * seconds before `now`. One UPDATE in its own transaction, bounded by the
+ * connection's busy timeout; the module treats a failure as harmless.
+ */
+vk_rc vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
+			const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN]);
 
 /* This host's machine ID as recorded by `keyadm init`; VK_ERR_NOTFOUND if none. */
 vk_rc vk_store_host_machine(sqlite3 *db, char out[VK_UUID_STRLEN + 1], char err[VK_ERRLEN]);

@@ -1,0 +1,156 @@
+/*
+ * cmd_check.c - `check`, the login decision from the command line, and
+ * `events`, the audit trail.
+ *
+ * Security rules for this file:
+ *  1. check MUST call vk_authorize(), the module's own decision, and
+ *     nothing else decides.
+ *  2. The token read from stdin lives in sodium_malloc() memory and is
+ *     wiped by sodium_free(); it is never printed.
+ *  3. check never writes to the store.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authz.h"
+#include "duration.h"
+#include "keyadm.h"
+
+#define READ_CAP (VK_TOKEN_HARD_MAX + 3) /* room to see that input is too long */
+
+/* Reads stdin into buf (READ_CAP bytes); returns the token length to decide on. */
+static size_t
+read_token(char *buf)
+{
+	size_t len = 0, n;
+	char sink[512];
+	int over = 0;
+
+	while ((n = fread(buf + len, 1, READ_CAP - len, stdin)) > 0 && (len += n) < READ_CAP)
+		;
+	while (len == READ_CAP && fread(sink, 1, sizeof sink, stdin) > 0)
+		over = 1;
+	sodium_memzero(sink, sizeof sink);
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	/* anything over the hard limit is refused by length alone */
+	return over || len > VK_TOKEN_HARD_MAX ? VK_TOKEN_HARD_MAX + 1 : len;
+}
+
+static int
+print_decision(struct ka_ctx *ctx, const struct vk_result *res)
+{
+	int allow = res->decision == VK_DECISION_ALLOW;
+
+	if (ctx->json) {
+		int rc = ka_print_json(
+			ctx,
+			"SELECT json_object('decision', ?1, 'reason', ?2, 'key_id', ?3,"
+			" 'role', ?4, 'via', iif(?5 IS NULL, NULL,"
+			" json_object('resource_type', ?5, 'resource_id', ?6)))",
+			"tttttt", allow ? "allow" : "deny", vk_reason_name(res->reason),
+			res->key_id[0] ? res->key_id : NULL, allow ? vk_role_name(res->role) : NULL,
+			allow ? res->via_type : NULL, allow ? res->via_id : NULL);
+		if (rc != KA_OK)
+			return rc;
+	} else if (allow) {
+		printf("allow: key %s as %s via %s %s\n", res->key_id, vk_role_name(res->role),
+		       res->via_type, res->via_id);
+	} else {
+		printf("deny: %s%s%s\n", vk_reason_name(res->reason), res->key_id[0] ? " key " : "",
+		       res->key_id);
+	}
+	return allow ? KA_OK : KA_FAIL;
+}
+
+static int
+check(struct ka_ctx *ctx)
+{
+	const struct ka_args *a = &ctx->args;
+	char host[VK_UUID_STRLEN + 1], err[VK_ERRLEN];
+	struct vk_request req;
+	struct vk_result res;
+	char *buf;
+	int rc;
+
+	if (ka_require(ctx, O_USER) || ka_id(ctx, O_MACHINE_ID))
+		return KA_USAGE;
+	if (a->nusers != 1)
+		return ka_usage_error(ctx, "give exactly one --user");
+	if ((rc = ka_open(ctx, VK_OPEN_LOGIN)) != KA_OK)
+		return rc;
+	memset(&req, 0, sizeof req);
+	req.user = a->users[0];
+	req.now = ctx->now;
+	req.required = vk_config_required_role(&ctx->cfg, a->val[O_SERVICE], VK_ROLE_NONE);
+	req.machine_id = a->val[O_MACHINE_ID] ? a->val[O_MACHINE_ID] : ctx->cfg.machine_id;
+	if (req.machine_id == NULL) {
+		vk_rc vrc = vk_store_host_machine(ctx->db, host, err);
+
+		if (vrc != VK_OK)
+			return ka_fail(vrc == VK_ERR_NOTFOUND ? VK_ERR_STORE : vrc, err);
+		req.machine_id = host;
+	}
+	if ((buf = sodium_malloc(READ_CAP)) == NULL)
+		return ka_fail(VK_ERR_NOMEM, "out of memory");
+	req.token = buf;
+	req.token_len = read_token(buf);
+	vk_authorize(ctx->db, &req, &res);
+	sodium_free(buf);
+	if (res.decision == VK_DECISION_ERROR)
+		return ka_fail(VK_ERR_STORE, res.err);
+	return print_decision(ctx, &res);
+}
+
+static int
+events(struct ka_ctx *ctx)
+{
+	static const char *const headers[] = {"AT", "ACTOR", "ACTION", "KEY", "DETAIL", NULL};
+	const char *limit_s = ctx->args.val[O_LIMIT];
+	int64_t since = 0, limit = 100;
+	char *end;
+	int rc;
+
+	if (ka_id(ctx, O_KEY_ID) || ka_duration(ctx, O_SINCE, &since))
+		return KA_USAGE;
+	if (limit_s != NULL) {
+		errno = 0;
+		limit = strtoll(limit_s, &end, 10);
+		if (errno != 0 || end == limit_s || *end != '\0' || limit < 1 || limit > INT_MAX)
+			return ka_usage_error(ctx, "--limit must be a positive number");
+	}
+	if ((rc = ka_open(ctx, VK_OPEN_ADMIN)) != KA_OK)
+		return rc;
+#define EVENTS_FROM                                                                                \
+	" FROM (SELECT * FROM events WHERE (?1 IS NULL OR key_id = ?1) AND (?2 = 0 OR at >= ?2)"  \
+	" ORDER BY id DESC LIMIT ?3) ORDER BY id"
+	if (ctx->json)
+		return ka_print_json(ctx,
+				     "SELECT json_group_array(json_object('id', id, 'at', " KA_TIME_SQL(
+					     "at") ", 'actor', actor, 'action', action,"
+						   " 'key_id', key_id, 'detail', detail))" EVENTS_FROM,
+				     "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0,
+				     limit);
+	return ka_print_table(ctx, headers,
+			      "SELECT " KA_TIME_SQL("at") ", actor, action, key_id, detail" EVENTS_FROM,
+			      "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
+#undef EVENTS_FROM
+}
+
+const struct ka_command ka_check_commands[] = {
+	{"check", NULL, check,
+	 OPT(O_USER) | OPT(O_SERVICE) | OPT(O_MACHINE_ID) | OPT(O_RHOST),
+	 "--user U [--service S] [--machine-id ID] [--rhost H]  < token",
+	 "Run the login decision on a token read from stdin: exit 0 allow, 1 deny."},
+	{"events", NULL, events, OPT(O_KEY_ID) | OPT(O_SINCE) | OPT(O_LIMIT),
+	 "[--key-id ID] [--since DUR] [--limit N]", "Show the audit trail, oldest first."},
+	{NULL, NULL, NULL, 0, NULL, NULL},
+};
