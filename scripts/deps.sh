@@ -1,0 +1,35 @@
+# scripts/deps.sh - Debian packages viamkey needs; sourced by the other scripts.
+
+# To build keyadm and pam_viamkey.so.
+BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config libpam0g-dev
+libsodium-dev libsqlite3-dev libiniparser-dev"
+
+# To run every test: unit, module, CLI, sshd and sudo.
+TEST_PACKAGES="libcmocka-dev libpam-wrapper libpamtest0-dev openssh-server openssh-client
+sshpass sudo sqlite3 jq clang valgrind util-linux procps"
+
+# Installs whichever of the named packages are missing (needs root then).
+install_packages() {
+	missing=
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "viamkey: these packages are missing:$missing" >&2
+		echo "viamkey: run this script with sudo, or install them yourself" >&2
+		exit 1
+	fi
+	echo "viamkey: installing$missing" >&2
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# Configures (once) and builds the tree in the current directory.
+build_tree() {
+	[ -x configure ] || autoreconf -fi
+	[ -f Makefile ] || ./configure --enable-werror "$@"
+	make -j"$(nproc)" >/dev/null
+}
