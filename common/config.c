@@ -65,9 +65,13 @@ set_defaults(struct vk_config *cfg, char err[VK_ERRLEN])
 	return VK_OK;
 }
 
-/* Line number of `key` in `section` (or of the section header when key is NULL); 0 if not found. */
+/*
+ * Line number of the nth (from 0) occurrence of `key` in `section`, or of
+ * the section header when key is NULL; 0 if there is none. Names compare
+ * case-insensitively, as iniparser lowercases them.
+ */
 static int
-find_line(const char *buf, const char *section, const char *key)
+find_nth_line(const char *buf, const char *section, const char *key, int nth)
 {
 	char cur[128] = "";
 	int line = 0;
@@ -90,7 +94,7 @@ find_line(const char *buf, const char *section, const char *key)
 				memcpy(cur, s + 1, len);
 				cur[len] = '\0';
 			}
-			if (key == NULL && strcasecmp(cur, section) == 0)
+			if (key == NULL && strcasecmp(cur, section) == 0 && nth-- == 0)
 				return line;
 		} else if (key != NULL && strcasecmp(cur, section) == 0) {
 			const char *eq = memchr(s, '=', (size_t)(e - s));
@@ -98,12 +102,19 @@ find_line(const char *buf, const char *section, const char *key)
 
 			while (k > s && isspace((unsigned char)k[-1]))
 				k--;
-			if ((size_t)(k - s) == strlen(key) && strncasecmp(s, key, strlen(key)) == 0)
+			if ((size_t)(k - s) == strlen(key) && strncasecmp(s, key, strlen(key)) == 0 &&
+			    nth-- == 0)
 				return line;
 		}
 		p = end ? end + 1 : e + strlen(e);
 	}
 	return 0;
+}
+
+static int
+find_line(const char *buf, const char *section, const char *key)
+{
+	return find_nth_line(buf, section, key, 0);
 }
 
 static int
@@ -163,7 +174,14 @@ replace(char **dst, const char *v, char *err)
 static vk_rc
 apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *key, const char *v)
 {
-	int n;
+	int n, again = find_nth_line(c->buf, sec, key, 1);
+
+	/* iniparser keeps the last of two; a silent override could lower a required role */
+	if (again != 0) {
+		vk_seterr(c->err, "%s:%d: [%s] %s is already set on line %d", c->path, again, sec,
+			  key, find_line(c->buf, sec, key));
+		return VK_ERR_USAGE;
+	}
 
 	if (strcmp(sec, "store") == 0 && strcmp(key, "path") == 0) {
 		if (v[0] != '/')
@@ -232,6 +250,24 @@ apply_dictionary(struct vk_config *cfg, const struct ctx *c, dictionary *d)
 {
 	int nsec = iniparser_getnsec(d);
 
+	/*
+	 * iniparser lists neither keys above the first section (it stores them
+	 * as ":key") nor sections whose name holds ':'; refuse those first.
+	 */
+	for (ssize_t i = 0; i < d->size; i++) {
+		const char *k = d->key[i];
+
+		if (k != NULL && k[0] == ':') {
+			vk_seterr(c->err, "%s:%d: key \"%s\" is outside any [section]", c->path,
+				  find_line(c->buf, "", k + 1), k + 1);
+			return VK_ERR_USAGE;
+		}
+		if (k != NULL && d->val[i] == NULL && strchr(k, ':') != NULL) {
+			vk_seterr(c->err, "%s:%d: unknown section [%s]", c->path,
+				  find_line(c->buf, k, NULL), k);
+			return VK_ERR_USAGE;
+		}
+	}
 	for (int i = 0; i < nsec; i++) {
 		const char *sec = iniparser_getsecname(d, i);
 		int nkeys = iniparser_getsecnkeys(d, sec);
@@ -273,7 +309,8 @@ open_checked(const char *path, int *fd_out, char **buf_out, int *missing, char e
 	int fd;
 
 	*missing = 0;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must be refused below, not wait for a writer */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT) {
 			*missing = 1;
@@ -348,10 +385,18 @@ vk_config_load(const char *path, struct vk_config *cfg, char err[VK_ERRLEN])
 	iniparser_set_error_callback(NULL);
 	if (d == NULL) {
 		const char *at = strstr(parse_error, procpath);
+		const char *what = parse_error;
+		int line;
 
-		/* iniparser names the file it opened; report the configured path instead */
-		if (at != NULL)
-			vk_seterr(err, "%s: %s", path, at + strlen(procpath) + 1);
+		/*
+		 * iniparser says "iniparser: <what> in <file> (<line>):" about the
+		 * file it opened; report the configured path instead.
+		 */
+		if (strncmp(what, "iniparser: ", 11) == 0)
+			what += 11;
+		if (at != NULL && at - what > 4 &&
+		    sscanf(at + strlen(procpath), " (%d)", &line) == 1)
+			vk_seterr(err, "%s:%d: %.*s", path, line, (int)(at - what - 4), what);
 		else
 			vk_seterr(err, "%s: cannot parse%s%s", path, parse_error[0] ? ": " : "",
 				  parse_error);

@@ -497,13 +497,18 @@ vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const ch
 }
 
 vk_rc
-vk_store_host_machine(sqlite3 *db, char out[VK_UUID_STRLEN + 1], char err[VK_ERRLEN])
+vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRLEN + 1],
+		      char err[VK_ERRLEN])
 {
 	sqlite3_stmt *st = NULL;
 	vk_rc rc = VK_ERR_NOTFOUND;
 	int step;
 
 	out[0] = '\0';
+	if (configured != NULL) {
+		snprintf(out, VK_UUID_STRLEN + 1, "%s", configured);
+		return VK_OK;
+	}
 	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = 'host_machine_id'", -1,
 			       &st, NULL) != SQLITE_OK)
 		return vk_store_error(db, "cannot read the host machine", err);

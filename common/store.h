@@ -96,8 +96,12 @@ vk_rc vk_store_event(sqlite3 *db, const char *actor, const char *action, const c
 vk_rc vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
 			const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN]);
 
-/* This host's machine ID as recorded by `keyadm init`; VK_ERR_NOTFOUND if none. */
-vk_rc vk_store_host_machine(sqlite3 *db, char out[VK_UUID_STRLEN + 1], char err[VK_ERRLEN]);
+/*
+ * This host's machine ID: `configured` ([machine] id) when set, else the
+ * one `keyadm init` recorded in the store; VK_ERR_NOTFOUND if neither.
+ */
+vk_rc vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRLEN + 1],
+			    char err[VK_ERRLEN]);
 vk_rc vk_store_set_host_machine(sqlite3 *db, const char *machine_id, char err[VK_ERRLEN]);
 
 /*

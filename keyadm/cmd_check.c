@@ -79,6 +79,7 @@ check(struct ka_ctx *ctx)
 	struct vk_request req;
 	struct vk_result res;
 	char *buf;
+	vk_rc vrc;
 	int rc;
 
 	if (ka_require(ctx, O_USER) || ka_id(ctx, O_MACHINE_ID))
@@ -91,14 +92,9 @@ check(struct ka_ctx *ctx)
 	req.user = a->users[0];
 	req.now = ctx->now;
 	req.required = vk_config_required_role(&ctx->cfg, a->val[O_SERVICE], VK_ROLE_NONE);
-	req.machine_id = a->val[O_MACHINE_ID] ? a->val[O_MACHINE_ID] : ctx->cfg.machine_id;
-	if (req.machine_id == NULL) {
-		vk_rc vrc = vk_store_host_machine(ctx->db, host, err);
-
-		if (vrc != VK_OK)
-			return ka_fail(vrc == VK_ERR_NOTFOUND ? VK_ERR_STORE : vrc, err);
-		req.machine_id = host;
-	}
+	if ((vrc = ka_host_machine(ctx, a->val[O_MACHINE_ID], host, err)) != VK_OK)
+		return ka_fail(vrc == VK_ERR_NOTFOUND ? VK_ERR_STORE : vrc, err);
+	req.machine_id = host;
 	if ((buf = sodium_malloc(READ_CAP)) == NULL)
 		return ka_fail(VK_ERR_NOMEM, "out of memory");
 	req.token = buf;
@@ -129,9 +125,10 @@ events(struct ka_ctx *ctx)
 	}
 	if ((rc = ka_open(ctx, VK_OPEN_ADMIN)) != KA_OK)
 		return rc;
+/* the order is in a subquery, so that json_group_array sees the rows oldest first too */
 #define EVENTS_FROM                                                                                \
-	" FROM (SELECT * FROM events WHERE (?1 IS NULL OR key_id = ?1) AND (?2 = 0 OR at >= ?2)"  \
-	" ORDER BY id DESC LIMIT ?3) ORDER BY id"
+	" FROM (SELECT * FROM (SELECT * FROM events WHERE (?1 IS NULL OR key_id = ?1)"             \
+	" AND (?2 = 0 OR at >= ?2) ORDER BY id DESC LIMIT ?3) ORDER BY id)"
 	if (ctx->json)
 		return ka_print_json(ctx,
 				     "SELECT json_group_array(json_object('id', id, 'at', " KA_TIME_SQL(

@@ -197,6 +197,24 @@ keys_grant(struct ka_ctx *ctx)
 	return key_command(ctx, do_grant);
 }
 
+/* After a removal: a key keeps at least one grant and one user (delete the key instead). */
+static vk_rc
+refuse_last(struct ka_ctx *ctx, const char *count_sql, const char *what, char *err)
+{
+	const char *key = ctx->args.val[O_KEY_ID];
+	int64_t left;
+	vk_rc rc;
+
+	if ((rc = vk_store_query_int(ctx->db, "cannot count", err, &left, count_sql, "t", key)) !=
+	    VK_OK)
+		return rc;
+	if (left > 0)
+		return VK_OK;
+	vk_seterr(err, "that is key %s's only %s; add another first, or delete the key", key,
+		  what);
+	return VK_ERR_CONFLICT;
+}
+
 static vk_rc
 do_ungrant(struct ka_ctx *ctx, char *err)
 {
@@ -215,6 +233,9 @@ do_ungrant(struct ka_ctx *ctx, char *err)
 		vk_seterr(err, "key %s has no grant on %s %s", key, type, rid);
 		return VK_ERR_NOTFOUND;
 	}
+	if ((rc = refuse_last(ctx, "SELECT count(*) FROM grants WHERE key_id = ?1", "grant",
+			      err)) != VK_OK)
+		return rc;
 	return ka_event(ctx, "key.ungrant", key, err, "%s %s", type, rid);
 }
 
@@ -258,6 +279,9 @@ do_remove_user(struct ka_ctx *ctx, char *err)
 		vk_seterr(err, "user %s is not one of key %s's users", user, key);
 		return VK_ERR_NOTFOUND;
 	}
+	if ((rc = refuse_last(ctx, "SELECT count(*) FROM key_users WHERE key_id = ?1", "user",
+			      err)) != VK_OK)
+		return rc;
 	return ka_event(ctx, "key.remove-user", key, err, "%s", user);
 }
 

@@ -21,8 +21,8 @@ struct kind {
 	const char *object_sql; /* one JSON object, ?1 id */
 	const char *rename_sql; /* ?1 id, ?2 name */
 	const char *delete_sql; /* ?1 id */
-	const char *children_sql; /* ?1 id -> count of what keeps it from being deleted */
-	const char *children;     /* what that count is of */
+	const char *children_sql; /* ?1 id, ?2 [machine] id -> count of what keeps it */
+	const char *children;     /* why, when that count is not 0 */
 };
 
 #define ORG_JSON  "json_object('id', id, 'name', name, 'created_at', " KA_TIME_SQL("created_at") ")"
@@ -38,19 +38,22 @@ static const struct kind kinds[] = {
 	 "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3)",
 	 "SELECT " ORG_JSON " FROM organizations WHERE id = ?1",
 	 "UPDATE organizations SET name = ?2 WHERE id = ?1", "DELETE FROM organizations WHERE id = ?1",
-	 "SELECT count(*) FROM locations WHERE org_id = ?1", "locations; delete them first"},
+	 "SELECT count(*) FROM locations WHERE org_id = ?1",
+	 "it still has locations; delete them first"},
 	{"locations", "location", O_LOCATION_ID, O_ORG_ID, "organization",
 	 "INSERT INTO locations (id, name, created_at, org_id) VALUES (?1, ?2, ?3, ?4)",
 	 "SELECT " LOC_JSON " FROM locations WHERE id = ?1",
 	 "UPDATE locations SET name = ?2 WHERE id = ?1", "DELETE FROM locations WHERE id = ?1",
-	 "SELECT count(*) FROM machines WHERE location_id = ?1", "machines; delete them first"},
+	 "SELECT count(*) FROM machines WHERE location_id = ?1",
+	 "it still has machines; delete them first"},
 	{"machines", "machine", O_MACHINE_ID, O_LOCATION_ID, "location",
 	 "INSERT INTO machines (id, name, created_at, location_id) VALUES (?1, ?2, ?3, ?4)",
 	 "SELECT " MACHINE_JSON " FROM machines m JOIN locations l ON l.id = m.location_id"
 	 " WHERE m.id = ?1",
 	 "UPDATE machines SET name = ?2 WHERE id = ?1", "DELETE FROM machines WHERE id = ?1",
-	 "SELECT count(*) FROM meta WHERE name = 'host_machine_id' AND value = ?1",
-	 "this host's machine record (keyadm init made it so)"},
+	 "SELECT coalesce(?1 = ?2, 0) OR EXISTS (SELECT 1 FROM meta"
+	 " WHERE name = 'host_machine_id' AND value = ?1)",
+	 "it is this host's machine ([machine] id, or the one keyadm init recorded)"},
 };
 
 static const struct kind *
@@ -163,12 +166,11 @@ do_delete(struct ka_ctx *ctx, char *err)
 	vk_rc rc;
 
 	if ((rc = vk_resource_exists(ctx->db, k->type, id, err)) != VK_OK ||
-	    (rc = vk_store_query_int(ctx->db, "cannot delete", err, &n, k->children_sql, "t",
-				     id)) != VK_OK)
+	    (rc = vk_store_query_int(ctx->db, "cannot delete", err, &n, k->children_sql, "tt",
+				     id, ctx->cfg.machine_id)) != VK_OK)
 		return rc;
 	if (n > 0) {
-		vk_seterr(err, "%s %s is still in use: %lld %s", k->type, id, (long long)n,
-			  k->children);
+		vk_seterr(err, "%s %s cannot be deleted: %s", k->type, id, k->children);
 		return VK_ERR_CONFLICT;
 	}
 	if ((rc = vk_store_query_int(ctx->db, "cannot delete", err, &n,
@@ -284,7 +286,7 @@ machines_list(struct ka_ctx *ctx)
 		vrc = vk_resource_exists(ctx->db, "organization", org, err);
 	else if (loc != NULL)
 		vrc = vk_resource_exists(ctx->db, "location", loc, err);
-	else if (ctx->args.val[O_ALL] == NULL && vk_store_host_machine(ctx->db, host, err) == VK_OK)
+	else if (ctx->args.val[O_ALL] == NULL && ka_host_machine(ctx, NULL, host, err) == VK_OK)
 		here = host;
 	if (vrc != VK_OK)
 		return ka_fail(vrc, err);
@@ -340,7 +342,7 @@ init(struct ka_ctx *ctx)
 		return ka_usage_error(ctx, "give all of --org, --location and --machine, or none");
 	if ((rc = ka_open(ctx, VK_OPEN_INIT)) != KA_OK)
 		return rc;
-	if (vk_store_host_machine(ctx->db, host, err) != VK_OK && given == 3) {
+	if (vk_store_host_machine(ctx->db, NULL, host, err) != VK_OK && given == 3) {
 		if ((rc = ka_write(ctx, do_init_tree)) != KA_OK)
 			return rc;
 		memcpy(host, init_ids[2], sizeof host);

@@ -263,6 +263,12 @@ ka_open(struct ka_ctx *ctx, enum vk_open_mode mode)
 }
 
 vk_rc
+ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN + 1], char *err)
+{
+	return vk_store_host_machine(ctx->db, given ? given : ctx->cfg.machine_id, out, err);
+}
+
+vk_rc
 ka_event(struct ka_ctx *ctx, const char *action, const char *key_id, char *err, const char *fmt,
 	 ...)
 {
@@ -329,10 +335,8 @@ main(int argc, char **argv)
 	optind = 1;
 	if ((rc = parse_options(&ctx, argc, argv)) != -1)
 		return rc;
-	if (optind >= argc) {
-		print_help(NULL);
-		return KA_USAGE;
-	}
+	if (optind >= argc)
+		return ka_usage_error(&ctx, "no command given");
 	ctx.cmd = find_command(argc - optind, argv + optind, &consumed);
 	if (ctx.cmd == NULL)
 		return ka_usage_error(&ctx, "unknown command \"%s%s%s\"", argv[optind],

@@ -86,6 +86,9 @@ int ka_require(struct ka_ctx *ctx, enum ka_opt o);
 int ka_duration(struct ka_ctx *ctx, enum ka_opt o, int64_t *out);
 int ka_id(struct ka_ctx *ctx, enum ka_opt o);
 /* Runs fn in one BEGIN IMMEDIATE transaction: all of it is stored, or none. */
+/* This host's machine: `given` (a --machine-id), else [machine] id, else init's record. */
+vk_rc ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN + 1],
+		      char *err);
 int ka_write(struct ka_ctx *ctx, vk_rc (*fn)(struct ka_ctx *ctx, char *err));
 vk_rc ka_event(struct ka_ctx *ctx, const char *action, const char *key_id, char *err,
 	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));

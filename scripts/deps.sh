@@ -6,7 +6,8 @@ libsodium-dev libsqlite3-dev libiniparser-dev"
 
 # To run every test: unit, module, CLI, sshd and sudo.
 TEST_PACKAGES="libcmocka-dev libpam-wrapper libpamtest0-dev openssh-server openssh-client
-sshpass sudo sqlite3 jq clang valgrind util-linux procps"
+sshpass sudo sqlite3 jq clang valgrind util-linux procps iproute2 passwd binutils
+libpam-modules"
 
 # Installs whichever of the named packages are missing (needs root then).
 install_packages() {

@@ -76,10 +76,10 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"confdir", required_argument, NULL, 'c'},
-		{"service", required_argument, NULL, 's'},
-		{"rhost", required_argument, NULL, 'r'},
-		{NULL, 0, NULL, 0},
+	    {"confdir", required_argument, NULL, 'c'},
+	    {"service", required_argument, NULL, 's'},
+	    {"rhost", required_argument, NULL, 'r'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *confdir = NULL, *service = "viamkey-demo", *rhost = NULL;
 	struct answer a;
@@ -118,7 +118,7 @@ main(int argc, char **argv)
 	    (rc = step("acct_mgmt", ph, pam_acct_mgmt(ph, 0))) == PAM_SUCCESS &&
 	    (rc = step("open_session", ph, pam_open_session(ph, 0))) == PAM_SUCCESS) {
 		static const char *const vars[] = {"VIAMKEY_KEY_ID", "VIAMKEY_KEY_NAME",
-						   "VIAMKEY_ROLE"};
+		                                   "VIAMKEY_ROLE"};
 
 		for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
 			const char *v = pam_getenv(ph, vars[i]);

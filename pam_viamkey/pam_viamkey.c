@@ -1,0 +1,554 @@
+/*
+ * pam_viamkey.c - the PAM face of viamkey.
+ *
+ * It translates PAM into calls to common/ and back: arguments, the
+ * conversation, PAM items and data, return codes and logging. The login
+ * decision itself is vk_authorize(), the one `keyadm check` runs too.
+ *
+ * Security rules for this file:
+ *  1. Only vk_authorize() and vk_authorize_recheck() decide. This file MUST
+ *     NOT add, skip or reorder any of their checks; it only maps results.
+ *  2. Every entry point starts from a failure and only an ALLOW becomes
+ *     PAM_SUCCESS. An error MUST NOT become PAM_SUCCESS or PAM_IGNORE, and
+ *     every denial of a presented credential is the same PAM_AUTH_ERR.
+ *  3. The token MUST NOT be logged or kept. The answer to the prompt is
+ *     wiped with sodium_memzero before it is freed, and a token-shaped
+ *     PAM_AUTHTOK is removed before returning unless forward_authtok.
+ *  4. Account management MUST trust only what this handle's own successful
+ *     authentication stored with pam_set_data; each authentication first
+ *     forgets what an earlier one stored. setcred and sessions, which grant
+ *     nothing, also accept the VIAMKEY_KEY_ID that authentication put in
+ *     the PAM environment: sshd authenticates in a child process and keeps
+ *     only that environment.
+ *  5. The store is closed and the config freed on every path. Nothing here
+ *     calls exit or abort.
+ *  6. Values from outside (user, rhost, error text) are logged as printable
+ *     ASCII only, so that a crafted user name cannot forge a log line.
+ *  7. Only the pam_sm_* entry points are exported (see Makefile.am).
+ */
+#include "autoconfig.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <security/pam_appl.h>
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "args.h"
+#include "authz.h"
+#include "config.h"
+#include "duration.h"
+#include "store.h"
+
+#define STATE_NAME "pam_viamkey_auth"
+#define LOG_FIELD  64 /* bytes of a user, rhost or service in a log line */
+
+/* What a successful authentication leaves for account, setcred and sessions. */
+struct auth_state {
+	char key_id[VK_UUID_STRLEN + 1];
+	char key_name[VK_NAME_BYTES + 1];
+	vk_role role;     /* of the grant that matched */
+	vk_role required; /* the role authentication required */
+};
+
+static const char *const env_names[] = {"VIAMKEY_KEY_ID", "VIAMKEY_KEY_NAME", "VIAMKEY_ROLE"};
+
+/* One call of an entry point. */
+struct call {
+	pam_handle_t *pamh;
+	struct vk_pam_args args;
+	struct vk_config cfg;
+	sqlite3 *db;
+	const char *service, *user, *rhost;
+	char machine[VK_UUID_STRLEN + 1];
+	vk_role required;
+	int64_t now;
+	const char *reason; /* for the log line */
+	char err[VK_ERRLEN];
+};
+
+static const char *
+item_string(pam_handle_t *pamh, int type)
+{
+	const void *v = NULL;
+
+	if (pam_get_item(pamh, type, &v) != PAM_SUCCESS)
+		return NULL;
+	return v;
+}
+
+static void
+call_init(struct call *c, pam_handle_t *pamh)
+{
+	memset(c, 0, sizeof *c);
+	c->pamh = pamh;
+	c->service = item_string(pamh, PAM_SERVICE);
+	c->rhost = item_string(pamh, PAM_RHOST);
+	c->now = vk_now();
+	c->reason = "internal";
+}
+
+static void
+call_end(struct call *c)
+{
+	sqlite3_close(c->db);
+	c->db = NULL;
+	vk_config_free(&c->cfg);
+}
+
+static int
+debugging(const struct call *c)
+{
+	return (c->args.flags & VK_ARG_DEBUG) != 0;
+}
+
+/* src as printable ASCII, cut to fit; "-" when absent or empty. */
+static void
+printable(char *dst, size_t size, const char *src, int keep_spaces)
+{
+	size_t i = 0;
+
+	if (src == NULL || *src == '\0')
+		src = "-";
+	for (; src[i] != '\0' && i + 1 < size; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		dst[i] = (ch > ' ' && ch < 0x7f) || (keep_spaces && ch == ' ') ? (char)ch : '?';
+	}
+	dst[i] = '\0';
+}
+
+static int
+is_denial(int rc)
+{
+	return rc == PAM_AUTH_ERR || rc == PAM_PERM_DENIED || rc == PAM_ACCT_EXPIRED;
+}
+
+/* The one line every decision (and every failure to reach one) leaves in syslog. */
+static void
+log_call(const struct call *c, int rc, const char *key_id)
+{
+	char service[LOG_FIELD + 1], user[LOG_FIELD + 1], rhost[LOG_FIELD + 1], err[VK_ERRLEN];
+	int deny = is_denial(rc);
+
+	printable(service, sizeof service, c->service, 0);
+	printable(user, sizeof user, c->user, 0);
+	printable(rhost, sizeof rhost, c->rhost, 0);
+	printable(err, sizeof err, c->err, 1);
+	pam_syslog(c->pamh,
+	           LOG_AUTHPRIV | (rc == PAM_SUCCESS ? LOG_INFO
+	                           : deny            ? LOG_NOTICE
+	                                             : LOG_ERR),
+	           "%s service=%s user=%s rhost=%s key=%s reason=%s%s%s%s",
+	           rc == PAM_SUCCESS ? "allow"
+	           : deny            ? "deny"
+	                             : "error",
+	           service, user, rhost, key_id != NULL && key_id[0] != '\0' ? key_id : "-",
+	           c->reason, c->err[0] != '\0' ? " (" : "", c->err[0] != '\0' ? err : "",
+	           c->err[0] != '\0' ? ")" : "");
+}
+
+/* A failure of common/ before any decision: out of memory, or the store or config unusable. */
+static int
+unavailable(struct call *c, vk_rc rc, const char *reason)
+{
+	if (rc == VK_ERR_NOMEM) {
+		c->reason = vk_reason_name(VK_REASON_NOMEM);
+		return PAM_BUF_ERR;
+	}
+	c->reason = reason;
+	return PAM_AUTHINFO_UNAVAIL;
+}
+
+static int
+parse_args(struct call *c, int argc, const char **argv)
+{
+	int rc = vk_pam_args_parse(argc, argv, &c->args, c->err);
+
+	if (rc != PAM_SUCCESS)
+		c->reason = "bad_argument";
+	return rc;
+}
+
+static int
+load_config(struct call *c)
+{
+	const char *path = c->args.config != NULL ? c->args.config : VK_DEFAULT_CONFIG;
+	vk_rc rc = vk_config_load(path, &c->cfg, c->err);
+
+	if (rc != VK_OK)
+		return unavailable(c, rc, "config_error");
+	c->required = vk_config_required_role(&c->cfg, c->service, c->args.role);
+	return PAM_SUCCESS;
+}
+
+static int
+get_user(struct call *c)
+{
+	int rc = pam_get_user(c->pamh, &c->user, NULL);
+
+	if (rc == PAM_SUCCESS && c->user != NULL)
+		return PAM_SUCCESS;
+	c->user = NULL;
+	c->reason = "no_user";
+	if (rc == PAM_BUF_ERR)
+		return PAM_BUF_ERR;
+	if (rc == PAM_CONV_ERR || rc == PAM_CONV_AGAIN)
+		return PAM_CONV_ERR;
+	return PAM_SERVICE_ERR;
+}
+
+/* Opens the store; this host's machine is [machine] id, else the one keyadm init recorded. */
+static int
+open_store(struct call *c)
+{
+	vk_rc rc =
+	    vk_store_open(c->cfg.store_path, VK_OPEN_LOGIN, c->cfg.busy_timeout_ms, &c->db, c->err);
+
+	if (rc != VK_OK)
+		return unavailable(c, rc, vk_reason_name(VK_REASON_STORE));
+	if ((rc = vk_store_host_machine(c->db, c->cfg.machine_id, c->machine, c->err)) != VK_OK)
+		return unavailable(
+		    c, rc,
+		    vk_reason_name(rc == VK_ERR_NOTFOUND ? VK_REASON_MACHINE : VK_REASON_STORE));
+	if (debugging(c))
+		pam_syslog(c->pamh, LOG_DEBUG, "store %s, machine %s (from %s), required role %s",
+		           c->cfg.store_path, c->machine,
+		           c->cfg.machine_id != NULL ? "the config" : "the store",
+		           vk_role_name(c->required));
+	return PAM_SUCCESS;
+}
+
+/*
+ * The token: PAM_AUTHTOK for use_first_pass (an empty token when unset,
+ * which the decision denies as malformed), PAM_AUTHTOK when set for
+ * try_first_pass, else the answer to a prompt, returned in *answer for the
+ * caller to wipe.
+ */
+static int
+read_token(struct call *c, const char **token, char **answer)
+{
+	const char *prompt = c->args.prompt != NULL ? c->args.prompt : c->cfg.prompt;
+	size_t n = strlen(prompt);
+	int rc;
+
+	if (c->args.flags & (VK_ARG_USE_FIRST_PASS | VK_ARG_TRY_FIRST_PASS)) {
+		const char *item = item_string(c->pamh, PAM_AUTHTOK);
+
+		if (item != NULL || (c->args.flags & VK_ARG_USE_FIRST_PASS)) {
+			*token = item != NULL ? item : "";
+			if (debugging(c))
+				pam_syslog(c->pamh, LOG_DEBUG, "token from PAM_AUTHTOK (%s)",
+				           item != NULL ? "set" : "unset");
+			return PAM_SUCCESS;
+		}
+	}
+	rc = pam_prompt(c->pamh, PAM_PROMPT_ECHO_OFF, answer, "%s%s", prompt,
+	                n > 0 && prompt[n - 1] == ' ' ? "" : " ");
+	if (rc == PAM_SUCCESS && *answer != NULL) {
+		*token = *answer;
+		if (debugging(c))
+			pam_syslog(c->pamh, LOG_DEBUG, "token from the prompt");
+		return PAM_SUCCESS;
+	}
+	c->reason = "conversation_failed";
+	return rc == PAM_BUF_ERR ? PAM_BUF_ERR : PAM_CONV_ERR;
+}
+
+/* A decision as a PAM code; `denied` is the code for a denial. */
+static int
+decision_code(struct call *c, const struct vk_result *res, int denied)
+{
+	c->reason = vk_reason_name(res->reason);
+	snprintf(c->err, sizeof c->err, "%s", res->err);
+	switch (res->decision) {
+	case VK_DECISION_ALLOW:
+		return PAM_SUCCESS;
+	case VK_DECISION_DENY:
+		return denied;
+	default:
+		return res->reason == VK_REASON_NOMEM ? PAM_BUF_ERR : PAM_AUTHINFO_UNAVAIL;
+	}
+}
+
+static void
+drop_state(pam_handle_t *pamh, void *data, int status)
+{
+	(void)pamh;
+	(void)status;
+	if (data != NULL) {
+		sodium_memzero(data, sizeof(struct auth_state));
+		free(data);
+	}
+}
+
+static const struct auth_state *
+recall(pam_handle_t *pamh)
+{
+	const void *data = NULL;
+
+	if (pam_get_data(pamh, STATE_NAME, &data) != PAM_SUCCESS)
+		return NULL;
+	return data;
+}
+
+/* Forgets an earlier authentication on this handle. */
+static void
+forget(pam_handle_t *pamh)
+{
+	if (recall(pamh) != NULL)
+		(void)pam_set_data(pamh, STATE_NAME, NULL, NULL);
+	for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++)
+		if (pam_getenv(pamh, env_names[i]) != NULL)
+			(void)pam_putenv(pamh, env_names[i]);
+}
+
+/*
+ * VIAMKEY_KEY_ID, VIAMKEY_KEY_NAME and VIAMKEY_ROLE in the PAM environment.
+ * Authentication sets them as well as the session: sshd authenticates in a
+ * separate process whose PAM data it drops but whose PAM environment it
+ * carries over to the session.
+ */
+static int
+export_env(pam_handle_t *pamh, const struct auth_state *st)
+{
+	const char *values[] = {st->key_id, st->key_name, vk_role_name(st->role)};
+	char var[sizeof "VIAMKEY_KEY_NAME=" + VK_NAME_BYTES];
+
+	for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++) {
+		int rc;
+
+		snprintf(var, sizeof var, "%s=%s", env_names[i], values[i]);
+		if ((rc = pam_putenv(pamh, var)) != PAM_SUCCESS)
+			return rc == PAM_BUF_ERR ? PAM_BUF_ERR : PAM_SYSTEM_ERR;
+	}
+	return PAM_SUCCESS;
+}
+
+/* Keeps what authenticated for the later entry points. */
+static int
+remember(struct call *c, const struct vk_result *res)
+{
+	struct auth_state *st = calloc(1, sizeof *st);
+	int rc;
+
+	if (st == NULL) {
+		c->reason = vk_reason_name(VK_REASON_NOMEM);
+		return PAM_BUF_ERR;
+	}
+	memcpy(st->key_id, res->key_id, sizeof st->key_id);
+	memcpy(st->key_name, res->key_name, sizeof st->key_name);
+	st->role = res->role;
+	st->required = c->required;
+	if ((rc = pam_set_data(c->pamh, STATE_NAME, st, drop_state)) != PAM_SUCCESS) {
+		drop_state(c->pamh, st, 0);
+		c->reason = "pam_set_data";
+		return rc == PAM_BUF_ERR ? PAM_BUF_ERR : PAM_SYSTEM_ERR;
+	}
+	if ((rc = export_env(c->pamh, st)) != PAM_SUCCESS) {
+		c->reason = "pam_putenv";
+		forget(c->pamh);
+	}
+	return rc;
+}
+
+static int
+authenticate(struct call *c, const char *token, struct vk_result *res)
+{
+	struct vk_request req = {
+	    .token = token,
+	    .token_len = strlen(token),
+	    .user = c->user,
+	    .machine_id = c->machine,
+	    .required = c->required,
+	    .now = c->now,
+	};
+	char err[VK_ERRLEN];
+	int rc;
+
+	vk_authorize(c->db, &req, res);
+	if ((rc = decision_code(c, res, PAM_AUTH_ERR)) != PAM_SUCCESS ||
+	    (rc = remember(c, res)) != PAM_SUCCESS)
+		return rc;
+	if (vk_store_note_use(c->db, res->key_id, c->service, c->user, c->rhost, c->now,
+	                      c->cfg.last_used_interval, err) != VK_OK &&
+	    debugging(c))
+		pam_syslog(c->pamh, LOG_DEBUG, "last use not recorded: %s", err);
+	return PAM_SUCCESS;
+}
+
+/*
+ * PAM_AUTHTOK after authentication: a non-token answer to the prompt is
+ * stored, so that a later module with try_first_pass need not ask again,
+ * and a token-shaped value is removed unless forward_authtok.
+ */
+static void
+authtok_hygiene(const struct call *c, const char *answer)
+{
+	int forward = (c->args.flags & VK_ARG_FORWARD_AUTHTOK) != 0;
+	const char *item;
+
+	if (answer != NULL && (forward || !vk_token_shaped(answer, strlen(answer))))
+		(void)pam_set_item(c->pamh, PAM_AUTHTOK, answer);
+	item = item_string(c->pamh, PAM_AUTHTOK);
+	if (!forward && item != NULL && vk_token_shaped(item, strlen(item)))
+		(void)pam_set_item(c->pamh, PAM_AUTHTOK, NULL);
+}
+
+PAM_EXTERN int
+pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct call c;
+	struct vk_result res;
+	const char *token = NULL;
+	char *answer = NULL;
+	int rc;
+
+	(void)flags;
+	call_init(&c, pamh);
+	memset(&res, 0, sizeof res);
+	forget(pamh);
+	if ((rc = parse_args(&c, argc, argv)) == PAM_SUCCESS && sodium_init() < 0) {
+		c.reason = "libsodium";
+		rc = PAM_AUTHINFO_UNAVAIL;
+	}
+	if (rc == PAM_SUCCESS && (rc = load_config(&c)) == PAM_SUCCESS &&
+	    (rc = get_user(&c)) == PAM_SUCCESS &&
+	    (rc = read_token(&c, &token, &answer)) == PAM_SUCCESS &&
+	    (rc = open_store(&c)) == PAM_SUCCESS)
+		rc = authenticate(&c, token, &res);
+
+	log_call(&c, rc, res.key_id);
+	if (rc != PAM_SUCCESS && !(c.args.flags & VK_ARG_NODELAY) && c.cfg.fail_delay_ms > 0)
+		(void)pam_fail_delay(pamh, (unsigned)c.cfg.fail_delay_ms * 1000u);
+	authtok_hygiene(&c, answer);
+	if (answer != NULL) {
+		sodium_memzero(answer, strlen(answer));
+		free(answer);
+	}
+	call_end(&c);
+	return rc;
+}
+
+/*
+ * Re-checks the key that authenticated, requiring the role authentication
+ * required, or this line's role= when that is higher.
+ */
+static int
+recheck(struct call *c, const struct auth_state *st, struct vk_result *res)
+{
+	struct vk_request req;
+	int rc;
+
+	if ((rc = load_config(c)) != PAM_SUCCESS)
+		return rc;
+	c->required = st->required > c->args.role ? st->required : c->args.role;
+	if ((rc = get_user(c)) != PAM_SUCCESS || (rc = open_store(c)) != PAM_SUCCESS)
+		return rc;
+	memset(&req, 0, sizeof req);
+	req.user = c->user;
+	req.machine_id = c->machine;
+	req.required = c->required;
+	req.now = c->now;
+	vk_authorize_recheck(c->db, st->key_id, &req, res);
+	return decision_code(c, res,
+	                     res->reason == VK_REASON_EXPIRED ? PAM_ACCT_EXPIRED : PAM_PERM_DENIED);
+}
+
+/*
+ * Parses the arguments and finds this handle's authentication: *st, or, for
+ * callers that grant nothing (env_counts), the VIAMKEY_KEY_ID it left in
+ * the PAM environment, with *st NULL. PAM_IGNORE when there is neither.
+ */
+static int
+begin(struct call *c, int argc, const char **argv, int env_counts, const struct auth_state **st)
+{
+	int rc;
+
+	*st = NULL;
+	if ((rc = parse_args(c, argc, argv)) != PAM_SUCCESS) {
+		log_call(c, rc, NULL);
+		return rc;
+	}
+	if ((*st = recall(c->pamh)) != NULL ||
+	    (env_counts && pam_getenv(c->pamh, env_names[0]) != NULL))
+		return PAM_SUCCESS;
+	if (debugging(c))
+		pam_syslog(c->pamh, LOG_DEBUG, "this handle did not authenticate with a key");
+	return PAM_IGNORE;
+}
+
+PAM_EXTERN int
+pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	const struct auth_state *st;
+	struct vk_result res;
+	struct call c;
+	int rc;
+
+	(void)flags;
+	call_init(&c, pamh);
+	if ((rc = begin(&c, argc, argv, 0, &st)) == PAM_SUCCESS) {
+		rc = recheck(&c, st, &res);
+		log_call(&c, rc, st->key_id);
+	}
+	call_end(&c);
+	return rc;
+}
+
+PAM_EXTERN int
+pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	const struct auth_state *st;
+	struct call c;
+
+	(void)flags;
+	call_init(&c, pamh);
+	return begin(&c, argc, argv, 1, &st);
+}
+
+PAM_EXTERN int
+pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	const struct auth_state *st;
+	struct call c;
+	int rc;
+
+	(void)flags;
+	call_init(&c, pamh);
+	if ((rc = begin(&c, argc, argv, 1, &st)) == PAM_SUCCESS && st != NULL)
+		rc = export_env(pamh, st);
+	return rc;
+}
+
+PAM_EXTERN int
+pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	const struct auth_state *st;
+	struct call c;
+
+	(void)flags;
+	call_init(&c, pamh);
+	return begin(&c, argc, argv, 1, &st);
+}
+
+/* Keys are rotated with keyadm; a `password` line for this module is a mistake. */
+PAM_EXTERN int
+pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct call c;
+
+	(void)flags;
+	call_init(&c, pamh);
+	if (parse_args(&c, argc, argv) == PAM_SUCCESS) {
+		c.reason = "chauthtok";
+		snprintf(c.err, sizeof c.err,
+		         "keys are rotated with keyadm keys rotate, not via PAM");
+	}
+	log_call(&c, PAM_SERVICE_ERR, NULL);
+	return PAM_SERVICE_ERR;
+}

@@ -1,0 +1,508 @@
+/*
+ * authz_test.c - the login decision (authz.h) against real stores.
+ */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include "authz.h"
+#include "fixture.h"
+#include "store.h"
+
+static void
+recheck(struct fx_store *fx, const char *key_id, const struct vk_request *req,
+        struct vk_result *res)
+{
+	int before = sqlite3_total_changes(fx->db);
+
+	memset(res, 0x5a, sizeof *res);
+	vk_authorize_recheck(fx->db, key_id, req, res);
+	fx_assert_read_only(fx, before);
+}
+
+static void
+expect(const struct vk_result *res, vk_decision d, vk_reason r)
+{
+	if (res->decision != d || res->reason != r)
+		fail_msg("got %d/%s, want %d/%s (%s)", res->decision, vk_reason_name(res->reason),
+		         d, vk_reason_name(r), res->err);
+}
+
+/* Denied for reason r after the token parsed, so the key ID is known. */
+static void
+expect_deny(const struct vk_result *res, vk_reason r, const char *key_id)
+{
+	expect(res, VK_DECISION_DENY, r);
+	assert_string_equal(res->key_id, key_id);
+}
+
+static void
+expect_allow(const struct vk_result *res, vk_role role, const char *via_type, const char *via_id)
+{
+	expect(res, VK_DECISION_ALLOW, VK_REASON_OK);
+	assert_int_equal(res->role, role);
+	assert_string_equal(res->via_type, via_type);
+	assert_string_equal(res->via_id, via_id);
+}
+
+static void
+test_deny_malformed(void **state)
+{
+	static const char *const bad[] = {"",    "hunter2",    "\b\n\r\177INCORRECT",
+	                                  "vk_", "vk_abc_def", NULL};
+	struct fx_store *fx = *state;
+	struct vk_result res;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct vk_request req = fx_request(fx, bad[i]);
+
+		fx_authorize(fx, &req, &res);
+		expect_deny(&res, VK_REASON_MALFORMED, "");
+	}
+}
+
+static void
+test_deny_checksum(void **state)
+{
+	struct fx_store *fx = *state;
+	struct vk_result res;
+	struct fx_key k;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	k.token[40] = k.token[40] == 'a' ? 'b' : 'a'; /* a typo in the secret part */
+	req = fx_request(fx, k.token);
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_CHECKSUM, "");
+}
+
+static void
+test_deny_unknown_key(void **state)
+{
+	struct fx_store *fx = *state;
+	struct vk_token t;
+	char token[VK_TOKEN_LEN + 1], id[VK_UUID_STRLEN + 1];
+	struct vk_request req;
+	struct vk_result res;
+
+	vk_token_generate(&t);
+	vk_token_format(&t, token);
+	vk_uuid_format(t.key_id, id);
+	req = fx_request(fx, token);
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_UNKNOWN_KEY, id);
+}
+
+/* The token of key k with a different secret. */
+static void
+forge(const struct fx_key *k, char out[VK_TOKEN_LEN + 1])
+{
+	struct vk_token t;
+
+	assert_int_equal(vk_token_parse(k->token, VK_TOKEN_LEN, &t), VK_TOKEN_OK);
+	vk_token_new_secret(&t);
+	vk_token_format(&t, out);
+	vk_token_wipe(&t);
+}
+
+static void
+test_deny_wrong_secret(void **state)
+{
+	struct fx_store *fx = *state;
+	char forged[VK_TOKEN_LEN + 1];
+	struct vk_result res;
+	struct fx_key k;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	forge(&k, forged);
+	req = fx_request(fx, forged);
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_WRONG_SECRET, k.id);
+
+	/* a row with an algorithm this build does not know never matches */
+	fx_sql1(fx->db, "UPDATE secrets SET alg = 'b2k256-v0' WHERE key_id = ?1", k.id);
+	req = fx_request(fx, k.token);
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_WRONG_SECRET, k.id);
+}
+
+static void
+test_deny_disabled(void **state)
+{
+	struct fx_store *fx = *state;
+	struct fx_key k;
+	struct vk_result res;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	fx_sql1(fx->db, "UPDATE keys SET disabled = 1 WHERE id = ?1", k.id);
+	req = fx_request(fx, k.token);
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_DISABLED, k.id);
+}
+
+static void
+test_deny_expired(void **state)
+{
+	static const char *const users[] = {"ann"};
+	struct fx_store *fx = *state;
+	struct vk_key_spec spec = {"short-lived", "root", VK_ROLE_OWNER, "machine", fx->m1a,
+	                           users,         1,      FX_NOW + 100,  0};
+	struct fx_key k;
+	struct vk_result res;
+	struct vk_request req;
+
+	fx_key_spec(fx, &spec, &k);
+	req = fx_request(fx, k.token);
+	req.now = FX_NOW + 99;
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "machine", fx->m1a);
+	req.now = FX_NOW + 100;
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_EXPIRED, k.id);
+	req.now = FX_NOW + 86400;
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_EXPIRED, k.id);
+}
+
+static void
+test_deny_user_not_allowed(void **state)
+{
+	static const char *const others[] = {"mallory", "Ann", "ann ", "", "root"};
+	struct fx_store *fx = *state;
+	struct fx_key k;
+	struct vk_result res;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	req = fx_request(fx, k.token);
+	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+		req.user = others[i];
+		fx_authorize(fx, &req, &res);
+		expect_deny(&res, VK_REASON_USER, k.id);
+	}
+	req.user = NULL;
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_USER, k.id);
+}
+
+static void
+test_deny_scope(void **state)
+{
+	struct fx_store *fx = *state;
+	const char *const elsewhere[][2] = {
+	    {"machine", fx->m1b},   /* sibling machine */
+	    {"machine", fx->m2},    /* other location */
+	    {"location", fx->loc2}, /* location without m1a */
+	    {"organization", fx->org2}, {"location", fx->loc3},
+	};
+	struct vk_result res;
+
+	for (size_t i = 0; i < sizeof elsewhere / sizeof elsewhere[0]; i++) {
+		struct fx_key k;
+		struct vk_request req;
+
+		fx_key(fx, VK_ROLE_OWNER, elsewhere[i][0], elsewhere[i][1], &k);
+		req = fx_request(fx, k.token);
+		fx_authorize(fx, &req, &res);
+		expect_deny(&res, VK_REASON_SCOPE, k.id);
+	}
+}
+
+static void
+test_deny_role(void **state)
+{
+	struct fx_store *fx = *state;
+	struct fx_key k;
+	struct vk_result res;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_VIEWER, "machine", fx->m1a, &k);
+	req = fx_request(fx, k.token);
+	req.required = VK_ROLE_OPERATOR;
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_ROLE, k.id);
+	assert_int_equal(res.role, VK_ROLE_VIEWER);
+}
+
+static void
+test_allow_via_machine_location_organization(void **state)
+{
+	struct fx_store *fx = *state;
+	struct fx_key on_machine, on_location, on_org;
+	struct vk_result res;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_OPERATOR, "machine", fx->m1a, &on_machine);
+	fx_key(fx, VK_ROLE_VIEWER, "location", fx->loc1, &on_location);
+	fx_key(fx, VK_ROLE_OWNER, "organization", fx->org, &on_org);
+
+	req = fx_request(fx, on_machine.token);
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_OPERATOR, "machine", fx->m1a);
+	assert_string_equal(res.key_id, on_machine.id);
+	assert_string_equal(res.key_name, "test key");
+
+	req = fx_request(fx, on_location.token);
+	req.machine_id = fx->m1b;
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_VIEWER, "location", fx->loc1);
+	assert_string_equal(res.key_id, on_location.id);
+
+	req = fx_request(fx, on_org.token);
+	req.machine_id = fx->m2;
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "organization", fx->org);
+	assert_string_equal(res.key_id, on_org.id);
+}
+
+static void
+test_highest_covering_grant_chosen(void **state)
+{
+	struct fx_store *fx = *state;
+	struct fx_key k;
+	struct vk_result res;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_VIEWER, "machine", fx->m1a, &k);
+	fx_grant(fx, k.id, VK_ROLE_OPERATOR, "location", fx->loc1);
+	fx_grant(fx, k.id, VK_ROLE_OWNER, "organization", fx->org);
+	fx_grant(fx, k.id, VK_ROLE_OWNER, "machine", fx->m3); /* does not cover m1a */
+	req = fx_request(fx, k.token);
+	for (vk_role need = VK_ROLE_VIEWER; need <= VK_ROLE_OWNER; need++) {
+		req.required = need;
+		fx_authorize(fx, &req, &res);
+		expect_allow(&res, VK_ROLE_OWNER, "organization", fx->org);
+	}
+
+	/* on a tie, the most specific grant is reported */
+	fx_sql1(fx->db, "UPDATE grants SET role = 'owner' WHERE key_id = ?1", k.id);
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "machine", fx->m1a);
+}
+
+static void
+test_role_ordering(void **state)
+{
+	struct fx_store *fx = *state;
+	struct fx_key keys[VK_ROLE_OWNER + 1];
+
+	for (vk_role grant = VK_ROLE_VIEWER; grant <= VK_ROLE_OWNER; grant++)
+		fx_key(fx, grant, "location", fx->loc1, &keys[grant]);
+	for (vk_role grant = VK_ROLE_VIEWER; grant <= VK_ROLE_OWNER; grant++) {
+		for (vk_role need = VK_ROLE_VIEWER; need <= VK_ROLE_OWNER; need++) {
+			struct vk_request req = fx_request(fx, keys[grant].token);
+			struct vk_result res;
+
+			req.required = need;
+			fx_authorize(fx, &req, &res);
+			if (grant >= need)
+				expect_allow(&res, grant, "location", fx->loc1);
+			else
+				expect_deny(&res, VK_REASON_ROLE, keys[grant].id);
+		}
+	}
+}
+
+static void
+test_error_for_unusable_machine(void **state)
+{
+	struct fx_store *fx = *state;
+	char unknown[VK_UUID_STRLEN + 1], upper[VK_UUID_STRLEN + 1];
+	const char *const machines[] = {unknown, NULL, "", "m1a", upper, fx->loc1};
+	struct fx_key k;
+
+	fx_key(fx, VK_ROLE_OWNER, "organization", fx->org, &k);
+	fx_random_uuid(unknown);
+	fx_uppercase(fx->m1a, upper);
+	for (size_t i = 0; i < sizeof machines / sizeof machines[0]; i++) {
+		struct vk_request req = fx_request(fx, k.token);
+		struct vk_result res;
+
+		req.machine_id = machines[i];
+		fx_authorize(fx, &req, &res);
+		expect(&res, VK_DECISION_ERROR, VK_REASON_MACHINE);
+		assert_true(res.err[0] != '\0');
+	}
+}
+
+static void
+test_error_when_store_cannot_answer(void **state)
+{
+	struct fx_store *fx = *state;
+	struct fx_key k;
+	struct vk_result res;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	fx_sql(fx->db, "DROP TABLE key_users");
+	req = fx_request(fx, k.token);
+	fx_authorize(fx, &req, &res);
+	expect(&res, VK_DECISION_ERROR, VK_REASON_STORE);
+	assert_non_null(strstr(res.err, "key_users"));
+	fx_sql(fx->db, "DROP TABLE secrets");
+	fx_authorize(fx, &req, &res);
+	expect(&res, VK_DECISION_ERROR, VK_REASON_STORE);
+}
+
+static void
+test_grace_secret_lives_until_window_end(void **state)
+{
+	struct fx_store *fx = *state;
+	char next[VK_TOKEN_LEN + 1], err[VK_ERRLEN];
+	struct fx_key k;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	assert_int_equal(fx_rotate(fx, k.id, 600, FX_NOW + 10, next, err), VK_OK);
+	assert_int_equal(fx_reason(fx, k.token, FX_NOW + 11), VK_REASON_OK);
+	assert_int_equal(fx_reason(fx, next, FX_NOW + 11), VK_REASON_OK);
+	assert_int_equal(fx_reason(fx, k.token, FX_NOW + 609), VK_REASON_OK);
+	assert_int_equal(fx_reason(fx, k.token, FX_NOW + 610), VK_REASON_WRONG_SECRET);
+	assert_int_equal(fx_reason(fx, next, FX_NOW + 610), VK_REASON_OK);
+}
+
+static void
+test_finish_retires_grace_secret(void **state)
+{
+	struct fx_store *fx = *state;
+	char next[VK_TOKEN_LEN + 1], err[VK_ERRLEN];
+	struct fx_key k;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	assert_int_equal(fx_rotate(fx, k.id, 600, FX_NOW + 10, next, err), VK_OK);
+	assert_int_equal(fx_finish(fx, k.id, FX_NOW + 12, err), VK_OK);
+	assert_int_equal(fx_reason(fx, k.token, FX_NOW + 13), VK_REASON_WRONG_SECRET);
+	assert_int_equal(fx_reason(fx, next, FX_NOW + 13), VK_REASON_OK);
+}
+
+static void
+test_immediate_rotation_retires_old_secret(void **state)
+{
+	struct fx_store *fx = *state;
+	char next[VK_TOKEN_LEN + 1], err[VK_ERRLEN];
+	struct fx_key k;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	assert_int_equal(fx_rotate(fx, k.id, 0, FX_NOW + 10, next, err), VK_OK);
+	assert_int_equal(fx_reason(fx, k.token, FX_NOW + 11), VK_REASON_WRONG_SECRET);
+	assert_int_equal(fx_reason(fx, next, FX_NOW + 11), VK_REASON_OK);
+}
+
+static void
+test_token_length_is_honoured(void **state)
+{
+	struct fx_store *fx = *state;
+	char padded[VK_TOKEN_LEN + 8];
+	struct fx_key k;
+	struct vk_result res;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	memcpy(padded, k.token, VK_TOKEN_LEN);
+	memcpy(padded + VK_TOKEN_LEN, "garbage", 8);
+	req = fx_request(fx, padded);
+	req.token_len = VK_TOKEN_LEN;
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "machine", fx->m1a);
+	req.token_len = VK_TOKEN_LEN + 1;
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_MALFORMED, "");
+}
+
+static void
+test_recheck(void **state)
+{
+	struct fx_store *fx = *state;
+	struct fx_key k;
+	struct vk_result res;
+	struct vk_request req;
+
+	fx_key(fx, VK_ROLE_OPERATOR, "location", fx->loc1, &k);
+	fx_sql1(fx->db, "INSERT INTO key_users VALUES (?1, 'bob')", k.id);
+	req = fx_request(fx, NULL);
+	recheck(fx, k.id, &req, &res);
+	expect_allow(&res, VK_ROLE_OPERATOR, "location", fx->loc1);
+	assert_string_equal(res.key_id, k.id);
+	assert_string_equal(res.key_name, "test key");
+
+	req.required = VK_ROLE_OWNER;
+	recheck(fx, k.id, &req, &res);
+	expect_deny(&res, VK_REASON_ROLE, k.id);
+	req.required = VK_ROLE_VIEWER;
+
+	req.now = FX_NOW + 10;
+	fx_sql1(fx->db, "UPDATE keys SET expires_at = created_at + 5 WHERE id = ?1", k.id);
+	recheck(fx, k.id, &req, &res);
+	expect_deny(&res, VK_REASON_EXPIRED, k.id);
+	fx_sql1(fx->db, "UPDATE keys SET expires_at = NULL WHERE id = ?1", k.id);
+
+	fx_sql1(fx->db, "UPDATE keys SET disabled = 1 WHERE id = ?1", k.id);
+	recheck(fx, k.id, &req, &res);
+	expect_deny(&res, VK_REASON_DISABLED, k.id);
+	fx_sql1(fx->db, "UPDATE keys SET disabled = 0 WHERE id = ?1", k.id);
+
+	fx_sql1(fx->db, "DELETE FROM key_users WHERE key_id = ?1 AND user = 'ann'", k.id);
+	recheck(fx, k.id, &req, &res);
+	expect_deny(&res, VK_REASON_USER, k.id);
+	req.user = "bob";
+	recheck(fx, k.id, &req, &res);
+	expect_allow(&res, VK_ROLE_OPERATOR, "location", fx->loc1);
+
+	fx_sql1(fx->db, "DELETE FROM grants WHERE key_id = ?1", k.id);
+	recheck(fx, k.id, &req, &res);
+	expect_deny(&res, VK_REASON_SCOPE, k.id);
+
+	fx_sql1(fx->db, "DELETE FROM keys WHERE id = ?1", k.id);
+	recheck(fx, k.id, &req, &res);
+	expect_deny(&res, VK_REASON_UNKNOWN_KEY, k.id);
+
+	req.machine_id = NULL;
+	recheck(fx, k.id, &req, &res);
+	expect(&res, VK_DECISION_ERROR, VK_REASON_MACHINE);
+}
+
+static void
+test_reason_names(void **state)
+{
+	static const char *const names[] = {
+	    "ok",       "malformed", "checksum",         "unknown_key", "wrong_secret",
+	    "disabled", "expired",   "user_not_allowed", "scope",       "role"};
+
+	(void)state;
+	for (vk_reason r = VK_REASON_OK; r <= VK_REASON_ROLE; r++)
+		assert_string_equal(vk_reason_name(r), names[r]);
+	assert_string_equal(vk_reason_name((vk_reason)99), "unknown");
+}
+
+#define TEST(f) cmocka_unit_test_setup_teardown(f, fx_store_setup, fx_store_teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    TEST(test_deny_malformed),
+	    TEST(test_deny_checksum),
+	    TEST(test_deny_unknown_key),
+	    TEST(test_deny_wrong_secret),
+	    TEST(test_deny_disabled),
+	    TEST(test_deny_expired),
+	    TEST(test_deny_user_not_allowed),
+	    TEST(test_deny_scope),
+	    TEST(test_deny_role),
+	    TEST(test_allow_via_machine_location_organization),
+	    TEST(test_highest_covering_grant_chosen),
+	    TEST(test_role_ordering),
+	    TEST(test_error_for_unusable_machine),
+	    TEST(test_error_when_store_cannot_answer),
+	    TEST(test_grace_secret_lives_until_window_end),
+	    TEST(test_finish_retires_grace_secret),
+	    TEST(test_immediate_rotation_retires_old_secret),
+	    TEST(test_token_length_is_honoured),
+	    TEST(test_recheck),
+	    cmocka_unit_test(test_reason_names),
+	};
+
+	fx_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

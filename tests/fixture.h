@@ -1,0 +1,95 @@
+/*
+ * fixture.h - temporary files and stores for the unit tests of common/.
+ *
+ * Every helper fails the running cmocka test when a step goes wrong, so a
+ * test reads as a list of steps. Strings returned by fx_tmpdir() and
+ * fx_join() belong to the caller (free()).
+ */
+#ifndef VK_FIXTURE_H
+#define VK_FIXTURE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <sys/types.h>
+
+#include "authz.h"
+#include "keys.h"
+
+#define FX_NOW ((int64_t)1700000000) /* 2023-11-14T22:13:20Z */
+
+/* umask(077), as the store and config rules require, and sodium_init(). */
+void fx_init(void);
+
+/* A fresh 0700 directory under $TMPDIR (or /tmp); fx_rmtree() removes and frees it. */
+char *fx_tmpdir(void);
+void fx_rmtree(char *dir);
+char *fx_join(const char *dir, const char *name);
+
+/* Creates or replaces path with exactly these bytes and this mode. */
+void fx_write(const char *path, mode_t mode, const void *data, size_t len);
+void fx_write_str(const char *path, mode_t mode, const char *text);
+
+/* A fresh UUIDv4 string; a copy of in with letters in upper case. */
+void fx_random_uuid(char out[VK_UUID_STRLEN + 1]);
+void fx_uppercase(const char *in, char *out);
+
+/* Runs SQL that must succeed; fx_sql1() binds arg to ?1, as fx_count() does unless arg is NULL. */
+void fx_sql(sqlite3 *db, const char *sql);
+void fx_sql1(sqlite3 *db, const char *sql, const char *arg);
+int64_t fx_count(sqlite3 *db, const char *sql, const char *arg);
+
+/*
+ * A store holding two organizations:
+ *   org  > loc1 > m1a, m1b
+ *        > loc2 > m2
+ *   org2 > loc3 > m3
+ */
+struct fx_store {
+	char *dir;
+	char *path;
+	sqlite3 *db;
+	char org[VK_UUID_STRLEN + 1], org2[VK_UUID_STRLEN + 1];
+	char loc1[VK_UUID_STRLEN + 1], loc2[VK_UUID_STRLEN + 1], loc3[VK_UUID_STRLEN + 1];
+	char m1a[VK_UUID_STRLEN + 1], m1b[VK_UUID_STRLEN + 1], m2[VK_UUID_STRLEN + 1],
+	    m3[VK_UUID_STRLEN + 1];
+};
+
+/* cmocka group or test setup and teardown; *state is a struct fx_store. */
+int fx_store_setup(void **state);
+int fx_store_teardown(void **state);
+
+struct fx_key {
+	char id[VK_UUID_STRLEN + 1];
+	char token[VK_TOKEN_LEN + 1];
+};
+
+/* Creates a key in its own transaction at FX_NOW; the spec must be valid. */
+void fx_key_spec(struct fx_store *fx, const struct vk_key_spec *spec, struct fx_key *out);
+/* A key named "test key" for user "ann", never expiring, with one grant. */
+void fx_key(struct fx_store *fx, vk_role role, const char *type, const char *resource_id,
+            struct fx_key *out);
+/* Adds a grant to an existing key. */
+void fx_grant(struct fx_store *fx, const char *key_id, vk_role role, const char *type,
+              const char *resource_id);
+
+/* Commits after success and rolls back after failure, as keyadm does; returns rc. */
+vk_rc fx_end_txn(sqlite3 *db, vk_rc rc);
+/* vk_key_rotate() and vk_key_finish_rotation(), each in its own transaction. */
+vk_rc fx_rotate(struct fx_store *fx, const char *key_id, int64_t grace, int64_t now,
+                char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN]);
+vk_rc fx_finish(struct fx_store *fx, const char *key_id, int64_t now, char err[VK_ERRLEN]);
+
+/* The usual login: user ann on m1a, needing viewer, at FX_NOW + 1. */
+struct vk_request fx_request(const struct fx_store *fx, const char *token);
+/* vk_authorize(), failing the test if it wrote or left a transaction open. */
+void fx_authorize(struct fx_store *fx, const struct vk_request *req, struct vk_result *res);
+void fx_assert_read_only(struct fx_store *fx, int changes_before);
+/* The reason given for token in the usual login at `now`. */
+vk_reason fx_reason(struct fx_store *fx, const char *token, int64_t now);
+
+#endif

@@ -1,0 +1,577 @@
+/*
+ * store_test.c - opening, creating and querying the store (store.h).
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "duration.h"
+#include "fixture.h"
+#include "store.h"
+#include "token.h"
+
+struct st_fx {
+	char *dir;
+	char *sub;  /* the store's directory, not created by setup */
+	char *path; /* sub/keys.db */
+	char err[VK_ERRLEN];
+};
+
+static int
+setup(void **state)
+{
+	struct st_fx *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	f->dir = fx_tmpdir();
+	f->sub = fx_join(f->dir, "store");
+	f->path = fx_join(f->sub, "keys.db");
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct st_fx *f = *state;
+
+	fx_rmtree(f->dir);
+	free(f->sub);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+static sqlite3 *
+open_ok(struct st_fx *f, enum vk_open_mode mode)
+{
+	sqlite3 *db;
+
+	if (vk_store_open(f->path, mode, 100, &db, f->err) != VK_OK)
+		fail_msg("%s", f->err);
+	assert_non_null(db);
+	return db;
+}
+
+static void
+close_ok(sqlite3 *db)
+{
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* A new, empty store at f->path. */
+static void
+make_store(struct st_fx *f)
+{
+	close_ok(open_ok(f, VK_OPEN_INIT));
+}
+
+static void
+expect_refused(struct st_fx *f, enum vk_open_mode mode, const char *needle)
+{
+	sqlite3 *db = (sqlite3 *)f; /* poisoned: a refusal must reset it to NULL */
+
+	f->err[0] = '\0';
+	assert_int_equal(vk_store_open(f->path, mode, 100, &db, f->err), VK_ERR_STORE);
+	assert_null(db);
+	if (strstr(f->err, needle) == NULL)
+		fail_msg("\"%s\" not in \"%s\"", needle, f->err);
+}
+
+/* Runs sql on path over a plain SQLite connection, as a foreign program would. */
+static void
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	fx_sql(db, sql);
+	close_ok(db);
+}
+
+static int64_t
+query(sqlite3 *db, const char *sql)
+{
+	char err[VK_ERRLEN];
+	int64_t n;
+
+	if (vk_store_query_int(db, "query", err, &n, sql, "") != VK_OK)
+		fail_msg("%s", err);
+	return n;
+}
+
+static mode_t
+mode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(path, &st), 0);
+	return st.st_mode;
+}
+
+static void
+test_init_creates_private_dir_and_file(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db;
+
+	umask(0); /* the modes must not depend on the caller's umask */
+	db = open_ok(f, VK_OPEN_INIT);
+	umask(077);
+	assert_int_equal(mode_of(f->sub), S_IFDIR | 0700);
+	assert_int_equal(mode_of(f->path), S_IFREG | 0600);
+	assert_int_equal(query(db, "SELECT user_version FROM pragma_user_version"),
+	                 VK_SCHEMA_VERSION);
+	assert_int_equal(query(db, "PRAGMA foreign_keys"), 1);
+	assert_int_equal(query(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
+	                           " name IN ('organizations', 'locations', 'machines', 'keys',"
+	                           " 'key_users', 'grants', 'secrets', 'events', 'meta')"),
+	                 9);
+	close_ok(db);
+}
+
+static void
+test_init_again_keeps_data(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+
+	fx_sql(db, "INSERT INTO organizations VALUES ('3f2504e0-4f89-41d3-9a0c-0305e82c3301',"
+	           " 'acme', 1)");
+	close_ok(db);
+	for (int mode = VK_OPEN_LOGIN; mode <= VK_OPEN_INIT; mode++) {
+		db = open_ok(f, (enum vk_open_mode)mode);
+		assert_int_equal(query(db, "SELECT count(*) FROM organizations"), 1);
+		close_ok(db);
+	}
+}
+
+static void
+test_missing_store_refused(void **state)
+{
+	struct st_fx *f = *state;
+
+	expect_refused(f, VK_OPEN_LOGIN, "keyadm init");
+	expect_refused(f, VK_OPEN_ADMIN, f->path);
+	assert_int_equal(access(f->sub, F_OK), -1); /* only init creates anything */
+	assert_int_equal(vk_store_check_perms(f->path, f->err), VK_ERR_NOTFOUND);
+}
+
+static void
+test_writable_file_or_directory_refused(void **state)
+{
+	static const mode_t bad_file[] = {0606, 0620, 0666};
+	static const mode_t bad_dir[] = {0770, 0707, 0777};
+	struct st_fx *f = *state;
+
+	make_store(f);
+	for (size_t i = 0; i < sizeof bad_file / sizeof bad_file[0]; i++) {
+		assert_int_equal(chmod(f->path, bad_file[i]), 0);
+		expect_refused(f, VK_OPEN_LOGIN, "chmod go-w");
+		expect_refused(f, VK_OPEN_INIT, "writable by group or others");
+	}
+	assert_int_equal(chmod(f->path, 0600), 0);
+	for (size_t i = 0; i < sizeof bad_dir / sizeof bad_dir[0]; i++) {
+		assert_int_equal(chmod(f->sub, bad_dir[i]), 0);
+		expect_refused(f, VK_OPEN_LOGIN, "chmod go-w");
+		expect_refused(f, VK_OPEN_ADMIN, "store directory");
+	}
+	assert_int_equal(chmod(f->sub, 0755), 0); /* readable is fine */
+	close_ok(open_ok(f, VK_OPEN_LOGIN));
+}
+
+static void
+test_foreign_owner_refused(void **state)
+{
+	struct st_fx *f = *state;
+
+	if (geteuid() != 0)
+		skip(); /* only root can give a file away */
+	make_store(f);
+	assert_int_equal(chown(f->path, 1, 1), 0);
+	expect_refused(f, VK_OPEN_LOGIN, "owned by uid 1");
+	assert_int_equal(chown(f->path, 0, 0), 0);
+	assert_int_equal(chown(f->sub, 1, 1), 0);
+	expect_refused(f, VK_OPEN_LOGIN, "owned by uid 1");
+}
+
+static void
+test_symlink_refused(void **state)
+{
+	struct st_fx *f = *state;
+	char *real = fx_join(f->dir, "real.db"), *nowhere = fx_join(f->dir, "nowhere.db");
+	char *saved = f->path;
+
+	make_store(f);
+	assert_int_equal(rename(f->path, real), 0);
+	assert_int_equal(symlink(real, f->path), 0);
+	expect_refused(f, VK_OPEN_LOGIN, "not a regular file");
+	expect_refused(f, VK_OPEN_INIT, "not a regular file");
+
+	/* init must not create a store where a dangling link points */
+	f->path = fx_join(f->sub, "dangling.db");
+	assert_int_equal(symlink(nowhere, f->path), 0);
+	expect_refused(f, VK_OPEN_INIT, "not a regular file");
+	assert_int_equal(access(nowhere, F_OK), -1);
+	free(f->path);
+	f->path = saved;
+	free(real);
+	free(nowhere);
+}
+
+static void
+test_not_a_database_refused(void **state)
+{
+	struct st_fx *f = *state;
+	char garbage[8192];
+	struct stat st;
+
+	memset(garbage, 'x', sizeof garbage);
+	assert_int_equal(mkdir(f->sub, 0700), 0);
+	fx_write(f->path, 0600, garbage, sizeof garbage);
+	expect_refused(f, VK_OPEN_LOGIN, "not a database");
+	expect_refused(f, VK_OPEN_INIT, "not a database");
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_size, sizeof garbage); /* left alone */
+}
+
+static void
+test_other_sqlite_database_refused(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db;
+
+	assert_int_equal(mkdir(f->sub, 0700), 0);
+	raw_exec(f->path, "CREATE TABLE photos (id INTEGER PRIMARY KEY); INSERT INTO photos"
+	                  " VALUES (1)");
+	expect_refused(f, VK_OPEN_LOGIN, "not a viamkey store");
+	expect_refused(f, VK_OPEN_INIT, "not a viamkey store");
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(query(db, "SELECT count(*) FROM photos"), 1);
+	assert_int_equal(query(db, "SELECT count(*) FROM sqlite_schema"), 1);
+	close_ok(db);
+}
+
+static void
+test_newer_schema_refused(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db;
+	char sql[64];
+
+	make_store(f);
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", VK_SCHEMA_VERSION + 1);
+	raw_exec(f->path, sql);
+	expect_refused(f, VK_OPEN_LOGIN, "newer");
+	expect_refused(f, VK_OPEN_ADMIN, "newer");
+	expect_refused(f, VK_OPEN_INIT, "newer");
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(query(db, "PRAGMA user_version"), VK_SCHEMA_VERSION + 1);
+	close_ok(db);
+}
+
+static void
+test_older_schema_needs_init(void **state)
+{
+	struct st_fx *f = *state;
+
+	make_store(f);
+	raw_exec(f->path, "PRAGMA user_version = 0");
+	expect_refused(f, VK_OPEN_LOGIN, "keyadm init");
+	expect_refused(f, VK_OPEN_ADMIN, "migrate");
+}
+
+static void
+test_damaged_store_refused(void **state)
+{
+	static const char tail[100] = "trailing bytes";
+	struct st_fx *f = *state;
+	FILE *fp;
+
+	make_store(f);
+	assert_non_null(fp = fopen(f->path, "ab"));
+	assert_int_equal(fwrite(tail, 1, sizeof tail, fp), sizeof tail);
+	assert_int_equal(fclose(fp), 0);
+	expect_refused(f, VK_OPEN_LOGIN, "damaged");
+	expect_refused(f, VK_OPEN_INIT, "damaged");
+}
+
+static void
+test_truncated_store_refused(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+	int64_t page = query(db, "PRAGMA page_size");
+
+	assert_true(query(db, "PRAGMA page_count") > 2);
+	close_ok(db);
+	assert_int_equal(truncate(f->path, 2 * page), 0);
+	assert_int_equal(vk_store_open(f->path, VK_OPEN_LOGIN, 100, &db, f->err), VK_ERR_STORE);
+	assert_null(db);
+}
+
+static void
+test_exec_binds_parameters(void **state)
+{
+	static const char evil[] = "x'); DROP TABLE meta; --";
+	static const unsigned char blob[5] = {1, 0, 2, 0, 3};
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+	int64_t n;
+	int changes = -1;
+
+	assert_int_equal(vk_store_exec(db, "insert", f->err, &changes,
+	                               "INSERT INTO meta (name, value) VALUES (?1, ?2), (?2, ?1)",
+	                               "tt", "a", evil),
+	                 VK_OK);
+	assert_int_equal(changes, 2);
+	assert_int_equal(vk_store_query_int(db, "q", f->err, &n,
+	                                    "SELECT count(*) FROM meta WHERE value = ?1", "t",
+	                                    evil),
+	                 VK_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(
+	    vk_store_query_int(db, "q", f->err, &n, "SELECT length(?1)", "b", blob, sizeof blob),
+	    VK_OK);
+	assert_int_equal(n, sizeof blob);
+	assert_int_equal(
+	    vk_store_query_int(db, "q", f->err, &n, "SELECT ?1 + 1", "i", (int64_t)1 << 40), VK_OK);
+	assert_int_equal(n, ((int64_t)1 << 40) + 1);
+	assert_int_equal(
+	    vk_store_query_int(db, "q", f->err, &n, "SELECT ?1 IS NULL", "t", (char *)NULL), VK_OK);
+	assert_int_equal(n, 1);
+	n = 7;
+	assert_int_equal(vk_store_query_int(db, "q", f->err, &n, "SELECT 9 WHERE 0", ""), VK_OK);
+	assert_int_equal(n, 0); /* no row */
+	assert_int_equal(vk_store_exec(db, "update", f->err, &changes,
+	                               "UPDATE meta SET value = 'b' WHERE name = 'nothing'", ""),
+	                 VK_OK);
+	assert_int_equal(changes, 0);
+	close_ok(db);
+}
+
+static void
+expect_failure(sqlite3 *db, vk_rc want, const char *sql, const char *arg)
+{
+	char err[VK_ERRLEN] = "";
+
+	assert_int_equal(vk_store_exec(db, "cannot frob", err, NULL, sql, "t", arg), want);
+	assert_memory_equal(err, "cannot frob: ", 13);
+}
+
+static void
+test_exec_errors(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+
+	fx_sql(db, "INSERT INTO meta VALUES ('a', 'b')");
+	expect_failure(db, VK_ERR_CONFLICT, "INSERT INTO meta (name, value) VALUES (?1, 'c')", "a");
+	/* foreign keys are enforced */
+	expect_failure(db, VK_ERR_CONFLICT,
+	               "INSERT INTO locations (id, org_id, name, created_at)"
+	               " VALUES (?1, 'no such org', 'l', 1)",
+	               "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+	expect_failure(db, VK_ERR_CONFLICT,
+	               "INSERT INTO grants VALUES (?1, 'admin', 'machine', 'x')", "k");
+	assert_int_not_equal(vk_store_exec(db, "cannot frob", f->err, NULL, "SELEKT ?1", "t", "x"),
+	                     VK_OK);
+	assert_memory_equal(f->err, "cannot frob: ", 13);
+	close_ok(db);
+}
+
+static void
+test_transactions(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT), *other = open_ok(f, VK_OPEN_ADMIN);
+
+	assert_int_equal(vk_store_begin(db, f->err), VK_OK);
+	fx_sql(db, "INSERT INTO meta VALUES ('a', 'b')");
+	vk_store_rollback(db);
+	assert_int_equal(query(db, "SELECT count(*) FROM meta"), 0);
+
+	assert_int_equal(vk_store_begin(db, f->err), VK_OK);
+	fx_sql(db, "INSERT INTO meta VALUES ('a', 'b')");
+	/* a second writer waits out its busy timeout, then gives up */
+	assert_int_equal(vk_store_begin(other, f->err), VK_ERR_IO);
+	assert_int_equal(query(other, "SELECT count(*) FROM meta"), 0);
+	assert_int_equal(vk_store_commit(db, f->err), VK_OK);
+	assert_int_equal(query(other, "SELECT count(*) FROM meta"), 1);
+	vk_store_rollback(db); /* no transaction: harmless */
+	close_ok(other);
+	close_ok(db);
+}
+
+static void
+test_host_machine(void **state)
+{
+	static const char m1[] = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+	static const char m2[] = "9b2d6c1e-0a7f-4e3b-8c5d-1f2e3d4c5b6a";
+	static const char m3[] = "0c1d2e3f-4a5b-4c6d-9e8f-a0b1c2d3e4f5";
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+	char got[VK_UUID_STRLEN + 1];
+
+	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_ERR_NOTFOUND);
+	assert_string_equal(got, "");
+	assert_non_null(strstr(f->err, "machine"));
+	assert_int_equal(vk_store_set_host_machine(db, m1, f->err), VK_OK);
+	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_OK);
+	assert_string_equal(got, m1);
+	assert_int_equal(vk_store_set_host_machine(db, m2, f->err), VK_OK);
+	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_OK);
+	assert_string_equal(got, m2);
+	/* [machine] id in the config wins over the store */
+	assert_int_equal(vk_store_host_machine(db, m3, got, f->err), VK_OK);
+	assert_string_equal(got, m3);
+	fx_sql(db, "UPDATE meta SET value = 'not-a-uuid' WHERE name = 'host_machine_id'");
+	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_ERR_STORE);
+	close_ok(db);
+}
+
+static void
+test_preview_function(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+	unsigned char id[VK_KEY_ID_BYTES];
+	char uuid[VK_UUID_STRLEN + 1], preview[VK_PREVIEW_LEN + 1];
+	int64_t n;
+
+	assert_int_equal(vk_store_register_functions(db, f->err), VK_OK);
+	vk_uuid_generate(id);
+	vk_uuid_format(id, uuid);
+	vk_token_preview(id, preview);
+	assert_int_equal(vk_store_query_int(db, "q", f->err, &n, "SELECT vk_preview(?1) = ?2", "tt",
+	                                    uuid, preview),
+	                 VK_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(vk_store_query_int(db, "q", f->err, &n,
+	                                    "SELECT vk_preview(?1) IS NULL AND vk_preview(NULL)"
+	                                    " IS NULL",
+	                                    "t", "not-a-uuid"),
+	                 VK_OK);
+	assert_int_equal(n, 1);
+	close_ok(db);
+}
+
+static void
+test_event_recorded(void **state)
+{
+	static const char key[] = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+	int64_t n, now = vk_now();
+
+	assert_int_equal(vk_store_begin(db, f->err), VK_OK);
+	assert_int_equal(vk_store_event(db, "alice", "keys.rotate", key, "{\"grace\":60}", f->err),
+	                 VK_OK);
+	assert_int_equal(vk_store_commit(db, f->err), VK_OK);
+	assert_int_equal(vk_store_query_int(db, "q", f->err, &n,
+	                                    "SELECT at FROM events WHERE actor = 'alice' AND"
+	                                    " action = 'keys.rotate' AND key_id = ?1 AND"
+	                                    " detail = '{\"grace\":60}'",
+	                                    "t", key),
+	                 VK_OK);
+	assert_in_range(n, now - 1, now + 2);
+	close_ok(db);
+}
+
+static void
+test_prepare_binds_for_caller(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+	sqlite3_stmt *st = (sqlite3_stmt *)f; /* poisoned: a failure must reset it to NULL */
+
+	assert_int_equal(vk_store_prepare(db, "q", f->err, &st, "SELECT ?1 || ?2, ?3", "tti", "a'",
+	                                  "b", (int64_t)42),
+	                 VK_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "a'b");
+	assert_int_equal(sqlite3_column_int64(st, 1), 42);
+	assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
+	assert_int_not_equal(vk_store_prepare(db, "cannot frob", f->err, &st, "SELEKT", ""), VK_OK);
+	assert_null(st);
+	assert_memory_equal(f->err, "cannot frob: ", 13);
+	close_ok(db);
+}
+
+/* 1 when the key's last use is exactly (at, service, user, rhost). */
+static int
+last_use_is(sqlite3 *db, int64_t at, const char *service, const char *user, const char *rhost)
+{
+	char err[VK_ERRLEN];
+	int64_t n;
+
+	assert_int_equal(vk_store_query_int(db, "q", err, &n,
+	                                    "SELECT count(*) FROM keys WHERE last_used_at = ?1 AND"
+	                                    " last_used_service = ?2 AND last_used_user = ?3 AND"
+	                                    " last_used_rhost IS ?4",
+	                                    "ittt", at, service, user, rhost),
+	                 VK_OK);
+	return n == 1;
+}
+
+static void
+test_last_use_throttled(void **state)
+{
+	static const char key[] = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+
+	fx_sql1(db,
+	        "INSERT INTO keys (id, name, created_at, created_by) VALUES (?1, 'k', 1, 'root')",
+	        key);
+	assert_int_equal(vk_store_note_use(db, key, "sshd", "ann", "192.0.2.7", FX_NOW, 60, f->err),
+	                 VK_OK);
+	assert_true(last_use_is(db, FX_NOW, "sshd", "ann", "192.0.2.7"));
+	assert_int_equal(vk_store_note_use(db, key, "sudo", "bob", NULL, FX_NOW + 59, 60, f->err),
+	                 VK_OK);
+	assert_true(last_use_is(db, FX_NOW, "sshd", "ann", "192.0.2.7"));
+	assert_int_equal(vk_store_note_use(db, key, "sudo", "bob", NULL, FX_NOW + 60, 60, f->err),
+	                 VK_OK);
+	assert_true(last_use_is(db, FX_NOW + 60, "sudo", "bob", NULL));
+	assert_int_equal(vk_store_note_use(db, key, "login", "ann", NULL, FX_NOW + 60, 0, f->err),
+	                 VK_OK);
+	assert_true(last_use_is(db, FX_NOW + 60, "login", "ann", NULL));
+	assert_true(sqlite3_get_autocommit(db));
+	close_ok(db);
+}
+
+#define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    TEST(test_init_creates_private_dir_and_file),
+	    TEST(test_init_again_keeps_data),
+	    TEST(test_missing_store_refused),
+	    TEST(test_writable_file_or_directory_refused),
+	    TEST(test_foreign_owner_refused),
+	    TEST(test_symlink_refused),
+	    TEST(test_not_a_database_refused),
+	    TEST(test_other_sqlite_database_refused),
+	    TEST(test_newer_schema_refused),
+	    TEST(test_older_schema_needs_init),
+	    TEST(test_damaged_store_refused),
+	    TEST(test_truncated_store_refused),
+	    TEST(test_exec_binds_parameters),
+	    TEST(test_exec_errors),
+	    TEST(test_transactions),
+	    TEST(test_host_machine),
+	    TEST(test_preview_function),
+	    TEST(test_event_recorded),
+	    TEST(test_prepare_binds_for_caller),
+	    TEST(test_last_use_throttled),
+	};
+
+	fx_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
