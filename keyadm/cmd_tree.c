@@ -3,6 +3,7 @@
  */
 #include "autoconfig.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,6 +77,21 @@ check_name(struct ka_ctx *ctx, const char *name, const char *opt)
 	return 0;
 }
 
+/* An audit event named "<type>.<verb>", e.g. "location.rename". */
+static vk_rc __attribute__((format(printf, 5, 6)))
+tree_event(struct ka_ctx *ctx, const struct kind *k, const char *verb, char *err, const char *fmt,
+	   ...)
+{
+	char action[32], detail[512];
+	va_list ap;
+
+	snprintf(action, sizeof action, "%s.%s", k->type, verb);
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	return ka_event(ctx, action, NULL, err, "%s", detail);
+}
+
 /* Inserts one resource; id receives its new ID. */
 static vk_rc
 insert(struct ka_ctx *ctx, const struct kind *k, const char *name, const char *parent,
@@ -91,7 +107,7 @@ insert(struct ka_ctx *ctx, const struct kind *k, const char *name, const char *p
 	if ((rc = vk_store_exec(ctx->db, "cannot create", err, NULL, k->insert_sql,
 				parent ? "ttit" : "tti", id, name, ctx->now, parent)) != VK_OK)
 		return rc;
-	return ka_event(ctx, "create", NULL, err, "%s %s \"%s\"", k->type, id, name);
+	return tree_event(ctx, k, "create", err, "%s \"%s\"", id, name);
 }
 
 static char made_id[VK_UUID_STRLEN + 1];
@@ -139,8 +155,7 @@ do_rename(struct ka_ctx *ctx, char *err)
 	    (rc = vk_store_exec(ctx->db, "cannot rename", err, NULL, k->rename_sql, "tt", id,
 				ctx->args.val[O_NAME])) != VK_OK)
 		return rc;
-	return ka_event(ctx, "rename", NULL, err, "%s %s to \"%s\"", k->type, id,
-			ctx->args.val[O_NAME]);
+	return tree_event(ctx, k, "rename", err, "%s to \"%s\"", id, ctx->args.val[O_NAME]);
 }
 
 static int
@@ -186,7 +201,7 @@ do_delete(struct ka_ctx *ctx, char *err)
 	if ((rc = vk_store_exec(ctx->db, "cannot delete", err, NULL, k->delete_sql, "t", id)) !=
 	    VK_OK)
 		return rc;
-	return ka_event(ctx, "delete", NULL, err, "%s %s", k->type, id);
+	return tree_event(ctx, k, "delete", err, "%s", id);
 }
 
 static int
