@@ -125,6 +125,21 @@ load_scope(sqlite3 *db, const char *machine_id, struct scope *sc, struct vk_resu
 	return rc;
 }
 
+/* 3 when a grant on (type, id) covers the machine directly, 2 by its location, 1 by its organization, else 0. */
+static int
+covering_rank(const struct scope *sc, const char *type, const char *id)
+{
+	if (type == NULL || id == NULL)
+		return 0;
+	if (strcmp(type, "machine") == 0)
+		return strcmp(id, sc->machine) == 0 ? 3 : 0;
+	if (strcmp(type, "location") == 0)
+		return strcmp(id, sc->location) == 0 ? 2 : 0;
+	if (strcmp(type, "organization") == 0)
+		return strcmp(id, sc->org) == 0 ? 1 : 0;
+	return 0;
+}
+
 struct key_state {
 	int disabled;
 	int64_t expires_at; /* 0: never */
@@ -137,7 +152,7 @@ check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
 {
 	sqlite3_stmt *st = NULL;
 	vk_role best = VK_ROLE_NONE;
-	int step, allowed_user = 0;
+	int step, allowed_user, found = 0, best_rank = 0;
 
 	if (ks->disabled) {
 		set(res, VK_DECISION_DENY, VK_REASON_DISABLED);
@@ -147,16 +162,14 @@ check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
 		set(res, VK_DECISION_DENY, VK_REASON_EXPIRED);
 		return;
 	}
-	if (prepare(db, "SELECT count(*) FROM key_users WHERE key_id = ?1 AND user = ?2", &st,
-		    res) != 0)
+	if (prepare(db, "SELECT 1 FROM key_users WHERE key_id = ?1 AND user = ?2", &st, res) != 0)
 		return;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, req->user ? req->user : "", -1, SQLITE_STATIC);
 	step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
-		allowed_user = sqlite3_column_int(st, 0) > 0;
+	allowed_user = step == SQLITE_ROW;
 	sqlite3_finalize(st);
-	if (step != SQLITE_ROW) {
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
 		store_failed(db, res);
 		return;
 	}
@@ -165,31 +178,35 @@ check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
 		return;
 	}
 
-	/* Highest role among the grants covering this machine; the most specific on a tie. */
-	if (prepare(db,
-		    "SELECT role, resource_type, resource_id FROM grants WHERE key_id = ?1 AND ("
-		    " (resource_type = 'machine' AND resource_id = ?2) OR"
-		    " (resource_type = 'location' AND resource_id = ?3) OR"
-		    " (resource_type = 'organization' AND resource_id = ?4))"
-		    " ORDER BY CASE role WHEN 'owner' THEN 3 WHEN 'operator' THEN 2 ELSE 1 END"
-		    " DESC, CASE resource_type WHEN 'machine' THEN 3 WHEN 'location' THEN 2"
-		    " ELSE 1 END DESC LIMIT 1",
-		    &st, res) != 0)
+	/*
+	 * Highest role among the grants covering this machine; the most specific
+	 * on a tie. A key has a handful of grants: reading them all and ranking
+	 * here costs less than compiling a query that ranks them.
+	 */
+	if (prepare(db, "SELECT role, resource_type, resource_id FROM grants WHERE key_id = ?1", &st,
+		    res) != 0)
 		return;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, sc->machine, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, sc->location, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, sc->org, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step == SQLITE_ROW) {
-		best = vk_role_parse((const char *)sqlite3_column_text(st, 0));
-		copy_text(res->via_type, sizeof res->via_type, sqlite3_column_text(st, 1));
-		copy_text(res->via_id, sizeof res->via_id, sqlite3_column_text(st, 2));
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 1);
+		const char *id = (const char *)sqlite3_column_text(st, 2);
+		vk_role role = vk_role_parse((const char *)sqlite3_column_text(st, 0));
+		int rank = covering_rank(sc, type, id);
+
+		if (rank == 0 || role == VK_ROLE_NONE)
+			continue;
+		if (!found || role > best || (role == best && rank > best_rank)) {
+			found = 1;
+			best = role;
+			best_rank = rank;
+			copy_text(res->via_type, sizeof res->via_type, (const unsigned char *)type);
+			copy_text(res->via_id, sizeof res->via_id, (const unsigned char *)id);
+		}
 	}
 	sqlite3_finalize(st);
-	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+	if (step != SQLITE_DONE) {
 		store_failed(db, res);
-	} else if (step == SQLITE_DONE) {
+	} else if (!found) {
 		set(res, VK_DECISION_DENY, VK_REASON_SCOPE);
 	} else if (best < req->required) {
 		res->role = best;

@@ -32,8 +32,12 @@
 #define DEFAULT_LAST_USED       60
 #define MAX_MS                  60000
 #define PROMPT_MAX              128
+#define INI_LINE_MAX            1024 /* iniparser's ASCIILINESZ */
 
 static __thread char parse_error[VK_ERRLEN];
+
+/* iniparser's error callback; printf-like, which clang's -Wformat-nonliteral needs to know */
+static int capture_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int
 capture_error(const char *fmt, ...)
@@ -65,48 +69,81 @@ set_defaults(struct vk_config *cfg, char err[VK_ERRLEN])
 	return VK_OK;
 }
 
+/* Narrows [*s, *e) to exclude white space at both ends. */
+static void
+trim(const char **s, const char **e)
+{
+	while (*s < *e && isspace((unsigned char)**s))
+		(*s)++;
+	while (*e > *s && isspace((unsigned char)(*e)[-1]))
+		(*e)--;
+}
+
 /*
  * Line number of the nth (from 0) occurrence of `key` in `section`, or of
- * the section header when key is NULL; 0 if there is none. Names compare
+ * the section header when key is NULL; 0 if there is none. The text is
+ * read as iniparser 4.1 reads it, or a key set twice could hide from this
+ * search: a line ending in '\' goes on with the next one (the number is
+ * that of its first line); a comment starts with ';' or '#'; a header is a
+ * line "[...]", named by what lies between the '[' and the first ']',
+ * trimmed; a key is what comes before the first '=', trimmed. Names compare
  * case-insensitively, as iniparser lowercases them.
  */
 static int
 find_nth_line(const char *buf, const char *section, const char *key, int nth)
 {
-	char cur[128] = "";
-	int line = 0;
+	char text[INI_LINE_MAX + 1], cur[INI_LINE_MAX + 1] = "";
+	size_t len = 0;
+	int line = 0, first = 0;
 
 	for (const char *p = buf; *p != '\0';) {
 		const char *end = strchr(p, '\n');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
-		const char *s = p, *e = p + n;
+		size_t take = n < INI_LINE_MAX - len ? n : INI_LINE_MAX - len;
+		const char *s = text, *e;
 
+		if (len == 0)
+			first = line + 1;
 		line++;
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		while (e > s && isspace((unsigned char)e[-1]))
-			e--;
-		if (s < e && *s == '[') {
-			const char *close = memchr(s, ']', (size_t)(e - s));
-			size_t len = close ? (size_t)(close - s - 1) : 0;
+		/* a longer line fails iniparser before anything asks for its number */
+		memcpy(text + len, p, take);
+		len += take;
+		p += end ? n + 1 : n;
+		e = text + len;
+		trim(&s, &e);
+		if (s < e && e[-1] == '\\') {
+			len = (size_t)(e - 1 - text); /* the next line replaces the '\' */
+			continue;
+		}
+		len = 0;
+		if (s == e || *s == ';' || *s == '#')
+			continue;
+		if (*s == '[' && e[-1] == ']') {
+			const char *name = s + 1, *name_end = memchr(name, ']', (size_t)(e - name));
 
-			if (len < sizeof cur) {
-				memcpy(cur, s + 1, len);
-				cur[len] = '\0';
+			/* "[]": iniparser keeps the last name, cut to this line's length - 1 */
+			if (name_end == name) {
+				size_t keep = (size_t)(e - s) - 1;
+
+				if (strlen(cur) > keep)
+					cur[keep] = '\0';
+			} else {
+				trim(&name, &name_end);
+				memcpy(cur, name, (size_t)(name_end - name));
+				cur[name_end - name] = '\0';
 			}
 			if (key == NULL && strcasecmp(cur, section) == 0 && nth-- == 0)
-				return line;
+				return first;
 		} else if (key != NULL && strcasecmp(cur, section) == 0) {
 			const char *eq = memchr(s, '=', (size_t)(e - s));
-			const char *k = eq ? eq : e;
 
-			while (k > s && isspace((unsigned char)k[-1]))
-				k--;
-			if ((size_t)(k - s) == strlen(key) && strncasecmp(s, key, strlen(key)) == 0 &&
-			    nth-- == 0)
-				return line;
+			if (eq != NULL) {
+				trim(&s, &eq);
+				if ((size_t)(eq - s) == strlen(key) &&
+				    strncasecmp(s, key, strlen(key)) == 0 && nth-- == 0)
+					return first;
+			}
 		}
-		p = end ? end + 1 : e + strlen(e);
 	}
 	return 0;
 }
@@ -252,12 +289,13 @@ apply_dictionary(struct vk_config *cfg, const struct ctx *c, dictionary *d)
 
 	/*
 	 * iniparser lists neither keys above the first section (it stores them
-	 * as ":key") nor sections whose name holds ':'; refuse those first.
+	 * as ":key", with a value, where a section has none) nor sections whose
+	 * name holds ':'; refuse those first.
 	 */
 	for (ssize_t i = 0; i < d->size; i++) {
 		const char *k = d->key[i];
 
-		if (k != NULL && k[0] == ':') {
+		if (k != NULL && k[0] == ':' && d->val[i] != NULL) {
 			vk_seterr(c->err, "%s:%d: key \"%s\" is outside any [section]", c->path,
 				  find_line(c->buf, "", k + 1), k + 1);
 			return VK_ERR_USAGE;

@@ -14,12 +14,14 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -60,12 +62,13 @@ static const char schema_v1[] =
 	" key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,"
 	" user TEXT NOT NULL,"
 	" PRIMARY KEY (key_id, user)) STRICT, WITHOUT ROWID;"
+	/* key columns first: SQLite 3.40's integrity_check misreads WITHOUT ROWID tables otherwise */
 	"CREATE TABLE grants ("
 	" key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,"
-	" role TEXT NOT NULL CHECK (role IN ('owner', 'operator', 'viewer')),"
 	" resource_type TEXT NOT NULL"
 	"  CHECK (resource_type IN ('organization', 'location', 'machine')),"
 	" resource_id TEXT NOT NULL,"
+	" role TEXT NOT NULL CHECK (role IN ('owner', 'operator', 'viewer')),"
 	" PRIMARY KEY (key_id, resource_type, resource_id)) STRICT, WITHOUT ROWID;"
 	"CREATE INDEX grants_resource ON grants(resource_type, resource_id);"
 	"CREATE TABLE secrets ("
@@ -198,43 +201,65 @@ struct header {
 	sqlite3_int64 pages;
 	sqlite3_int64 page_size;
 	sqlite3_int64 file_size;
+	int wal; /* the file header says write-ahead log */
 };
 
-/* Reads what identifies the store inside one read transaction. */
+static int
+header_row(void *arg, int ncols, char **values, char **names)
+{
+	struct header *h = arg;
+
+	if (ncols != 1 || values[0] == NULL)
+		return 0;
+	if (strcmp(names[0], "user_version") == 0)
+		h->user_version = atoi(values[0]);
+	else if (strcmp(names[0], "application_id") == 0)
+		h->application_id = atoi(values[0]);
+	else if (strcmp(names[0], "page_count") == 0)
+		h->pages = strtoll(values[0], NULL, 10);
+	else if (strcmp(names[0], "page_size") == 0)
+		h->page_size = strtoll(values[0], NULL, 10);
+	return 0;
+}
+
+/*
+ * Reads what identifies the store inside one read transaction. Plain
+ * PRAGMA statements: the pragma_*() table-valued functions would build a
+ * virtual table each, which cost more than the rest of a login together.
+ */
 static vk_rc
 read_header(sqlite3 *db, const char *path, struct header *h, char err[VK_ERRLEN])
 {
-	static const char sql[] = "SELECT user_version, application_id, page_count, page_size"
-				  " FROM pragma_user_version, pragma_application_id,"
-				  " pragma_page_count, pragma_page_size";
-	sqlite3_stmt *st = NULL;
+	static const char sql[] = "PRAGMA user_version; PRAGMA application_id;"
+				  " PRAGMA page_count; PRAGMA page_size";
 	sqlite3_file *file = NULL;
+	unsigned char head[100];
 	vk_rc rc = VK_ERR_STORE;
+	int read;
 	int own_txn = sqlite3_get_autocommit(db);
 
 	memset(h, 0, sizeof *h);
+	h->pages = -1;
 	if ((own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) ||
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
+	    sqlite3_exec(db, sql, header_row, h, NULL) != SQLITE_OK || h->pages < 0) {
 		rc = vk_store_error(db, path, err);
 		if (rc != VK_ERR_IO && rc != VK_ERR_NOMEM)
 			vk_seterr(err, "store %s is unreadable or not a database (%s)", path,
 				  sqlite3_errmsg(db));
 		goto out;
 	}
-	h->user_version = sqlite3_column_int(st, 0);
-	h->application_id = sqlite3_column_int(st, 1);
-	h->pages = sqlite3_column_int64(st, 2);
-	h->page_size = sqlite3_column_int64(st, 3);
+	/* a new, empty file reads short: its header is then all zeros */
 	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
 	    file == NULL || file->pMethods == NULL ||
-	    file->pMethods->xFileSize(file, &h->file_size) != SQLITE_OK) {
+	    file->pMethods->xFileSize(file, &h->file_size) != SQLITE_OK ||
+	    ((read = file->pMethods->xRead(file, head, sizeof head, 0)) != SQLITE_OK &&
+	     read != SQLITE_IOERR_SHORT_READ)) {
 		vk_seterr(err, "store %s: cannot read its size", path);
 		goto out;
 	}
+	h->wal = head[18] == 2 && head[19] == 2; /* file format write and read versions */
 	rc = VK_OK;
 out:
-	sqlite3_finalize(st);
 	if (own_txn)
 		vk_store_rollback(db);
 	return rc;
@@ -262,8 +287,14 @@ validate_header(const char *path, const struct header *h, enum vk_open_mode mode
 			  h->user_version);
 		return VK_ERR_STORE;
 	}
-	/* Rollback-journal stores are exactly pages * page_size when no write is under way. */
-	if (h->file_size != h->pages * h->page_size) {
+	/*
+	 * Inside a read transaction a rollback-journal store is exactly
+	 * pages * page_size bytes; in WAL mode the newest pages may still be
+	 * in the log, so the file may be shorter, never longer or ragged.
+	 */
+	if (h->page_size <= 0 || h->file_size % h->page_size != 0 ||
+	    (h->wal ? h->file_size > h->pages * h->page_size
+		    : h->file_size != h->pages * h->page_size)) {
 		vk_seterr(err, "store %s is damaged: %lld bytes where its header says %lld", path,
 			  (long long)h->file_size, (long long)(h->pages * h->page_size));
 		return VK_ERR_STORE;
@@ -296,6 +327,27 @@ migrate(sqlite3 *db, const char *path, char err[VK_ERRLEN])
 out:
 	vk_store_rollback(db);
 	return rc;
+}
+
+/*
+ * Waits for a lock in steps of BUSY_STEP_US, up to the busy timeout (at
+ * least that long: each step sleeps at least its length). SQLite's own
+ * handler sleeps 1, 2, 5, 10, 15, 20, 25 ms... between tries, so a login
+ * that meets a keyadm commit would wait far longer than the commit's few
+ * milliseconds under the exclusive lock.
+ */
+#define BUSY_STEP_US 250
+
+static int
+busy_wait(void *arg, int count)
+{
+	int64_t timeout_us = (int64_t)(intptr_t)arg * 1000;
+	struct timespec step = {0, BUSY_STEP_US * 1000};
+
+	if ((int64_t)count * BUSY_STEP_US >= timeout_us)
+		return 0;
+	nanosleep(&step, NULL);
+	return 1;
 }
 
 /* Creates the directory (0700) and an empty file (0600) for a new store. */
@@ -354,20 +406,56 @@ vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sql
 		rc = db ? VK_ERR_STORE : VK_ERR_NOMEM;
 		goto fail;
 	}
-	sqlite3_busy_timeout(db, busy_timeout_ms);
+	sqlite3_busy_handler(db, busy_wait, (void *)(intptr_t)(busy_timeout_ms > 0 ? busy_timeout_ms : 0));
 	sqlite3_extended_result_codes(db, 0);
-	if ((rc = exec(db, "PRAGMA foreign_keys = ON", path, err)) != VK_OK ||
+	/*
+	 * WAL: a login reads while keyadm writes, never waiting for it. The log
+	 * and its index stay on disk between uses (cheaper opens, and a store
+	 * on a read-only mount stays readable) but are emptied after each
+	 * checkpoint, so at rest keys.db holds everything.
+	 */
+	(void)sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int){1});
+	if ((rc = exec(db, "PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 0", path,
+		       err)) != VK_OK ||
 	    (rc = read_header(db, path, &h, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, mode, err)) != VK_OK)
 		goto fail;
 	if (mode == VK_OPEN_INIT && h.user_version < VK_SCHEMA_VERSION &&
 	    (rc = migrate(db, path, err)) != VK_OK)
 		goto fail;
+	if (mode == VK_OPEN_INIT && !h.wal &&
+	    (rc = exec(db, "PRAGMA journal_mode = WAL", "cannot switch the store to WAL", err)) !=
+		    VK_OK)
+		goto fail;
 	*out = db;
 	return VK_OK;
 fail:
 	sqlite3_close(db);
 	return rc;
+}
+
+vk_rc
+vk_store_revalidate(sqlite3 *db, const char *path, enum vk_open_mode mode, char err[VK_ERRLEN])
+{
+	struct header h;
+	int moved = 1;
+	vk_rc rc;
+
+	if ((rc = vk_store_check_perms(path, err)) != VK_OK) {
+		if (rc == VK_ERR_NOTFOUND) {
+			vk_seterr(err, "store %s does not exist; create it with keyadm init", path);
+			rc = VK_ERR_STORE;
+		}
+		return rc;
+	}
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
+	    moved) {
+		vk_seterr(err, "store %s was moved or replaced since it was opened", path);
+		return VK_ERR_STORE;
+	}
+	if ((rc = read_header(db, path, &h, err)) != VK_OK)
+		return rc;
+	return validate_header(path, &h, mode, err);
 }
 
 static vk_rc
@@ -489,6 +577,19 @@ vk_rc
 vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
 		  const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN])
 {
+	int64_t due;
+	vk_rc rc;
+
+	/*
+	 * Decide with a read first: the UPDATE takes the write lock even when it
+	 * changes nothing, and would wait behind a keyadm write for it.
+	 */
+	rc = vk_store_query_int(db, "cannot read the key's last use", err, &due,
+				"SELECT 1 FROM keys WHERE id = ?1"
+				" AND (last_used_at IS NULL OR last_used_at <= ?2 - ?3)",
+				"tii", key_id, now, interval);
+	if (rc != VK_OK || !due)
+		return rc;
 	return vk_store_exec(db, "cannot record the key's last use", err, NULL,
 			     "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
 			     " last_used_user = ?4, last_used_rhost = ?5 WHERE id = ?1"

@@ -41,6 +41,15 @@ vk_rc vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_m
 		    char err[VK_ERRLEN]);
 
 /*
+ * Applies vk_store_open()'s checks again to a connection opened earlier
+ * (permissions, schema version, size), and fails with VK_ERR_STORE when path
+ * no longer names the file it has open; for a caller that keeps a
+ * connection between two uses instead of opening the store again.
+ */
+vk_rc vk_store_revalidate(sqlite3 *db, const char *path, enum vk_open_mode mode,
+			  char err[VK_ERRLEN]);
+
+/*
  * Permission rule for the store's file and its directory: owned by root
  * or the euid and not writable by group or others. Returns VK_OK or
  * VK_ERR_STORE with a message that says how to fix it; VK_ERR_NOTFOUND
@@ -90,8 +99,9 @@ vk_rc vk_store_event(sqlite3 *db, const char *actor, const char *action, const c
 /*
  * Records a successful login on key_id (time, PAM service, user, remote
  * host; rhost may be NULL) unless one was recorded less than `interval`
- * seconds before `now`. One UPDATE in its own transaction, bounded by the
- * connection's busy timeout; the module treats a failure as harmless.
+ * seconds before `now`. A read decides; only when a write is due, one
+ * UPDATE in its own transaction, bounded by the connection's busy timeout.
+ * The module treats a failure as harmless.
  */
 vk_rc vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
 			const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN]);

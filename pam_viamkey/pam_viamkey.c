@@ -20,8 +20,12 @@
  *     nothing, also accept the VIAMKEY_KEY_ID that authentication put in
  *     the PAM environment: sshd authenticates in a child process and keeps
  *     only that environment.
- *  5. The store is closed and the config freed on every path. Nothing here
- *     calls exit or abort.
+ *  5. The store is closed and the config freed on every path, but one: a
+ *     successful authentication leaves both to account management of the
+ *     same handle (pam_set_data), which takes them only in the same process
+ *     and with the same config= argument; pam_end, or the next
+ *     authentication, closes them otherwise. Nothing here calls exit or
+ *     abort.
  *  6. Values from outside (user, rhost, error text) are logged as printable
  *     ASCII only, so that a crafted user name cannot forge a log line.
  *  7. Only the pam_sm_* entry points are exported (see Makefile.am).
@@ -33,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <security/pam_appl.h>
 #include <security/pam_ext.h>
@@ -45,6 +50,7 @@
 #include "store.h"
 
 #define STATE_NAME "pam_viamkey_auth"
+#define STORE_NAME "pam_viamkey_store"
 #define LOG_FIELD  64 /* bytes of a user, rhost or service in a log line */
 
 /* What a successful authentication leaves for account, setcred and sessions. */
@@ -53,6 +59,20 @@ struct auth_state {
 	char key_name[VK_NAME_BYTES + 1];
 	vk_role role;     /* of the grant that matched */
 	vk_role required; /* the role authentication required */
+};
+
+/*
+ * The store and config a successful authentication opened, for account
+ * management of the same handle: opening the store again (reading its
+ * schema) would cost as much as the rest of the login. No transaction is
+ * open while it is kept, so it holds no lock.
+ */
+struct kept_store {
+	sqlite3 *db;
+	struct vk_config cfg;
+	char machine[VK_UUID_STRLEN + 1];
+	char *config_arg; /* the config= argument it was opened with, or NULL */
+	pid_t pid;
 };
 
 static const char *const env_names[] = {"VIAMKEY_KEY_ID", "VIAMKEY_KEY_NAME", "VIAMKEY_ROLE"};
@@ -300,8 +320,12 @@ recall(pam_handle_t *pamh)
 static void
 forget(pam_handle_t *pamh)
 {
+	const void *kept = NULL;
+
 	if (recall(pamh) != NULL)
 		(void)pam_set_data(pamh, STATE_NAME, NULL, NULL);
+	if (pam_get_data(pamh, STORE_NAME, &kept) == PAM_SUCCESS && kept != NULL)
+		(void)pam_set_data(pamh, STORE_NAME, NULL, NULL);
 	for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++)
 		if (pam_getenv(pamh, env_names[i]) != NULL)
 			(void)pam_putenv(pamh, env_names[i]);
@@ -354,6 +378,79 @@ remember(struct call *c, const struct vk_result *res)
 		forget(c->pamh);
 	}
 	return rc;
+}
+
+static void
+drop_store(pam_handle_t *pamh, void *data, int status)
+{
+	struct kept_store *k = data;
+
+	(void)pamh;
+	(void)status;
+	if (k == NULL)
+		return;
+	/* no lock is held, so closing is safe even in a forked child */
+	sqlite3_close(k->db);
+	vk_config_free(&k->cfg);
+	free(k->config_arg);
+	free(k);
+}
+
+/* Hands the open store and config over to account management; best effort. */
+static void
+keep_store(struct call *c)
+{
+	struct kept_store *k = calloc(1, sizeof *k);
+
+	if (k == NULL ||
+	    (c->args.config != NULL && (k->config_arg = strdup(c->args.config)) == NULL)) {
+		free(k);
+		return;
+	}
+	k->db = c->db;
+	k->cfg = c->cfg;
+	memcpy(k->machine, c->machine, sizeof k->machine);
+	k->pid = getpid();
+	if (pam_set_data(c->pamh, STORE_NAME, k, drop_store) != PAM_SUCCESS) {
+		free(k->config_arg);
+		free(k);
+		return;
+	}
+	c->db = NULL;
+	memset(&c->cfg, 0, sizeof c->cfg);
+}
+
+/*
+ * Takes the store and config authentication kept, when this process opened
+ * them with this line's config= argument and the store still passes the
+ * checks of an open (vk_store_revalidate). Returns 1 when c has them;
+ * otherwise the caller opens the store again, which reports what is wrong.
+ */
+static int
+take_store(struct call *c)
+{
+	const void *data = NULL;
+	struct kept_store *k;
+	int usable;
+
+	if (pam_get_data(c->pamh, STORE_NAME, &data) != PAM_SUCCESS || data == NULL)
+		return 0;
+	k = (struct kept_store *)data;
+	usable = k->pid == getpid() &&
+	         ((k->config_arg == NULL && c->args.config == NULL) ||
+	          (k->config_arg != NULL && c->args.config != NULL &&
+	           strcmp(k->config_arg, c->args.config) == 0)) &&
+	         vk_store_revalidate(k->db, k->cfg.store_path, VK_OPEN_LOGIN, c->err) == VK_OK;
+	c->err[0] = '\0'; /* when unusable, opening the store again says what is wrong */
+	if (usable) {
+		c->db = k->db;
+		c->cfg = k->cfg;
+		memcpy(c->machine, k->machine, sizeof c->machine);
+		k->db = NULL;
+		memset(&k->cfg, 0, sizeof k->cfg);
+	}
+	(void)pam_set_data(c->pamh, STORE_NAME, NULL, NULL); /* frees k, closes what is left */
+	return usable;
 }
 
 static int
@@ -425,6 +522,8 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	log_call(&c, rc, res.key_id);
 	if (rc != PAM_SUCCESS && !(c.args.flags & VK_ARG_NODELAY) && c.cfg.fail_delay_ms > 0)
 		(void)pam_fail_delay(pamh, (unsigned)c.cfg.fail_delay_ms * 1000u);
+	if (rc == PAM_SUCCESS)
+		keep_store(&c);
 	authtok_hygiene(&c, answer);
 	if (answer != NULL) {
 		sodium_memzero(answer, strlen(answer));
@@ -444,10 +543,11 @@ recheck(struct call *c, const struct auth_state *st, struct vk_result *res)
 	struct vk_request req;
 	int rc;
 
-	if ((rc = load_config(c)) != PAM_SUCCESS)
+	if (!take_store(c) && (rc = load_config(c)) != PAM_SUCCESS)
 		return rc;
 	c->required = st->required > c->args.role ? st->required : c->args.role;
-	if ((rc = get_user(c)) != PAM_SUCCESS || (rc = open_store(c)) != PAM_SUCCESS)
+	if ((rc = get_user(c)) != PAM_SUCCESS ||
+	    (c->db == NULL && (rc = open_store(c)) != PAM_SUCCESS))
 		return rc;
 	memset(&req, 0, sizeof req);
 	req.user = c->user;

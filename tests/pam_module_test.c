@@ -114,9 +114,9 @@ write_config_machine(struct t *t, const char *extra)
 	free(text);
 }
 
-/* The service SERVICE: every management group runs the module with `args`. */
+/* The service SERVICE: every management group runs `module` with `args`. */
 static void
-write_stack(struct t *t, const char *args)
+write_stack_module(struct t *t, const char *module, const char *args)
 {
 	char *path = fx_join(t->confdir, SERVICE), *text;
 
@@ -131,10 +131,30 @@ write_stack(struct t *t, const char *args)
 	             "session  required pam_debug.so open_session=no_module_data"
 	             " close_session=no_module_data\n"
 	             "password required %1$s config=%2$s %3$s\n",
-	             VK_MODULE_PATH, t->conf, args, VK_PROBE_PATH) > 0);
+	             module, t->conf, args, VK_PROBE_PATH) > 0);
 	fx_write_str(path, 0600, text);
 	free(text);
 	free(path);
+}
+
+/* The service SERVICE with the built module. */
+static void
+write_stack(struct t *t, const char *args)
+{
+	write_stack_module(t, VK_MODULE_PATH, args);
+}
+
+/*
+ * The service SERVICE with the same module linked against libsqlite3.so, for
+ * tests that act on the module's SQLite from this process: pam_viamkey.so
+ * keeps a private copy of SQLite (docs/BENCHMARKS.md), whose heap limit this
+ * process cannot set and whose POSIX locks do not conflict with this
+ * process's own.
+ */
+static void
+write_stack_shared_sqlite(struct t *t)
+{
+	write_stack_module(t, VK_MODULE_SHARED_PATH, "");
 }
 
 static int
@@ -599,6 +619,7 @@ out_of_memory(void **state)
 	struct fx_key k = operator_key(t);
 	int rc;
 
+	write_stack_shared_sqlite(t);
 	start(t, "ann", k.token);
 	/* SQLite's allocations now fail; the module shares this process's SQLite */
 	sqlite3_hard_heap_limit64(1);
@@ -938,6 +959,7 @@ last_use_never_blocks_login(void **state)
 	char err[VK_ERRLEN];
 
 	/* a writer holds the store: the login still reads it and succeeds */
+	write_stack_shared_sqlite(t);
 	assert_int_equal(vk_store_begin(t->fx->db, err), VK_OK);
 	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
 	vk_store_rollback(t->fx->db);
@@ -994,7 +1016,7 @@ syslog_child(struct t *t, const struct fx_key *k)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct log l = {.fd = -1};
 
-	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
 	    mount("tmpfs", "/dev", "tmpfs", 0, "mode=0755") != 0)
 		return 77;
 	snprintf(sa.sun_path, sizeof sa.sun_path, "/dev/log");

@@ -29,6 +29,10 @@ sys_skip() {
 sys_begin() {
 	name=$1
 	shift
+	if [ -n "${VK_SANITIZED:-}" ]; then
+		echo "SKIP: $name: a sanitizer build's module cannot load into the system's binaries"
+		exit 77
+	fi
 	[ "$(id -u)" -eq 0 ] || sys_skip "$name needs root"
 	for tool in unshare mount useradd "$@"; do
 		command -v "$tool" >/dev/null 2>&1 || sys_skip "$name needs $tool"

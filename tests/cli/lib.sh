@@ -220,7 +220,9 @@ jqr() {
 snapshot() {
 	_dir=$(dirname "$DB")
 	if [ -d "$_dir" ]; then
-		(cd "$_dir" && stat -c '%n %a %u %g %F' . ./*) 2>&1 || true
+		# SQLite's WAL sidecars (-wal, -shm) come and go with connections, the
+		# sqlite3 calls here included; the content is compared through .dump
+		(cd "$_dir" && find . -maxdepth 1 ! -name '*-wal' ! -name '*-shm' -exec stat -c '%n %a %u %g %F' {} + | sort) 2>&1 || true
 		sha256sum "$DB" 2>/dev/null || echo "no store file"
 		sqlite3 -readonly "$DB" .dump 2>/dev/null || true
 	else

@@ -25,7 +25,7 @@ ka --json init
 expect_json "init --json: store, schema_version, machine null" \
 	'.store == $db and .schema_version == 1 and .machine == null' --arg db "$DB"
 expect "schema is versioned with user_version" [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 1 ]
-expect "store uses the rollback journal" [ "$(sqlite3 "$DB" 'PRAGMA journal_mode')" = delete ]
+expect "store uses write-ahead logging" [ "$(sqlite3 "$DB" 'PRAGMA journal_mode')" = wal ]
 
 ka_in "" check --user root
 expect_rc 1 "check without a recorded machine fails"
