@@ -1,28 +1,102 @@
 #!/bin/sh
-# run-tests.sh - the whole test suite: installs what the tests need, builds
-# with warnings as errors, and runs `make check` (unit, module, CLI, sshd
-# and sudo tests). Ends with one line "N passed, N failed".
+# run-tests.sh - the whole test suite. Installs what the tests need, builds
+# with warnings as errors, and runs, one after another:
 #
-# The sshd and sudo tests need root and skip themselves otherwise.
+#   check      make check: unit, module, CLI, hardening, sshd and sudo tests
+#   valgrind   the module tests and the keyadm (CLI) tests under memcheck:
+#              no error and no definite leak
+#   sanitize   make distcheck with --enable-sanitizers (ASan and UBSan, no
+#              recovery): the whole of make check again, from the tarball
+#   fuzz       each libFuzzer target for $FUZZ_SECONDS (60) seconds, built
+#              with clang in a copy of the source
+#
+# Name phases to run only those (e.g. `run-tests.sh check`). Ends with one
+# line "N passed, N failed" over all phases. The sshd and sudo tests need
+# root and skip themselves otherwise.
 set -eu
 cd "$(dirname "$0")/.."
+top=$(pwd)
 . scripts/deps.sh
 
+phases=${*:-check valgrind sanitize fuzz}
 install_packages $BUILD_PACKAGES $TEST_PACKAGES
 build_tree
 
-status=0
-make -j"$(nproc)" check >tests/check.out 2>&1 || status=$?
-grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' tests/check.out || true
-if [ "$status" -ne 0 ]; then
-	for log in $(grep -lE '^:test-result: (FAIL|ERROR|XPASS)' tests/*.trs tests/cli/*.trs 2>/dev/null); do
-		echo "---- ${log%.trs}.log"
-		tail -n 40 "${log%.trs}.log"
+out=$top/tests/run-tests
+mkdir -p "$out"
+passed=0
+failed=0
+
+# tally NAME LOG STATUS: adds an automake summary (or a failed phase) to the totals.
+tally() {
+	p=$(sed -n 's/^# PASS: *//p' "$2" | awk '{s += $1} END {print s + 0}')
+	f=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\): *//p' "$2" | awk '{s += $1} END {print s + 0}')
+	grep -E '^(FAIL|ERROR|XPASS):' "$2" || true
+	if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		tail -n 30 "$2"
+	fi
+	echo "$1: $p passed, $f failed"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+# Prints the end of each failed test's log in tests/.
+show_failures() {
+	for trs in $(grep -lE '^:test-result: (FAIL|ERROR|XPASS)' "$1"/tests/*.trs \
+		"$1"/tests/cli/*.trs 2>/dev/null); do
+		echo "---- ${trs%.trs}.log"
+		tail -n 40 "${trs%.trs}.log"
 	done
-fi
-count() { sed -n "s/^# $1: *//p" tests/check.out | head -n 1; }
-passed=$(count PASS)
-failed=$(($(count FAIL) + $(count ERROR) + $(count XPASS)))
-[ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
-echo "${passed:-0} passed, $failed failed"
-exit "$status"
+}
+
+run_check() {
+	status=0
+	make -j"$(nproc)" check >"$out/check.log" 2>&1 || status=$?
+	[ "$status" -eq 0 ] || show_failures "$top"
+	tally check "$out/check.log" "$status"
+}
+
+run_valgrind() {
+	vg="valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite"
+	vg="$vg --show-leak-kinds=definite"
+	cat >"$out/keyadm-valgrind" <<-EOF
+		#!/bin/sh
+		exec $vg "$top/keyadm/keyadm" "\$@"
+	EOF
+	chmod +x "$out/keyadm-valgrind"
+	cli=$(cd tests && ls cli/*.sh | grep -v lib.sh | tr '\n' ' ')
+	status=0
+	{
+		make -C tests check TESTS=pam_module_test LOG_COMPILER="$vg" &&
+			make -C tests -j"$(nproc)" check TESTS="$cli" \
+				AM_TESTS_ENVIRONMENT="KEYADM=$out/keyadm-valgrind; export KEYADM;"
+	} >"$out/valgrind.log" 2>&1 || status=$?
+	[ "$status" -eq 0 ] || show_failures "$top"
+	tally valgrind "$out/valgrind.log" "$status"
+}
+
+run_sanitize() {
+	status=0
+	make distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-sanitizers --enable-werror" \
+		>"$out/sanitize.log" 2>&1 || status=$?
+	tally sanitize "$out/sanitize.log" "$status"
+}
+
+run_fuzz() {
+	status=0
+	tests/fuzz/build-and-run.sh "${FUZZ_SECONDS:-60}" >"$out/fuzz.log" 2>&1 || status=$?
+	tally fuzz "$out/fuzz.log" "$status"
+}
+
+for phase in $phases; do
+	case $phase in
+	check | valgrind | sanitize | fuzz) "run_$phase" ;;
+	*)
+		echo "run-tests.sh: unknown phase $phase" >&2
+		exit 2
+		;;
+	esac
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
