@@ -25,19 +25,19 @@
 #define VK_STR(x)       VK_XSTR(x)
 
 static const char *const reason_names[] = {
-	[VK_REASON_OK] = "ok",
-	[VK_REASON_MALFORMED] = "malformed",
-	[VK_REASON_CHECKSUM] = "checksum",
-	[VK_REASON_UNKNOWN_KEY] = "unknown_key",
-	[VK_REASON_WRONG_SECRET] = "wrong_secret",
-	[VK_REASON_DISABLED] = "disabled",
-	[VK_REASON_EXPIRED] = "expired",
-	[VK_REASON_USER] = "user_not_allowed",
-	[VK_REASON_SCOPE] = "scope",
-	[VK_REASON_ROLE] = "role",
-	[VK_REASON_STORE] = "store_error",
-	[VK_REASON_MACHINE] = "unknown_machine",
-	[VK_REASON_NOMEM] = "out_of_memory",
+    [VK_REASON_OK] = "ok",
+    [VK_REASON_MALFORMED] = "malformed",
+    [VK_REASON_CHECKSUM] = "checksum",
+    [VK_REASON_UNKNOWN_KEY] = "unknown_key",
+    [VK_REASON_WRONG_SECRET] = "wrong_secret",
+    [VK_REASON_DISABLED] = "disabled",
+    [VK_REASON_EXPIRED] = "expired",
+    [VK_REASON_USER] = "user_not_allowed",
+    [VK_REASON_SCOPE] = "scope",
+    [VK_REASON_ROLE] = "role",
+    [VK_REASON_STORE] = "store_error",
+    [VK_REASON_MACHINE] = "unknown_machine",
+    [VK_REASON_NOMEM] = "out_of_memory",
 };
 
 const char *
@@ -104,9 +104,9 @@ load_scope(sqlite3 *db, const char *machine_id, struct scope *sc, struct vk_resu
 		return -1;
 	}
 	if (prepare(db,
-		    "SELECT l.id, l.org_id FROM machines m JOIN locations l"
-		    " ON l.id = m.location_id WHERE m.id = ?1",
-		    &st, res) != 0)
+	            "SELECT l.id, l.org_id FROM machines m JOIN locations l"
+	            " ON l.id = m.location_id WHERE m.id = ?1",
+	            &st, res) != 0)
 		return -1;
 	sqlite3_bind_text(st, 1, machine_id, -1, SQLITE_STATIC);
 	step = sqlite3_step(st);
@@ -125,7 +125,8 @@ load_scope(sqlite3 *db, const char *machine_id, struct scope *sc, struct vk_resu
 	return rc;
 }
 
-/* 3 when a grant on (type, id) covers the machine directly, 2 by its location, 1 by its organization, else 0. */
+/* 3 when a grant on (type, id) covers the machine directly, 2 by its location, 1 by its
+ * organization, else 0. */
 static int
 covering_rank(const struct scope *sc, const char *type, const char *id)
 {
@@ -148,7 +149,7 @@ struct key_state {
 /* Every check after the secret: enabled, not expired, user, scope, role. */
 static void
 check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
-	  const struct vk_request *req, struct vk_result *res)
+          const struct vk_request *req, struct vk_result *res)
 {
 	sqlite3_stmt *st = NULL;
 	vk_role best = VK_ROLE_NONE;
@@ -183,8 +184,8 @@ check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
 	 * on a tie. A key has a handful of grants: reading them all and ranking
 	 * here costs less than compiling a query that ranks them.
 	 */
-	if (prepare(db, "SELECT role, resource_type, resource_id FROM grants WHERE key_id = ?1", &st,
-		    res) != 0)
+	if (prepare(db, "SELECT role, resource_type, resource_id FROM grants WHERE key_id = ?1",
+	            &st, res) != 0)
 		return;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -223,17 +224,17 @@ check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
  */
 static int
 verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *req,
-	      struct key_state *ks, struct vk_result *res)
+              struct key_state *ks, struct vk_result *res)
 {
 	sqlite3_stmt *st = NULL;
 	int found = 0, match = 0, slots = 0, step;
 
 	if (prepare(db,
-		    "SELECT k.name, k.disabled, coalesce(k.expires_at, 0), s.alg, s.salt,"
-		    " s.verifier FROM keys k LEFT JOIN secrets s ON s.key_id = k.id"
-		    " AND (s.expires_at IS NULL OR s.expires_at > ?2)"
-		    " WHERE k.id = ?1 ORDER BY s.id DESC LIMIT " VK_STR(VK_SECRET_SLOTS),
-		    &st, res) != 0)
+	            "SELECT k.name, k.disabled, coalesce(k.expires_at, 0), s.alg, s.salt,"
+	            " s.verifier FROM keys k LEFT JOIN secrets s ON s.key_id = k.id"
+	            " AND (s.expires_at IS NULL OR s.expires_at > ?2)"
+	            " WHERE k.id = ?1 ORDER BY s.id DESC LIMIT " VK_STR(VK_SECRET_SLOTS),
+	            &st, res) != 0)
 		return 0;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, req->now);
@@ -245,9 +246,9 @@ verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *re
 			ks->expires_at = sqlite3_column_int64(st, 2);
 		}
 		match |= vk_verifier_check(
-			t, (const char *)sqlite3_column_text(st, 3), sqlite3_column_blob(st, 4),
-			(size_t)sqlite3_column_bytes(st, 4), sqlite3_column_blob(st, 5),
-			(size_t)sqlite3_column_bytes(st, 5));
+		    t, (const char *)sqlite3_column_text(st, 3), sqlite3_column_blob(st, 4),
+		    (size_t)sqlite3_column_bytes(st, 4), sqlite3_column_blob(st, 5),
+		    (size_t)sqlite3_column_bytes(st, 5));
 		slots++;
 	}
 	sqlite3_finalize(st);
@@ -320,7 +321,7 @@ out:
 
 void
 vk_authorize_recheck(sqlite3 *db, const char *key_id, const struct vk_request *req,
-		     struct vk_result *res)
+                     struct vk_result *res)
 {
 	struct key_state ks;
 	struct scope sc;
@@ -332,9 +333,8 @@ vk_authorize_recheck(sqlite3 *db, const char *key_id, const struct vk_request *r
 	if (begin_read(db, res) != 0)
 		return;
 	if (load_scope(db, req->machine_id, &sc, res) != 0 ||
-	    prepare(db,
-		    "SELECT name, disabled, coalesce(expires_at, 0) FROM keys WHERE id = ?1",
-		    &st, res) != 0)
+	    prepare(db, "SELECT name, disabled, coalesce(expires_at, 0) FROM keys WHERE id = ?1",
+	            &st, res) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
 	step = sqlite3_step(st);

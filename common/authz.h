@@ -69,7 +69,7 @@ void vk_authorize(sqlite3 *db, const struct vk_request *req, struct vk_result *r
  * module's account management.
  */
 void vk_authorize_recheck(sqlite3 *db, const char *key_id, const struct vk_request *req,
-			  struct vk_result *res);
+                          struct vk_result *res);
 
 /* "ok", "malformed", "checksum", "unknown_key", ... */
 const char *vk_reason_name(vk_reason r);

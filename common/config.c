@@ -189,7 +189,7 @@ static vk_rc
 bad_value(const struct ctx *c, const char *sec, const char *key, const char *why)
 {
 	vk_seterr(c->err, "%s:%d: [%s] %s: %s", c->path, find_line(c->buf, sec, key), sec, key,
-		  why);
+	          why);
 	return VK_ERR_USAGE;
 }
 
@@ -216,7 +216,7 @@ apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *k
 	/* iniparser keeps the last of two; a silent override could lower a required role */
 	if (again != 0) {
 		vk_seterr(c->err, "%s:%d: [%s] %s is already set on line %d", c->path, again, sec,
-			  key, find_line(c->buf, sec, key));
+		          key, find_line(c->buf, sec, key));
 		return VK_ERR_USAGE;
 	}
 
@@ -265,7 +265,7 @@ apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *k
 		cfg->nservices++;
 	} else {
 		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [%s]", c->path,
-			  find_line(c->buf, sec, key), key, sec);
+		          find_line(c->buf, sec, key), key, sec);
 		return VK_ERR_USAGE;
 	}
 	return VK_OK;
@@ -297,12 +297,12 @@ apply_dictionary(struct vk_config *cfg, const struct ctx *c, dictionary *d)
 
 		if (k != NULL && k[0] == ':' && d->val[i] != NULL) {
 			vk_seterr(c->err, "%s:%d: key \"%s\" is outside any [section]", c->path,
-				  find_line(c->buf, "", k + 1), k + 1);
+			          find_line(c->buf, "", k + 1), k + 1);
 			return VK_ERR_USAGE;
 		}
 		if (k != NULL && d->val[i] == NULL && strchr(k, ':') != NULL) {
 			vk_seterr(c->err, "%s:%d: unknown section [%s]", c->path,
-				  find_line(c->buf, k, NULL), k);
+			          find_line(c->buf, k, NULL), k);
 			return VK_ERR_USAGE;
 		}
 	}
@@ -314,7 +314,7 @@ apply_dictionary(struct vk_config *cfg, const struct ctx *c, dictionary *d)
 
 		if (!known_section(sec)) {
 			vk_seterr(c->err, "%s:%d: unknown section [%s]", c->path,
-				  find_line(c->buf, sec, NULL), sec);
+			          find_line(c->buf, sec, NULL), sec);
 			return VK_ERR_USAGE;
 		}
 		if (nkeys <= 0)
@@ -355,7 +355,7 @@ open_checked(const char *path, int *fd_out, char **buf_out, int *missing, char e
 			return VK_OK;
 		}
 		vk_seterr(err, "%s: %s%s", path, strerror(errno),
-			  errno == ELOOP ? " (symbolic links are refused)" : "");
+		          errno == ELOOP ? " (symbolic links are refused)" : "");
 		return VK_ERR_STORE;
 	}
 	if (fstat(fd, &st) != 0) {
@@ -367,8 +367,8 @@ open_checked(const char *path, int *fd_out, char **buf_out, int *missing, char e
 		goto fail;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		vk_seterr(err, "%s: owned by uid %u; it must be owned by root (chown root %s)", path,
-			  (unsigned)st.st_uid, path);
+		vk_seterr(err, "%s: owned by uid %u; it must be owned by root (chown root %s)",
+		          path, (unsigned)st.st_uid, path);
 		goto fail;
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
@@ -437,7 +437,7 @@ vk_config_load(const char *path, struct vk_config *cfg, char err[VK_ERRLEN])
 			vk_seterr(err, "%s:%d: %.*s", path, line, (int)(at - what - 4), what);
 		else
 			vk_seterr(err, "%s: cannot parse%s%s", path, parse_error[0] ? ": " : "",
-				  parse_error);
+			          parse_error);
 		err[strcspn(err, "\n")] = '\0';
 		rc = VK_ERR_USAGE;
 		goto out;

@@ -22,13 +22,13 @@ struct vk_service_role {
 };
 
 struct vk_config {
-	char *store_path;      /* [store] path */
-	int busy_timeout_ms;   /* [store] busy_timeout_ms, default 100 */
-	char *machine_id;      /* [machine] id, or NULL */
-	vk_role pam_role;      /* [pam] role, or VK_ROLE_NONE */
-	char *prompt;          /* [pam] prompt */
-	int fail_delay_ms;     /* [pam] fail_delay_ms, default 2000 */
-	int last_used_interval; /* [audit] last_used_interval, default 60 */
+	char *store_path;                 /* [store] path */
+	int busy_timeout_ms;              /* [store] busy_timeout_ms, default 100 */
+	char *machine_id;                 /* [machine] id, or NULL */
+	vk_role pam_role;                 /* [pam] role, or VK_ROLE_NONE */
+	char *prompt;                     /* [pam] prompt */
+	int fail_delay_ms;                /* [pam] fail_delay_ms, default 2000 */
+	int last_used_interval;           /* [audit] last_used_interval, default 60 */
 	struct vk_service_role *services; /* [services] */
 	size_t nservices;
 };

@@ -20,41 +20,41 @@
 
 static vk_rc
 insert_secret(sqlite3 *db, const struct vk_token *t, const char *key_id, int64_t now,
-	      char err[VK_ERRLEN])
+              char err[VK_ERRLEN])
 {
 	unsigned char salt[VK_SALT_BYTES], verifier[VK_VERIFY_BYTES];
 	vk_rc rc;
 
 	vk_verifier_make(t, salt, verifier);
 	rc = vk_store_exec(db, "cannot store the secret's verifier", err, NULL,
-			   "INSERT INTO secrets (key_id, alg, salt, verifier, created_at)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5)",
-			   "ttbbi", key_id, VK_ALG_CURRENT, salt, sizeof salt, verifier,
-			   sizeof verifier, now);
+	                   "INSERT INTO secrets (key_id, alg, salt, verifier, created_at)"
+	                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+	                   "ttbbi", key_id, VK_ALG_CURRENT, salt, sizeof salt, verifier,
+	                   sizeof verifier, now);
 	sodium_memzero(verifier, sizeof verifier);
 	return rc;
 }
 
 static vk_rc
 insert_key(sqlite3 *db, const char *id, const char *name, const char *created_by, int64_t now,
-	   int64_t expires_at, int protected_key, char err[VK_ERRLEN])
+           int64_t expires_at, int protected_key, char err[VK_ERRLEN])
 {
 	if (!vk_name_valid(name)) {
 		vk_seterr(err, "a key name must be 1-%d characters with no control characters",
-			  VK_NAME_MAX);
+		          VK_NAME_MAX);
 		return VK_ERR_USAGE;
 	}
 	return vk_store_exec(db, "cannot create the key", err, NULL,
-			     "INSERT INTO keys (id, name, created_at, created_by, expires_at,"
-			     " protected) VALUES (?1, ?2, ?3, ?4, nullif(?5, 0), ?6)",
-			     "ttitii", id, name, now, created_by, expires_at,
-			     (int64_t)(protected_key != 0));
+	                     "INSERT INTO keys (id, name, created_at, created_by, expires_at,"
+	                     " protected) VALUES (?1, ?2, ?3, ?4, nullif(?5, 0), ?6)",
+	                     "ttitii", id, name, now, created_by, expires_at,
+	                     (int64_t)(protected_key != 0));
 }
 
 static const char *const resource_tables[][2] = {
-	{"organization", "SELECT count(*) FROM organizations WHERE id = ?1"},
-	{"location", "SELECT count(*) FROM locations WHERE id = ?1"},
-	{"machine", "SELECT count(*) FROM machines WHERE id = ?1"},
+    {"organization", "SELECT count(*) FROM organizations WHERE id = ?1"},
+    {"location", "SELECT count(*) FROM locations WHERE id = ?1"},
+    {"machine", "SELECT count(*) FROM machines WHERE id = ?1"},
 };
 
 vk_rc
@@ -71,7 +71,7 @@ vk_resource_exists(sqlite3 *db, const char *type, const char *id, char err[VK_ER
 			return VK_ERR_USAGE;
 		}
 		rc = vk_store_query_int(db, "cannot look up the resource", err, &n,
-					resource_tables[i][1], "t", id);
+		                        resource_tables[i][1], "t", id);
 		if (rc == VK_OK && n == 0) {
 			vk_seterr(err, "no %s with ID %s", type, id);
 			rc = VK_ERR_NOTFOUND;
@@ -93,7 +93,7 @@ vk_key_exists(sqlite3 *db, const char *key_id, char err[VK_ERRLEN])
 		return VK_ERR_USAGE;
 	}
 	rc = vk_store_query_int(db, "cannot look up the key", err, &n,
-				"SELECT count(*) FROM keys WHERE id = ?1", "t", key_id);
+	                        "SELECT count(*) FROM keys WHERE id = ?1", "t", key_id);
 	if (rc == VK_OK && n == 0) {
 		vk_seterr(err, "no key with ID %s", key_id);
 		rc = VK_ERR_NOTFOUND;
@@ -103,7 +103,7 @@ vk_key_exists(sqlite3 *db, const char *key_id, char err[VK_ERRLEN])
 
 vk_rc
 vk_key_create(sqlite3 *db, const struct vk_key_spec *spec, int64_t now,
-	      char id_out[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN])
+              char id_out[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN])
 {
 	struct vk_token t;
 	vk_rc rc;
@@ -128,17 +128,17 @@ vk_key_create(sqlite3 *db, const struct vk_key_spec *spec, int64_t now,
 	vk_token_generate(&t);
 	vk_uuid_format(t.key_id, id_out);
 	if ((rc = insert_key(db, id_out, spec->name, spec->created_by, now, spec->expires_at,
-			     spec->protected_key, err)) != VK_OK ||
+	                     spec->protected_key, err)) != VK_OK ||
 	    (rc = vk_store_exec(db, "cannot grant", err, NULL,
-				"INSERT INTO grants (key_id, role, resource_type, resource_id)"
-				" VALUES (?1, ?2, ?3, ?4)",
-				"tttt", id_out, vk_role_name(spec->role), spec->resource_type,
-				spec->resource_id)) != VK_OK)
+	                        "INSERT INTO grants (key_id, role, resource_type, resource_id)"
+	                        " VALUES (?1, ?2, ?3, ?4)",
+	                        "tttt", id_out, vk_role_name(spec->role), spec->resource_type,
+	                        spec->resource_id)) != VK_OK)
 		goto out;
 	for (size_t i = 0; i < spec->nusers; i++) {
 		rc = vk_store_exec(db, "cannot add the user", err, NULL,
-				   "INSERT OR IGNORE INTO key_users (key_id, user) VALUES (?1, ?2)",
-				   "tt", id_out, spec->users[i]);
+		                   "INSERT OR IGNORE INTO key_users (key_id, user) VALUES (?1, ?2)",
+		                   "tt", id_out, spec->users[i]);
 		if (rc != VK_OK)
 			goto out;
 	}
@@ -154,14 +154,14 @@ static vk_rc
 open_window(sqlite3 *db, const char *key_id, int64_t now, int64_t *until, char err[VK_ERRLEN])
 {
 	return vk_store_query_int(db, "cannot read the key's secrets", err, until,
-				  "SELECT coalesce(max(expires_at), 0) FROM secrets"
-				  " WHERE key_id = ?1 AND expires_at > ?2",
-				  "ti", key_id, now);
+	                          "SELECT coalesce(max(expires_at), 0) FROM secrets"
+	                          " WHERE key_id = ?1 AND expires_at > ?2",
+	                          "ti", key_id, now);
 }
 
 vk_rc
 vk_key_rotate(sqlite3 *db, const char *key_id, int64_t grace, int64_t now,
-	      char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN])
+              char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN])
 {
 	struct vk_token t;
 	int64_t until;
@@ -175,19 +175,19 @@ vk_key_rotate(sqlite3 *db, const char *key_id, int64_t grace, int64_t now,
 
 		vk_time_format(until, when);
 		vk_seterr(err, "a rotation window is open until %s; end it first with --finish",
-			  when);
+		          when);
 		return VK_ERR_CONFLICT;
 	}
 	if (grace > 0)
 		rc = vk_store_exec(db, "cannot rotate", err, NULL,
-				   "UPDATE secrets SET expires_at = ?2"
-				   " WHERE key_id = ?1 AND expires_at IS NULL",
-				   "ti", key_id, now + grace);
+		                   "UPDATE secrets SET expires_at = ?2"
+		                   " WHERE key_id = ?1 AND expires_at IS NULL",
+		                   "ti", key_id, now + grace);
 	if (rc == VK_OK)
 		rc = vk_store_exec(db, "cannot rotate", err, NULL,
-				   "DELETE FROM secrets WHERE key_id = ?1"
-				   " AND (?2 = 0 OR expires_at <= ?3)",
-				   "tii", key_id, grace, now);
+		                   "DELETE FROM secrets WHERE key_id = ?1"
+		                   " AND (?2 = 0 OR expires_at <= ?3)",
+		                   "tii", key_id, grace, now);
 	if (rc != VK_OK)
 		return rc;
 
@@ -213,14 +213,13 @@ vk_key_finish_rotation(sqlite3 *db, const char *key_id, int64_t now, char err[VK
 		return VK_ERR_CONFLICT;
 	}
 	return vk_store_exec(db, "cannot end the rotation window", err, NULL,
-			     "DELETE FROM secrets WHERE key_id = ?1 AND expires_at IS NOT NULL",
-			     "t", key_id);
+	                     "DELETE FROM secrets WHERE key_id = ?1 AND expires_at IS NOT NULL",
+	                     "t", key_id);
 }
 
 vk_rc
-vk_key_clone(sqlite3 *db, const char *key_id, const char *name, const char *created_by,
-	     int64_t now, char id_out[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1],
-	     char err[VK_ERRLEN])
+vk_key_clone(sqlite3 *db, const char *key_id, const char *name, const char *created_by, int64_t now,
+             char id_out[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN])
 {
 	struct vk_token t;
 	vk_rc rc;
@@ -233,19 +232,19 @@ vk_key_clone(sqlite3 *db, const char *key_id, const char *name, const char *crea
 		rc = insert_key(db, id_out, name, created_by, now, 0, 0, err);
 	else
 		rc = vk_store_exec(db, "cannot create the key", err, NULL,
-				   "INSERT INTO keys (id, name, created_at, created_by)"
-				   " SELECT ?1, name, ?2, ?3 FROM keys WHERE id = ?4",
-				   "titt", id_out, now, created_by, key_id);
+		                   "INSERT INTO keys (id, name, created_at, created_by)"
+		                   " SELECT ?1, name, ?2, ?3 FROM keys WHERE id = ?4",
+		                   "titt", id_out, now, created_by, key_id);
 	if (rc != VK_OK ||
 	    (rc = vk_store_exec(db, "cannot copy the grants", err, NULL,
-				"INSERT INTO grants (key_id, role, resource_type, resource_id)"
-				" SELECT ?1, role, resource_type, resource_id FROM grants"
-				" WHERE key_id = ?2",
-				"tt", id_out, key_id)) != VK_OK ||
+	                        "INSERT INTO grants (key_id, role, resource_type, resource_id)"
+	                        " SELECT ?1, role, resource_type, resource_id FROM grants"
+	                        " WHERE key_id = ?2",
+	                        "tt", id_out, key_id)) != VK_OK ||
 	    (rc = vk_store_exec(db, "cannot copy the users", err, NULL,
-				"INSERT INTO key_users (key_id, user)"
-				" SELECT ?1, user FROM key_users WHERE key_id = ?2",
-				"tt", id_out, key_id)) != VK_OK)
+	                        "INSERT INTO key_users (key_id, user)"
+	                        " SELECT ?1, user FROM key_users WHERE key_id = ?2",
+	                        "tt", id_out, key_id)) != VK_OK)
 		goto out;
 	if ((rc = insert_secret(db, &t, id_out, now, err)) == VK_OK)
 		vk_token_format(&t, token);

@@ -28,7 +28,8 @@ struct vk_key_spec {
 
 /* Creates a key with one grant. id_out receives the new key ID. */
 vk_rc vk_key_create(sqlite3 *db, const struct vk_key_spec *spec, int64_t now,
-		    char id_out[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN]);
+                    char id_out[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1],
+                    char err[VK_ERRLEN]);
 
 /*
  * Issues a new secret for key_id. grace == 0 retires the old secrets at
@@ -36,15 +37,15 @@ vk_rc vk_key_create(sqlite3 *db, const struct vk_key_spec *spec, int64_t now,
  * with VK_ERR_CONFLICT while an earlier window is still open.
  */
 vk_rc vk_key_rotate(sqlite3 *db, const char *key_id, int64_t grace, int64_t now,
-		    char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN]);
+                    char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN]);
 
 /* Ends an open rotation window now; VK_ERR_CONFLICT when none is open. */
 vk_rc vk_key_finish_rotation(sqlite3 *db, const char *key_id, int64_t now, char err[VK_ERRLEN]);
 
 /* A new key with the grants and users of key_id. */
 vk_rc vk_key_clone(sqlite3 *db, const char *key_id, const char *name, const char *created_by,
-		   int64_t now, char id_out[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1],
-		   char err[VK_ERRLEN]);
+                   int64_t now, char id_out[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1],
+                   char err[VK_ERRLEN]);
 
 /* VK_OK if the key exists, VK_ERR_NOTFOUND with a message otherwise. */
 vk_rc vk_key_exists(sqlite3 *db, const char *key_id, char err[VK_ERRLEN]);

@@ -30,67 +30,67 @@
 #define APPLICATION_ID 0x766b6579 /* "vkey" */
 
 static const char schema_v1[] =
-	"CREATE TABLE organizations ("
-	" id TEXT PRIMARY KEY NOT NULL,"
-	" name TEXT NOT NULL,"
-	" created_at INTEGER NOT NULL) STRICT;"
-	"CREATE TABLE locations ("
-	" id TEXT PRIMARY KEY NOT NULL,"
-	" org_id TEXT NOT NULL REFERENCES organizations(id),"
-	" name TEXT NOT NULL,"
-	" created_at INTEGER NOT NULL) STRICT;"
-	"CREATE INDEX locations_org ON locations(org_id);"
-	"CREATE TABLE machines ("
-	" id TEXT PRIMARY KEY NOT NULL,"
-	" location_id TEXT NOT NULL REFERENCES locations(id),"
-	" name TEXT NOT NULL,"
-	" created_at INTEGER NOT NULL) STRICT;"
-	"CREATE INDEX machines_location ON machines(location_id);"
-	"CREATE TABLE keys ("
-	" id TEXT PRIMARY KEY NOT NULL,"
-	" name TEXT NOT NULL,"
-	" created_at INTEGER NOT NULL,"
-	" created_by TEXT NOT NULL,"
-	" disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),"
-	" protected INTEGER NOT NULL DEFAULT 0 CHECK (protected IN (0, 1)),"
-	" expires_at INTEGER,"
-	" last_used_at INTEGER,"
-	" last_used_service TEXT,"
-	" last_used_user TEXT,"
-	" last_used_rhost TEXT) STRICT;"
-	"CREATE TABLE key_users ("
-	" key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,"
-	" user TEXT NOT NULL,"
-	" PRIMARY KEY (key_id, user)) STRICT, WITHOUT ROWID;"
-	/* key columns first: SQLite 3.40's integrity_check misreads WITHOUT ROWID tables otherwise */
-	"CREATE TABLE grants ("
-	" key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,"
-	" resource_type TEXT NOT NULL"
-	"  CHECK (resource_type IN ('organization', 'location', 'machine')),"
-	" resource_id TEXT NOT NULL,"
-	" role TEXT NOT NULL CHECK (role IN ('owner', 'operator', 'viewer')),"
-	" PRIMARY KEY (key_id, resource_type, resource_id)) STRICT, WITHOUT ROWID;"
-	"CREATE INDEX grants_resource ON grants(resource_type, resource_id);"
-	"CREATE TABLE secrets ("
-	" id INTEGER PRIMARY KEY,"
-	" key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,"
-	" alg TEXT NOT NULL,"
-	" salt BLOB NOT NULL,"
-	" verifier BLOB NOT NULL,"
-	" created_at INTEGER NOT NULL,"
-	" expires_at INTEGER) STRICT;"
-	"CREATE INDEX secrets_key ON secrets(key_id);"
-	"CREATE TABLE events ("
-	" id INTEGER PRIMARY KEY,"
-	" at INTEGER NOT NULL,"
-	" actor TEXT NOT NULL,"
-	" action TEXT NOT NULL,"
-	" key_id TEXT,"
-	" detail TEXT) STRICT;"
-	"CREATE INDEX events_key ON events(key_id);"
-	"CREATE TABLE meta ("
-	" name TEXT PRIMARY KEY NOT NULL,"
-	" value TEXT NOT NULL) STRICT;";
+    "CREATE TABLE organizations ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " name TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE locations ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " org_id TEXT NOT NULL REFERENCES organizations(id),"
+    " name TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL) STRICT;"
+    "CREATE INDEX locations_org ON locations(org_id);"
+    "CREATE TABLE machines ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " location_id TEXT NOT NULL REFERENCES locations(id),"
+    " name TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL) STRICT;"
+    "CREATE INDEX machines_location ON machines(location_id);"
+    "CREATE TABLE keys ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " name TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL,"
+    " disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),"
+    " protected INTEGER NOT NULL DEFAULT 0 CHECK (protected IN (0, 1)),"
+    " expires_at INTEGER,"
+    " last_used_at INTEGER,"
+    " last_used_service TEXT,"
+    " last_used_user TEXT,"
+    " last_used_rhost TEXT) STRICT;"
+    "CREATE TABLE key_users ("
+    " key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,"
+    " user TEXT NOT NULL,"
+    " PRIMARY KEY (key_id, user)) STRICT, WITHOUT ROWID;"
+    /* key columns first: SQLite 3.40's integrity_check misreads WITHOUT ROWID tables otherwise */
+    "CREATE TABLE grants ("
+    " key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,"
+    " resource_type TEXT NOT NULL"
+    "  CHECK (resource_type IN ('organization', 'location', 'machine')),"
+    " resource_id TEXT NOT NULL,"
+    " role TEXT NOT NULL CHECK (role IN ('owner', 'operator', 'viewer')),"
+    " PRIMARY KEY (key_id, resource_type, resource_id)) STRICT, WITHOUT ROWID;"
+    "CREATE INDEX grants_resource ON grants(resource_type, resource_id);"
+    "CREATE TABLE secrets ("
+    " id INTEGER PRIMARY KEY,"
+    " key_id TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,"
+    " alg TEXT NOT NULL,"
+    " salt BLOB NOT NULL,"
+    " verifier BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER) STRICT;"
+    "CREATE INDEX secrets_key ON secrets(key_id);"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY,"
+    " at INTEGER NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " key_id TEXT,"
+    " detail TEXT) STRICT;"
+    "CREATE INDEX events_key ON events(key_id);"
+    "CREATE TABLE meta ("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " value TEXT NOT NULL) STRICT;";
 
 /* migrations[v] takes a store from schema v to v + 1 */
 static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1};
@@ -100,12 +100,12 @@ check_owner_mode(const char *what, const char *path, const struct stat *st, char
 {
 	if (st->st_uid != 0 && st->st_uid != geteuid()) {
 		vk_seterr(err, "%s %s is owned by uid %u; it must be owned by root (chown root %s)",
-			  what, path, (unsigned)st->st_uid, path);
+		          what, path, (unsigned)st->st_uid, path);
 		return VK_ERR_STORE;
 	}
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		vk_seterr(err, "%s %s is writable by group or others; run chmod go-w %s", what, path,
-			  path);
+		vk_seterr(err, "%s %s is writable by group or others; run chmod go-w %s", what,
+		          path, path);
 		return VK_ERR_STORE;
 	}
 	return VK_OK;
@@ -231,7 +231,7 @@ static vk_rc
 read_header(sqlite3 *db, const char *path, struct header *h, char err[VK_ERRLEN])
 {
 	static const char sql[] = "PRAGMA user_version; PRAGMA application_id;"
-				  " PRAGMA page_count; PRAGMA page_size";
+	                          " PRAGMA page_count; PRAGMA page_size";
 	sqlite3_file *file = NULL;
 	unsigned char head[100];
 	vk_rc rc = VK_ERR_STORE;
@@ -245,7 +245,7 @@ read_header(sqlite3 *db, const char *path, struct header *h, char err[VK_ERRLEN]
 		rc = vk_store_error(db, path, err);
 		if (rc != VK_ERR_IO && rc != VK_ERR_NOMEM)
 			vk_seterr(err, "store %s is unreadable or not a database (%s)", path,
-				  sqlite3_errmsg(db));
+			          sqlite3_errmsg(db));
 		goto out;
 	}
 	/* a new, empty file reads short: its header is then all zeros */
@@ -267,7 +267,7 @@ out:
 
 static vk_rc
 validate_header(const char *path, const struct header *h, enum vk_open_mode mode,
-		char err[VK_ERRLEN])
+                char err[VK_ERRLEN])
 {
 	if (h->user_version == 0 && h->application_id == 0 && h->pages <= 1 && mode == VK_OPEN_INIT)
 		return VK_OK; /* a new, empty file */
@@ -277,14 +277,14 @@ validate_header(const char *path, const struct header *h, enum vk_open_mode mode
 	}
 	if (h->user_version > VK_SCHEMA_VERSION) {
 		vk_seterr(err,
-			  "store %s has schema version %d, newer than this viamkey knows (%d);"
-			  " upgrade viamkey",
-			  path, h->user_version, VK_SCHEMA_VERSION);
+		          "store %s has schema version %d, newer than this viamkey knows (%d);"
+		          " upgrade viamkey",
+		          path, h->user_version, VK_SCHEMA_VERSION);
 		return VK_ERR_STORE;
 	}
 	if (h->user_version < VK_SCHEMA_VERSION && mode != VK_OPEN_INIT) {
-		vk_seterr(err, "store %s has schema version %d; run keyadm init to migrate it", path,
-			  h->user_version);
+		vk_seterr(err, "store %s has schema version %d; run keyadm init to migrate it",
+		          path, h->user_version);
 		return VK_ERR_STORE;
 	}
 	/*
@@ -294,9 +294,9 @@ validate_header(const char *path, const struct header *h, enum vk_open_mode mode
 	 */
 	if (h->page_size <= 0 || h->file_size % h->page_size != 0 ||
 	    (h->wal ? h->file_size > h->pages * h->page_size
-		    : h->file_size != h->pages * h->page_size)) {
+	            : h->file_size != h->pages * h->page_size)) {
 		vk_seterr(err, "store %s is damaged: %lld bytes where its header says %lld", path,
-			  (long long)h->file_size, (long long)(h->pages * h->page_size));
+		          (long long)h->file_size, (long long)(h->pages * h->page_size));
 		return VK_ERR_STORE;
 	}
 	return VK_OK;
@@ -320,7 +320,7 @@ migrate(sqlite3 *db, const char *path, char err[VK_ERRLEN])
 			goto out;
 	}
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d; PRAGMA application_id = %d",
-		 VK_SCHEMA_VERSION, APPLICATION_ID);
+	         VK_SCHEMA_VERSION, APPLICATION_ID);
 	if ((rc = exec(db, sql, "cannot migrate the store", err)) != VK_OK)
 		goto out;
 	return vk_store_commit(db, err);
@@ -383,7 +383,7 @@ out:
 
 vk_rc
 vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sqlite3 **out,
-	      char err[VK_ERRLEN])
+              char err[VK_ERRLEN])
 {
 	sqlite3 *db = NULL;
 	struct header h;
@@ -402,11 +402,12 @@ vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sql
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
 	    SQLITE_OK) {
 		vk_seterr(err, "cannot open store %s: %s", path,
-			  db ? sqlite3_errmsg(db) : "out of memory");
+		          db ? sqlite3_errmsg(db) : "out of memory");
 		rc = db ? VK_ERR_STORE : VK_ERR_NOMEM;
 		goto fail;
 	}
-	sqlite3_busy_handler(db, busy_wait, (void *)(intptr_t)(busy_timeout_ms > 0 ? busy_timeout_ms : 0));
+	sqlite3_busy_handler(db, busy_wait,
+	                     (void *)(intptr_t)(busy_timeout_ms > 0 ? busy_timeout_ms : 0));
 	sqlite3_extended_result_codes(db, 0);
 	/*
 	 * WAL: a login reads while keyadm writes, never waiting for it. The log
@@ -415,8 +416,8 @@ vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sql
 	 * checkpoint, so at rest keys.db holds everything.
 	 */
 	(void)sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int){1});
-	if ((rc = exec(db, "PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 0", path,
-		       err)) != VK_OK ||
+	if ((rc = exec(db, "PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 0", path, err)) !=
+	        VK_OK ||
 	    (rc = read_header(db, path, &h, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, mode, err)) != VK_OK)
 		goto fail;
@@ -425,7 +426,7 @@ vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sql
 		goto fail;
 	if (mode == VK_OPEN_INIT && !h.wal &&
 	    (rc = exec(db, "PRAGMA journal_mode = WAL", "cannot switch the store to WAL", err)) !=
-		    VK_OK)
+	        VK_OK)
 		goto fail;
 	*out = db;
 	return VK_OK;
@@ -495,7 +496,7 @@ prepare_bind(sqlite3 *db, const char *sql, const char *types, va_list ap, sqlite
 
 vk_rc
 vk_store_vprepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stmt **st,
-		  const char *sql, const char *types, va_list ap)
+                  const char *sql, const char *types, va_list ap)
 {
 	if (prepare_bind(db, sql, types, ap, st) != VK_OK)
 		return vk_store_error(db, what, err);
@@ -504,7 +505,7 @@ vk_store_vprepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_st
 
 vk_rc
 vk_store_prepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stmt **st,
-		 const char *sql, const char *types, ...)
+                 const char *sql, const char *types, ...)
 {
 	va_list ap;
 	vk_rc rc;
@@ -517,7 +518,7 @@ vk_store_prepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stm
 
 vk_rc
 vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *changes, const char *sql,
-	      const char *types, ...)
+              const char *types, ...)
 {
 	sqlite3_stmt *st;
 	va_list ap;
@@ -541,7 +542,7 @@ vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *changes, 
 
 vk_rc
 vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *out,
-		   const char *sql, const char *types, ...)
+                   const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
 	va_list ap;
@@ -565,17 +566,17 @@ vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *
 
 vk_rc
 vk_store_event(sqlite3 *db, const char *actor, const char *action, const char *key_id,
-	       const char *detail, char err[VK_ERRLEN])
+               const char *detail, char err[VK_ERRLEN])
 {
 	return vk_store_exec(db, "cannot record the audit event", err, NULL,
-			     "INSERT INTO events (at, actor, action, key_id, detail)"
-			     " VALUES (unixepoch(), ?1, ?2, ?3, ?4)",
-			     "tttt", actor, action, key_id, detail);
+	                     "INSERT INTO events (at, actor, action, key_id, detail)"
+	                     " VALUES (unixepoch(), ?1, ?2, ?3, ?4)",
+	                     "tttt", actor, action, key_id, detail);
 }
 
 vk_rc
 vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
-		  const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN])
+                  const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN])
 {
 	int64_t due;
 	vk_rc rc;
@@ -585,21 +586,21 @@ vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const ch
 	 * changes nothing, and would wait behind a keyadm write for it.
 	 */
 	rc = vk_store_query_int(db, "cannot read the key's last use", err, &due,
-				"SELECT 1 FROM keys WHERE id = ?1"
-				" AND (last_used_at IS NULL OR last_used_at <= ?2 - ?3)",
-				"tii", key_id, now, interval);
+	                        "SELECT 1 FROM keys WHERE id = ?1"
+	                        " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?3)",
+	                        "tii", key_id, now, interval);
 	if (rc != VK_OK || !due)
 		return rc;
 	return vk_store_exec(db, "cannot record the key's last use", err, NULL,
-			     "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
-			     " last_used_user = ?4, last_used_rhost = ?5 WHERE id = ?1"
-			     " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
-			     "tittti", key_id, now, service, user, rhost, interval);
+	                     "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
+	                     " last_used_user = ?4, last_used_rhost = ?5 WHERE id = ?1"
+	                     " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
+	                     "tittti", key_id, now, service, user, rhost, interval);
 }
 
 vk_rc
 vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRLEN + 1],
-		      char err[VK_ERRLEN])
+                      char err[VK_ERRLEN])
 {
 	sqlite3_stmt *st = NULL;
 	vk_rc rc = VK_ERR_NOTFOUND;
@@ -610,8 +611,8 @@ vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRL
 		snprintf(out, VK_UUID_STRLEN + 1, "%s", configured);
 		return VK_OK;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = 'host_machine_id'", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = 'host_machine_id'", -1, &st,
+	                       NULL) != SQLITE_OK)
 		return vk_store_error(db, "cannot read the host machine", err);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
@@ -626,7 +627,7 @@ vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRL
 		}
 	} else if (step == SQLITE_DONE) {
 		vk_seterr(err, "no machine ID: set [machine] id in the config or run keyadm init"
-			       " with --machine");
+		               " with --machine");
 	} else {
 		rc = vk_store_error(db, "cannot read the host machine", err);
 	}
@@ -638,9 +639,9 @@ vk_rc
 vk_store_set_host_machine(sqlite3 *db, const char *machine_id, char err[VK_ERRLEN])
 {
 	return vk_store_exec(db, "cannot record the host machine", err, NULL,
-			     "INSERT INTO meta (name, value) VALUES ('host_machine_id', ?1)"
-			     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-			     "t", machine_id);
+	                     "INSERT INTO meta (name, value) VALUES ('host_machine_id', ?1)"
+	                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                     "t", machine_id);
 }
 
 static void
@@ -663,8 +664,8 @@ vk_rc
 vk_store_register_functions(sqlite3 *db, char err[VK_ERRLEN])
 {
 	if (sqlite3_create_function(db, "vk_preview", 1,
-				    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-				    preview_fn, NULL, NULL) != SQLITE_OK)
+	                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+	                            preview_fn, NULL, NULL) != SQLITE_OK)
 		return vk_store_error(db, "cannot register SQL functions", err);
 	return VK_OK;
 }

@@ -38,7 +38,7 @@ enum vk_open_mode {
 };
 
 vk_rc vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sqlite3 **out,
-		    char err[VK_ERRLEN]);
+                    char err[VK_ERRLEN]);
 
 /*
  * Applies vk_store_open()'s checks again to a connection opened earlier
@@ -47,7 +47,7 @@ vk_rc vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_m
  * connection between two uses instead of opening the store again.
  */
 vk_rc vk_store_revalidate(sqlite3 *db, const char *path, enum vk_open_mode mode,
-			  char err[VK_ERRLEN]);
+                          char err[VK_ERRLEN]);
 
 /*
  * Permission rule for the store's file and its directory: owned by root
@@ -77,24 +77,24 @@ vk_rc vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN]);
  * On failure the message is prefixed with `what`.
  */
 vk_rc vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *changes,
-		    const char *sql, const char *types, ...);
+                    const char *sql, const char *types, ...);
 
 /* Prepares and binds like vk_store_exec(); the caller steps and finalizes *st. */
 vk_rc vk_store_prepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stmt **st,
-		       const char *sql, const char *types, ...);
+                       const char *sql, const char *types, ...);
 vk_rc vk_store_vprepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stmt **st,
-			const char *sql, const char *types, va_list ap);
+                        const char *sql, const char *types, va_list ap);
 
 /*
  * Like vk_store_exec() for a query whose first row's first column is an
  * integer; *out is 0 when there is no row.
  */
 vk_rc vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *out,
-			 const char *sql, const char *types, ...);
+                         const char *sql, const char *types, ...);
 
 /* Appends one audit event inside the caller's transaction; detail is free text or NULL. */
 vk_rc vk_store_event(sqlite3 *db, const char *actor, const char *action, const char *key_id,
-		     const char *detail, char err[VK_ERRLEN]);
+                     const char *detail, char err[VK_ERRLEN]);
 
 /*
  * Records a successful login on key_id (time, PAM service, user, remote
@@ -104,14 +104,14 @@ vk_rc vk_store_event(sqlite3 *db, const char *actor, const char *action, const c
  * The module treats a failure as harmless.
  */
 vk_rc vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
-			const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN]);
+                        const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN]);
 
 /*
  * This host's machine ID: `configured` ([machine] id) when set, else the
  * one `keyadm init` recorded in the store; VK_ERR_NOTFOUND if neither.
  */
 vk_rc vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRLEN + 1],
-			    char err[VK_ERRLEN]);
+                            char err[VK_ERRLEN]);
 vk_rc vk_store_set_host_machine(sqlite3 *db, const char *machine_id, char err[VK_ERRLEN]);
 
 /*

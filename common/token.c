@@ -17,14 +17,14 @@
 
 #include "token.h"
 
-#define PREFIX       "vk_"
-#define PREFIX_LEN   3
-#define SECRET_PART  43
-#define CHECK_PART   6
-#define KEY_OFF      PREFIX_LEN
-#define SEP_OFF      (KEY_OFF + VK_KEY_PART_LEN)
-#define SECRET_OFF   (SEP_OFF + 1)
-#define CHECK_OFF    (SECRET_OFF + SECRET_PART)
+#define PREFIX      "vk_"
+#define PREFIX_LEN  3
+#define SECRET_PART 43
+#define CHECK_PART  6
+#define KEY_OFF     PREFIX_LEN
+#define SEP_OFF     (KEY_OFF + VK_KEY_PART_LEN)
+#define SECRET_OFF  (SEP_OFF + 1)
+#define CHECK_OFF   (SECRET_OFF + SECRET_PART)
 
 _Static_assert(CHECK_OFF + CHECK_PART == VK_TOKEN_LEN, "token layout");
 _Static_assert(VK_TOKEN_LEN <= VK_TOKEN_MAX, "token too long");
@@ -111,7 +111,7 @@ checksum_encode(const char *s, char out[CHECK_PART])
 {
 	uint32_t crc = crc32_ieee(s, CHECK_OFF);
 	unsigned char be[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
-			       (unsigned char)(crc >> 8), (unsigned char)crc};
+	                       (unsigned char)(crc >> 8), (unsigned char)crc};
 
 	b62_encode(be, sizeof be, out, CHECK_PART);
 }

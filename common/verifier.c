@@ -19,7 +19,7 @@
 
 static void
 compute(const struct vk_token *t, const unsigned char salt[VK_SALT_BYTES],
-	unsigned char out[VK_VERIFY_BYTES])
+        unsigned char out[VK_VERIFY_BYTES])
 {
 	crypto_generichash_state st;
 
@@ -33,7 +33,7 @@ compute(const struct vk_token *t, const unsigned char salt[VK_SALT_BYTES],
 
 void
 vk_verifier_make(const struct vk_token *t, unsigned char salt[VK_SALT_BYTES],
-		 unsigned char verifier[VK_VERIFY_BYTES])
+                 unsigned char verifier[VK_VERIFY_BYTES])
 {
 	randombytes_buf(salt, VK_SALT_BYTES);
 	compute(t, salt, verifier);
@@ -41,7 +41,7 @@ vk_verifier_make(const struct vk_token *t, unsigned char salt[VK_SALT_BYTES],
 
 int
 vk_verifier_check(const struct vk_token *t, const char *alg, const void *salt, size_t salt_len,
-		  const void *verifier, size_t verifier_len)
+                  const void *verifier, size_t verifier_len)
 {
 	static const unsigned char zero[VK_SALT_BYTES];
 	_Static_assert(VK_SALT_BYTES >= VK_VERIFY_BYTES, "zero serves as salt and verifier");
@@ -50,7 +50,7 @@ vk_verifier_check(const struct vk_token *t, const char *alg, const void *salt, s
 	int usable, match;
 
 	usable = alg != NULL && strcmp(alg, VK_ALG_CURRENT) == 0 && salt != NULL &&
-		 salt_len == VK_SALT_BYTES && verifier != NULL && verifier_len == VK_VERIFY_BYTES;
+	         salt_len == VK_SALT_BYTES && verifier != NULL && verifier_len == VK_VERIFY_BYTES;
 	compute(t, usable ? salt : zero, got);
 	/*
 	 * The same copy either way: an unusable row must cost what a real one

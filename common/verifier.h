@@ -17,7 +17,7 @@
 
 /* Fills salt with fresh randomness and verifier with the hash. */
 void vk_verifier_make(const struct vk_token *t, unsigned char salt[VK_SALT_BYTES],
-		      unsigned char verifier[VK_VERIFY_BYTES]);
+                      unsigned char verifier[VK_VERIFY_BYTES]);
 
 /*
  * Constant-time check of t against a stored (alg, salt, verifier). Returns
@@ -26,6 +26,6 @@ void vk_verifier_make(const struct vk_token *t, unsigned char salt[VK_SALT_BYTES
  * time taken does not depend on what the store holds.
  */
 int vk_verifier_check(const struct vk_token *t, const char *alg, const void *salt, size_t salt_len,
-		      const void *verifier, size_t verifier_len);
+                      const void *verifier, size_t verifier_len);
 
 #endif

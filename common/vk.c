@@ -10,10 +10,10 @@
 #include "vk.h"
 
 static const char *const role_names[] = {
-	[VK_ROLE_NONE] = "none",
-	[VK_ROLE_VIEWER] = "viewer",
-	[VK_ROLE_OPERATOR] = "operator",
-	[VK_ROLE_OWNER] = "owner",
+    [VK_ROLE_NONE] = "none",
+    [VK_ROLE_VIEWER] = "viewer",
+    [VK_ROLE_OPERATOR] = "operator",
+    [VK_ROLE_OWNER] = "owner",
 };
 
 vk_role

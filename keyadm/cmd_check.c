@@ -52,13 +52,13 @@ print_decision(struct ka_ctx *ctx, const struct vk_result *res)
 
 	if (ctx->json) {
 		int rc = ka_print_json(
-			ctx,
-			"SELECT json_object('decision', ?1, 'reason', ?2, 'key_id', ?3,"
-			" 'role', ?4, 'via', iif(?5 IS NULL, NULL,"
-			" json_object('resource_type', ?5, 'resource_id', ?6)))",
-			"tttttt", allow ? "allow" : "deny", vk_reason_name(res->reason),
-			res->key_id[0] ? res->key_id : NULL, allow ? vk_role_name(res->role) : NULL,
-			allow ? res->via_type : NULL, allow ? res->via_id : NULL);
+		    ctx,
+		    "SELECT json_object('decision', ?1, 'reason', ?2, 'key_id', ?3,"
+		    " 'role', ?4, 'via', iif(?5 IS NULL, NULL,"
+		    " json_object('resource_type', ?5, 'resource_id', ?6)))",
+		    "tttttt", allow ? "allow" : "deny", vk_reason_name(res->reason),
+		    res->key_id[0] ? res->key_id : NULL, allow ? vk_role_name(res->role) : NULL,
+		    allow ? res->via_type : NULL, allow ? res->via_id : NULL);
 		if (rc != KA_OK)
 			return rc;
 	} else if (allow) {
@@ -130,24 +130,23 @@ events(struct ka_ctx *ctx)
 	" FROM (SELECT * FROM (SELECT * FROM events WHERE (?1 IS NULL OR key_id = ?1)"             \
 	" AND (?2 = 0 OR at >= ?2) ORDER BY id DESC LIMIT ?3) ORDER BY id)"
 	if (ctx->json)
-		return ka_print_json(ctx,
-				     "SELECT json_group_array(json_object('id', id, 'at', " KA_TIME_SQL(
-					     "at") ", 'actor', actor, 'action', action,"
-						   " 'key_id', key_id, 'detail', detail))" EVENTS_FROM,
-				     "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0,
-				     limit);
-	return ka_print_table(ctx, headers,
-			      "SELECT " KA_TIME_SQL("at") ", actor, action, key_id, detail" EVENTS_FROM,
-			      "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
+		return ka_print_json(
+		    ctx,
+		    "SELECT json_group_array(json_object('id', id, 'at', " KA_TIME_SQL(
+		        "at") ", 'actor', actor, 'action', action,"
+		              " 'key_id', key_id, 'detail', detail))" EVENTS_FROM,
+		    "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
+	return ka_print_table(
+	    ctx, headers, "SELECT " KA_TIME_SQL("at") ", actor, action, key_id, detail" EVENTS_FROM,
+	    "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
 #undef EVENTS_FROM
 }
 
 const struct ka_command ka_check_commands[] = {
-	{"check", NULL, check,
-	 OPT(O_USER) | OPT(O_SERVICE) | OPT(O_MACHINE_ID) | OPT(O_RHOST),
-	 "--user U [--service S] [--machine-id ID] [--rhost H]  < token",
-	 "Run the login decision on a token read from stdin: exit 0 allow, 1 deny."},
-	{"events", NULL, events, OPT(O_KEY_ID) | OPT(O_SINCE) | OPT(O_LIMIT),
-	 "[--key-id ID] [--since DUR] [--limit N]", "Show the audit trail, oldest first."},
-	{NULL, NULL, NULL, 0, NULL, NULL},
+    {"check", NULL, check, OPT(O_USER) | OPT(O_SERVICE) | OPT(O_MACHINE_ID) | OPT(O_RHOST),
+     "--user U [--service S] [--machine-id ID] [--rhost H]  < token",
+     "Run the login decision on a token read from stdin: exit 0 allow, 1 deny."},
+    {"events", NULL, events, OPT(O_KEY_ID) | OPT(O_SINCE) | OPT(O_LIMIT),
+     "[--key-id ID] [--since DUR] [--limit N]", "Show the audit trail, oldest first."},
+    {NULL, NULL, NULL, 0, NULL, NULL},
 };

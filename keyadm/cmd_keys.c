@@ -25,9 +25,9 @@ static const struct {
 	const char *type;
 	const char *noun;
 } resources[] = {
-	{O_ORG_ID, "organization", "organizations"},
-	{O_LOCATION_ID, "location", "locations"},
-	{O_MACHINE_ID, "machine", "machines"},
+    {O_ORG_ID, "organization", "organizations"},
+    {O_LOCATION_ID, "location", "locations"},
+    {O_MACHINE_ID, "machine", "machines"},
 };
 
 static int
@@ -79,8 +79,8 @@ do_api_key_create(struct ka_ctx *ctx, char *err)
 	if ((rc = vk_key_create(ctx->db, &spec, ctx->now, key_id_out, token, err)) != VK_OK)
 		return rc;
 	return ka_event(ctx, "key.create", key_id_out, err, "\"%s\": %s on %s %s%s", spec.name,
-			vk_role_name(spec.role), spec.resource_type, spec.resource_id,
-			spec.protected_key ? ", protected" : "");
+	                vk_role_name(spec.role), spec.resource_type, spec.resource_id,
+	                spec.protected_key ? ", protected" : "");
 }
 
 static int
@@ -102,7 +102,7 @@ check_name(struct ka_ctx *ctx)
 
 	if (n != NULL && !vk_name_valid(n)) {
 		ka_usage_error(ctx, "--name must be 1-%d characters with no control characters",
-			       VK_NAME_MAX);
+		               VK_NAME_MAX);
 		return -1;
 	}
 	return 0;
@@ -114,7 +114,7 @@ check_users(struct ka_ctx *ctx)
 	for (size_t i = 0; i < ctx->args.nusers; i++) {
 		if (!vk_user_valid(ctx->args.users[i])) {
 			ka_usage_error(ctx, "--user \"%s\" is not a valid user name",
-				       ctx->args.users[i]);
+			               ctx->args.users[i]);
 			return -1;
 		}
 	}
@@ -181,10 +181,10 @@ do_grant(struct ka_ctx *ctx, char *err)
 	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
 	    (rc = vk_resource_exists(ctx->db, type, rid, err)) != VK_OK ||
 	    (rc = vk_store_exec(ctx->db, "cannot grant", err, NULL,
-				"INSERT INTO grants (key_id, role, resource_type, resource_id)"
-				" VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id, resource_type,"
-				" resource_id) DO UPDATE SET role = excluded.role",
-				"tttt", key, role, type, rid)) != VK_OK)
+	                        "INSERT INTO grants (key_id, role, resource_type, resource_id)"
+	                        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id, resource_type,"
+	                        " resource_id) DO UPDATE SET role = excluded.role",
+	                        "tttt", key, role, type, rid)) != VK_OK)
 		return rc;
 	return ka_event(ctx, "key.grant", key, err, "%s on %s %s", role, type, rid);
 }
@@ -210,8 +210,7 @@ refuse_last(struct ka_ctx *ctx, const char *count_sql, const char *what, char *e
 		return rc;
 	if (left > 0)
 		return VK_OK;
-	vk_seterr(err, "that is key %s's only %s; add another first, or delete the key", key,
-		  what);
+	vk_seterr(err, "that is key %s's only %s; add another first, or delete the key", key, what);
 	return VK_ERR_CONFLICT;
 }
 
@@ -225,16 +224,16 @@ do_ungrant(struct ka_ctx *ctx, char *err)
 
 	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
 	    (rc = vk_store_exec(ctx->db, "cannot remove the grant", err, &changed,
-				"DELETE FROM grants WHERE key_id = ?1 AND resource_type = ?2"
-				" AND resource_id = ?3",
-				"ttt", key, type, rid)) != VK_OK)
+	                        "DELETE FROM grants WHERE key_id = ?1 AND resource_type = ?2"
+	                        " AND resource_id = ?3",
+	                        "ttt", key, type, rid)) != VK_OK)
 		return rc;
 	if (changed == 0) {
 		vk_seterr(err, "key %s has no grant on %s %s", key, type, rid);
 		return VK_ERR_NOTFOUND;
 	}
 	if ((rc = refuse_last(ctx, "SELECT count(*) FROM grants WHERE key_id = ?1", "grant",
-			      err)) != VK_OK)
+	                      err)) != VK_OK)
 		return rc;
 	return ka_event(ctx, "key.ungrant", key, err, "%s %s", type, rid);
 }
@@ -256,8 +255,8 @@ do_add_user(struct ka_ctx *ctx, char *err)
 
 	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
 	    (rc = vk_store_exec(ctx->db, "cannot add the user", err, &changed,
-				"INSERT OR IGNORE INTO key_users (key_id, user) VALUES (?1, ?2)",
-				"tt", key, user)) != VK_OK)
+	                        "INSERT OR IGNORE INTO key_users (key_id, user) VALUES (?1, ?2)",
+	                        "tt", key, user)) != VK_OK)
 		return rc;
 	/* adding a user who is already there changes nothing and records nothing */
 	return changed ? ka_event(ctx, "key.add-user", key, err, "%s", user) : VK_OK;
@@ -272,15 +271,15 @@ do_remove_user(struct ka_ctx *ctx, char *err)
 
 	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
 	    (rc = vk_store_exec(ctx->db, "cannot remove the user", err, &changed,
-				"DELETE FROM key_users WHERE key_id = ?1 AND user = ?2", "tt", key,
-				user)) != VK_OK)
+	                        "DELETE FROM key_users WHERE key_id = ?1 AND user = ?2", "tt", key,
+	                        user)) != VK_OK)
 		return rc;
 	if (changed == 0) {
 		vk_seterr(err, "user %s is not one of key %s's users", user, key);
 		return VK_ERR_NOTFOUND;
 	}
 	if ((rc = refuse_last(ctx, "SELECT count(*) FROM key_users WHERE key_id = ?1", "user",
-			      err)) != VK_OK)
+	                      err)) != VK_OK)
 		return rc;
 	return ka_event(ctx, "key.remove-user", key, err, "%s", user);
 }
@@ -292,8 +291,8 @@ keys_user(struct ka_ctx *ctx)
 		return KA_USAGE;
 	if (ctx->args.nusers != 1)
 		return ka_usage_error(ctx, "give exactly one --user");
-	return key_command(ctx, strcmp(ctx->cmd->verb, "add-user") == 0 ? do_add_user
-									   : do_remove_user);
+	return key_command(ctx,
+	                   strcmp(ctx->cmd->verb, "add-user") == 0 ? do_add_user : do_remove_user);
 }
 
 static vk_rc
@@ -311,7 +310,7 @@ do_rotate(struct ka_ctx *ctx, char *err)
 	if (grace == 0)
 		return ka_event(ctx, "key.rotate", key, err, "old secret revoked at once");
 	return ka_event(ctx, "key.rotate", key, err, "old secret valid for %s more",
-			ctx->args.val[O_GRACE]);
+	                ctx->args.val[O_GRACE]);
 }
 
 static vk_rc
@@ -347,7 +346,7 @@ do_clone(struct ka_ctx *ctx, char *err)
 	vk_rc rc;
 
 	if ((rc = vk_key_clone(ctx->db, key, ctx->args.val[O_NAME], ctx->actor, ctx->now,
-			       key_id_out, token, err)) != VK_OK)
+	                       key_id_out, token, err)) != VK_OK)
 		return rc;
 	return ka_event(ctx, "key.clone", key_id_out, err, "cloned from %s", key);
 }
@@ -366,12 +365,12 @@ static const struct upkeep {
 	const char *sql; /* ?1 key ID, ?2 name */
 	int refuse_protected;
 } upkeeps[] = {
-	{"rename", "UPDATE keys SET name = ?2 WHERE id = ?1", 0},
-	{"disable", "UPDATE keys SET disabled = 1 WHERE id = ?1", 1},
-	{"enable", "UPDATE keys SET disabled = 0 WHERE id = ?1", 0},
-	{"protect", "UPDATE keys SET protected = 1 WHERE id = ?1", 0},
-	{"unprotect", "UPDATE keys SET protected = 0 WHERE id = ?1", 0},
-	{"delete", "DELETE FROM keys WHERE id = ?1", 1},
+    {"rename", "UPDATE keys SET name = ?2 WHERE id = ?1", 0},
+    {"disable", "UPDATE keys SET disabled = 1 WHERE id = ?1", 1},
+    {"enable", "UPDATE keys SET disabled = 0 WHERE id = ?1", 0},
+    {"protect", "UPDATE keys SET protected = 1 WHERE id = ?1", 0},
+    {"unprotect", "UPDATE keys SET protected = 0 WHERE id = ?1", 0},
+    {"delete", "DELETE FROM keys WHERE id = ?1", 1},
 };
 
 static const struct upkeep *
@@ -394,19 +393,20 @@ do_upkeep(struct ka_ctx *ctx, char *err)
 
 	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
 	    (rc = vk_store_query_int(ctx->db, "cannot read the key", err, &protected_key,
-				     "SELECT protected FROM keys WHERE id = ?1", "t", key)) != VK_OK)
+	                             "SELECT protected FROM keys WHERE id = ?1", "t", key)) !=
+	        VK_OK)
 		return rc;
 	if (u->refuse_protected && protected_key) {
 		vk_seterr(err, "key %s is protected; run keyadm keys unprotect --key-id %s first",
-			  key, key);
+		          key, key);
 		return VK_ERR_CONFLICT;
 	}
 	if ((rc = vk_store_exec(ctx->db, "cannot change the key", err, NULL, u->sql, "tt", key,
-				name)) != VK_OK)
+	                        name)) != VK_OK)
 		return rc;
 	snprintf(action, sizeof action, "key.%s", u->verb);
 	return ka_event(ctx, action, key, err, "%s%s%s", name ? "to \"" : "", name ? name : "",
-			name ? "\"" : "");
+	                name ? "\"" : "");
 }
 
 static int
@@ -424,7 +424,7 @@ keys_upkeep(struct ka_ctx *ctx)
 		return rc;
 	if (ctx->json)
 		return ka_print_json(ctx, "SELECT json_object('id', ?1, 'deleted', json('true'))",
-				     "t", ctx->args.val[O_KEY_ID]);
+		                     "t", ctx->args.val[O_KEY_ID]);
 	printf("Deleted key %s\n", ctx->args.val[O_KEY_ID]);
 	return KA_OK;
 }
@@ -451,14 +451,14 @@ keys_show(struct ka_ctx *ctx)
  */
 #define KEYS_FILTER                                                                                \
 	" FROM keys k WHERE"                                                                       \
-	" (?2 IS NULL OR EXISTS (SELECT 1 FROM grants g WHERE g.key_id = k.id AND ("              \
+	" (?2 IS NULL OR EXISTS (SELECT 1 FROM grants g WHERE g.key_id = k.id AND ("               \
 	"  (g.resource_type = 'organization' AND g.resource_id = ?2) OR"                           \
 	"  (g.resource_type = 'location' AND g.resource_id IN"                                     \
 	"   (SELECT id FROM locations WHERE org_id = ?2)) OR"                                      \
 	"  (g.resource_type = 'machine' AND g.resource_id IN (SELECT m.id FROM machines m"         \
 	"   JOIN locations l ON l.id = m.location_id WHERE l.org_id = ?2)))))"                     \
 	" AND (?3 IS NULL OR instr(lower(k.name), lower(?3)) > 0 OR instr(k.id, lower(?3)) > 0"    \
-	"  OR (?4 IS NOT NULL AND substr(vk_preview(k.id), 1, length(?4)) = ?4))"                   \
+	"  OR (?4 IS NOT NULL AND substr(vk_preview(k.id), 1, length(?4)) = ?4))"                  \
 	" AND (?5 = 0 OR (k.expires_at > ?1 AND k.expires_at <= ?5))"                              \
 	" AND (?6 = 0 OR coalesce(k.last_used_at, k.created_at) <= ?6)"                            \
 	" ORDER BY k.created_at, k.id"
@@ -467,7 +467,7 @@ static int
 keys_list(struct ka_ctx *ctx)
 {
 	static const char *const headers[] = {"ID",      "NAME",      "PREVIEW", "GRANTS", "USERS",
-					      "CREATED", "LAST USED", "STATUS",  NULL};
+	                                      "CREATED", "LAST USED", "STATUS",  NULL};
 	const struct ka_args *a = &ctx->args;
 	const char *org = a->val[O_ORG_ID], *search = a->val[O_SEARCH];
 	char prefix[3 + VK_KEY_PART_LEN + 1] = "";
@@ -488,22 +488,25 @@ keys_list(struct ka_ctx *ctx)
 		return ka_fail(vrc, err);
 #define KEYS_ARGS                                                                                  \
 	"itttii", ctx->now, org, search, prefix[0] ? prefix : NULL,                                \
-		a->val[O_EXPIRING] ? ctx->now + expiring : (int64_t)0,                             \
-		a->val[O_UNUSED_SINCE] ? ctx->now - unused : (int64_t)0
+	    a->val[O_EXPIRING] ? ctx->now + expiring : (int64_t)0,                                 \
+	    a->val[O_UNUSED_SINCE] ? ctx->now - unused : (int64_t)0
 	if (ctx->json)
 		return ka_print_json(ctx,
-				     "SELECT json_group_array(json(o)) FROM (SELECT " KA_KEY_JSON
-				     " AS o" KEYS_FILTER ")",
-				     KEYS_ARGS);
+		                     "SELECT json_group_array(json(o)) FROM (SELECT " KA_KEY_JSON
+		                     " AS o" KEYS_FILTER ")",
+		                     KEYS_ARGS);
 	return ka_print_table(
-		ctx, headers,
-		"SELECT k.id, k.name, vk_preview(k.id),"
-		" (SELECT group_concat(role || ' ' || resource_type || ' ' || substr(resource_id, 1, 8),"
-		"  ', ') FROM grants WHERE key_id = k.id),"
-		" (SELECT group_concat(user, ',') FROM key_users WHERE key_id = k.id),"
-		" " KA_TIME_SQL("k.created_at") ","
-		" coalesce(" KA_TIME_SQL("k.last_used_at") ", 'never'), " KA_STATUS_SQL KEYS_FILTER,
-		KEYS_ARGS);
+	    ctx, headers,
+	    "SELECT k.id, k.name, vk_preview(k.id),"
+	    " (SELECT group_concat(role || ' ' || resource_type || ' ' || substr(resource_id, 1, "
+	    "8),"
+	    "  ', ') FROM grants WHERE key_id = k.id),"
+	    " (SELECT group_concat(user, ',') FROM key_users WHERE key_id = k.id),"
+	    " " KA_TIME_SQL(
+	        "k.created_at") ","
+	                        " coalesce(" KA_TIME_SQL(
+	                            "k.last_used_at") ", 'never'), " KA_STATUS_SQL KEYS_FILTER,
+	    KEYS_ARGS);
 #undef KEYS_ARGS
 }
 
@@ -515,42 +518,42 @@ keys_list(struct ka_ctx *ctx)
 #define RESOURCE_OPTS (OPT(O_ORG_ID) | OPT(O_LOCATION_ID) | OPT(O_MACHINE_ID))
 
 const struct ka_command ka_key_commands[] = {
-	{"organizations", "api-key create", api_key_create, OPT(O_ORG_ID) | KEY_CREATE_OPTS,
-	 "--org-id ID " KEY_CREATE_USAGE, "Create a key with a grant on an organization."},
-	{"locations", "api-key create", api_key_create, OPT(O_LOCATION_ID) | KEY_CREATE_OPTS,
-	 "--location-id ID " KEY_CREATE_USAGE, "Create a key with a grant on a location."},
-	{"machines", "api-key create", api_key_create, OPT(O_MACHINE_ID) | KEY_CREATE_OPTS,
-	 "--machine-id ID " KEY_CREATE_USAGE, "Create a key with a grant on a machine."},
-	{"keys", "list", keys_list,
-	 OPT(O_ORG_ID) | OPT(O_SEARCH) | OPT(O_EXPIRING) | OPT(O_UNUSED_SINCE),
-	 "[--org-id ID] [--search TEXT] [--expiring DUR] [--unused-since DUR]",
-	 "List keys, with filters."},
-	{"keys", "show", keys_show, OPT(O_KEY_ID), "--key-id ID",
-	 "Show everything about a key but its secrets."},
-	{"keys", "grant", keys_grant, OPT(O_KEY_ID) | OPT(O_ROLE) | RESOURCE_OPTS,
-	 "--key-id ID --role R (--org-id | --location-id | --machine-id) RID",
-	 "Grant a role on a resource, or change the role already granted there."},
-	{"keys", "ungrant", keys_ungrant, OPT(O_KEY_ID) | RESOURCE_OPTS,
-	 "--key-id ID (--org-id | --location-id | --machine-id) RID", "Remove a grant."},
-	{"keys", "add-user", keys_user, OPT(O_KEY_ID) | OPT(O_USER), "--key-id ID --user U",
-	 "Let the key log in as a Unix user."},
-	{"keys", "remove-user", keys_user, OPT(O_KEY_ID) | OPT(O_USER), "--key-id ID --user U",
-	 "Stop the key logging in as a Unix user."},
-	{"keys", "rotate", keys_rotate, OPT(O_KEY_ID) | OPT(O_GRACE) | OPT(O_FINISH),
-	 "--key-id ID [--grace DUR | --finish]",
-	 "Issue a new secret; with --grace keep the old one valid that long; --finish ends"
-	 " the window."},
-	{"keys", "clone", keys_clone, OPT(O_KEY_ID) | OPT(O_NAME), "--key-id ID [--name N]",
-	 "Create a new key with the same grants and users."},
-	{"keys", "rename", keys_upkeep, OPT(O_KEY_ID) | OPT(O_NAME), "--key-id ID --name N",
-	 "Rename a key."},
-	{"keys", "disable", keys_upkeep, OPT(O_KEY_ID), "--key-id ID",
-	 "Disable a key (refused when protected)."},
-	{"keys", "enable", keys_upkeep, OPT(O_KEY_ID), "--key-id ID", "Enable a key."},
-	{"keys", "protect", keys_upkeep, OPT(O_KEY_ID), "--key-id ID",
-	 "Protect a key from delete and disable."},
-	{"keys", "unprotect", keys_upkeep, OPT(O_KEY_ID), "--key-id ID", "Remove the protection."},
-	{"keys", "delete", keys_upkeep, OPT(O_KEY_ID), "--key-id ID",
-	 "Delete a key (refused when protected)."},
-	{NULL, NULL, NULL, 0, NULL, NULL},
+    {"organizations", "api-key create", api_key_create, OPT(O_ORG_ID) | KEY_CREATE_OPTS,
+     "--org-id ID " KEY_CREATE_USAGE, "Create a key with a grant on an organization."},
+    {"locations", "api-key create", api_key_create, OPT(O_LOCATION_ID) | KEY_CREATE_OPTS,
+     "--location-id ID " KEY_CREATE_USAGE, "Create a key with a grant on a location."},
+    {"machines", "api-key create", api_key_create, OPT(O_MACHINE_ID) | KEY_CREATE_OPTS,
+     "--machine-id ID " KEY_CREATE_USAGE, "Create a key with a grant on a machine."},
+    {"keys", "list", keys_list,
+     OPT(O_ORG_ID) | OPT(O_SEARCH) | OPT(O_EXPIRING) | OPT(O_UNUSED_SINCE),
+     "[--org-id ID] [--search TEXT] [--expiring DUR] [--unused-since DUR]",
+     "List keys, with filters."},
+    {"keys", "show", keys_show, OPT(O_KEY_ID), "--key-id ID",
+     "Show everything about a key but its secrets."},
+    {"keys", "grant", keys_grant, OPT(O_KEY_ID) | OPT(O_ROLE) | RESOURCE_OPTS,
+     "--key-id ID --role R (--org-id | --location-id | --machine-id) RID",
+     "Grant a role on a resource, or change the role already granted there."},
+    {"keys", "ungrant", keys_ungrant, OPT(O_KEY_ID) | RESOURCE_OPTS,
+     "--key-id ID (--org-id | --location-id | --machine-id) RID", "Remove a grant."},
+    {"keys", "add-user", keys_user, OPT(O_KEY_ID) | OPT(O_USER), "--key-id ID --user U",
+     "Let the key log in as a Unix user."},
+    {"keys", "remove-user", keys_user, OPT(O_KEY_ID) | OPT(O_USER), "--key-id ID --user U",
+     "Stop the key logging in as a Unix user."},
+    {"keys", "rotate", keys_rotate, OPT(O_KEY_ID) | OPT(O_GRACE) | OPT(O_FINISH),
+     "--key-id ID [--grace DUR | --finish]",
+     "Issue a new secret; with --grace keep the old one valid that long; --finish ends"
+     " the window."},
+    {"keys", "clone", keys_clone, OPT(O_KEY_ID) | OPT(O_NAME), "--key-id ID [--name N]",
+     "Create a new key with the same grants and users."},
+    {"keys", "rename", keys_upkeep, OPT(O_KEY_ID) | OPT(O_NAME), "--key-id ID --name N",
+     "Rename a key."},
+    {"keys", "disable", keys_upkeep, OPT(O_KEY_ID), "--key-id ID",
+     "Disable a key (refused when protected)."},
+    {"keys", "enable", keys_upkeep, OPT(O_KEY_ID), "--key-id ID", "Enable a key."},
+    {"keys", "protect", keys_upkeep, OPT(O_KEY_ID), "--key-id ID",
+     "Protect a key from delete and disable."},
+    {"keys", "unprotect", keys_upkeep, OPT(O_KEY_ID), "--key-id ID", "Remove the protection."},
+    {"keys", "delete", keys_upkeep, OPT(O_KEY_ID), "--key-id ID",
+     "Delete a key (refused when protected)."},
+    {NULL, NULL, NULL, 0, NULL, NULL},
 };

@@ -18,43 +18,43 @@ struct kind {
 	enum ka_opt id_opt;
 	enum ka_opt parent_opt; /* O_COUNT: none */
 	const char *parent_type;
-	const char *insert_sql; /* ?1 id, ?2 name, ?3 created_at, ?4 parent */
-	const char *object_sql; /* one JSON object, ?1 id */
-	const char *rename_sql; /* ?1 id, ?2 name */
-	const char *delete_sql; /* ?1 id */
+	const char *insert_sql;   /* ?1 id, ?2 name, ?3 created_at, ?4 parent */
+	const char *object_sql;   /* one JSON object, ?1 id */
+	const char *rename_sql;   /* ?1 id, ?2 name */
+	const char *delete_sql;   /* ?1 id */
 	const char *children_sql; /* ?1 id, ?2 [machine] id -> count of what keeps it */
 	const char *children;     /* why, when that count is not 0 */
 };
 
-#define ORG_JSON  "json_object('id', id, 'name', name, 'created_at', " KA_TIME_SQL("created_at") ")"
+#define ORG_JSON "json_object('id', id, 'name', name, 'created_at', " KA_TIME_SQL("created_at") ")"
 #define LOC_JSON                                                                                   \
 	"json_object('id', id, 'org_id', org_id, 'name', name, 'created_at', " KA_TIME_SQL(        \
-		"created_at") ")"
+	    "created_at") ")"
 #define MACHINE_JSON                                                                               \
-	"json_object('id', m.id, 'location_id', m.location_id, 'org_id', l.org_id,"               \
+	"json_object('id', m.id, 'location_id', m.location_id, 'org_id', l.org_id,"                \
 	" 'name', m.name, 'created_at', " KA_TIME_SQL("m.created_at") ")"
 
 static const struct kind kinds[] = {
-	{"organizations", "organization", O_ORG_ID, O_COUNT, NULL,
-	 "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3)",
-	 "SELECT " ORG_JSON " FROM organizations WHERE id = ?1",
-	 "UPDATE organizations SET name = ?2 WHERE id = ?1", "DELETE FROM organizations WHERE id = ?1",
-	 "SELECT count(*) FROM locations WHERE org_id = ?1",
-	 "it still has locations; delete them first"},
-	{"locations", "location", O_LOCATION_ID, O_ORG_ID, "organization",
-	 "INSERT INTO locations (id, name, created_at, org_id) VALUES (?1, ?2, ?3, ?4)",
-	 "SELECT " LOC_JSON " FROM locations WHERE id = ?1",
-	 "UPDATE locations SET name = ?2 WHERE id = ?1", "DELETE FROM locations WHERE id = ?1",
-	 "SELECT count(*) FROM machines WHERE location_id = ?1",
-	 "it still has machines; delete them first"},
-	{"machines", "machine", O_MACHINE_ID, O_LOCATION_ID, "location",
-	 "INSERT INTO machines (id, name, created_at, location_id) VALUES (?1, ?2, ?3, ?4)",
-	 "SELECT " MACHINE_JSON " FROM machines m JOIN locations l ON l.id = m.location_id"
-	 " WHERE m.id = ?1",
-	 "UPDATE machines SET name = ?2 WHERE id = ?1", "DELETE FROM machines WHERE id = ?1",
-	 "SELECT coalesce(?1 = ?2, 0) OR EXISTS (SELECT 1 FROM meta"
-	 " WHERE name = 'host_machine_id' AND value = ?1)",
-	 "it is this host's machine ([machine] id, or the one keyadm init recorded)"},
+    {"organizations", "organization", O_ORG_ID, O_COUNT, NULL,
+     "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3)",
+     "SELECT " ORG_JSON " FROM organizations WHERE id = ?1",
+     "UPDATE organizations SET name = ?2 WHERE id = ?1", "DELETE FROM organizations WHERE id = ?1",
+     "SELECT count(*) FROM locations WHERE org_id = ?1",
+     "it still has locations; delete them first"},
+    {"locations", "location", O_LOCATION_ID, O_ORG_ID, "organization",
+     "INSERT INTO locations (id, name, created_at, org_id) VALUES (?1, ?2, ?3, ?4)",
+     "SELECT " LOC_JSON " FROM locations WHERE id = ?1",
+     "UPDATE locations SET name = ?2 WHERE id = ?1", "DELETE FROM locations WHERE id = ?1",
+     "SELECT count(*) FROM machines WHERE location_id = ?1",
+     "it still has machines; delete them first"},
+    {"machines", "machine", O_MACHINE_ID, O_LOCATION_ID, "location",
+     "INSERT INTO machines (id, name, created_at, location_id) VALUES (?1, ?2, ?3, ?4)",
+     "SELECT " MACHINE_JSON " FROM machines m JOIN locations l ON l.id = m.location_id"
+     " WHERE m.id = ?1",
+     "UPDATE machines SET name = ?2 WHERE id = ?1", "DELETE FROM machines WHERE id = ?1",
+     "SELECT coalesce(?1 = ?2, 0) OR EXISTS (SELECT 1 FROM meta"
+     " WHERE name = 'host_machine_id' AND value = ?1)",
+     "it is this host's machine ([machine] id, or the one keyadm init recorded)"},
 };
 
 static const struct kind *
@@ -70,8 +70,8 @@ static int
 check_name(struct ka_ctx *ctx, const char *name, const char *opt)
 {
 	if (!vk_name_valid(name)) {
-		ka_usage_error(ctx, "--%s must be 1-%d characters with no control characters",
-			       opt, VK_NAME_MAX);
+		ka_usage_error(ctx, "--%s must be 1-%d characters with no control characters", opt,
+		               VK_NAME_MAX);
 		return -1;
 	}
 	return 0;
@@ -80,7 +80,7 @@ check_name(struct ka_ctx *ctx, const char *name, const char *opt)
 /* An audit event named "<type>.<verb>", e.g. "location.rename". */
 static vk_rc __attribute__((format(printf, 5, 6)))
 tree_event(struct ka_ctx *ctx, const struct kind *k, const char *verb, char *err, const char *fmt,
-	   ...)
+           ...)
 {
 	char action[32], detail[512];
 	va_list ap;
@@ -100,12 +100,13 @@ insert(struct ka_ctx *ctx, const struct kind *k, const char *name, const char *p
 	unsigned char raw[VK_KEY_ID_BYTES];
 	vk_rc rc;
 
-	if (parent != NULL && (rc = vk_resource_exists(ctx->db, k->parent_type, parent, err)) != VK_OK)
+	if (parent != NULL &&
+	    (rc = vk_resource_exists(ctx->db, k->parent_type, parent, err)) != VK_OK)
 		return rc;
 	vk_uuid_generate(raw);
 	vk_uuid_format(raw, id);
 	if ((rc = vk_store_exec(ctx->db, "cannot create", err, NULL, k->insert_sql,
-				parent ? "ttit" : "tti", id, name, ctx->now, parent)) != VK_OK)
+	                        parent ? "ttit" : "tti", id, name, ctx->now, parent)) != VK_OK)
 		return rc;
 	return tree_event(ctx, k, "create", err, "%s \"%s\"", id, name);
 }
@@ -118,7 +119,7 @@ do_create(struct ka_ctx *ctx, char *err)
 	const struct kind *k = kind_of(ctx);
 
 	return insert(ctx, k, ctx->args.val[O_NAME],
-		      k->parent_opt == O_COUNT ? NULL : ctx->args.val[k->parent_opt], made_id, err);
+	              k->parent_opt == O_COUNT ? NULL : ctx->args.val[k->parent_opt], made_id, err);
 }
 
 static int
@@ -137,7 +138,8 @@ tree_create(struct ka_ctx *ctx)
 	int rc;
 
 	if (ka_require(ctx, O_NAME) || check_name(ctx, ctx->args.val[O_NAME], "name") ||
-	    (k->parent_opt != O_COUNT && (ka_require(ctx, k->parent_opt) || ka_id(ctx, k->parent_opt))))
+	    (k->parent_opt != O_COUNT &&
+	     (ka_require(ctx, k->parent_opt) || ka_id(ctx, k->parent_opt))))
 		return KA_USAGE;
 	if ((rc = ka_write(ctx, do_create)) != KA_OK)
 		return rc;
@@ -153,7 +155,7 @@ do_rename(struct ka_ctx *ctx, char *err)
 
 	if ((rc = vk_resource_exists(ctx->db, k->type, id, err)) != VK_OK ||
 	    (rc = vk_store_exec(ctx->db, "cannot rename", err, NULL, k->rename_sql, "tt", id,
-				ctx->args.val[O_NAME])) != VK_OK)
+	                        ctx->args.val[O_NAME])) != VK_OK)
 		return rc;
 	return tree_event(ctx, k, "rename", err, "%s to \"%s\"", id, ctx->args.val[O_NAME]);
 }
@@ -181,21 +183,22 @@ do_delete(struct ka_ctx *ctx, char *err)
 	vk_rc rc;
 
 	if ((rc = vk_resource_exists(ctx->db, k->type, id, err)) != VK_OK ||
-	    (rc = vk_store_query_int(ctx->db, "cannot delete", err, &n, k->children_sql, "tt",
-				     id, ctx->cfg.machine_id)) != VK_OK)
+	    (rc = vk_store_query_int(ctx->db, "cannot delete", err, &n, k->children_sql, "tt", id,
+	                             ctx->cfg.machine_id)) != VK_OK)
 		return rc;
 	if (n > 0) {
 		vk_seterr(err, "%s %s cannot be deleted: %s", k->type, id, k->children);
 		return VK_ERR_CONFLICT;
 	}
 	if ((rc = vk_store_query_int(ctx->db, "cannot delete", err, &n,
-				     "SELECT count(DISTINCT key_id) FROM grants"
-				     " WHERE resource_type = ?1 AND resource_id = ?2",
-				     "tt", k->type, id)) != VK_OK)
+	                             "SELECT count(DISTINCT key_id) FROM grants"
+	                             " WHERE resource_type = ?1 AND resource_id = ?2",
+	                             "tt", k->type, id)) != VK_OK)
 		return rc;
 	if (n > 0) {
-		vk_seterr(err, "%lld keys have grants on %s %s; remove them with keys ungrant first",
-			  (long long)n, k->type, id);
+		vk_seterr(err,
+		          "%lld keys have grants on %s %s; remove them with keys ungrant first",
+		          (long long)n, k->type, id);
 		return VK_ERR_CONFLICT;
 	}
 	if ((rc = vk_store_exec(ctx->db, "cannot delete", err, NULL, k->delete_sql, "t", id)) !=
@@ -217,7 +220,7 @@ tree_delete(struct ka_ctx *ctx)
 		return rc;
 	if (ctx->json)
 		return ka_print_json(ctx, "SELECT json_object('id', ?1, 'deleted', json('true'))",
-				     "t", id);
+		                     "t", id);
 	printf("Deleted %s %s\n", k->type, id);
 	return KA_OK;
 }
@@ -235,13 +238,14 @@ organizations_list(struct ka_ctx *ctx)
 		return rc;
 	if (ctx->json)
 		return ka_print_json(ctx,
-				     "SELECT json_group_array(json(o)) FROM (SELECT " ORG_JSON
-				     " AS o FROM organizations ORDER BY created_at, id)",
-				     "");
-	return ka_print_table(ctx, org_headers,
-			      "SELECT id, name, " KA_TIME_SQL("created_at") " FROM organizations"
-									    " ORDER BY created_at, id",
-			      "");
+		                     "SELECT json_group_array(json(o)) FROM (SELECT " ORG_JSON
+		                     " AS o FROM organizations ORDER BY created_at, id)",
+		                     "");
+	return ka_print_table(
+	    ctx, org_headers,
+	    "SELECT id, name, " KA_TIME_SQL("created_at") " FROM organizations"
+	                                                  " ORDER BY created_at, id",
+	    "");
 }
 
 static int
@@ -260,21 +264,23 @@ locations_list(struct ka_ctx *ctx)
 		return ka_fail(vrc, err);
 	if (ctx->json)
 		return ka_print_json(ctx,
-				     "SELECT json_group_array(json(o)) FROM (SELECT " LOC_JSON
-				     " AS o FROM locations WHERE ?1 IS NULL OR org_id = ?1"
-				     " ORDER BY created_at, id)",
-				     "t", org);
-	return ka_print_table(ctx, loc_headers,
-			      "SELECT id, org_id, name, " KA_TIME_SQL("created_at") " FROM locations"
-										    " WHERE ?1 IS NULL OR org_id = ?1 ORDER BY created_at, id",
-			      "t", org);
+		                     "SELECT json_group_array(json(o)) FROM (SELECT " LOC_JSON
+		                     " AS o FROM locations WHERE ?1 IS NULL OR org_id = ?1"
+		                     " ORDER BY created_at, id)",
+		                     "t", org);
+	return ka_print_table(
+	    ctx, loc_headers,
+	    "SELECT id, org_id, name, " KA_TIME_SQL(
+	        "created_at") " FROM locations"
+	                      " WHERE ?1 IS NULL OR org_id = ?1 ORDER BY created_at, id",
+	    "t", org);
 }
 
 /* ?1 organization, ?2 location, ?3 a machine whose location to show */
 #define MACHINES_FILTER                                                                            \
 	" FROM machines m JOIN locations l ON l.id = m.location_id"                                \
 	" WHERE (?1 IS NULL OR l.org_id = ?1) AND (?2 IS NULL OR m.location_id = ?2)"              \
-	" AND (?3 IS NULL OR m.location_id = (SELECT location_id FROM machines WHERE id = ?3))"   \
+	" AND (?3 IS NULL OR m.location_id = (SELECT location_id FROM machines WHERE id = ?3))"    \
 	" ORDER BY m.created_at, m.id"
 
 /*
@@ -307,13 +313,13 @@ machines_list(struct ka_ctx *ctx)
 		return ka_fail(vrc, err);
 	if (ctx->json)
 		return ka_print_json(ctx,
-				     "SELECT json_group_array(json(o)) FROM (SELECT " MACHINE_JSON
-				     " AS o" MACHINES_FILTER ")",
-				     "ttt", org, loc, here);
+		                     "SELECT json_group_array(json(o)) FROM (SELECT " MACHINE_JSON
+		                     " AS o" MACHINES_FILTER ")",
+		                     "ttt", org, loc, here);
 	return ka_print_table(ctx, machine_headers,
-			      "SELECT m.id, m.location_id, m.name, " KA_TIME_SQL(
-				      "m.created_at") MACHINES_FILTER,
-			      "ttt", org, loc, here);
+	                      "SELECT m.id, m.location_id, m.name, " KA_TIME_SQL("m.created_at")
+	                          MACHINES_FILTER,
+	                      "ttt", org, loc, here);
 }
 
 static const char *init_names[3];
@@ -362,57 +368,57 @@ init(struct ka_ctx *ctx)
 			return rc;
 		memcpy(host, init_ids[2], sizeof host);
 	} else if (given == 3) {
-		fprintf(stderr, "keyadm: the store already records this host's machine %s;"
-				" nothing created\n",
-			host);
+		fprintf(stderr,
+		        "keyadm: the store already records this host's machine %s;"
+		        " nothing created\n",
+		        host);
 	}
 	if (ctx->json)
 		return ka_print_json(
-			ctx,
-			"SELECT json_object('store', ?1, 'schema_version', ?2, 'machine',"
-			" (SELECT " MACHINE_JSON " FROM machines m JOIN locations l"
-			" ON l.id = m.location_id WHERE m.id = ?3))",
-			"tit", path, (int64_t)VK_SCHEMA_VERSION, host[0] ? host : NULL);
+		    ctx,
+		    "SELECT json_object('store', ?1, 'schema_version', ?2, 'machine',"
+		    " (SELECT " MACHINE_JSON " FROM machines m JOIN locations l"
+		    " ON l.id = m.location_id WHERE m.id = ?3))",
+		    "tit", path, (int64_t)VK_SCHEMA_VERSION, host[0] ? host : NULL);
 	printf("Store %s is ready (schema version %d).\n", path, VK_SCHEMA_VERSION);
 	if (host[0] == '\0')
 		return KA_OK;
 	return ka_print_table(ctx, (const char *const[]){"", "ID", "NAME", NULL},
-			      "SELECT 'organization', o.id, o.name FROM machines m"
-			      " JOIN locations l ON l.id = m.location_id"
-			      " JOIN organizations o ON o.id = l.org_id WHERE m.id = ?1"
-			      " UNION ALL SELECT 'location', l.id, l.name FROM machines m"
-			      " JOIN locations l ON l.id = m.location_id WHERE m.id = ?1"
-			      " UNION ALL SELECT 'machine (this host)', id, name FROM machines"
-			      " WHERE id = ?1",
-			      "t", host);
+	                      "SELECT 'organization', o.id, o.name FROM machines m"
+	                      " JOIN locations l ON l.id = m.location_id"
+	                      " JOIN organizations o ON o.id = l.org_id WHERE m.id = ?1"
+	                      " UNION ALL SELECT 'location', l.id, l.name FROM machines m"
+	                      " JOIN locations l ON l.id = m.location_id WHERE m.id = ?1"
+	                      " UNION ALL SELECT 'machine (this host)', id, name FROM machines"
+	                      " WHERE id = ?1",
+	                      "t", host);
 }
 
 const struct ka_command ka_tree_commands[] = {
-	{"init", NULL, init, OPT(O_ORG) | OPT(O_LOCATION) | OPT(O_MACHINE),
-	 "[--org NAME --location NAME --machine NAME]",
-	 "Create or migrate the store; optionally create this host's hierarchy."},
-	{"organizations", "create", tree_create, OPT(O_NAME), "--name NAME",
-	 "Create an organization."},
-	{"organizations", "list", organizations_list, 0, "", "List organizations."},
-	{"organizations", "rename", tree_rename, OPT(O_ORG_ID) | OPT(O_NAME),
-	 "--org-id ID --name NAME", "Rename an organization."},
-	{"organizations", "delete", tree_delete, OPT(O_ORG_ID), "--org-id ID",
-	 "Delete an organization with no locations and no grants."},
-	{"locations", "create", tree_create, OPT(O_ORG_ID) | OPT(O_NAME), "--org-id ID --name NAME",
-	 "Create a location in an organization."},
-	{"locations", "list", locations_list, OPT(O_ORG_ID), "[--org-id ID]", "List locations."},
-	{"locations", "rename", tree_rename, OPT(O_LOCATION_ID) | OPT(O_NAME),
-	 "--location-id ID --name NAME", "Rename a location."},
-	{"locations", "delete", tree_delete, OPT(O_LOCATION_ID), "--location-id ID",
-	 "Delete a location with no machines and no grants."},
-	{"machines", "create", tree_create, OPT(O_LOCATION_ID) | OPT(O_NAME),
-	 "--location-id ID --name NAME", "Create a machine in a location."},
-	{"machines", "list", machines_list, OPT(O_ORGANIZATION) | OPT(O_LOCATION_ID) | OPT(O_ALL),
-	 "[--organization ID | --location-id ID] [--all]",
-	 "List machines (this host's location by default; --all for every one)."},
-	{"machines", "rename", tree_rename, OPT(O_MACHINE_ID) | OPT(O_NAME),
-	 "--machine-id ID --name NAME", "Rename a machine."},
-	{"machines", "delete", tree_delete, OPT(O_MACHINE_ID), "--machine-id ID",
-	 "Delete a machine with no grants that is not this host's."},
-	{NULL, NULL, NULL, 0, NULL, NULL},
+    {"init", NULL, init, OPT(O_ORG) | OPT(O_LOCATION) | OPT(O_MACHINE),
+     "[--org NAME --location NAME --machine NAME]",
+     "Create or migrate the store; optionally create this host's hierarchy."},
+    {"organizations", "create", tree_create, OPT(O_NAME), "--name NAME", "Create an organization."},
+    {"organizations", "list", organizations_list, 0, "", "List organizations."},
+    {"organizations", "rename", tree_rename, OPT(O_ORG_ID) | OPT(O_NAME), "--org-id ID --name NAME",
+     "Rename an organization."},
+    {"organizations", "delete", tree_delete, OPT(O_ORG_ID), "--org-id ID",
+     "Delete an organization with no locations and no grants."},
+    {"locations", "create", tree_create, OPT(O_ORG_ID) | OPT(O_NAME), "--org-id ID --name NAME",
+     "Create a location in an organization."},
+    {"locations", "list", locations_list, OPT(O_ORG_ID), "[--org-id ID]", "List locations."},
+    {"locations", "rename", tree_rename, OPT(O_LOCATION_ID) | OPT(O_NAME),
+     "--location-id ID --name NAME", "Rename a location."},
+    {"locations", "delete", tree_delete, OPT(O_LOCATION_ID), "--location-id ID",
+     "Delete a location with no machines and no grants."},
+    {"machines", "create", tree_create, OPT(O_LOCATION_ID) | OPT(O_NAME),
+     "--location-id ID --name NAME", "Create a machine in a location."},
+    {"machines", "list", machines_list, OPT(O_ORGANIZATION) | OPT(O_LOCATION_ID) | OPT(O_ALL),
+     "[--organization ID | --location-id ID] [--all]",
+     "List machines (this host's location by default; --all for every one)."},
+    {"machines", "rename", tree_rename, OPT(O_MACHINE_ID) | OPT(O_NAME),
+     "--machine-id ID --name NAME", "Rename a machine."},
+    {"machines", "delete", tree_delete, OPT(O_MACHINE_ID), "--machine-id ID",
+     "Delete a machine with no grants that is not this host's."},
+    {NULL, NULL, NULL, 0, NULL, NULL},
 };

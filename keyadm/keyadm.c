@@ -20,41 +20,41 @@
 enum { G_CONFIG = O_COUNT + 1, G_DB, G_JSON, G_HELP, G_VERSION };
 
 static const struct option long_options[] = {
-	{"name", required_argument, NULL, O_NAME},
-	{"org-id", required_argument, NULL, O_ORG_ID},
-	{"location-id", required_argument, NULL, O_LOCATION_ID},
-	{"machine-id", required_argument, NULL, O_MACHINE_ID},
-	{"key-id", required_argument, NULL, O_KEY_ID},
-	{"role", required_argument, NULL, O_ROLE},
-	{"user", required_argument, NULL, O_USER},
-	{"expires-in", required_argument, NULL, O_EXPIRES_IN},
-	{"protected", no_argument, NULL, O_PROTECTED},
-	{"grace", required_argument, NULL, O_GRACE},
-	{"finish", no_argument, NULL, O_FINISH},
-	{"search", required_argument, NULL, O_SEARCH},
-	{"expiring", required_argument, NULL, O_EXPIRING},
-	{"unused-since", required_argument, NULL, O_UNUSED_SINCE},
-	{"service", required_argument, NULL, O_SERVICE},
-	{"rhost", required_argument, NULL, O_RHOST},
-	{"since", required_argument, NULL, O_SINCE},
-	{"limit", required_argument, NULL, O_LIMIT},
-	{"all", no_argument, NULL, O_ALL},
-	{"organization", required_argument, NULL, O_ORGANIZATION},
-	{"org", required_argument, NULL, O_ORG},
-	{"location", required_argument, NULL, O_LOCATION},
-	{"machine", required_argument, NULL, O_MACHINE},
-	{"config", required_argument, NULL, G_CONFIG},
-	{"db", required_argument, NULL, G_DB},
-	{"json", no_argument, NULL, G_JSON},
-	{"help", no_argument, NULL, G_HELP},
-	{"version", no_argument, NULL, G_VERSION},
-	{NULL, 0, NULL, 0},
+    {"name", required_argument, NULL, O_NAME},
+    {"org-id", required_argument, NULL, O_ORG_ID},
+    {"location-id", required_argument, NULL, O_LOCATION_ID},
+    {"machine-id", required_argument, NULL, O_MACHINE_ID},
+    {"key-id", required_argument, NULL, O_KEY_ID},
+    {"role", required_argument, NULL, O_ROLE},
+    {"user", required_argument, NULL, O_USER},
+    {"expires-in", required_argument, NULL, O_EXPIRES_IN},
+    {"protected", no_argument, NULL, O_PROTECTED},
+    {"grace", required_argument, NULL, O_GRACE},
+    {"finish", no_argument, NULL, O_FINISH},
+    {"search", required_argument, NULL, O_SEARCH},
+    {"expiring", required_argument, NULL, O_EXPIRING},
+    {"unused-since", required_argument, NULL, O_UNUSED_SINCE},
+    {"service", required_argument, NULL, O_SERVICE},
+    {"rhost", required_argument, NULL, O_RHOST},
+    {"since", required_argument, NULL, O_SINCE},
+    {"limit", required_argument, NULL, O_LIMIT},
+    {"all", no_argument, NULL, O_ALL},
+    {"organization", required_argument, NULL, O_ORGANIZATION},
+    {"org", required_argument, NULL, O_ORG},
+    {"location", required_argument, NULL, O_LOCATION},
+    {"machine", required_argument, NULL, O_MACHINE},
+    {"config", required_argument, NULL, G_CONFIG},
+    {"db", required_argument, NULL, G_DB},
+    {"json", no_argument, NULL, G_JSON},
+    {"help", no_argument, NULL, G_HELP},
+    {"version", no_argument, NULL, G_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 static const struct ka_command *const tables[] = {
-	ka_tree_commands,
-	ka_key_commands,
-	ka_check_commands,
+    ka_tree_commands,
+    ka_key_commands,
+    ka_check_commands,
 };
 
 const char *
@@ -141,7 +141,8 @@ find_command(int argc, char **argv, int *consumed)
 			if (c->verb != NULL) {
 				/* "api-key create" spans two words */
 				if (argc >= 3 && strcmp(argv[1], "api-key") == 0)
-					snprintf(verb, sizeof verb, "api-key %s", argv[2]), words = 3;
+					snprintf(verb, sizeof verb, "api-key %s", argv[2]),
+					    words = 3;
 				else if (argc >= 2)
 					snprintf(verb, sizeof verb, "%s", argv[1]), words = 2;
 				else
@@ -184,7 +185,7 @@ set_option(struct ka_ctx *ctx, int c, const char *arg, const char *word)
 	}
 	if (ctx->cmd == NULL || (ctx->cmd->opts & OPT(c)) == 0)
 		return ka_usage_error(ctx, "--%s is not an option of this command",
-				      ka_opt_name((enum ka_opt)c));
+		                      ka_opt_name((enum ka_opt)c));
 	if (c == O_USER) {
 		if (a->nusers == KA_MAX_USERS)
 			return ka_usage_error(ctx, "at most %d --user options", KA_MAX_USERS);
@@ -228,7 +229,7 @@ ka_duration(struct ka_ctx *ctx, enum ka_opt o, int64_t *out)
 		return 0;
 	if (vk_duration_parse(ctx->args.val[o], out) != 0) {
 		ka_usage_error(ctx, "--%s \"%s\" is not a duration like 90s, 15m, 24h, 7d or 2w",
-			       ka_opt_name(o), ctx->args.val[o]);
+		               ka_opt_name(o), ctx->args.val[o]);
 		return -1;
 	}
 	return 0;
@@ -254,9 +255,9 @@ ka_open(struct ka_ctx *ctx, enum vk_open_mode mode)
 	vk_rc rc;
 
 	/* keyadm waits longer for a lock than a login does */
-	rc = vk_store_open(path, mode, ctx->cfg.busy_timeout_ms > 5000 ? ctx->cfg.busy_timeout_ms
-									: 5000,
-			   &ctx->db, err);
+	rc = vk_store_open(path, mode,
+	                   ctx->cfg.busy_timeout_ms > 5000 ? ctx->cfg.busy_timeout_ms : 5000,
+	                   &ctx->db, err);
 	if (rc == VK_OK)
 		rc = vk_store_register_functions(ctx->db, err);
 	return rc == VK_OK ? KA_OK : ka_fail(rc, err);
@@ -270,7 +271,7 @@ ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN +
 
 vk_rc
 ka_event(struct ka_ctx *ctx, const char *action, const char *key_id, char *err, const char *fmt,
-	 ...)
+         ...)
 {
 	char detail[1024];
 	va_list ap;
@@ -340,8 +341,8 @@ main(int argc, char **argv)
 	ctx.cmd = find_command(argc - optind, argv + optind, &consumed);
 	if (ctx.cmd == NULL)
 		return ka_usage_error(&ctx, "unknown command \"%s%s%s\"", argv[optind],
-				      optind + 1 < argc ? " " : "",
-				      optind + 1 < argc ? argv[optind + 1] : "");
+		                      optind + 1 < argc ? " " : "",
+		                      optind + 1 < argc ? argv[optind + 1] : "");
 	/* the command's own options, and global ones among them */
 	optind += consumed - 1;
 	argv[optind] = argv[0];

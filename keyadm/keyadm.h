@@ -80,7 +80,7 @@ struct ka_command {
 /* keyadm.c */
 int ka_fail(vk_rc rc, const char *err);
 int ka_usage_error(const struct ka_ctx *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 int ka_open(struct ka_ctx *ctx, enum vk_open_mode mode);
 int ka_require(struct ka_ctx *ctx, enum ka_opt o);
 int ka_duration(struct ka_ctx *ctx, enum ka_opt o, int64_t *out);
@@ -88,15 +88,15 @@ int ka_id(struct ka_ctx *ctx, enum ka_opt o);
 /* Runs fn in one BEGIN IMMEDIATE transaction: all of it is stored, or none. */
 /* This host's machine: `given` (a --machine-id), else [machine] id, else init's record. */
 vk_rc ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN + 1],
-		      char *err);
+                      char *err);
 int ka_write(struct ka_ctx *ctx, vk_rc (*fn)(struct ka_ctx *ctx, char *err));
 vk_rc ka_event(struct ka_ctx *ctx, const char *action, const char *key_id, char *err,
-	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 const char *ka_opt_name(enum ka_opt o);
 
 /* output.c */
 int ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql,
-		   const char *types, ...);
+                   const char *types, ...);
 int ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...);
 int ka_print_token(struct ka_ctx *ctx, const char *key_id, const char *token);
 int ka_print_key(struct ka_ctx *ctx, const char *key_id);
@@ -115,29 +115,57 @@ extern const struct ka_command ka_check_commands[];
 	" THEN 'rotating' ELSE 'active' END"
 
 /* Everything the store knows about key k but its secrets, as one JSON object; ?1 is now. */
-#define KA_KEY_JSON                                                                                \
-	"json_object("                                                                             \
-	" 'id', k.id, 'name', k.name, 'preview', vk_preview(k.id),"                                \
-	" 'created_at', " KA_TIME_SQL("k.created_at") ","                                          \
-	" 'created_by', k.created_by,"                                                             \
-	" 'disabled', json(iif(k.disabled, 'true', 'false')),"                                     \
-	" 'protected', json(iif(k.protected, 'true', 'false')),"                                   \
-	" 'expires_at', " KA_TIME_SQL("k.expires_at") ","                                          \
-	" 'status', " KA_STATUS_SQL ","                                                            \
-	" 'users', (SELECT json_group_array(user) FROM"                                            \
-	"  (SELECT user FROM key_users WHERE key_id = k.id ORDER BY user)),"                       \
-	" 'authorizations', (SELECT json_group_array(json_object('role', role,"                    \
-	"  'resource_type', resource_type, 'resource_id', resource_id)) FROM"                      \
-	"  (SELECT * FROM grants WHERE key_id = k.id ORDER BY resource_type, resource_id)),"       \
-	" 'secrets', (SELECT json_group_array(json_object("                                        \
-	"  'created_at', " KA_TIME_SQL("created_at") ","                                           \
-	"  'expires_at', " KA_TIME_SQL("expires_at") ")) FROM"                                     \
-	"  (SELECT * FROM secrets WHERE key_id = k.id"                                             \
-	"   AND (expires_at IS NULL OR expires_at > ?1) ORDER BY id)),"                            \
-	" 'last_used', iif(k.last_used_at IS NULL, NULL, json_object("                             \
-	"  'at', " KA_TIME_SQL("k.last_used_at") ","                                               \
-	"  'service', k.last_used_service, 'user', k.last_used_user,"                              \
-	"  'rhost', k.last_used_rhost)))"
+#define KA_KEY_JSON                                                                                                                                              \
+	"json_object("                                                                                                                                           \
+	" 'id', k.id, 'name', k.name, 'preview', vk_preview(k.id),"                                                                                              \
+	" 'created_at', " KA_TIME_SQL(                                                                                                                           \
+	    "k.created_at") ","                                                                                                                                  \
+	                    " 'created_by', k.created_by,"                                                                                                       \
+	                    " 'disabled', json(iif(k.disabled, 'true', 'false')),"                                                                               \
+	                    " 'protected', json(iif(k.protected, 'true', 'false')),"                                                                             \
+	                    " 'expires_at', " KA_TIME_SQL(                                                                                                       \
+	                        "k.expires_at") ","                                                                                                              \
+	                                        " 'status', " KA_STATUS_SQL ","                                                                                  \
+	                                        " 'users', (SELECT json_group_array(user) FROM"                                                                  \
+	                                        "  (SELECT user FROM key_users WHERE key_id = "                                                                  \
+	                                        "k.id ORDER BY user)),"                                                                                          \
+	                                        " 'authorizations', (SELECT "                                                                                    \
+	                                        "json_group_array(json_object('role', role,"                                                                     \
+	                                        "  'resource_type', resource_type, "                                                                             \
+	                                        "'resource_id', resource_id)) FROM"                                                                              \
+	                                        "  (SELECT * FROM grants WHERE key_id = k.id "                                                                   \
+	                                        "ORDER BY resource_type, resource_id)),"                                                                         \
+	                                        " 'secrets', (SELECT "                                                                                           \
+	                                        "json_group_array(json_object("                                                                                  \
+	                                        "  'created_at', " KA_TIME_SQL(                                                                                  \
+	                                            "created_at") ","                                                                                            \
+	                                                          "  'expires_at', " KA_TIME_SQL(                                                                \
+	                                                              "expires_at") ")) FROM"                                                                    \
+	                                                                            "  (SELECT * "                                                               \
+	                                                                            "FROM "                                                                      \
+	                                                                            "secrets "                                                                   \
+	                                                                            "WHERE "                                                                     \
+	                                                                            "key_id = "                                                                  \
+	                                                                            "k.id"                                                                       \
+	                                                                            "   AND "                                                                    \
+	                                                                            "(expires_at "                                                               \
+	                                                                            "IS NULL OR "                                                                \
+	                                                                            "expires_at "                                                                \
+	                                                                            "> ?1) ORDER "                                                               \
+	                                                                            "BY id)),"                                                                   \
+	                                                                            " 'last_used'"                                                               \
+	                                                                            ", "                                                                         \
+	                                                                            "iif(k.last_"                                                                \
+	                                                                            "used_at IS "                                                                \
+	                                                                            "NULL, NULL, "                                                               \
+	                                                                            "json_object("                                                               \
+	                                                                            "  "                                                                         \
+	                                                                            "'at',"                                                                      \
+	                                                                            " " KA_TIME_SQL(                                                             \
+	                                                                                "k.last_"                                                                \
+	                                                                                "used_at") ","                                                           \
+	                                                                                           "  'service', k.last_used_service, 'user', k.last_used_user," \
+	                                                                                           "  'rhost', k.last_used_rhost)))"
 
 #define KA_TIME_SQL(col) "strftime('%Y-%m-%dT%H:%M:%SZ', " col ", 'unixepoch')"
 

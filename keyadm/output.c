@@ -93,8 +93,8 @@ rows_read(struct ka_ctx *ctx, sqlite3_stmt *st, struct rows *r)
 }
 
 int
-ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql,
-	       const char *types, ...)
+ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql, const char *types,
+               ...)
 {
 	size_t width[MAX_COLUMNS] = {0};
 	struct rows r = {NULL, 0, 0};
@@ -195,29 +195,68 @@ ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...)
 
 /* The same, one line per field, for people. */
 static const char key_human_sql[] =
-	"SELECT k.id, k.name, vk_preview(k.id), " KA_STATUS_SQL ","
-	" " KA_TIME_SQL("k.created_at") ", k.created_by,"
-	" coalesce(" KA_TIME_SQL("k.expires_at") ", 'never'),"
-	" iif(k.protected, 'yes', 'no'),"
-	" (SELECT group_concat(user, ', ') FROM"
-	"  (SELECT user FROM key_users WHERE key_id = k.id ORDER BY user)),"
-	" (SELECT group_concat(role || ' on ' || resource_type || ' ' || resource_id, '; ') FROM"
-	"  (SELECT * FROM grants WHERE key_id = k.id ORDER BY resource_type, resource_id)),"
-	" (SELECT group_concat('created ' || " KA_TIME_SQL("created_at") ""
-	"  || coalesce(', valid until ' || " KA_TIME_SQL("expires_at") ", ''), '; ') FROM"
-	"  (SELECT * FROM secrets WHERE key_id = k.id"
-	"   AND (expires_at IS NULL OR expires_at > ?1) ORDER BY id)),"
-	" iif(k.last_used_at IS NULL, 'never', " KA_TIME_SQL("k.last_used_at") ""
-	"  || ' by ' || k.last_used_user || ' via ' || k.last_used_service"
-	"  || coalesce(' from ' || k.last_used_rhost, ''))"
-	" FROM keys k WHERE k.id = ?2";
+    "SELECT k.id, k.name, vk_preview(k.id), " KA_STATUS_SQL ","
+    " " KA_TIME_SQL(
+        "k.created_at") ", k.created_by,"
+                        " coalesce(" KA_TIME_SQL(
+                            "k.expires_at") ", 'never'),"
+                                            " iif(k.protected, 'yes', 'no'),"
+                                            " (SELECT group_concat(user, ', ') FROM"
+                                            "  (SELECT user FROM key_users WHERE key_id = k.id "
+                                            "ORDER BY user)),"
+                                            " (SELECT group_concat(role || ' on ' || resource_type "
+                                            "|| ' ' || resource_id, '; ') FROM"
+                                            "  (SELECT * FROM grants WHERE key_id = k.id ORDER BY "
+                                            "resource_type, resource_id)),"
+                                            " (SELECT group_concat('created ' || " KA_TIME_SQL(
+                                                "created_at") ""
+                                                              "  || coalesce(', valid until ' "
+                                                              "|| " KA_TIME_SQL(
+                                                                  "expires_at") ", ''), '; ') FROM"
+                                                                                "  (SELECT * FROM "
+                                                                                "secrets WHERE "
+                                                                                "key_id = k.id"
+                                                                                "   AND "
+                                                                                "(expires_at IS "
+                                                                                "NULL OR "
+                                                                                "expires_at > ?1) "
+                                                                                "ORDER BY id)),"
+                                                                                " iif(k.last_used_"
+                                                                                "at IS NULL, "
+                                                                                "'never',"
+                                                                                " " KA_TIME_SQL(
+                                                                                    "k.last_used_"
+                                                                                    "at") ""
+                                                                                          "  || ' "
+                                                                                          "by ' || "
+                                                                                          "k.last_"
+                                                                                          "used_"
+                                                                                          "user || "
+                                                                                          "' via ' "
+                                                                                          "|| "
+                                                                                          "k.last_"
+                                                                                          "used_"
+                                                                                          "service"
+                                                                                          "  || "
+                                                                                          "coalesce"
+                                                                                          "(' from "
+                                                                                          "' || "
+                                                                                          "k.last_"
+                                                                                          "used_"
+                                                                                          "rhost, "
+                                                                                          "''))"
+                                                                                          " FROM "
+                                                                                          "keys k "
+                                                                                          "WHERE "
+                                                                                          "k.id = "
+                                                                                          "?2";
 
 int
 ka_print_key(struct ka_ctx *ctx, const char *key_id)
 {
-	static const char *const labels[] = {"ID",        "Name",    "Preview", "Status",
-					     "Created",   "Created by", "Expires", "Protected",
-					     "Users",     "Grants",  "Secrets", "Last used"};
+	static const char *const labels[] = {"ID",      "Name",       "Preview", "Status",
+	                                     "Created", "Created by", "Expires", "Protected",
+	                                     "Users",   "Grants",     "Secrets", "Last used"};
 	struct rows r = {NULL, 0, sizeof labels / sizeof labels[0]};
 	sqlite3_stmt *st = NULL;
 	char err[VK_ERRLEN];
@@ -225,10 +264,10 @@ ka_print_key(struct ka_ctx *ctx, const char *key_id)
 	int rc;
 
 	if (ctx->json)
-		return ka_print_json(ctx, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2", "it",
-				     ctx->now, key_id);
+		return ka_print_json(ctx, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2",
+		                     "it", ctx->now, key_id);
 	vrc = vk_store_prepare(ctx->db, "cannot read the store", err, &st, key_human_sql, "it",
-			       ctx->now, key_id);
+	                       ctx->now, key_id);
 	if (vrc != VK_OK)
 		return ka_fail(vrc, err);
 	rc = rows_read(ctx, st, &r);
@@ -250,8 +289,8 @@ ka_print_token(struct ka_ctx *ctx, const char *key_id, const char *token)
 		char *doc;
 
 		/* the key object, with the token spliced in as its first field */
-		rc = query_text(ctx, &doc, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2", "it",
-				ctx->now, key_id);
+		rc = query_text(ctx, &doc, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2",
+		                "it", ctx->now, key_id);
 		if (rc == KA_OK) {
 			printf("{\"key\":\"%s\",%s\n", token, doc + 1);
 			free(doc);

@@ -1016,7 +1016,8 @@ syslog_child(struct t *t, const struct fx_key *k)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct log l = {.fd = -1};
 
-	if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
 	    mount("tmpfs", "/dev", "tmpfs", 0, "mode=0755") != 0)
 		return 77;
 	snprintf(sa.sun_path, sizeof sa.sun_path, "/dev/log");
