@@ -35,6 +35,18 @@ insert_secret(sqlite3 *db, const struct vk_token *t, const char *key_id, int64_t
 	return rc;
 }
 
+/* Stores t's verifier for key_id and, once stored, writes the token out. */
+static vk_rc
+issue(sqlite3 *db, const struct vk_token *t, const char *key_id, int64_t now,
+      char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN])
+{
+	vk_rc rc = insert_secret(db, t, key_id, now, err);
+
+	if (rc == VK_OK)
+		vk_token_format(t, token);
+	return rc;
+}
+
 static vk_rc
 insert_key(sqlite3 *db, const char *id, const char *name, const char *created_by, int64_t now,
            int64_t expires_at, int protected_key, char err[VK_ERRLEN])
@@ -142,8 +154,7 @@ vk_key_create(sqlite3 *db, const struct vk_key_spec *spec, int64_t now,
 		if (rc != VK_OK)
 			goto out;
 	}
-	if ((rc = insert_secret(db, &t, id_out, now, err)) == VK_OK)
-		vk_token_format(&t, token);
+	rc = issue(db, &t, id_out, now, token, err);
 out:
 	vk_token_wipe(&t);
 	return rc;
@@ -193,8 +204,7 @@ vk_key_rotate(sqlite3 *db, const char *key_id, int64_t grace, int64_t now,
 
 	vk_uuid_parse(key_id, t.key_id);
 	vk_token_new_secret(&t);
-	if ((rc = insert_secret(db, &t, key_id, now, err)) == VK_OK)
-		vk_token_format(&t, token);
+	rc = issue(db, &t, key_id, now, token, err);
 	vk_token_wipe(&t);
 	return rc;
 }
@@ -246,8 +256,7 @@ vk_key_clone(sqlite3 *db, const char *key_id, const char *name, const char *crea
 	                        " SELECT ?1, user FROM key_users WHERE key_id = ?2",
 	                        "tt", id_out, key_id)) != VK_OK)
 		goto out;
-	if ((rc = insert_secret(db, &t, id_out, now, err)) == VK_OK)
-		vk_token_format(&t, token);
+	rc = issue(db, &t, id_out, now, token, err);
 out:
 	vk_token_wipe(&t);
 	return rc;

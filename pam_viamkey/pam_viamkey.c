@@ -600,15 +600,22 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	return rc;
 }
 
-PAM_EXTERN int
-pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+/* setcred and close_session: PAM_SUCCESS after a key login on this handle, else PAM_IGNORE. */
+static int
+after_key_login(pam_handle_t *pamh, int argc, const char **argv)
 {
 	const struct auth_state *st;
 	struct call c;
 
-	(void)flags;
 	call_init(&c, pamh);
 	return begin(&c, argc, argv, 1, &st);
+}
+
+PAM_EXTERN int
+pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)flags;
+	return after_key_login(pamh, argc, argv);
 }
 
 PAM_EXTERN int
@@ -628,12 +635,8 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 PAM_EXTERN int
 pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	const struct auth_state *st;
-	struct call c;
-
 	(void)flags;
-	call_init(&c, pamh);
-	return begin(&c, argc, argv, 1, &st);
+	return after_key_login(pamh, argc, argv);
 }
 
 /* Keys are rotated with keyadm; a `password` line for this module is a mistake. */
