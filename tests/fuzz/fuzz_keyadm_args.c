@@ -186,6 +186,7 @@ run_keyadm(int argc, char **argv, char **errout, size_t *errlen)
 		fz_write_file(store_path, pristine, pristine_len);
 	store_used = 0;
 	reset_getopt();
+	/* the streams, not fds 1 and 2, where libFuzzer and the sanitizers report */
 	stdout = devnull;
 	stderr = capture;
 	rc = keyadm_main(argc, argv);
