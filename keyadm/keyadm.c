@@ -198,15 +198,30 @@ set_option(struct ka_ctx *ctx, int c, const char *arg, const char *word)
 	return -1;
 }
 
+/*
+ * The word getopt stopped at: a short option inside a cluster such as -xy
+ * (optopt is then printable), else the last argument it read.
+ */
+static const char *
+offending(char **argv, char buf[3])
+{
+	if (optopt > ' ' && optopt < 0x7f) {
+		buf[0] = '-', buf[1] = (char)optopt, buf[2] = '\0';
+		return buf;
+	}
+	return argv[optind - 1];
+}
+
 /* Parses options from argv[optind..]; returns -1 to go on, or an exit status. */
 static int
 parse_options(struct ka_ctx *ctx, int argc, char **argv)
 {
+	char short_opt[3];
 	int c, rc;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+", long_options, NULL)) != -1)
-		if ((rc = set_option(ctx, c, optarg, argv[optind - 1])) != -1)
+		if ((rc = set_option(ctx, c, optarg, offending(argv, short_opt))) != -1)
 			return rc;
 	return -1;
 }

@@ -326,6 +326,27 @@ test_required_role_precedence(void **state)
 	assert_int_equal(vk_config_required_role(c, "login", VK_ROLE_OWNER), VK_ROLE_OWNER);
 }
 
+/*
+ * A key set twice is refused however it is spelled, since iniparser would
+ * keep the last value and could quietly lower a required role.
+ */
+static void
+test_key_set_twice_refused(void **state)
+{
+	struct cfg_fx *f = *state;
+
+	expect_refused_at(f, "[services]\nsudo = owner\nSUDO = viewer\n", 3,
+	                  "already set on line 2");
+	expect_refused_at(f, "[services]\nsudo = owner\n[ services ]\nsudo = viewer\n", 4,
+	                  "already set on line 2");
+	expect_refused_at(f, "[services]\nsudo = owner\nsu\\\ndo = viewer\n", 3,
+	                  "already set on line 2");
+	/* a header with trailing text is refused too (as a syntax error) */
+	assert_int_equal(load_text(f, "[pam]\nrole = owner\n[pam]x\nrole = viewer\n"),
+	                 VK_ERR_USAGE);
+	assert_int_equal(load_text(f, "[services]\nsudo = owner\nsshd = viewer\n"), VK_OK);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -344,6 +365,7 @@ main(void)
 	    TEST(test_size_limit),
 	    TEST(test_nul_byte_refused),
 	    TEST(test_required_role_precedence),
+	    TEST(test_key_set_twice_refused),
 	};
 
 	fx_init();
