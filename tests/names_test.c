@@ -57,8 +57,7 @@ test_name_text_accepted(void **state)
 	    "Robert'); DROP TABLE keys;--",
 	    "%s%n%x",
 	    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
-	    "a\xc2\xa0"
-	    "b", /* no-break space */
+	    "a\xc2\xa0\x62", /* "a", a no-break space, "b" */
 	};
 
 	(void)state;
