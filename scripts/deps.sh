@@ -4,9 +4,11 @@
 BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config libpam0g-dev
 libsodium-dev libsqlite3-dev libiniparser-dev"
 
-# To run every test: unit, module, CLI, sshd and sudo.
+# To run every test: unit, module, CLI, hardening, sshd and sudo, under valgrind
+# and the sanitizers, and the libFuzzer smoke run (libclang-rt-14-dev holds
+# libFuzzer; clang only recommends it, and installs here skip recommends).
 TEST_PACKAGES="libcmocka-dev libpam-wrapper libpamtest0-dev openssh-server openssh-client
-sshpass sudo sqlite3 jq clang valgrind util-linux procps iproute2 passwd binutils
+sshpass sudo sqlite3 jq clang libclang-rt-14-dev valgrind util-linux procps iproute2 passwd binutils
 libpam-modules"
 
 # Installs whichever of the named packages are missing (needs root then).
