@@ -18,51 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pam_answer.h"
+
 #define ANSWER_MAX 4096
 
-struct answer {
-	char *text; /* sodium_malloc'd */
-};
-
-static int
-converse(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
-{
-	const struct answer *a = data;
-	struct pam_response *r = calloc((size_t)n, sizeof *r);
-
-	if (r == NULL)
-		return PAM_BUF_ERR;
-	for (int i = 0; i < n; i++) {
-		switch (msg[i]->msg_style) {
-		case PAM_PROMPT_ECHO_OFF:
-		case PAM_PROMPT_ECHO_ON:
-			fprintf(stderr, "pam_login: prompt \"%s\"\n", msg[i]->msg);
-			if ((r[i].resp = strdup(a->text)) == NULL)
-				goto fail;
-			break;
-		default:
-			fprintf(stderr, "pam_login: %s\n", msg[i]->msg);
-			break;
-		}
-	}
-	*resp = r;
-	return PAM_SUCCESS;
-fail:
-	for (int i = 0; i < n; i++)
-		free(r[i].resp);
-	free(r);
-	return PAM_BUF_ERR;
-}
-
+/* One line of stdin, without its line end, into text (ANSWER_MAX bytes). */
 static void
-read_answer(struct answer *a)
+read_answer(char *text)
 {
-	size_t len;
-
-	if (fgets(a->text, ANSWER_MAX, stdin) == NULL)
-		a->text[0] = '\0';
-	len = strcspn(a->text, "\r\n");
-	a->text[len] = '\0';
+	if (fgets(text, ANSWER_MAX, stdin) == NULL)
+		text[0] = '\0';
+	text[strcspn(text, "\r\n")] = '\0';
 }
 
 static int
@@ -82,8 +48,9 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *confdir = NULL, *service = "viamkey-demo", *rhost = NULL;
-	struct answer a;
-	struct pam_conv conv = {converse, &a};
+	char *text; /* sodium_malloc'd: it holds the token */
+	struct pam_answer a = {NULL, "pam_login", 1};
+	struct pam_conv conv = {pam_answer_converse, &a};
 	pam_handle_t *ph = NULL;
 	int c, rc;
 
@@ -103,13 +70,14 @@ main(int argc, char **argv)
 		      stderr);
 		return 2;
 	}
-	if ((a.text = sodium_malloc(ANSWER_MAX)) == NULL)
+	if ((text = sodium_malloc(ANSWER_MAX)) == NULL)
 		return 1;
-	read_answer(&a);
+	read_answer(text);
+	a.text = text;
 	rc = pam_start_confdir(service, argv[optind], &conv, confdir, &ph);
 	if (rc != PAM_SUCCESS) {
 		fprintf(stderr, "pam_login: pam_start_confdir: %s\n", pam_strerror(NULL, rc));
-		sodium_free(a.text);
+		sodium_free(text);
 		return 1;
 	}
 	if (rhost != NULL)
@@ -128,6 +96,6 @@ main(int argc, char **argv)
 		pam_close_session(ph, 0);
 	}
 	pam_end(ph, rc);
-	sodium_free(a.text);
+	sodium_free(text);
 	return rc == PAM_SUCCESS ? 0 : 1;
 }

@@ -20,35 +20,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "pam_answer.h"
+
 #define ANSWER_MAX     4096
 #define FAILURES_SHOWN 10
-
-static int
-converse(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
-{
-	const char *token = data;
-	struct pam_response *r = calloc((size_t)n, sizeof *r);
-
-	if (r == NULL)
-		return PAM_BUF_ERR;
-	for (int i = 0; i < n; i++) {
-		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ||
-		    msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
-			if ((r[i].resp = strdup(token)) == NULL)
-				goto fail;
-		} else {
-			/* a message meant for the user: the test treats any as a failure */
-			fprintf(stderr, "pam_loop: message to the user: %s\n", msg[i]->msg);
-		}
-	}
-	*resp = r;
-	return PAM_SUCCESS;
-fail:
-	for (int i = 0; i < n; i++)
-		free(r[i].resp);
-	free(r);
-	return PAM_BUF_ERR;
-}
 
 static double
 now_ms(void)
@@ -94,7 +69,8 @@ main(int argc, char **argv)
 	};
 	const char *confdir = NULL, *service = "viamkey-test";
 	char token[ANSWER_MAX];
-	struct pam_conv conv = {converse, token};
+	struct pam_answer answer = {token, "pam_loop", 0};
+	struct pam_conv conv = {pam_answer_converse, &answer};
 	long seconds = 0, count = 0, done = 0, ok = 0;
 	double start, slowest = 0, total = 0;
 	int c;

@@ -57,6 +57,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pam_answer.h"
+
 extern char **environ;
 
 #define MAX_SPECS   64
@@ -132,29 +134,6 @@ report(const char *label, int procs, double *v, long n, double seconds, long err
 
 /* ---- PAM transactions ------------------------------------------------------ */
 
-static int
-converse(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
-{
-	const char *answer = data;
-	struct pam_response *r = calloc((size_t)n, sizeof *r);
-
-	if (r == NULL)
-		return PAM_BUF_ERR;
-	for (int i = 0; i < n; i++) {
-		if (msg[i]->msg_style != PAM_PROMPT_ECHO_OFF &&
-		    msg[i]->msg_style != PAM_PROMPT_ECHO_ON)
-			continue;
-		if ((r[i].resp = strdup(answer)) == NULL) {
-			for (int j = 0; j < i; j++)
-				free(r[j].resp);
-			free(r);
-			return PAM_BUF_ERR;
-		}
-	}
-	*resp = r;
-	return PAM_SUCCESS;
-}
-
 static void
 spec_parse(struct spec *s, char *text)
 {
@@ -212,7 +191,8 @@ spec_answer(struct spec *s)
 static double
 transaction(const struct spec *s, int *ok)
 {
-	struct pam_conv conv = {converse, (void *)s->answer};
+	struct pam_answer answer = {s->answer, NULL, 0};
+	struct pam_conv conv = {pam_answer_converse, &answer};
 	pam_handle_t *ph = NULL;
 	uint64_t t0 = now_ns();
 	int rc = pam_start_confdir(s->service, s->user, &conv, s->confdir, &ph);
