@@ -4,20 +4,25 @@
  * Security rules for this file:
  *  1. This is the only place that decides a login; the module and
  *     `keyadm check` MUST call it rather than repeat any part of it.
- *  2. The checksum is checked before the store is consulted.
+ *  2. The token is normalised once (vk_token_trim) and its checksum is
+ *     checked before the store is opened.
  *  3. Exactly VK_SECRET_SLOTS verifications run for every parsed token,
  *     whether the key exists or not and however many live secrets it has,
  *     so timing does not reveal which key IDs exist.
  *  4. The decoded token is wiped before returning, on every path.
  *  5. All reads happen in one read transaction, so a concurrent keyadm
- *     write is seen entirely or not at all. Nothing here writes.
+ *     write is seen entirely or not at all. The one write, last use, comes
+ *     after the decision and cannot change it.
  *  6. A store that cannot answer is an ERROR, never a denial or an allow.
+ *  7. The store is opened for one decision and closed before returning.
  */
 #include "autoconfig.h"
 
 #include <string.h>
 
 #include "authz.h"
+#include "model.h"
+#include "store.h"
 #include "verifier.h"
 
 #define VK_SECRET_SLOTS 2
@@ -125,20 +130,19 @@ load_scope(sqlite3 *db, const char *machine_id, struct scope *sc, struct vk_resu
 	return rc;
 }
 
-/* 3 when a grant on (type, id) covers the machine directly, 2 by its location, 1 by its
- * organization, else 0. */
-static int
-covering_rank(const struct scope *sc, const char *type, const char *id)
+/* How a grant that VK_SQL_GRANT_COVERS selected names the machine. */
+static enum vk_coverage
+coverage(const char *type)
 {
-	if (type == NULL || id == NULL)
-		return 0;
+	if (type == NULL)
+		return VK_COVERS_NOT;
 	if (strcmp(type, "machine") == 0)
-		return strcmp(id, sc->machine) == 0 ? 3 : 0;
+		return VK_COVERS_DIRECTLY;
 	if (strcmp(type, "location") == 0)
-		return strcmp(id, sc->location) == 0 ? 2 : 0;
+		return VK_COVERS_BY_LOCATION;
 	if (strcmp(type, "organization") == 0)
-		return strcmp(id, sc->org) == 0 ? 1 : 0;
-	return 0;
+		return VK_COVERS_BY_ORGANIZATION;
+	return VK_COVERS_NOT;
 }
 
 struct key_state {
@@ -181,20 +185,25 @@ check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
 
 	/*
 	 * Highest role among the grants covering this machine; the most specific
-	 * on a tie. A key has a handful of grants: reading them all and ranking
-	 * here costs less than compiling a query that ranks them.
+	 * on a tie. A key has a handful of grants: ranking them here costs less
+	 * than compiling a query that ranks them.
 	 */
-	if (prepare(db, "SELECT role, resource_type, resource_id FROM grants WHERE key_id = ?1",
+	if (prepare(db,
+	            "SELECT g.role, g.resource_type, g.resource_id FROM grants g WHERE g.key_id = ?1"
+	            " AND " VK_SQL_GRANT_COVERS("g", "?2", "?3", "?4"),
 	            &st, res) != 0)
 		return;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sc->machine, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sc->location, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, sc->org, -1, SQLITE_STATIC);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(st, 1);
 		const char *id = (const char *)sqlite3_column_text(st, 2);
 		vk_role role = vk_role_parse((const char *)sqlite3_column_text(st, 0));
-		int rank = covering_rank(sc, type, id);
+		int rank = (int)coverage(type);
 
-		if (rank == 0 || role == VK_ROLE_NONE)
+		if (rank == VK_COVERS_NOT || role == VK_ROLE_NONE || id == NULL)
 			continue;
 		if (!found || role > best || (role == best && rank > best_rank)) {
 			found = 1;
@@ -232,7 +241,7 @@ verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *re
 	if (prepare(db,
 	            "SELECT k.name, k.disabled, coalesce(k.expires_at, 0), s.alg, s.salt,"
 	            " s.verifier FROM keys k LEFT JOIN secrets s ON s.key_id = k.id"
-	            " AND (s.expires_at IS NULL OR s.expires_at > ?2)"
+	            " AND " VK_SQL_SECRET_LIVE("s", "?2")
 	            " WHERE k.id = ?1 ORDER BY s.id DESC LIMIT " VK_STR(VK_SECRET_SLOTS),
 	            &st, res) != 0)
 		return 0;
@@ -272,6 +281,23 @@ result_init(struct vk_result *res)
 	set(res, VK_DECISION_ERROR, VK_REASON_STORE);
 }
 
+/* Opens the store and finds the machine; 0, or -1 with res an ERROR. */
+static int
+open_store(const struct vk_login *lg, const struct vk_request *req, sqlite3 **db,
+           struct vk_result *res)
+{
+	vk_rc rc = vk_store_open(lg->store_path, VK_OPEN_LOGIN, lg->busy_timeout_ms, db, res->err);
+
+	if (rc == VK_OK &&
+	    (rc = vk_store_host_machine(*db, req->machine_id, res->machine, res->err)) == VK_OK)
+		return 0;
+	set(res, VK_DECISION_ERROR,
+	    rc == VK_ERR_NOMEM      ? VK_REASON_NOMEM
+	    : rc == VK_ERR_NOTFOUND ? VK_REASON_MACHINE
+	                            : VK_REASON_STORE);
+	return -1;
+}
+
 static int
 begin_read(sqlite3 *db, struct vk_result *res)
 {
@@ -288,20 +314,35 @@ end_read(sqlite3 *db)
 		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 }
 
-void
-vk_authorize(sqlite3 *db, const struct vk_request *req, struct vk_result *res)
+/* The decision for a token that parsed, on an open store. */
+static void
+decide(sqlite3 *db, const struct vk_token *t, const struct vk_request *req,
+       struct vk_result *res)
 {
-	struct vk_token t;
 	struct key_state ks = {0, 0};
 	struct scope sc;
 
-	result_init(res);
-	memset(&t, 0, sizeof t);
 	if (begin_read(db, res) != 0)
 		return;
-	if (load_scope(db, req->machine_id, &sc, res) != 0)
-		goto out;
-	switch (vk_token_parse(req->token, req->token_len, &t)) {
+	if (load_scope(db, res->machine, &sc, res) == 0 && verify_secret(db, t, req, &ks, res))
+		check_key(db, &ks, &sc, req, res);
+	end_read(db);
+}
+
+void
+vk_authorize(const struct vk_login *lg, const struct vk_request *req, struct vk_result *res)
+{
+	const char *token = req->token;
+	size_t len = req->token_len;
+	sqlite3 *db = NULL;
+	struct vk_token t;
+
+	result_init(res);
+	memset(&t, 0, sizeof t);
+	/* over the hard limit: refused before a byte of it is examined, trimmed or not */
+	if (len <= VK_TOKEN_HARD_MAX)
+		vk_token_trim(&token, &len);
+	switch (vk_token_parse(token, len, &t)) {
 	case VK_TOKEN_OK:
 		break;
 	case VK_TOKEN_CHECKSUM:
@@ -312,27 +353,32 @@ vk_authorize(sqlite3 *db, const struct vk_request *req, struct vk_result *res)
 		goto out;
 	}
 	vk_uuid_format(t.key_id, res->key_id);
-	if (verify_secret(db, &t, req, &ks, res))
-		check_key(db, &ks, &sc, req, res);
+	if (open_store(lg, req, &db, res) != 0)
+		goto out;
+	decide(db, &t, req, res);
+	if (res->decision == VK_DECISION_ALLOW && lg->last_used_interval >= 0)
+		(void)vk_store_note_use(db, res->key_id, req->service, req->user, req->rhost,
+		                        req->now, lg->last_used_interval, res->use_err);
 out:
 	vk_token_wipe(&t);
-	end_read(db);
+	sqlite3_close(db);
 }
 
 void
-vk_authorize_recheck(sqlite3 *db, const char *key_id, const struct vk_request *req,
+vk_authorize_recheck(const struct vk_login *lg, const char *key_id, const struct vk_request *req,
                      struct vk_result *res)
 {
 	struct key_state ks;
 	struct scope sc;
+	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int step;
 
 	result_init(res);
 	copy_text(res->key_id, sizeof res->key_id, (const unsigned char *)key_id);
-	if (begin_read(db, res) != 0)
-		return;
-	if (load_scope(db, req->machine_id, &sc, res) != 0 ||
+	if (open_store(lg, req, &db, res) != 0 || begin_read(db, res) != 0)
+		goto out;
+	if (load_scope(db, res->machine, &sc, res) != 0 ||
 	    prepare(db, "SELECT name, disabled, coalesce(expires_at, 0) FROM keys WHERE id = ?1",
 	            &st, res) != 0)
 		goto out;
@@ -351,5 +397,7 @@ vk_authorize_recheck(sqlite3 *db, const char *key_id, const struct vk_request *r
 	else
 		store_failed(db, res);
 out:
-	end_read(db);
+	if (db != NULL)
+		end_read(db);
+	sqlite3_close(db);
 }

@@ -1,15 +1,19 @@
 /*
  * authz.h - the login decision, shared by pam_viamkey.so and `keyadm check`.
  *
- * vk_authorize() allows only when: the token is well formed with a valid
- * checksum; the key exists; one of its live secrets matches; the key is
- * enabled and not expired; the user is one of its users; and a grant covers
- * the machine (directly, by its location or by its organization) with a
- * role at or above the required one. Every denial names one reason.
+ * vk_authorize() allows only when: the token, with surrounding white space
+ * ignored, is well formed with a valid checksum; the key exists; one of
+ * its live secrets matches; the key is enabled and not expired; the user
+ * is one of its users; and a grant covers the machine (directly, by its
+ * location or by its organization) with a role at or above the required
+ * one. Every denial names one reason.
  *
- * It reads one consistent snapshot and never writes. VK_DECISION_ERROR
- * means the store or the machine ID is unusable (not a denial of the
- * credential); res->err then says why.
+ * It parses the token before it opens the store, so a malformed or
+ * mistyped token is denied even when the store is unusable. It opens the
+ * store itself, reads one consistent snapshot and closes it again; the
+ * only write is the throttled last-use record of an allowed login, when
+ * asked for. VK_DECISION_ERROR means the store or the machine ID is
+ * unusable (not a denial of the credential); res->err then says why.
  */
 #ifndef VK_AUTHZ_H
 #define VK_AUTHZ_H
@@ -41,13 +45,22 @@ typedef enum {
 	VK_REASON_NOMEM,   /* decision ERROR */
 } vk_reason;
 
+/* Where the decision reads. */
+struct vk_login {
+	const char *store_path;
+	int busy_timeout_ms;
+	int64_t last_used_interval; /* seconds between last-use records; < 0: never record */
+};
+
 struct vk_request {
-	const char *token; /* not NUL-terminated necessarily */
+	const char *token; /* as presented, not NUL-terminated necessarily */
 	size_t token_len;
 	const char *user;
-	const char *machine_id;
+	const char *machine_id; /* [machine] id or --machine-id; NULL: the store's, if bound here */
 	vk_role required;
 	int64_t now;
+	const char *service; /* for the last-use record; rhost may be NULL */
+	const char *rhost;
 };
 
 struct vk_result {
@@ -58,18 +71,20 @@ struct vk_result {
 	vk_role role;                    /* role of the matching grant on allow */
 	char via_type[16];               /* matching grant's resource type on allow */
 	char via_id[VK_UUID_STRLEN + 1]; /* and its ID */
+	char machine[VK_UUID_STRLEN + 1]; /* the machine decided for, once known */
 	char err[VK_ERRLEN];
+	char use_err[VK_ERRLEN]; /* why last use was not recorded (harmless), or "" */
 };
 
-void vk_authorize(sqlite3 *db, const struct vk_request *req, struct vk_result *res);
+void vk_authorize(const struct vk_login *lg, const struct vk_request *req, struct vk_result *res);
 
 /*
  * Re-runs every check after the secret (exists, enabled, not expired,
  * user, scope, role) for a key that already authenticated; used by the
- * module's account management.
+ * module's account management. req->token is not read.
  */
-void vk_authorize_recheck(sqlite3 *db, const char *key_id, const struct vk_request *req,
-                          struct vk_result *res);
+void vk_authorize_recheck(const struct vk_login *lg, const char *key_id,
+                          const struct vk_request *req, struct vk_result *res);
 
 /* "ok", "malformed", "checksum", "unknown_key", ... */
 const char *vk_reason_name(vk_reason r);

@@ -2,27 +2,36 @@
  * store.c - opening, creating and migrating the SQLite key store.
  *
  * Security rules for this file:
- *  1. A store MUST NOT be opened unless its file and directory are owned by
- *     root or the euid and not writable by group or others; a symbolic link
- *     is refused (SQLITE_OPEN_NOFOLLOW).
- *  2. Only VK_OPEN_INIT creates anything: directory 0700, file 0600.
+ *  1. A store MUST NOT be opened unless its directory is owned by root or
+ *     the euid and not writable by group or others, and its file and every
+ *     side file that exists (-wal, -shm, -journal) is a regular file owned
+ *     by root or the euid that group and others can neither read nor write.
+ *     The checks are made on descriptors opened without following links;
+ *     the file SQLite then opens by path MUST be the one checked.
+ *  2. Only VK_OPEN_INIT creates anything (directory 0700, file 0600) or
+ *     changes a mode (to 0600), and a failed init removes what it created.
  *  3. A store whose schema is newer than VK_SCHEMA_VERSION, that is not a
  *     viamkey store, or whose size disagrees with its header is refused.
- *  4. SQL is static text with bound parameters only.
+ *  4. No connection checkpoints when it closes: a reader never waits for
+ *     a checkpoint's exclusive lock.
+ *  5. SQL is static text with bound parameters only.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "store.h"
 #include "token.h"
@@ -92,56 +101,16 @@ static const char schema_v1[] =
     " name TEXT PRIMARY KEY NOT NULL,"
     " value TEXT NOT NULL) STRICT;";
 
-/* migrations[v] takes a store from schema v to v + 1 */
-static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1};
+/*
+ * migrations[v] takes a store from schema v to v + 1.
+ *
+ * v2: the audit trail names the effective user beside the person
+ * (events.effective); keys are listed by an index on their creation.
+ */
+static const char schema_v2[] = "ALTER TABLE events ADD COLUMN effective TEXT;"
+                                "CREATE INDEX keys_created ON keys(created_at, id);";
 
-static vk_rc
-check_owner_mode(const char *what, const char *path, const struct stat *st, char err[VK_ERRLEN])
-{
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		vk_seterr(err, "%s %s is owned by uid %u; it must be owned by root (chown root %s)",
-		          what, path, (unsigned)st->st_uid, path);
-		return VK_ERR_STORE;
-	}
-	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		vk_seterr(err, "%s %s is writable by group or others; run chmod go-w %s", what,
-		          path, path);
-		return VK_ERR_STORE;
-	}
-	return VK_OK;
-}
-
-vk_rc
-vk_store_check_perms(const char *path, char err[VK_ERRLEN])
-{
-	struct stat st;
-	char *copy, *dir;
-	vk_rc rc;
-
-	if (lstat(path, &st) != 0) {
-		vk_seterr(err, "store %s: %s", path, strerror(errno));
-		return errno == ENOENT ? VK_ERR_NOTFOUND : VK_ERR_STORE;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		vk_seterr(err, "store %s is not a regular file", path);
-		return VK_ERR_STORE;
-	}
-	if ((rc = check_owner_mode("store", path, &st, err)) != VK_OK)
-		return rc;
-	if ((copy = strdup(path)) == NULL) {
-		vk_seterr(err, "out of memory");
-		return VK_ERR_NOMEM;
-	}
-	dir = dirname(copy);
-	if (stat(dir, &st) != 0) {
-		vk_seterr(err, "store directory %s: %s", dir, strerror(errno));
-		rc = VK_ERR_STORE;
-	} else {
-		rc = check_owner_mode("store directory", dir, &st, err);
-	}
-	free(copy);
-	return rc;
-}
+static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 vk_rc
 vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN])
@@ -350,74 +319,327 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
-/* Creates the directory (0700) and an empty file (0600) for a new store. */
-static vk_rc
-create_files(const char *path, char err[VK_ERRLEN])
-{
-	char *copy = strdup(path), *dir;
-	vk_rc rc = VK_OK;
-	int fd;
+/* The files of one store, opened and checked by descriptor before SQLite opens it. */
+struct files {
+	const char *path;
+	char *dir;         /* the directory's path */
+	const char *base;  /* the file's name in it */
+	int dfd;           /* the directory */
+	int fd;            /* the store */
+	struct stat st;    /* of fd */
+	int dir_created;   /* init created the directory */
+	int created;       /* init created the file (both are removed again if init fails) */
+	int read_only;     /* the file system is mounted read-only */
+	off_t wal_size;    /* -1: no -wal file */
+	int have_shm;
+};
 
-	if (copy == NULL) {
+static const char *const side_files[] = {"-wal", "-shm", "-journal"};
+
+static vk_rc
+check_owner(const char *what, const char *path, const struct stat *st, char err[VK_ERRLEN])
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		vk_seterr(err, "%s %s is owned by uid %u; it must be owned by root (chown root %s)",
+		          what, path, (unsigned)st->st_uid, path);
+		return VK_ERR_STORE;
+	}
+	return VK_OK;
+}
+
+/* The directory: owned by root or the euid, not writable by group or others. */
+static vk_rc
+check_dir(const char *path, const struct stat *st, char err[VK_ERRLEN])
+{
+	vk_rc rc = check_owner("store directory", path, st, err);
+
+	if (rc == VK_OK && (st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		vk_seterr(err, "store directory %s is writable by group or others; run chmod go-w %s",
+		          path, path);
+		rc = VK_ERR_STORE;
+	}
+	return rc;
+}
+
+/*
+ * The store and its side files: regular, owned by root or the euid, and
+ * neither readable nor writable by group or others. `fix` (init) brings
+ * the mode to 0600 through the descriptor instead of refusing.
+ */
+static vk_rc
+check_file(const char *what, const char *path, int fd, struct stat *st, int fix,
+           char err[VK_ERRLEN])
+{
+	vk_rc rc;
+
+	if (fstat(fd, st) != 0) {
+		vk_seterr(err, "%s %s: %s", what, path, strerror(errno));
+		return VK_ERR_STORE;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		vk_seterr(err, "%s %s is not a regular file", what, path);
+		return VK_ERR_STORE;
+	}
+	if ((rc = check_owner(what, path, st, err)) != VK_OK)
+		return rc;
+	if ((st->st_mode & 077) == 0)
+		return VK_OK;
+	if (fix && fchmod(fd, 0600) == 0) {
+		st->st_mode &= ~(mode_t)077;
+		return VK_OK;
+	}
+	vk_seterr(err, "%s %s is readable or writable by group or others; run chmod 600 %s", what,
+	          path, path);
+	return VK_ERR_STORE;
+}
+
+/* Closes what open_dir() and open_file() opened; a failed init removes the files it created. */
+static void
+files_close(struct files *f, int failed)
+{
+	if (failed && f->created && f->dfd >= 0) {
+		char name[PATH_MAX];
+
+		(void)unlinkat(f->dfd, f->base, 0);
+		for (size_t i = 0; i < sizeof side_files / sizeof side_files[0]; i++) {
+			snprintf(name, sizeof name, "%s%s", f->base, side_files[i]);
+			(void)unlinkat(f->dfd, name, 0);
+		}
+	}
+	if (failed && f->dir_created)
+		(void)rmdir(f->dir);
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->dfd >= 0)
+		close(f->dfd);
+	free(f->dir);
+	f->fd = f->dfd = -1;
+	f->dir = NULL;
+}
+
+/* Splits path into its directory and name, and opens and checks the directory. */
+static vk_rc
+open_dir(struct files *f, const char *path, enum vk_open_mode mode, char err[VK_ERRLEN])
+{
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	f->path = path;
+	f->base = slash != NULL ? slash + 1 : path;
+	if (*f->base == '\0' || strcmp(f->base, ".") == 0 || strcmp(f->base, "..") == 0) {
+		vk_seterr(err, "store %s does not name a file", path);
+		return VK_ERR_STORE;
+	}
+	if (slash == NULL)
+		f->dir = strdup(".");
+	else if (slash == path)
+		f->dir = strdup("/");
+	else
+		f->dir = strndup(path, (size_t)(slash - path));
+	if (f->dir == NULL) {
 		vk_seterr(err, "out of memory");
 		return VK_ERR_NOMEM;
 	}
-	dir = dirname(copy);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		vk_seterr(err, "cannot create store directory %s: %s", dir, strerror(errno));
-		rc = VK_ERR_IO;
-		goto out;
+	if (mode == VK_OPEN_INIT) {
+		f->dir_created = mkdir(f->dir, 0700) == 0;
+		if (!f->dir_created && errno != EEXIST) {
+			vk_seterr(err, "cannot create store directory %s: %s", f->dir,
+			          strerror(errno));
+			return VK_ERR_IO;
+		}
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 && errno != EEXIST) {
-		vk_seterr(err, "cannot create store %s: %s", path, strerror(errno));
-		rc = VK_ERR_IO;
-		goto out;
+	f->dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->dfd < 0 || fstat(f->dfd, &st) != 0) {
+		vk_seterr(err, "store directory %s: %s", f->dir, strerror(errno));
+		return errno == ENOENT ? VK_ERR_NOTFOUND : VK_ERR_STORE;
 	}
-	if (fd >= 0)
+	return check_dir(f->dir, &st, err);
+}
+
+/* Opens the store file itself; only init creates it. */
+static vk_rc
+open_file(struct files *f, enum vk_open_mode mode, char err[VK_ERRLEN])
+{
+	const int flags = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	struct statvfs vfs;
+
+	if (mode == VK_OPEN_INIT) {
+		f->fd = openat(f->dfd, f->base, O_RDWR | O_CREAT | O_EXCL | flags, 0600);
+		f->created = f->fd >= 0;
+		if (f->fd < 0 && errno == EEXIST)
+			f->fd = openat(f->dfd, f->base, O_RDONLY | flags);
+	} else {
+		f->fd = openat(f->dfd, f->base, O_RDONLY | flags);
+	}
+	if (f->fd < 0) {
+		if (errno == ENOENT) {
+			vk_seterr(err, "store %s does not exist; create it with keyadm init", f->path);
+			return VK_ERR_NOTFOUND;
+		}
+		if (errno == ELOOP) {
+			vk_seterr(err, "store %s is not a regular file (a symbolic link)", f->path);
+			return VK_ERR_STORE;
+		}
+		vk_seterr(err, mode == VK_OPEN_INIT ? "cannot create store %s: %s" : "store %s: %s",
+		          f->path, strerror(errno));
+		return mode == VK_OPEN_INIT ? VK_ERR_IO : VK_ERR_STORE;
+	}
+	f->read_only = fstatvfs(f->fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
+	return check_file("store", f->path, f->fd, &f->st, mode == VK_OPEN_INIT, err);
+}
+
+/* Checks whichever of -wal, -shm and -journal exist, by descriptor. */
+static vk_rc
+check_side_files(struct files *f, enum vk_open_mode mode, char err[VK_ERRLEN])
+{
+	char name[PATH_MAX], shown[PATH_MAX];
+	vk_rc rc = VK_OK;
+
+	f->wal_size = -1;
+	f->have_shm = 0;
+	for (size_t i = 0; i < sizeof side_files / sizeof side_files[0] && rc == VK_OK; i++) {
+		struct stat st;
+		int fd;
+
+		snprintf(name, sizeof name, "%s%s", f->base, side_files[i]);
+		snprintf(shown, sizeof shown, "%s%s", f->path, side_files[i]);
+		fd = openat(f->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			vk_seterr(err, "store file %s: %s", shown,
+			          errno == ELOOP ? "a symbolic link" : strerror(errno));
+			return VK_ERR_STORE;
+		}
+		rc = check_file("store file", shown, fd, &st, mode == VK_OPEN_INIT, err);
 		close(fd);
-out:
-	free(copy);
+		if (i == 0)
+			f->wal_size = st.st_size;
+		else if (i == 1)
+			f->have_shm = 1;
+	}
 	return rc;
+}
+
+/* "file:" URI for path with immutable=1 (percent-encoding what a URI reserves). */
+static char *
+immutable_uri(const char *path)
+{
+	static const char suffix[] = "?immutable=1";
+	char *uri = malloc(sizeof "file:" + 3 * strlen(path) + sizeof suffix), *o;
+
+	if (uri == NULL)
+		return NULL;
+	o = uri + sprintf(uri, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p != '\0'; p++) {
+		if (*p == '?' || *p == '#' || *p == '%' || *p <= ' ' || *p >= 0x7f)
+			o += sprintf(o, "%%%02X", *p);
+		else
+			*o++ = (char)*p;
+	}
+	memcpy(o, suffix, sizeof suffix);
+	return uri;
+}
+
+/*
+ * How SQLite opens the checked file. On a read-only file system a store
+ * copied alone (no -wal, no -shm) is opened immutable: nothing can change
+ * it and no log can hold newer pages. With both side files SQLite reads
+ * the log read-only. A non-empty log without its index cannot be read, and
+ * is refused rather than ignored.
+ */
+static vk_rc
+sqlite_open(const struct files *f, sqlite3 **db, char err[VK_ERRLEN])
+{
+	int flags = SQLITE_OPEN_NOFOLLOW;
+	char *uri = NULL;
+	int rc;
+
+	if (!f->read_only) {
+		flags |= SQLITE_OPEN_READWRITE;
+	} else if (!f->have_shm && f->wal_size <= 0) {
+		if ((uri = immutable_uri(f->path)) == NULL) {
+			vk_seterr(err, "out of memory");
+			return VK_ERR_NOMEM;
+		}
+		flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+	} else if (!f->have_shm) {
+		vk_seterr(err,
+		          "store %s is on a read-only file system with a non-empty %s-wal but no"
+		          " %s-shm; copy keys.db alone after keyadm init, which folds the log into it",
+		          f->path, f->path, f->path);
+		return VK_ERR_STORE;
+	} else {
+		flags |= SQLITE_OPEN_READONLY;
+	}
+	rc = sqlite3_open_v2(uri != NULL ? uri : f->path, db, flags, NULL);
+	free(uri);
+	if (rc != SQLITE_OK) {
+		vk_seterr(err, "cannot open store %s: %s", f->path,
+		          *db ? sqlite3_errmsg(*db) : "out of memory");
+		return *db ? VK_ERR_STORE : VK_ERR_NOMEM;
+	}
+	return VK_OK;
+}
+
+/*
+ * The file SQLite opened by path is the one checked by descriptor: the
+ * directory's path still names the checked directory, its entry the
+ * checked file, and SQLite's open file is that entry (SQLITE_FCNTL_HAS_MOVED).
+ * Only someone who may rename entries of a directory on the path could
+ * swap a file in and out between the two opens; the checked directory
+ * admits only root and the euid.
+ */
+static vk_rc
+same_file(sqlite3 *db, const struct files *f, char err[VK_ERRLEN])
+{
+	struct stat dir_now, dir_then, entry;
+	int moved = 1;
+
+	if (stat(f->dir, &dir_now) != 0 || fstat(f->dfd, &dir_then) != 0 ||
+	    fstatat(f->dfd, f->base, &entry, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    dir_now.st_dev != dir_then.st_dev || dir_now.st_ino != dir_then.st_ino ||
+	    entry.st_dev != f->st.st_dev || entry.st_ino != f->st.st_ino ||
+	    sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
+	    moved) {
+		vk_seterr(err, "store %s was replaced while it was being opened", f->path);
+		return VK_ERR_STORE;
+	}
+	return VK_OK;
+}
+
+/*
+ * Readers never wait for a checkpoint: no connection checkpoints when it
+ * closes (which takes an exclusive lock on the database file while it
+ * syncs), and keyadm checkpoints after its commits instead
+ * (vk_store_checkpoint), in a mode that never blocks readers.
+ */
+static vk_rc
+configure(sqlite3 *db, const struct files *f, int busy_timeout_ms, char err[VK_ERRLEN])
+{
+	sqlite3_busy_handler(db, busy_wait, (void *)(intptr_t)(busy_timeout_ms > 0 ? busy_timeout_ms : 0));
+	sqlite3_extended_result_codes(db, 0);
+	(void)sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+	/* the log and its index stay beside the store between uses */
+	(void)sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int){1});
+	return exec(db, "PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 0", f->path, err);
 }
 
 vk_rc
 vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sqlite3 **out,
               char err[VK_ERRLEN])
 {
+	struct files f = {.fd = -1, .dfd = -1};
 	sqlite3 *db = NULL;
 	struct header h;
 	vk_rc rc;
 
 	*out = NULL;
-	if (mode == VK_OPEN_INIT && (rc = create_files(path, err)) != VK_OK)
-		return rc;
-	if ((rc = vk_store_check_perms(path, err)) != VK_OK) {
-		if (rc == VK_ERR_NOTFOUND) {
-			vk_seterr(err, "store %s does not exist; create it with keyadm init", path);
-			rc = VK_ERR_STORE;
-		}
-		return rc;
-	}
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
-	    SQLITE_OK) {
-		vk_seterr(err, "cannot open store %s: %s", path,
-		          db ? sqlite3_errmsg(db) : "out of memory");
-		rc = db ? VK_ERR_STORE : VK_ERR_NOMEM;
-		goto fail;
-	}
-	sqlite3_busy_handler(db, busy_wait,
-	                     (void *)(intptr_t)(busy_timeout_ms > 0 ? busy_timeout_ms : 0));
-	sqlite3_extended_result_codes(db, 0);
-	/*
-	 * WAL: a login reads while keyadm writes, never waiting for it. The log
-	 * and its index stay on disk between uses (cheaper opens, and a store
-	 * on a read-only mount stays readable) but are emptied after each
-	 * checkpoint, so at rest keys.db holds everything.
-	 */
-	(void)sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int){1});
-	if ((rc = exec(db, "PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 0", path, err)) !=
-	        VK_OK ||
+	if ((rc = open_dir(&f, path, mode, err)) != VK_OK ||
+	    (rc = open_file(&f, mode, err)) != VK_OK ||
+	    (rc = check_side_files(&f, mode, err)) != VK_OK ||
+	    (rc = sqlite_open(&f, &db, err)) != VK_OK || (rc = same_file(db, &f, err)) != VK_OK ||
+	    (rc = configure(db, &f, busy_timeout_ms, err)) != VK_OK ||
 	    (rc = read_header(db, path, &h, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, mode, err)) != VK_OK)
 		goto fail;
@@ -428,35 +650,22 @@ vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sql
 	    (rc = exec(db, "PRAGMA journal_mode = WAL", "cannot switch the store to WAL", err)) !=
 	        VK_OK)
 		goto fail;
+	files_close(&f, 0);
 	*out = db;
 	return VK_OK;
 fail:
+	if (rc == VK_ERR_NOTFOUND)
+		rc = VK_ERR_STORE;
 	sqlite3_close(db);
+	files_close(&f, 1);
 	return rc;
 }
 
-vk_rc
-vk_store_revalidate(sqlite3 *db, const char *path, enum vk_open_mode mode, char err[VK_ERRLEN])
+void
+vk_store_checkpoint(sqlite3 *db, int truncate)
 {
-	struct header h;
-	int moved = 1;
-	vk_rc rc;
-
-	if ((rc = vk_store_check_perms(path, err)) != VK_OK) {
-		if (rc == VK_ERR_NOTFOUND) {
-			vk_seterr(err, "store %s does not exist; create it with keyadm init", path);
-			rc = VK_ERR_STORE;
-		}
-		return rc;
-	}
-	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
-	    moved) {
-		vk_seterr(err, "store %s was moved or replaced since it was opened", path);
-		return VK_ERR_STORE;
-	}
-	if ((rc = read_header(db, path, &h, err)) != VK_OK)
-		return rc;
-	return validate_header(path, &h, mode, err);
+	(void)sqlite3_wal_checkpoint_v2(
+	    db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_FULL, NULL, NULL);
 }
 
 static vk_rc
@@ -565,19 +774,10 @@ vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *
 }
 
 vk_rc
-vk_store_event(sqlite3 *db, const char *actor, const char *action, const char *key_id,
-               const char *detail, char err[VK_ERRLEN])
-{
-	return vk_store_exec(db, "cannot record the audit event", err, NULL,
-	                     "INSERT INTO events (at, actor, action, key_id, detail)"
-	                     " VALUES (unixepoch(), ?1, ?2, ?3, ?4)",
-	                     "tttt", actor, action, key_id, detail);
-}
-
-vk_rc
 vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
                   const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN])
 {
+	char clean_service[VK_TEXT_FIELD], clean_rhost[VK_TEXT_FIELD];
 	int64_t due;
 	vk_rc rc;
 
@@ -591,17 +791,55 @@ vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const ch
 	                        "tii", key_id, now, interval);
 	if (rc != VK_OK || !due)
 		return rc;
+	/* what PAM reports is stored only as printable text */
+	vk_text_clean(service, clean_service, sizeof clean_service);
+	if (rhost != NULL)
+		vk_text_clean(rhost, clean_rhost, sizeof clean_rhost);
 	return vk_store_exec(db, "cannot record the key's last use", err, NULL,
 	                     "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
 	                     " last_used_user = ?4, last_used_rhost = ?5 WHERE id = ?1"
 	                     " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
-	                     "tittti", key_id, now, service, user, rhost, interval);
+	                     "tittti", key_id, now, clean_service, user,
+	                     rhost != NULL ? clean_rhost : NULL, interval);
+}
+
+/*
+ * This host's binding: a keyed BLAKE2b-128 of /etc/machine-id (which
+ * machine-id(5) asks to keep confidential), as 32 hex digits. A store
+ * records the binding of the host that recorded its machine, so that a
+ * copy of the store on another host does not name that host's machine.
+ */
+#define MACHINE_ID_FILE "/etc/machine-id"
+#define BINDING_HEX     32
+
+static vk_rc
+host_binding(char out[BINDING_HEX + 1], char err[VK_ERRLEN])
+{
+	static const unsigned char key[] = "viamkey host binding v1";
+	unsigned char buf[64], hash[BINDING_HEX / 2];
+	ssize_t n = -1;
+	int fd = open(MACHINE_ID_FILE, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof buf);
+		close(fd);
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	if (n != 32 || strspn((const char *)buf, "0123456789abcdef") < 32) {
+		vk_seterr(err, "this host has no readable " MACHINE_ID_FILE);
+		return VK_ERR_NOTFOUND;
+	}
+	crypto_generichash(hash, sizeof hash, buf, (size_t)n, key, sizeof key - 1);
+	sodium_bin2hex(out, BINDING_HEX + 1, hash, sizeof hash);
+	return VK_OK;
 }
 
 vk_rc
 vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRLEN + 1],
                       char err[VK_ERRLEN])
 {
+	char here[BINDING_HEX + 1];
 	sqlite3_stmt *st = NULL;
 	vk_rc rc = VK_ERR_NOTFOUND;
 	int step;
@@ -611,19 +849,28 @@ vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRL
 		snprintf(out, VK_UUID_STRLEN + 1, "%s", configured);
 		return VK_OK;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = 'host_machine_id'", -1, &st,
-	                       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT m.value, b.value FROM meta m LEFT JOIN meta b"
+	                       " ON b.name = 'host_binding' WHERE m.name = 'host_machine_id'",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return vk_store_error(db, "cannot read the host machine", err);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
+		const char *bound = (const char *)sqlite3_column_text(st, 1);
 
-		if (v != NULL && vk_uuid_valid(v)) {
-			memcpy(out, v, VK_UUID_STRLEN + 1);
-			rc = VK_OK;
-		} else {
+		if (v == NULL || !vk_uuid_valid(v)) {
 			vk_seterr(err, "the store's host machine ID is malformed");
 			rc = VK_ERR_STORE;
+		} else if (bound == NULL || host_binding(here, err) != VK_OK ||
+		           strcmp(bound, here) != 0) {
+			vk_seterr(err,
+			          "the store's machine %s was recorded on another host; set [machine] id"
+			          " in the config",
+			          v);
+		} else {
+			memcpy(out, v, VK_UUID_STRLEN + 1);
+			rc = VK_OK;
 		}
 	} else if (step == SQLITE_DONE) {
 		vk_seterr(err, "no machine ID: set [machine] id in the config or run keyadm init"
@@ -638,10 +885,19 @@ vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRL
 vk_rc
 vk_store_set_host_machine(sqlite3 *db, const char *machine_id, char err[VK_ERRLEN])
 {
+	char here[BINDING_HEX + 1];
+	vk_rc rc;
+
+	if ((rc = host_binding(here, err)) != VK_OK) {
+		vk_seterr(err, "cannot record this host's machine: %s; set [machine] id instead",
+		          MACHINE_ID_FILE " is missing");
+		return VK_ERR_CONFLICT;
+	}
 	return vk_store_exec(db, "cannot record the host machine", err, NULL,
-	                     "INSERT INTO meta (name, value) VALUES ('host_machine_id', ?1)"
+	                     "INSERT INTO meta (name, value) VALUES ('host_machine_id', ?1),"
+	                     " ('host_binding', ?2)"
 	                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-	                     "t", machine_id);
+	                     "tt", machine_id, here);
 }
 
 static void

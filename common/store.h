@@ -10,15 +10,18 @@
  *   key_users(key_id -> keys, user)
  *   grants(key_id -> keys, role, resource_type, resource_id)
  *   secrets(id, key_id -> keys, alg, salt, verifier, created_at, expires_at)
- *   events(id, at, actor, action, key_id, detail)
- *   meta(name, value)            -- "host_machine_id": this host's machine
+ *   events(id, at, actor, effective, action, key_id, detail)
+ *   meta(name, value)     -- "host_machine_id" and "host_binding": this host's machine
  * Times are integer seconds since the epoch. Rows of keys' children go with
  * the key (ON DELETE CASCADE); resources with children or grants cannot be
  * deleted (the caller checks and says why).
  *
- * vk_store_open() returns a connection or an error naming the path and,
- * for permission problems, how to fix them. The caller closes it with
- * sqlite3_close().
+ * vk_store_open() checks the store's directory, file and side files
+ * (-wal, -shm, -journal) through descriptors opened without following
+ * links, then opens it with SQLite; on a read-only file system it opens
+ * it read-only. It returns a connection or an error naming the path and,
+ * for permission problems, the command that fixes them. The caller closes
+ * it with sqlite3_close().
  */
 #ifndef VK_STORE_H
 #define VK_STORE_H
@@ -29,7 +32,7 @@
 
 #include "vk.h"
 
-#define VK_SCHEMA_VERSION 1
+#define VK_SCHEMA_VERSION 2
 
 enum vk_open_mode {
 	VK_OPEN_LOGIN, /* existing, current schema; the module and `check` */
@@ -41,21 +44,12 @@ vk_rc vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_m
                     char err[VK_ERRLEN]);
 
 /*
- * Applies vk_store_open()'s checks again to a connection opened earlier
- * (permissions, schema version, size), and fails with VK_ERR_STORE when path
- * no longer names the file it has open; for a caller that keeps a
- * connection between two uses instead of opening the store again.
+ * Folds the write-ahead log into the store file without blocking readers
+ * (SQLITE_CHECKPOINT_FULL: waits, up to the busy timeout, only for readers
+ * of an older state), so that at rest the file holds every committed
+ * change; `truncate` also empties the log (keyadm init). Best effort.
  */
-vk_rc vk_store_revalidate(sqlite3 *db, const char *path, enum vk_open_mode mode,
-                          char err[VK_ERRLEN]);
-
-/*
- * Permission rule for the store's file and its directory: owned by root
- * or the euid and not writable by group or others. Returns VK_OK or
- * VK_ERR_STORE with a message that says how to fix it; VK_ERR_NOTFOUND
- * when the file does not exist.
- */
-vk_rc vk_store_check_perms(const char *path, char err[VK_ERRLEN]);
+void vk_store_checkpoint(sqlite3 *db, int truncate);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
 vk_rc vk_store_begin(sqlite3 *db, char err[VK_ERRLEN]);
@@ -92,10 +86,6 @@ vk_rc vk_store_vprepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqli
 vk_rc vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *out,
                          const char *sql, const char *types, ...);
 
-/* Appends one audit event inside the caller's transaction; detail is free text or NULL. */
-vk_rc vk_store_event(sqlite3 *db, const char *actor, const char *action, const char *key_id,
-                     const char *detail, char err[VK_ERRLEN]);
-
 /*
  * Records a successful login on key_id (time, PAM service, user, remote
  * host; rhost may be NULL) unless one was recorded less than `interval`
@@ -108,7 +98,11 @@ vk_rc vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, co
 
 /*
  * This host's machine ID: `configured` ([machine] id) when set, else the
- * one `keyadm init` recorded in the store; VK_ERR_NOTFOUND if neither.
+ * one `keyadm init` recorded in the store, if it recorded it on this host
+ * (the store keeps a keyed hash of /etc/machine-id beside it);
+ * VK_ERR_NOTFOUND otherwise. vk_store_set_host_machine() records a machine
+ * as this host's, with this host's binding; VK_ERR_CONFLICT when the host
+ * has no /etc/machine-id.
  */
 vk_rc vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRLEN + 1],
                             char err[VK_ERRLEN]);

@@ -187,15 +187,26 @@ vk_token_wipe(struct vk_token *t)
 	sodium_memzero(t, sizeof *t);
 }
 
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+void
+vk_token_trim(const char **s, size_t *len)
+{
+	while (*len > 0 && is_blank(**s))
+		(*s)++, (*len)--;
+	while (*len > 0 && is_blank((*s)[*len - 1]))
+		(*len)--;
+}
+
 int
 vk_token_shaped(const char *s, size_t len)
 {
-	if (len < PREFIX_LEN || memcmp(s, PREFIX, PREFIX_LEN) != 0)
-		return 0;
-	for (size_t i = PREFIX_LEN; i < len; i++)
-		if (s[i] != '_' && b62_value((unsigned char)s[i]) < 0)
-			return 0;
-	return 1;
+	vk_token_trim(&s, &len);
+	return len >= PREFIX_LEN && memcmp(s, PREFIX, PREFIX_LEN) == 0;
 }
 
 void

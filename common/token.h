@@ -48,8 +48,15 @@ void vk_token_new_secret(struct vk_token *t);
 void vk_token_wipe(struct vk_token *t);
 
 /*
- * Token-shaped: begins with "vk_" and holds only [A-Za-z0-9_]. The module
- * uses this to decide whether an authtok was meant for it.
+ * The one normalisation of a presented token: narrows [*s, *s + *len) to
+ * leave out leading and trailing spaces, tabs, CRs and LFs.
+ */
+void vk_token_trim(const char **s, size_t *len);
+
+/*
+ * Token-shaped: begins with "vk_" once trimmed, whatever follows. Such an
+ * answer was meant for viamkey, accepted or not, and may hold a secret; the
+ * module never leaves it in PAM_AUTHTOK for later modules unless told to.
  */
 int vk_token_shaped(const char *s, size_t len);
 

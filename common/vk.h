@@ -39,18 +39,7 @@ vk_role vk_role_parse(const char *s);
 /* Static name of a role; "none" for VK_ROLE_NONE. */
 const char *vk_role_name(vk_role r);
 
-/*
- * Names of organizations, locations, machines and keys: 1-64 characters of
- * valid UTF-8 with no control characters. Returns 1 when acceptable.
- */
-int vk_name_valid(const char *s);
-
-/*
- * Unix login names as PAM may hand them over, directory users such as
- * "ann@example.com" included: 1-VK_USER_MAX printable ASCII bytes, no
- * white space, ':' or '/', not starting with '-'.
- */
-int vk_user_valid(const char *s);
+#include "text.h"
 
 /* Format into err; always NUL-terminates. */
 void vk_seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -7,7 +7,7 @@
  *     nothing else decides.
  *  2. The token read from stdin lives in sodium_malloc() memory and is
  *     wiped by sodium_free(); it is never printed.
- *  3. check never writes to the store.
+ *  3. check never writes to the store (no last-use record).
  */
 #include "autoconfig.h"
 
@@ -22,27 +22,24 @@
 #include "duration.h"
 #include "keyadm.h"
 
-#define READ_CAP (VK_TOKEN_HARD_MAX + 3) /* room to see that input is too long */
+#define READ_CAP (VK_TOKEN_HARD_MAX + 2) /* room to see that a line is too long */
 
-/* Reads stdin into buf (READ_CAP bytes); returns the token length to decide on. */
+/*
+ * Reads one line of stdin, up to its newline, into buf (READ_CAP bytes);
+ * returns its length, newline left out. Reading stops at the newline or
+ * when the line is over VK_TOKEN_HARD_MAX bytes, which the decision then
+ * refuses by length alone; nothing more is read, so `yes | keyadm check`
+ * ends.
+ */
 static size_t
 read_token(char *buf)
 {
-	size_t len = 0, n;
-	char sink[512];
-	int over = 0;
+	size_t len = 0;
+	int c;
 
-	while ((n = fread(buf + len, 1, READ_CAP - len, stdin)) > 0 && (len += n) < READ_CAP)
-		;
-	while (len == READ_CAP && fread(sink, 1, sizeof sink, stdin) > 0)
-		over = 1;
-	sodium_memzero(sink, sizeof sink);
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	if (len > 0 && buf[len - 1] == '\r')
-		len--;
-	/* anything over the hard limit is refused by length alone */
-	return over || len > VK_TOKEN_HARD_MAX ? VK_TOKEN_HARD_MAX + 1 : len;
+	while (len < READ_CAP && (c = getchar()) != EOF && c != '\n')
+		buf[len++] = (char)c;
+	return len;
 }
 
 static int
@@ -75,34 +72,34 @@ static int
 check(struct ka_ctx *ctx)
 {
 	const struct ka_args *a = &ctx->args;
-	char host[VK_UUID_STRLEN + 1], err[VK_ERRLEN];
+	struct vk_login lg = {ctx->db_path ? ctx->db_path : ctx->cfg.store_path,
+	                      ctx->cfg.busy_timeout_ms, -1};
 	struct vk_request req;
 	struct vk_result res;
 	char *buf;
-	vk_rc vrc;
-	int rc;
 
 	if (ka_require(ctx, O_USER) || ka_id(ctx, O_MACHINE_ID))
 		return KA_USAGE;
 	if (a->nusers != 1)
 		return ka_usage_error(ctx, "give exactly one --user");
-	if ((rc = ka_open(ctx, VK_OPEN_LOGIN)) != KA_OK)
-		return rc;
 	memset(&req, 0, sizeof req);
 	req.user = a->users[0];
 	req.now = ctx->now;
+	req.machine_id = a->val[O_MACHINE_ID] ? a->val[O_MACHINE_ID] : ctx->cfg.machine_id;
 	req.required = vk_config_required_role(&ctx->cfg, a->val[O_SERVICE], VK_ROLE_NONE);
-	if ((vrc = ka_host_machine(ctx, a->val[O_MACHINE_ID], host, err)) != VK_OK)
-		return ka_fail(vrc == VK_ERR_NOTFOUND ? VK_ERR_STORE : vrc, err);
-	req.machine_id = host;
+	req.service = a->val[O_SERVICE];
+	req.rhost = a->val[O_RHOST];
 	if ((buf = sodium_malloc(READ_CAP)) == NULL)
 		return ka_fail(VK_ERR_NOMEM, "out of memory");
 	req.token = buf;
 	req.token_len = read_token(buf);
-	vk_authorize(ctx->db, &req, &res);
+	vk_authorize(&lg, &req, &res);
 	sodium_free(buf);
 	if (res.decision == VK_DECISION_ERROR)
-		return ka_fail(VK_ERR_STORE, res.err);
+		return ka_fail(res.reason == VK_REASON_NOMEM ? VK_ERR_NOMEM : VK_ERR_STORE, res.err);
+	/* SQLite's JSON functions build the answer; the store is closed by now */
+	if (sqlite3_open(":memory:", &ctx->db) != SQLITE_OK)
+		return ka_fail(VK_ERR_NOMEM, "out of memory");
 	return print_decision(ctx, &res);
 }
 
@@ -132,12 +129,14 @@ events(struct ka_ctx *ctx)
 	if (ctx->json)
 		return ka_print_json(
 		    ctx,
-		    "SELECT json_group_array(json_object('id', id, 'at', " KA_TIME_SQL(
-		        "at") ", 'actor', actor, 'action', action,"
-		              " 'key_id', key_id, 'detail', detail))" EVENTS_FROM,
+		    "SELECT json_group_array(json_object('id', id, 'at', " KA_TIME_SQL("at") ","
+		    " 'actor', actor, 'effective_user', effective, 'action', action,"
+		    " 'key_id', key_id, 'detail', detail))" EVENTS_FROM,
 		    "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
 	return ka_print_table(
-	    ctx, headers, "SELECT " KA_TIME_SQL("at") ", actor, action, key_id, detail" EVENTS_FROM,
+	    ctx, headers,
+	    "SELECT " KA_TIME_SQL("at") ", actor || iif(effective IS NULL OR effective = actor, '',"
+	    " ' (as ' || effective || ')'), action, key_id, detail" EVENTS_FROM,
 	    "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
 #undef EVENTS_FROM
 }

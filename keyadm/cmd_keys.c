@@ -4,7 +4,8 @@
  * Security rules for this file:
  *  1. A token exists only in `token`, sodium_malloc() memory that is wiped
  *     and freed by sodium_free() right after it is printed, once.
- *  2. No output but ka_print_token() ever shows a token.
+ *  2. No output but ka_print_token() ever shows a token, and it is written
+ *     out before the change that makes it valid is committed (ka_write).
  */
 #include "autoconfig.h"
 
@@ -15,6 +16,7 @@
 #include "duration.h"
 #include "keyadm.h"
 #include "keys.h"
+#include "tree.h"
 
 static char key_id_out[VK_UUID_STRLEN + 1];
 static char *token;
@@ -31,27 +33,32 @@ static const struct {
 };
 
 static int
-issue_token(struct ka_ctx *ctx, vk_rc (*fn)(struct ka_ctx *, char *))
+report_token(struct ka_ctx *ctx)
+{
+	return ka_print_token(ctx, key_id_out, token);
+}
+
+/* A change that issues a secret: the token lives in sodium_malloc() memory until printed. */
+static int
+issue_token(struct ka_ctx *ctx, ka_change_fn change)
 {
 	int rc;
 
 	if ((token = sodium_malloc(VK_TOKEN_LEN + 1)) == NULL)
 		return ka_fail(VK_ERR_NOMEM, "out of memory");
-	if ((rc = ka_write(ctx, fn)) == KA_OK)
-		rc = ka_print_token(ctx, key_id_out, token);
+	rc = ka_write(ctx, change, report_token);
 	sodium_free(token);
 	token = NULL;
 	return rc;
 }
 
 static vk_rc
-do_api_key_create(struct ka_ctx *ctx, char *err)
+do_api_key_create(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
 	const struct ka_args *a = &ctx->args;
 	char default_name[32];
 	struct vk_key_spec spec;
 	int64_t ttl = 0;
-	vk_rc rc;
 
 	memset(&spec, 0, sizeof spec);
 	for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++) {
@@ -68,7 +75,6 @@ do_api_key_create(struct ka_ctx *ctx, char *err)
 	spec.users = a->users;
 	spec.nusers = a->nusers;
 	spec.protected_key = a->val[O_PROTECTED] != NULL;
-	spec.created_by = ctx->actor;
 	if ((spec.name = a->val[O_NAME]) == NULL) {
 		char stamp[VK_RFC3339_LEN + 1];
 
@@ -76,11 +82,7 @@ do_api_key_create(struct ka_ctx *ctx, char *err)
 		snprintf(default_name, sizeof default_name, "key-%s", stamp);
 		spec.name = default_name;
 	}
-	if ((rc = vk_key_create(ctx->db, &spec, ctx->now, key_id_out, token, err)) != VK_OK)
-		return rc;
-	return ka_event(ctx, "key.create", key_id_out, err, "\"%s\": %s on %s %s%s", spec.name,
-	                vk_role_name(spec.role), spec.resource_type, spec.resource_id,
-	                spec.protected_key ? ", protected" : "");
+	return vk_key_create(t, &spec, key_id_out, token, err);
 }
 
 static int
@@ -101,7 +103,8 @@ check_name(struct ka_ctx *ctx)
 	const char *n = ctx->args.val[O_NAME];
 
 	if (n != NULL && !vk_name_valid(n)) {
-		ka_usage_error(ctx, "--name must be 1-%d characters with no control characters",
+		ka_usage_error(ctx,
+		               "--name must be 1-%d characters with no control or format characters",
 		               VK_NAME_MAX);
 		return -1;
 	}
@@ -159,34 +162,27 @@ one_resource(struct ka_ctx *ctx)
 }
 
 static int
-key_command(struct ka_ctx *ctx, vk_rc (*fn)(struct ka_ctx *, char *))
+report_key(struct ka_ctx *ctx)
 {
-	int rc;
-
-	if (ka_require(ctx, O_KEY_ID) || ka_id(ctx, O_KEY_ID))
-		return KA_USAGE;
-	if ((rc = ka_write(ctx, fn)) != KA_OK)
-		return rc;
 	return ka_print_key(ctx, ctx->args.val[O_KEY_ID]);
 }
 
-static vk_rc
-do_grant(struct ka_ctx *ctx, char *err)
+/* A change to one existing key, reported by showing the key. */
+static int
+key_command(struct ka_ctx *ctx, ka_change_fn change)
 {
-	const char *key = ctx->args.val[O_KEY_ID], *role = ctx->args.val[O_ROLE];
-	int r = one_resource(ctx);
-	const char *type = resources[r].type, *rid = ctx->args.val[resources[r].opt];
-	vk_rc rc;
+	if (ka_require(ctx, O_KEY_ID) || ka_id(ctx, O_KEY_ID))
+		return KA_USAGE;
+	return ka_write(ctx, change, report_key);
+}
 
-	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
-	    (rc = vk_resource_exists(ctx->db, type, rid, err)) != VK_OK ||
-	    (rc = vk_store_exec(ctx->db, "cannot grant", err, NULL,
-	                        "INSERT INTO grants (key_id, role, resource_type, resource_id)"
-	                        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id, resource_type,"
-	                        " resource_id) DO UPDATE SET role = excluded.role",
-	                        "tttt", key, role, type, rid)) != VK_OK)
-		return rc;
-	return ka_event(ctx, "key.grant", key, err, "%s on %s %s", role, type, rid);
+static vk_rc
+do_grant(struct ka_ctx *ctx, struct vk_txn *t, char *err)
+{
+	int r = one_resource(ctx);
+
+	return vk_key_grant(t, ctx->args.val[O_KEY_ID], vk_role_parse(ctx->args.val[O_ROLE]),
+	                    resources[r].type, ctx->args.val[resources[r].opt], err);
 }
 
 static int
@@ -197,45 +193,13 @@ keys_grant(struct ka_ctx *ctx)
 	return key_command(ctx, do_grant);
 }
 
-/* After a removal: a key keeps at least one grant and one user (delete the key instead). */
 static vk_rc
-refuse_last(struct ka_ctx *ctx, const char *count_sql, const char *what, char *err)
+do_ungrant(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
-	const char *key = ctx->args.val[O_KEY_ID];
-	int64_t left;
-	vk_rc rc;
+	int r = one_resource(ctx);
 
-	if ((rc = vk_store_query_int(ctx->db, "cannot count", err, &left, count_sql, "t", key)) !=
-	    VK_OK)
-		return rc;
-	if (left > 0)
-		return VK_OK;
-	vk_seterr(err, "that is key %s's only %s; add another first, or delete the key", key, what);
-	return VK_ERR_CONFLICT;
-}
-
-static vk_rc
-do_ungrant(struct ka_ctx *ctx, char *err)
-{
-	const char *key = ctx->args.val[O_KEY_ID];
-	int r = one_resource(ctx), changed;
-	const char *type = resources[r].type, *rid = ctx->args.val[resources[r].opt];
-	vk_rc rc;
-
-	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
-	    (rc = vk_store_exec(ctx->db, "cannot remove the grant", err, &changed,
-	                        "DELETE FROM grants WHERE key_id = ?1 AND resource_type = ?2"
-	                        " AND resource_id = ?3",
-	                        "ttt", key, type, rid)) != VK_OK)
-		return rc;
-	if (changed == 0) {
-		vk_seterr(err, "key %s has no grant on %s %s", key, type, rid);
-		return VK_ERR_NOTFOUND;
-	}
-	if ((rc = refuse_last(ctx, "SELECT count(*) FROM grants WHERE key_id = ?1", "grant",
-	                      err)) != VK_OK)
-		return rc;
-	return ka_event(ctx, "key.ungrant", key, err, "%s %s", type, rid);
+	return vk_key_ungrant(t, ctx->args.val[O_KEY_ID], resources[r].type,
+	                      ctx->args.val[resources[r].opt], err);
 }
 
 static int
@@ -247,41 +211,15 @@ keys_ungrant(struct ka_ctx *ctx)
 }
 
 static vk_rc
-do_add_user(struct ka_ctx *ctx, char *err)
+do_add_user(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
-	const char *key = ctx->args.val[O_KEY_ID], *user = ctx->args.users[0];
-	int changed;
-	vk_rc rc;
-
-	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
-	    (rc = vk_store_exec(ctx->db, "cannot add the user", err, &changed,
-	                        "INSERT OR IGNORE INTO key_users (key_id, user) VALUES (?1, ?2)",
-	                        "tt", key, user)) != VK_OK)
-		return rc;
-	/* adding a user who is already there changes nothing and records nothing */
-	return changed ? ka_event(ctx, "key.add-user", key, err, "%s", user) : VK_OK;
+	return vk_key_add_user(t, ctx->args.val[O_KEY_ID], ctx->args.users[0], err);
 }
 
 static vk_rc
-do_remove_user(struct ka_ctx *ctx, char *err)
+do_remove_user(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
-	const char *key = ctx->args.val[O_KEY_ID], *user = ctx->args.users[0];
-	int changed;
-	vk_rc rc;
-
-	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
-	    (rc = vk_store_exec(ctx->db, "cannot remove the user", err, &changed,
-	                        "DELETE FROM key_users WHERE key_id = ?1 AND user = ?2", "tt", key,
-	                        user)) != VK_OK)
-		return rc;
-	if (changed == 0) {
-		vk_seterr(err, "user %s is not one of key %s's users", user, key);
-		return VK_ERR_NOTFOUND;
-	}
-	if ((rc = refuse_last(ctx, "SELECT count(*) FROM key_users WHERE key_id = ?1", "user",
-	                      err)) != VK_OK)
-		return rc;
-	return ka_event(ctx, "key.remove-user", key, err, "%s", user);
+	return vk_key_remove_user(t, ctx->args.val[O_KEY_ID], ctx->args.users[0], err);
 }
 
 static int
@@ -296,32 +234,20 @@ keys_user(struct ka_ctx *ctx)
 }
 
 static vk_rc
-do_rotate(struct ka_ctx *ctx, char *err)
+do_rotate(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
-	const char *key = ctx->args.val[O_KEY_ID];
 	int64_t grace = 0;
-	vk_rc rc;
 
-	memcpy(key_id_out, key, sizeof key_id_out);
+	memcpy(key_id_out, ctx->args.val[O_KEY_ID], sizeof key_id_out);
 	if (ctx->args.val[O_GRACE] != NULL)
 		vk_duration_parse(ctx->args.val[O_GRACE], &grace); /* checked by keys_rotate */
-	if ((rc = vk_key_rotate(ctx->db, key, grace, ctx->now, token, err)) != VK_OK)
-		return rc;
-	if (grace == 0)
-		return ka_event(ctx, "key.rotate", key, err, "old secret revoked at once");
-	return ka_event(ctx, "key.rotate", key, err, "old secret valid for %s more",
-	                ctx->args.val[O_GRACE]);
+	return vk_key_rotate(t, ctx->args.val[O_KEY_ID], grace, token, err);
 }
 
 static vk_rc
-do_finish(struct ka_ctx *ctx, char *err)
+do_finish(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
-	const char *key = ctx->args.val[O_KEY_ID];
-	vk_rc rc;
-
-	if ((rc = vk_key_finish_rotation(ctx->db, key, ctx->now, err)) != VK_OK)
-		return rc;
-	return ka_event(ctx, "key.rotate-finish", key, err, "old secret revoked");
+	return vk_key_finish_rotation(t, ctx->args.val[O_KEY_ID], err);
 }
 
 static int
@@ -340,15 +266,10 @@ keys_rotate(struct ka_ctx *ctx)
 }
 
 static vk_rc
-do_clone(struct ka_ctx *ctx, char *err)
+do_clone(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
-	const char *key = ctx->args.val[O_KEY_ID];
-	vk_rc rc;
-
-	if ((rc = vk_key_clone(ctx->db, key, ctx->args.val[O_NAME], ctx->actor, ctx->now,
-	                       key_id_out, token, err)) != VK_OK)
-		return rc;
-	return ka_event(ctx, "key.clone", key_id_out, err, "cloned from %s", key);
+	return vk_key_clone(t, ctx->args.val[O_KEY_ID], ctx->args.val[O_NAME], key_id_out, token,
+	                    err);
 }
 
 static int
@@ -359,74 +280,51 @@ keys_clone(struct ka_ctx *ctx)
 	return issue_token(ctx, do_clone);
 }
 
-/* The upkeep verbs: one UPDATE or DELETE each. */
-static const struct upkeep {
+/* The upkeep verbs and the change each makes. */
+static const struct {
 	const char *verb;
-	const char *sql; /* ?1 key ID, ?2 name */
-	int refuse_protected;
+	enum vk_key_change change;
 } upkeeps[] = {
-    {"rename", "UPDATE keys SET name = ?2 WHERE id = ?1", 0},
-    {"disable", "UPDATE keys SET disabled = 1 WHERE id = ?1", 1},
-    {"enable", "UPDATE keys SET disabled = 0 WHERE id = ?1", 0},
-    {"protect", "UPDATE keys SET protected = 1 WHERE id = ?1", 0},
-    {"unprotect", "UPDATE keys SET protected = 0 WHERE id = ?1", 0},
-    {"delete", "DELETE FROM keys WHERE id = ?1", 1},
+    {"rename", VK_KEY_RENAME},   {"disable", VK_KEY_DISABLE},     {"enable", VK_KEY_ENABLE},
+    {"protect", VK_KEY_PROTECT}, {"unprotect", VK_KEY_UNPROTECT}, {"delete", VK_KEY_DELETE},
 };
 
-static const struct upkeep *
+static enum vk_key_change
 upkeep_of(const struct ka_ctx *ctx)
 {
 	for (size_t i = 0; i < sizeof upkeeps / sizeof upkeeps[0]; i++)
 		if (strcmp(ctx->cmd->verb, upkeeps[i].verb) == 0)
-			return &upkeeps[i];
-	return &upkeeps[0];
+			return upkeeps[i].change;
+	return VK_KEY_RENAME;
 }
 
 static vk_rc
-do_upkeep(struct ka_ctx *ctx, char *err)
+do_upkeep(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
-	const struct upkeep *u = upkeep_of(ctx);
-	const char *key = ctx->args.val[O_KEY_ID], *name = ctx->args.val[O_NAME];
-	char action[32];
-	int64_t protected_key;
-	vk_rc rc;
-
-	if ((rc = vk_key_exists(ctx->db, key, err)) != VK_OK ||
-	    (rc = vk_store_query_int(ctx->db, "cannot read the key", err, &protected_key,
-	                             "SELECT protected FROM keys WHERE id = ?1", "t", key)) !=
-	        VK_OK)
-		return rc;
-	if (u->refuse_protected && protected_key) {
-		vk_seterr(err, "key %s is protected; run keyadm keys unprotect --key-id %s first",
-		          key, key);
-		return VK_ERR_CONFLICT;
-	}
-	if ((rc = vk_store_exec(ctx->db, "cannot change the key", err, NULL, u->sql, "tt", key,
-	                        name)) != VK_OK)
-		return rc;
-	snprintf(action, sizeof action, "key.%s", u->verb);
-	return ka_event(ctx, action, key, err, "%s%s%s", name ? "to \"" : "", name ? name : "",
-	                name ? "\"" : "");
+	return vk_key_change(t, ctx->args.val[O_KEY_ID], upkeep_of(ctx), ctx->args.val[O_NAME],
+	                     err);
 }
 
 static int
-keys_upkeep(struct ka_ctx *ctx)
+report_deleted(struct ka_ctx *ctx)
 {
-	int rc;
-
-	if (strcmp(ctx->cmd->verb, "rename") == 0 && (ka_require(ctx, O_NAME) || check_name(ctx)))
-		return KA_USAGE;
-	if (strcmp(ctx->cmd->verb, "delete") != 0)
-		return key_command(ctx, do_upkeep);
-	if (ka_require(ctx, O_KEY_ID) || ka_id(ctx, O_KEY_ID))
-		return KA_USAGE;
-	if ((rc = ka_write(ctx, do_upkeep)) != KA_OK)
-		return rc;
 	if (ctx->json)
 		return ka_print_json(ctx, "SELECT json_object('id', ?1, 'deleted', json('true'))",
 		                     "t", ctx->args.val[O_KEY_ID]);
 	printf("Deleted key %s\n", ctx->args.val[O_KEY_ID]);
 	return KA_OK;
+}
+
+static int
+keys_upkeep(struct ka_ctx *ctx)
+{
+	if (strcmp(ctx->cmd->verb, "rename") == 0 && (ka_require(ctx, O_NAME) || check_name(ctx)))
+		return KA_USAGE;
+	if (upkeep_of(ctx) != VK_KEY_DELETE)
+		return key_command(ctx, do_upkeep);
+	if (ka_require(ctx, O_KEY_ID) || ka_id(ctx, O_KEY_ID))
+		return KA_USAGE;
+	return ka_write(ctx, do_upkeep, report_deleted);
 }
 
 static int
@@ -502,10 +400,8 @@ keys_list(struct ka_ctx *ctx)
 	    "8),"
 	    "  ', ') FROM grants WHERE key_id = k.id),"
 	    " (SELECT group_concat(user, ',') FROM key_users WHERE key_id = k.id),"
-	    " " KA_TIME_SQL(
-	        "k.created_at") ","
-	                        " coalesce(" KA_TIME_SQL(
-	                            "k.last_used_at") ", 'never'), " KA_STATUS_SQL KEYS_FILTER,
+	    " " KA_TIME_SQL("k.created_at") ", coalesce(" KA_TIME_SQL("k.last_used_at") ", 'never'),"
+	    " " VK_SQL_KEY_STATUS("k", "?1") KEYS_FILTER,
 	    KEYS_ARGS);
 #undef KEYS_ARGS
 }

@@ -8,23 +8,8 @@
 #include <string.h>
 
 #include "keyadm.h"
-#include "keys.h"
 #include "token.h"
-
-/* What differs between organizations, locations and machines. */
-struct kind {
-	const char *noun; /* command noun */
-	const char *type; /* resource_type in grants and messages */
-	enum ka_opt id_opt;
-	enum ka_opt parent_opt; /* O_COUNT: none */
-	const char *parent_type;
-	const char *insert_sql;   /* ?1 id, ?2 name, ?3 created_at, ?4 parent */
-	const char *object_sql;   /* one JSON object, ?1 id */
-	const char *rename_sql;   /* ?1 id, ?2 name */
-	const char *delete_sql;   /* ?1 id */
-	const char *children_sql; /* ?1 id, ?2 [machine] id -> count of what keeps it */
-	const char *children;     /* why, when that count is not 0 */
-};
+#include "tree.h"
 
 #define ORG_JSON "json_object('id', id, 'name', name, 'created_at', " KA_TIME_SQL("created_at") ")"
 #define LOC_JSON                                                                                   \
@@ -34,27 +19,21 @@ struct kind {
 	"json_object('id', m.id, 'location_id', m.location_id, 'org_id', l.org_id,"                \
 	" 'name', m.name, 'created_at', " KA_TIME_SQL("m.created_at") ")"
 
-static const struct kind kinds[] = {
-    {"organizations", "organization", O_ORG_ID, O_COUNT, NULL,
-     "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3)",
-     "SELECT " ORG_JSON " FROM organizations WHERE id = ?1",
-     "UPDATE organizations SET name = ?2 WHERE id = ?1", "DELETE FROM organizations WHERE id = ?1",
-     "SELECT count(*) FROM locations WHERE org_id = ?1",
-     "it still has locations; delete them first"},
-    {"locations", "location", O_LOCATION_ID, O_ORG_ID, "organization",
-     "INSERT INTO locations (id, name, created_at, org_id) VALUES (?1, ?2, ?3, ?4)",
-     "SELECT " LOC_JSON " FROM locations WHERE id = ?1",
-     "UPDATE locations SET name = ?2 WHERE id = ?1", "DELETE FROM locations WHERE id = ?1",
-     "SELECT count(*) FROM machines WHERE location_id = ?1",
-     "it still has machines; delete them first"},
-    {"machines", "machine", O_MACHINE_ID, O_LOCATION_ID, "location",
-     "INSERT INTO machines (id, name, created_at, location_id) VALUES (?1, ?2, ?3, ?4)",
+/* What keyadm says about organizations, locations and machines. */
+static const struct kind {
+	const char *noun;   /* command noun */
+	enum vk_kind kind;  /* in common/tree.h */
+	enum ka_opt id_opt;
+	enum ka_opt parent_opt; /* O_COUNT: none */
+	const char *object_sql; /* one JSON object, ?1 id */
+} kinds[] = {
+    {"organizations", VK_KIND_ORGANIZATION, O_ORG_ID, O_COUNT,
+     "SELECT " ORG_JSON " FROM organizations WHERE id = ?1"},
+    {"locations", VK_KIND_LOCATION, O_LOCATION_ID, O_ORG_ID,
+     "SELECT " LOC_JSON " FROM locations WHERE id = ?1"},
+    {"machines", VK_KIND_MACHINE, O_MACHINE_ID, O_LOCATION_ID,
      "SELECT " MACHINE_JSON " FROM machines m JOIN locations l ON l.id = m.location_id"
-     " WHERE m.id = ?1",
-     "UPDATE machines SET name = ?2 WHERE id = ?1", "DELETE FROM machines WHERE id = ?1",
-     "SELECT coalesce(?1 = ?2, 0) OR EXISTS (SELECT 1 FROM meta"
-     " WHERE name = 'host_machine_id' AND value = ?1)",
-     "it is this host's machine ([machine] id, or the one keyadm init recorded)"},
+     " WHERE m.id = ?1"},
 };
 
 static const struct kind *
@@ -70,64 +49,37 @@ static int
 check_name(struct ka_ctx *ctx, const char *name, const char *opt)
 {
 	if (!vk_name_valid(name)) {
-		ka_usage_error(ctx, "--%s must be 1-%d characters with no control characters", opt,
-		               VK_NAME_MAX);
+		ka_usage_error(ctx,
+		               "--%s must be 1-%d characters with no control or format characters",
+		               opt, VK_NAME_MAX);
 		return -1;
 	}
 	return 0;
 }
 
-/* An audit event named "<type>.<verb>", e.g. "location.rename". */
-static vk_rc __attribute__((format(printf, 5, 6)))
-tree_event(struct ka_ctx *ctx, const struct kind *k, const char *verb, char *err, const char *fmt,
-           ...)
-{
-	char action[32], detail[512];
-	va_list ap;
-
-	snprintf(action, sizeof action, "%s.%s", k->type, verb);
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof detail, fmt, ap);
-	va_end(ap);
-	return ka_event(ctx, action, NULL, err, "%s", detail);
-}
-
-/* Inserts one resource; id receives its new ID. */
-static vk_rc
-insert(struct ka_ctx *ctx, const struct kind *k, const char *name, const char *parent,
-       char id[VK_UUID_STRLEN + 1], char *err)
-{
-	unsigned char raw[VK_KEY_ID_BYTES];
-	vk_rc rc;
-
-	if (parent != NULL &&
-	    (rc = vk_resource_exists(ctx->db, k->parent_type, parent, err)) != VK_OK)
-		return rc;
-	vk_uuid_generate(raw);
-	vk_uuid_format(raw, id);
-	if ((rc = vk_store_exec(ctx->db, "cannot create", err, NULL, k->insert_sql,
-	                        parent ? "ttit" : "tti", id, name, ctx->now, parent)) != VK_OK)
-		return rc;
-	return tree_event(ctx, k, "create", err, "%s \"%s\"", id, name);
-}
-
 static char made_id[VK_UUID_STRLEN + 1];
+static const char *reported_verb;
 
 static vk_rc
-do_create(struct ka_ctx *ctx, char *err)
+do_create(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
 	const struct kind *k = kind_of(ctx);
 
-	return insert(ctx, k, ctx->args.val[O_NAME],
-	              k->parent_opt == O_COUNT ? NULL : ctx->args.val[k->parent_opt], made_id, err);
+	reported_verb = "Created";
+	return vk_tree_create(t, k->kind, ctx->args.val[O_NAME],
+	                      k->parent_opt == O_COUNT ? NULL : ctx->args.val[k->parent_opt],
+	                      made_id, err);
 }
 
+/* "Created location <ID>", or the object as JSON. */
 static int
-print_object(struct ka_ctx *ctx, const struct kind *k, const char *verb, const char *id)
+report_object(struct ka_ctx *ctx)
 {
+	const struct kind *k = kind_of(ctx);
+
 	if (ctx->json)
-		return ka_print_json(ctx, k->object_sql, "t", id);
-	printf("%s %s %s\n", verb, k->type, id);
+		return ka_print_json(ctx, k->object_sql, "t", made_id);
+	printf("%s %s %s\n", reported_verb, vk_kind_name(k->kind), made_id);
 	return KA_OK;
 }
 
@@ -135,94 +87,64 @@ static int
 tree_create(struct ka_ctx *ctx)
 {
 	const struct kind *k = kind_of(ctx);
-	int rc;
 
 	if (ka_require(ctx, O_NAME) || check_name(ctx, ctx->args.val[O_NAME], "name") ||
 	    (k->parent_opt != O_COUNT &&
 	     (ka_require(ctx, k->parent_opt) || ka_id(ctx, k->parent_opt))))
 		return KA_USAGE;
-	if ((rc = ka_write(ctx, do_create)) != KA_OK)
-		return rc;
-	return print_object(ctx, k, "Created", made_id);
+	return ka_write(ctx, do_create, report_object);
 }
 
 static vk_rc
-do_rename(struct ka_ctx *ctx, char *err)
+do_rename(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
 	const struct kind *k = kind_of(ctx);
-	const char *id = ctx->args.val[k->id_opt];
-	vk_rc rc;
 
-	if ((rc = vk_resource_exists(ctx->db, k->type, id, err)) != VK_OK ||
-	    (rc = vk_store_exec(ctx->db, "cannot rename", err, NULL, k->rename_sql, "tt", id,
-	                        ctx->args.val[O_NAME])) != VK_OK)
-		return rc;
-	return tree_event(ctx, k, "rename", err, "%s to \"%s\"", id, ctx->args.val[O_NAME]);
+	reported_verb = "Renamed";
+	snprintf(made_id, sizeof made_id, "%s", ctx->args.val[k->id_opt]);
+	return vk_tree_rename(t, k->kind, made_id, ctx->args.val[O_NAME], err);
 }
 
 static int
 tree_rename(struct ka_ctx *ctx)
 {
 	const struct kind *k = kind_of(ctx);
-	int rc;
 
 	if (ka_require(ctx, k->id_opt) || ka_id(ctx, k->id_opt) || ka_require(ctx, O_NAME) ||
 	    check_name(ctx, ctx->args.val[O_NAME], "name"))
 		return KA_USAGE;
-	if ((rc = ka_write(ctx, do_rename)) != KA_OK)
-		return rc;
-	return print_object(ctx, k, "Renamed", ctx->args.val[k->id_opt]);
+	return ka_write(ctx, do_rename, report_object);
 }
 
 static vk_rc
-do_delete(struct ka_ctx *ctx, char *err)
+do_delete(struct ka_ctx *ctx, struct vk_txn *t, char *err)
+{
+	const struct kind *k = kind_of(ctx);
+
+	return vk_tree_delete(t, k->kind, ctx->args.val[k->id_opt], ctx->cfg.machine_id, err);
+}
+
+static int
+report_deleted(struct ka_ctx *ctx)
 {
 	const struct kind *k = kind_of(ctx);
 	const char *id = ctx->args.val[k->id_opt];
-	int64_t n;
-	vk_rc rc;
 
-	if ((rc = vk_resource_exists(ctx->db, k->type, id, err)) != VK_OK ||
-	    (rc = vk_store_query_int(ctx->db, "cannot delete", err, &n, k->children_sql, "tt", id,
-	                             ctx->cfg.machine_id)) != VK_OK)
-		return rc;
-	if (n > 0) {
-		vk_seterr(err, "%s %s cannot be deleted: %s", k->type, id, k->children);
-		return VK_ERR_CONFLICT;
-	}
-	if ((rc = vk_store_query_int(ctx->db, "cannot delete", err, &n,
-	                             "SELECT count(DISTINCT key_id) FROM grants"
-	                             " WHERE resource_type = ?1 AND resource_id = ?2",
-	                             "tt", k->type, id)) != VK_OK)
-		return rc;
-	if (n > 0) {
-		vk_seterr(err,
-		          "%lld keys have grants on %s %s; remove them with keys ungrant first",
-		          (long long)n, k->type, id);
-		return VK_ERR_CONFLICT;
-	}
-	if ((rc = vk_store_exec(ctx->db, "cannot delete", err, NULL, k->delete_sql, "t", id)) !=
-	    VK_OK)
-		return rc;
-	return tree_event(ctx, k, "delete", err, "%s", id);
+	if (ctx->json)
+		return ka_print_json(ctx, "SELECT json_object('id', ?1, 'deleted', json('true'))",
+		                     "t", id);
+	printf("Deleted %s %s\n", vk_kind_name(k->kind), id);
+	return KA_OK;
 }
 
 static int
 tree_delete(struct ka_ctx *ctx)
 {
 	const struct kind *k = kind_of(ctx);
-	const char *id = ctx->args.val[k->id_opt];
-	int rc;
 
 	if (ka_require(ctx, k->id_opt) || ka_id(ctx, k->id_opt))
 		return KA_USAGE;
-	if ((rc = ka_write(ctx, do_delete)) != KA_OK)
-		return rc;
-	if (ctx->json)
-		return ka_print_json(ctx, "SELECT json_object('id', ?1, 'deleted', json('true'))",
-		                     "t", id);
-	printf("Deleted %s %s\n", k->type, id);
-	return KA_OK;
+	return ka_write(ctx, do_delete, report_deleted);
 }
 
 static const char *const org_headers[] = {"ID", "NAME", "CREATED", NULL};
@@ -323,32 +245,53 @@ machines_list(struct ka_ctx *ctx)
 }
 
 static const char *init_names[3];
-static char init_ids[3][VK_UUID_STRLEN + 1];
+static char init_host[VK_UUID_STRLEN + 1];
+static int init_created;
 
 static vk_rc
-do_init_tree(struct ka_ctx *ctx, char *err)
+do_init_tree(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
-	vk_rc rc;
+	(void)ctx;
+	return vk_tree_init(t, init_names, init_host, &init_created, err);
+}
 
-	if ((rc = insert(ctx, &kinds[0], init_names[0], NULL, init_ids[0], err)) != VK_OK ||
-	    (rc = insert(ctx, &kinds[1], init_names[1], init_ids[0], init_ids[1], err)) != VK_OK ||
-	    (rc = insert(ctx, &kinds[2], init_names[2], init_ids[1], init_ids[2], err)) != VK_OK ||
-	    (rc = vk_store_set_host_machine(ctx->db, init_ids[2], err)) != VK_OK)
-		return rc;
-	return ka_event(ctx, "init", NULL, err, "host machine %s", init_ids[2]);
+static int
+report_init(struct ka_ctx *ctx)
+{
+	const char *path = ctx->db_path ? ctx->db_path : ctx->cfg.store_path;
+
+	if (ctx->json)
+		return ka_print_json(
+		    ctx,
+		    "SELECT json_object('store', ?1, 'schema_version', ?2, 'machine',"
+		    " (SELECT " MACHINE_JSON " FROM machines m JOIN locations l"
+		    " ON l.id = m.location_id WHERE m.id = ?3))",
+		    "tit", path, (int64_t)VK_SCHEMA_VERSION, init_host[0] ? init_host : NULL);
+	printf("Store %s is ready (schema version %d).\n", path, VK_SCHEMA_VERSION);
+	if (init_host[0] == '\0')
+		return KA_OK;
+	return ka_print_table(ctx, (const char *const[]){"", "ID", "NAME", NULL},
+	                      "SELECT 'organization', o.id, o.name FROM machines m"
+	                      " JOIN locations l ON l.id = m.location_id"
+	                      " JOIN organizations o ON o.id = l.org_id WHERE m.id = ?1"
+	                      " UNION ALL SELECT 'location', l.id, l.name FROM machines m"
+	                      " JOIN locations l ON l.id = m.location_id WHERE m.id = ?1"
+	                      " UNION ALL SELECT 'machine (this host)', id, name FROM machines"
+	                      " WHERE id = ?1",
+	                      "t", init_host);
 }
 
 /*
- * Creates or migrates the store. With --org, --location and --machine it
- * also creates that hierarchy and records the machine as this host's,
- * unless the store already records one, which is then left as it is.
+ * Creates or migrates the store, and folds its log into it. With --org,
+ * --location and --machine it also creates that hierarchy and records the
+ * machine as this host's, unless the store already records one, which is
+ * then left as it is.
  */
 static int
 init(struct ka_ctx *ctx)
 {
 	static const enum ka_opt opts[3] = {O_ORG, O_LOCATION, O_MACHINE};
-	const char *path = ctx->db_path ? ctx->db_path : ctx->cfg.store_path;
-	char host[VK_UUID_STRLEN + 1] = "", err[VK_ERRLEN];
+	char err[VK_ERRLEN];
 	int given = 0, rc;
 
 	for (int i = 0; i < 3; i++) {
@@ -363,35 +306,17 @@ init(struct ka_ctx *ctx)
 		return ka_usage_error(ctx, "give all of --org, --location and --machine, or none");
 	if ((rc = ka_open(ctx, VK_OPEN_INIT)) != KA_OK)
 		return rc;
-	if (vk_store_host_machine(ctx->db, NULL, host, err) != VK_OK && given == 3) {
-		if ((rc = ka_write(ctx, do_init_tree)) != KA_OK)
-			return rc;
-		memcpy(host, init_ids[2], sizeof host);
-	} else if (given == 3) {
-		fprintf(stderr,
-		        "keyadm: the store already records this host's machine %s;"
-		        " nothing created\n",
-		        host);
+	vk_store_checkpoint(ctx->db, 1);
+	if (given == 0) {
+		if (vk_store_host_machine(ctx->db, ctx->cfg.machine_id, init_host, err) != VK_OK)
+			init_host[0] = '\0';
+		return report_init(ctx);
 	}
-	if (ctx->json)
-		return ka_print_json(
-		    ctx,
-		    "SELECT json_object('store', ?1, 'schema_version', ?2, 'machine',"
-		    " (SELECT " MACHINE_JSON " FROM machines m JOIN locations l"
-		    " ON l.id = m.location_id WHERE m.id = ?3))",
-		    "tit", path, (int64_t)VK_SCHEMA_VERSION, host[0] ? host : NULL);
-	printf("Store %s is ready (schema version %d).\n", path, VK_SCHEMA_VERSION);
-	if (host[0] == '\0')
-		return KA_OK;
-	return ka_print_table(ctx, (const char *const[]){"", "ID", "NAME", NULL},
-	                      "SELECT 'organization', o.id, o.name FROM machines m"
-	                      " JOIN locations l ON l.id = m.location_id"
-	                      " JOIN organizations o ON o.id = l.org_id WHERE m.id = ?1"
-	                      " UNION ALL SELECT 'location', l.id, l.name FROM machines m"
-	                      " JOIN locations l ON l.id = m.location_id WHERE m.id = ?1"
-	                      " UNION ALL SELECT 'machine (this host)', id, name FROM machines"
-	                      " WHERE id = ?1",
-	                      "t", host);
+	if ((rc = ka_write(ctx, do_init_tree, report_init)) == KA_OK && !init_created)
+		fprintf(stderr, "keyadm: the store already records this host's machine %s;"
+		                " nothing created\n",
+		        init_host);
+	return rc;
 }
 
 const struct ka_command ka_tree_commands[] = {

@@ -3,6 +3,8 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -18,6 +20,8 @@
 #include "token.h"
 
 enum { G_CONFIG = O_COUNT + 1, G_DB, G_JSON, G_HELP, G_VERSION };
+
+#define GLOBAL_BIT(c) (1u << ((c) - G_CONFIG))
 
 static const struct option long_options[] = {
     {"name", required_argument, NULL, O_NAME},
@@ -162,6 +166,15 @@ set_option(struct ka_ctx *ctx, int c, const char *arg, const char *word)
 {
 	struct ka_args *a = &ctx->args;
 
+	if (c == '?')
+		return ka_usage_error(ctx, "unknown option, or missing value: \"%s\"", word);
+	if (arg != NULL && *arg == '\0')
+		return ka_usage_error(ctx, "--%s needs a value", ka_opt_name((enum ka_opt)c));
+	if (c >= G_CONFIG) {
+		if (ctx->globals_given & GLOBAL_BIT(c))
+			return ka_usage_error(ctx, "--%s given twice", ka_opt_name((enum ka_opt)c));
+		ctx->globals_given |= GLOBAL_BIT(c);
+	}
 	switch (c) {
 	case G_CONFIG:
 		ctx->config_path = arg;
@@ -178,8 +191,6 @@ set_option(struct ka_ctx *ctx, int c, const char *arg, const char *word)
 	case G_VERSION:
 		printf("keyadm (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
 		return KA_OK;
-	case '?':
-		return ka_usage_error(ctx, "unknown option, or missing value: \"%s\"", word);
 	default:
 		break;
 	}
@@ -275,7 +286,12 @@ ka_open(struct ka_ctx *ctx, enum vk_open_mode mode)
 	                   &ctx->db, err);
 	if (rc == VK_OK)
 		rc = vk_store_register_functions(ctx->db, err);
-	return rc == VK_OK ? KA_OK : ka_fail(rc, err);
+	if (rc != VK_OK) {
+		sqlite3_close(ctx->db);
+		ctx->db = NULL;
+		return ka_fail(rc, err);
+	}
+	return KA_OK;
 }
 
 vk_rc
@@ -284,48 +300,93 @@ ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN +
 	return vk_store_host_machine(ctx->db, given ? given : ctx->cfg.machine_id, out, err);
 }
 
-vk_rc
-ka_event(struct ka_ctx *ctx, const char *action, const char *key_id, char *err, const char *fmt,
-         ...)
-{
-	char detail[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof detail, fmt, ap);
-	va_end(ap);
-	return vk_store_event(ctx->db, ctx->actor, action, key_id, detail, err);
-}
-
 int
-ka_write(struct ka_ctx *ctx, vk_rc (*fn)(struct ka_ctx *ctx, char *err))
+ka_write(struct ka_ctx *ctx, ka_change_fn change, ka_report_fn report)
 {
+	struct vk_txn t = {ctx->db, ctx->actor, ctx->effective, ctx->now};
 	char err[VK_ERRLEN] = "";
 	vk_rc rc;
 	int status;
 
 	if (ctx->db == NULL && (status = ka_open(ctx, VK_OPEN_ADMIN)) != KA_OK)
 		return status;
-	if ((rc = vk_store_begin(ctx->db, err)) != VK_OK)
+	t.db = ctx->db;
+	if ((rc = vk_txn_begin(&t, err)) != VK_OK)
 		return ka_fail(rc, err);
-	if ((rc = fn(ctx, err)) != VK_OK) {
-		vk_store_rollback(ctx->db);
+	if ((rc = change(ctx, &t, err)) != VK_OK) {
+		vk_txn_rollback(&t);
 		return ka_fail(rc, err);
 	}
-	if ((rc = vk_store_commit(ctx->db, err)) != VK_OK)
-		return ka_fail(rc, err);
+	/* the report, a token included, is out before the change is stored */
+	if ((status = report(ctx)) != KA_OK || (status = ka_flush()) != KA_OK) {
+		vk_txn_rollback(&t);
+		fputs("keyadm: nothing was changed\n", stderr);
+		return status;
+	}
+	if ((rc = vk_txn_commit(&t, err)) != VK_OK) {
+		ka_fail(rc, err);
+		fputs("keyadm: nothing was changed; anything printed above does not hold\n",
+		      stderr);
+		return KA_FAIL;
+	}
 	return KA_OK;
 }
 
+/* The name of uid for the audit trail: its user name, or "uid N". */
+static void
+user_name(uid_t uid, char *out, size_t size)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw != NULL && vk_user_valid(pw->pw_name))
+		snprintf(out, size, "%s", pw->pw_name);
+	else
+		snprintf(out, size, "uid %u", (unsigned)uid);
+}
+
+/* The login UID the kernel keeps for this session (pam_loginuid), or -1. */
+static long long
+login_uid(void)
+{
+	char buf[16];
+	long long v = -1;
+	ssize_t n;
+	int fd = open("/proc/self/loginuid", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n > 0) {
+		char *end;
+
+		buf[n] = '\0';
+		errno = 0;
+		v = strtoll(buf, &end, 10);
+		if (errno != 0 || end == buf || v < 0 || v >= 4294967295LL)
+			v = -1;
+	}
+	return v;
+}
+
+/*
+ * Who is asking: the login UID, which survives sudo and su; else, when
+ * sudo started keyadm (real uid 0), SUDO_USER; else the real uid. The
+ * effective user is recorded beside it.
+ */
 static void
 set_actor(struct ka_ctx *ctx)
 {
-	struct passwd *pw = getpwuid(getuid());
+	const char *sudo_user = getenv("SUDO_USER");
+	long long luid = login_uid();
 
-	if (pw != NULL && vk_user_valid(pw->pw_name))
-		snprintf(ctx->actor, sizeof ctx->actor, "%s", pw->pw_name);
+	if (luid >= 0)
+		user_name((uid_t)luid, ctx->actor, sizeof ctx->actor);
+	else if (getuid() == 0 && sudo_user != NULL && vk_user_valid(sudo_user))
+		snprintf(ctx->actor, sizeof ctx->actor, "%s", sudo_user);
 	else
-		snprintf(ctx->actor, sizeof ctx->actor, "uid %u", (unsigned)getuid());
+		user_name(getuid(), ctx->actor, sizeof ctx->actor);
+	user_name(geteuid(), ctx->effective, sizeof ctx->effective);
 }
 
 int
@@ -377,6 +438,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	rc = ctx.cmd->run(&ctx);
+	if (rc == KA_OK)
+		rc = ka_flush();
 out:
 	if (ctx.db != NULL)
 		sqlite3_close(ctx.db);

@@ -11,7 +11,9 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "model.h"
 #include "store.h"
+#include "txn.h"
 #include "vk.h"
 
 #define KA_OK    0
@@ -60,9 +62,11 @@ struct ka_ctx {
 	const char *config_path;
 	const char *db_path;
 	int json;
+	unsigned globals_given; /* global options seen, one bit each */
 	struct vk_config cfg;
 	sqlite3 *db;
-	char actor[64];
+	char actor[VK_USER_MAX + 1];     /* the person: login UID, else SUDO_USER, else the uid */
+	char effective[VK_USER_MAX + 16]; /* the effective user, when it is not the person */
 	int64_t now;
 	const struct ka_command *cmd;
 	struct ka_args args;
@@ -77,6 +81,11 @@ struct ka_command {
 	const char *help;
 };
 
+/* A change: runs inside the transaction, records its events through t. */
+typedef vk_rc (*ka_change_fn)(struct ka_ctx *ctx, struct vk_txn *t, char *err);
+/* Prints what a change did, inside its transaction; KA_OK or a failure already reported. */
+typedef int (*ka_report_fn)(struct ka_ctx *ctx);
+
 /* keyadm.c */
 int ka_fail(vk_rc rc, const char *err);
 int ka_usage_error(const struct ka_ctx *ctx, const char *fmt, ...)
@@ -85,14 +94,16 @@ int ka_open(struct ka_ctx *ctx, enum vk_open_mode mode);
 int ka_require(struct ka_ctx *ctx, enum ka_opt o);
 int ka_duration(struct ka_ctx *ctx, enum ka_opt o, int64_t *out);
 int ka_id(struct ka_ctx *ctx, enum ka_opt o);
-/* Runs fn in one BEGIN IMMEDIATE transaction: all of it is stored, or none. */
+const char *ka_opt_name(enum ka_opt o);
 /* This host's machine: `given` (a --machine-id), else [machine] id, else init's record. */
 vk_rc ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN + 1],
                       char *err);
-int ka_write(struct ka_ctx *ctx, vk_rc (*fn)(struct ka_ctx *ctx, char *err));
-vk_rc ka_event(struct ka_ctx *ctx, const char *action, const char *key_id, char *err,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-const char *ka_opt_name(enum ka_opt o);
+/*
+ * Runs change in one BEGIN IMMEDIATE transaction, then report inside it,
+ * and commits only once the report is written out: either the change is
+ * stored and reported, or keyadm fails and the store is as it was.
+ */
+int ka_write(struct ka_ctx *ctx, ka_change_fn change, ka_report_fn report);
 
 /* output.c */
 int ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql,
@@ -100,73 +111,38 @@ int ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *s
 int ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...);
 int ka_print_token(struct ka_ctx *ctx, const char *key_id, const char *token);
 int ka_print_key(struct ka_ctx *ctx, const char *key_id);
-void ka_print_plain(const char *s);
+/* Flushes stdout; KA_OK, or KA_FAIL after saying what failed. */
+int ka_flush(void);
+
 
 /* command tables */
 extern const struct ka_command ka_tree_commands[];
 extern const struct ka_command ka_key_commands[];
 extern const struct ka_command ka_check_commands[];
 
-/* The SQL expression for a key's status, with ?1 bound to now. */
-#define KA_STATUS_SQL                                                                              \
-	"CASE WHEN k.disabled THEN 'disabled'"                                                     \
-	" WHEN k.expires_at IS NOT NULL AND k.expires_at <= ?1 THEN 'expired'"                     \
-	" WHEN EXISTS (SELECT 1 FROM secrets s WHERE s.key_id = k.id AND s.expires_at > ?1)"       \
-	" THEN 'rotating' ELSE 'active' END"
-
-/* Everything the store knows about key k but its secrets, as one JSON object; ?1 is now. */
-#define KA_KEY_JSON                                                                                                                                              \
-	"json_object("                                                                                                                                           \
-	" 'id', k.id, 'name', k.name, 'preview', vk_preview(k.id),"                                                                                              \
-	" 'created_at', " KA_TIME_SQL(                                                                                                                           \
-	    "k.created_at") ","                                                                                                                                  \
-	                    " 'created_by', k.created_by,"                                                                                                       \
-	                    " 'disabled', json(iif(k.disabled, 'true', 'false')),"                                                                               \
-	                    " 'protected', json(iif(k.protected, 'true', 'false')),"                                                                             \
-	                    " 'expires_at', " KA_TIME_SQL(                                                                                                       \
-	                        "k.expires_at") ","                                                                                                              \
-	                                        " 'status', " KA_STATUS_SQL ","                                                                                  \
-	                                        " 'users', (SELECT json_group_array(user) FROM"                                                                  \
-	                                        "  (SELECT user FROM key_users WHERE key_id = "                                                                  \
-	                                        "k.id ORDER BY user)),"                                                                                          \
-	                                        " 'authorizations', (SELECT "                                                                                    \
-	                                        "json_group_array(json_object('role', role,"                                                                     \
-	                                        "  'resource_type', resource_type, "                                                                             \
-	                                        "'resource_id', resource_id)) FROM"                                                                              \
-	                                        "  (SELECT * FROM grants WHERE key_id = k.id "                                                                   \
-	                                        "ORDER BY resource_type, resource_id)),"                                                                         \
-	                                        " 'secrets', (SELECT "                                                                                           \
-	                                        "json_group_array(json_object("                                                                                  \
-	                                        "  'created_at', " KA_TIME_SQL(                                                                                  \
-	                                            "created_at") ","                                                                                            \
-	                                                          "  'expires_at', " KA_TIME_SQL(                                                                \
-	                                                              "expires_at") ")) FROM"                                                                    \
-	                                                                            "  (SELECT * "                                                               \
-	                                                                            "FROM "                                                                      \
-	                                                                            "secrets "                                                                   \
-	                                                                            "WHERE "                                                                     \
-	                                                                            "key_id = "                                                                  \
-	                                                                            "k.id"                                                                       \
-	                                                                            "   AND "                                                                    \
-	                                                                            "(expires_at "                                                               \
-	                                                                            "IS NULL OR "                                                                \
-	                                                                            "expires_at "                                                                \
-	                                                                            "> ?1) ORDER "                                                               \
-	                                                                            "BY id)),"                                                                   \
-	                                                                            " 'last_used'"                                                               \
-	                                                                            ", "                                                                         \
-	                                                                            "iif(k.last_"                                                                \
-	                                                                            "used_at IS "                                                                \
-	                                                                            "NULL, NULL, "                                                               \
-	                                                                            "json_object("                                                               \
-	                                                                            "  "                                                                         \
-	                                                                            "'at',"                                                                      \
-	                                                                            " " KA_TIME_SQL(                                                             \
-	                                                                                "k.last_"                                                                \
-	                                                                                "used_at") ","                                                           \
-	                                                                                           "  'service', k.last_used_service, 'user', k.last_used_user," \
-	                                                                                           "  'rhost', k.last_used_rhost)))"
-
 #define KA_TIME_SQL(col) "strftime('%Y-%m-%dT%H:%M:%SZ', " col ", 'unixepoch')"
+
+/* The key object of SPEC §3, and its status, as one JSON object; ?1 now, key row k. */
+// clang-format off
+#define KA_KEY_JSON \
+	"json_object('id', k.id, 'name', k.name, 'preview', vk_preview(k.id)," \
+	" 'created_at', " KA_TIME_SQL("k.created_at") ", 'created_by', k.created_by," \
+	" 'disabled', json(iif(k.disabled, 'true', 'false'))," \
+	" 'protected', json(iif(k.protected, 'true', 'false'))," \
+	" 'expires_at', " KA_TIME_SQL("k.expires_at") "," \
+	" 'status', " VK_SQL_KEY_STATUS("k", "?1") "," \
+	" 'users', (SELECT json_group_array(user) FROM" \
+	"  (SELECT user FROM key_users WHERE key_id = k.id ORDER BY user))," \
+	" 'authorizations', (SELECT json_group_array(json_object('role', role," \
+	"  'resource_type', resource_type, 'resource_id', resource_id)) FROM" \
+	"  (SELECT * FROM grants WHERE key_id = k.id ORDER BY resource_type, resource_id))," \
+	" 'secrets', (SELECT json_group_array(json_object(" \
+	"  'created_at', " KA_TIME_SQL("s.created_at") ", 'expires_at', " KA_TIME_SQL("s.expires_at") "))" \
+	"  FROM (SELECT * FROM secrets s WHERE s.key_id = k.id AND " VK_SQL_SECRET_LIVE("s", "?1") \
+	"  ORDER BY s.id) s)," \
+	" 'last_used', iif(k.last_used_at IS NULL, NULL, json_object(" \
+	"  'at', " KA_TIME_SQL("k.last_used_at") ", 'service', k.last_used_service," \
+	"  'user', k.last_used_user, 'rhost', k.last_used_rhost)))"
+// clang-format on
 
 #endif

@@ -1,23 +1,59 @@
 /*
  * output.c - human tables and JSON documents.
  *
- * JSON is built by SQLite's JSON functions, so nothing is escaped by hand;
- * the one exception is the token, whose alphabet [A-Za-z0-9_] needs no
- * escaping. Text from the store reaches a terminal only after control
- * characters are replaced, since a damaged store may hold any bytes.
+ * Security rules for this file:
+ *  1. JSON is built by SQLite's JSON functions, so nothing is escaped by
+ *     hand; the one exception is the token, whose alphabet [A-Za-z0-9_]
+ *     needs no escaping. Every document is made valid UTF-8 before it is
+ *     printed (a damaged store or a crafted PAM_RHOST may hold any bytes).
+ *  2. Text reaches a terminal only through vk_text_clean(): no control,
+ *     bidi or zero-width character, and no invalid UTF-8, is ever printed.
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "keyadm.h"
+#include "model.h"
 
 #define MAX_COLUMNS 10
+#define CELL_MAX    4096 /* bytes of one cleaned cell */
 
-/* Code points in s, for column widths. */
+/* The same as KA_KEY_JSON, one line per field, for people; ?1 now, ?2 key ID. */
+// clang-format off
+static const char key_human_sql[] =
+    "SELECT k.id, k.name, vk_preview(k.id), " VK_SQL_KEY_STATUS("k", "?1") ","
+    " " KA_TIME_SQL("k.created_at") ", k.created_by,"
+    " coalesce(" KA_TIME_SQL("k.expires_at") ", 'never'), iif(k.protected, 'yes', 'no'),"
+    " (SELECT group_concat(user, ', ') FROM"
+    "  (SELECT user FROM key_users WHERE key_id = k.id ORDER BY user)),"
+    " (SELECT group_concat(role || ' on ' || resource_type || ' ' || resource_id, '; ') FROM"
+    "  (SELECT * FROM grants WHERE key_id = k.id ORDER BY resource_type, resource_id)),"
+    " (SELECT group_concat('created ' || " KA_TIME_SQL("s.created_at") " ||"
+    "  coalesce(', valid until ' || " KA_TIME_SQL("s.expires_at") ", ''), '; ') FROM"
+    "  (SELECT * FROM secrets s WHERE s.key_id = k.id AND " VK_SQL_SECRET_LIVE("s", "?1")
+    "   ORDER BY s.id) s),"
+    " iif(k.last_used_at IS NULL, 'never', " KA_TIME_SQL("k.last_used_at")
+    "  || ' by ' || k.last_used_user || ' via ' || k.last_used_service"
+    "  || coalesce(' from ' || k.last_used_rhost, ''))"
+    " FROM keys k WHERE k.id = ?2";
+// clang-format on
+
+int
+ka_flush(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return KA_OK;
+	fprintf(stderr, "keyadm: cannot write the output: %s\n",
+	        errno != 0 ? strerror(errno) : "write error");
+	return KA_FAIL;
+}
+
+/* Code points in s (already cleaned, so valid UTF-8), for column widths. */
 static size_t
 display_width(const char *s)
 {
@@ -29,30 +65,8 @@ display_width(const char *s)
 	return w;
 }
 
-static void
-print_sanitized(const char *s)
-{
-	for (; *s != '\0'; s++)
-		putchar(((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s);
-}
-
-void
-ka_print_plain(const char *s)
-{
-	print_sanitized(s);
-	putchar('\n');
-}
-
-static void
-print_cell(const char *s, size_t width, int last)
-{
-	print_sanitized(s);
-	if (!last)
-		printf("%*s", (int)(width - display_width(s) + 2), "");
-}
-
 struct rows {
-	char **cells; /* nrows * ncols */
+	char **cells; /* nrows * ncols, each cleaned */
 	size_t nrows, ncols;
 };
 
@@ -64,11 +78,11 @@ rows_free(struct rows *r)
 	free(r->cells);
 }
 
-/* Steps st to the end, copying every cell; returns KA_OK or KA_FAIL. */
+/* Steps st to the end, copying every cell cleaned for a terminal; KA_OK or KA_FAIL. */
 static int
 rows_read(struct ka_ctx *ctx, sqlite3_stmt *st, struct rows *r)
 {
-	char err[VK_ERRLEN];
+	char err[VK_ERRLEN], cell[CELL_MAX];
 	int step;
 
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -79,11 +93,13 @@ rows_read(struct ka_ctx *ctx, sqlite3_stmt *st, struct rows *r)
 		r->cells = grown;
 		for (size_t c = 0; c < r->ncols; c++) {
 			const char *v = (const char *)sqlite3_column_text(st, (int)c);
-			char *copy = strdup(v ? v : "-");
 
-			if (copy == NULL)
+			vk_text_clean(v != NULL ? v : "-", cell, sizeof cell);
+			if ((r->cells[r->nrows * r->ncols + c] = strdup(cell)) == NULL) {
+				for (size_t done = 0; done < c; done++)
+					free(r->cells[r->nrows * r->ncols + done]);
 				return ka_fail(VK_ERR_NOMEM, "out of memory");
-			r->cells[r->nrows * r->ncols + c] = copy;
+			}
 		}
 		r->nrows++;
 	}
@@ -92,30 +108,58 @@ rows_read(struct ka_ctx *ctx, sqlite3_stmt *st, struct rows *r)
 	return KA_OK;
 }
 
+static int
+vread_rows(struct ka_ctx *ctx, struct rows *r, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st = NULL;
+	char err[VK_ERRLEN];
+	vk_rc vrc;
+	int rc;
+
+	vrc = vk_store_vprepare(ctx->db, "cannot read the store", err, &st, sql, types, ap);
+	if (vrc != VK_OK)
+		return ka_fail(vrc, err);
+	rc = rows_read(ctx, st, r);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+read_rows(struct ka_ctx *ctx, struct rows *r, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = vread_rows(ctx, r, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+static void
+print_cell(const char *s, size_t width, int last)
+{
+	fputs(s, stdout);
+	if (!last)
+		printf("%*s", (int)(width - display_width(s) + 2), "");
+}
+
 int
 ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql, const char *types,
                ...)
 {
 	size_t width[MAX_COLUMNS] = {0};
 	struct rows r = {NULL, 0, 0};
-	sqlite3_stmt *st = NULL;
-	char err[VK_ERRLEN];
 	va_list ap;
-	vk_rc vrc;
 	int rc;
 
 	while (headers[r.ncols] != NULL && r.ncols < MAX_COLUMNS)
 		r.ncols++;
 	va_start(ap, types);
-	vrc = vk_store_vprepare(ctx->db, "cannot read the store", err, &st, sql, types, ap);
+	rc = vread_rows(ctx, &r, sql, types, ap);
 	va_end(ap);
-	if (vrc != VK_OK)
-		return ka_fail(vrc, err);
-	rc = rows_read(ctx, st, &r);
-	sqlite3_finalize(st);
 	if (rc != KA_OK)
 		goto out;
-
 	for (size_t c = 0; c < r.ncols; c++) {
 		width[c] = display_width(headers[c]);
 		for (size_t i = 0; i < r.nrows; i++) {
@@ -138,9 +182,9 @@ out:
 	return rc;
 }
 
-/* Runs sql and returns a copy of the first column of its first row in *out. */
+/* Runs sql and returns the first column of its first row, as valid UTF-8, in *out. */
 static int
-vquery_text(struct ka_ctx *ctx, char **out, const char *sql, const char *types, va_list ap)
+vquery_json(struct ka_ctx *ctx, char **out, const char *sql, const char *types, va_list ap)
 {
 	sqlite3_stmt *st = NULL;
 	char err[VK_ERRLEN];
@@ -153,7 +197,7 @@ vquery_text(struct ka_ctx *ctx, char **out, const char *sql, const char *types, 
 		return ka_fail(vrc, err);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
-		if ((*out = strdup((const char *)sqlite3_column_text(st, 0))) == NULL)
+		if ((*out = vk_text_utf8_repair((const char *)sqlite3_column_text(st, 0))) == NULL)
 			rc = ka_fail(VK_ERR_NOMEM, "out of memory");
 	} else if (step == SQLITE_ROW || step == SQLITE_DONE) {
 		rc = ka_fail(VK_ERR_NOTFOUND, "not found");
@@ -165,13 +209,13 @@ vquery_text(struct ka_ctx *ctx, char **out, const char *sql, const char *types, 
 }
 
 static int
-query_text(struct ka_ctx *ctx, char **out, const char *sql, const char *types, ...)
+query_json(struct ka_ctx *ctx, char **out, const char *sql, const char *types, ...)
 {
 	va_list ap;
 	int rc;
 
 	va_start(ap, types);
-	rc = vquery_text(ctx, out, sql, types, ap);
+	rc = vquery_json(ctx, out, sql, types, ap);
 	va_end(ap);
 	return rc;
 }
@@ -184,7 +228,7 @@ ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...)
 	int rc;
 
 	va_start(ap, types);
-	rc = vquery_text(ctx, &doc, sql, types, ap);
+	rc = vquery_json(ctx, &doc, sql, types, ap);
 	va_end(ap);
 	if (rc == KA_OK) {
 		puts(doc);
@@ -193,64 +237,6 @@ ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...)
 	return rc;
 }
 
-/* The same, one line per field, for people. */
-static const char key_human_sql[] =
-    "SELECT k.id, k.name, vk_preview(k.id), " KA_STATUS_SQL ","
-    " " KA_TIME_SQL(
-        "k.created_at") ", k.created_by,"
-                        " coalesce(" KA_TIME_SQL(
-                            "k.expires_at") ", 'never'),"
-                                            " iif(k.protected, 'yes', 'no'),"
-                                            " (SELECT group_concat(user, ', ') FROM"
-                                            "  (SELECT user FROM key_users WHERE key_id = k.id "
-                                            "ORDER BY user)),"
-                                            " (SELECT group_concat(role || ' on ' || resource_type "
-                                            "|| ' ' || resource_id, '; ') FROM"
-                                            "  (SELECT * FROM grants WHERE key_id = k.id ORDER BY "
-                                            "resource_type, resource_id)),"
-                                            " (SELECT group_concat('created ' || " KA_TIME_SQL(
-                                                "created_at") ""
-                                                              "  || coalesce(', valid until ' "
-                                                              "|| " KA_TIME_SQL(
-                                                                  "expires_at") ", ''), '; ') FROM"
-                                                                                "  (SELECT * FROM "
-                                                                                "secrets WHERE "
-                                                                                "key_id = k.id"
-                                                                                "   AND "
-                                                                                "(expires_at IS "
-                                                                                "NULL OR "
-                                                                                "expires_at > ?1) "
-                                                                                "ORDER BY id)),"
-                                                                                " iif(k.last_used_"
-                                                                                "at IS NULL, "
-                                                                                "'never',"
-                                                                                " " KA_TIME_SQL(
-                                                                                    "k.last_used_"
-                                                                                    "at") ""
-                                                                                          "  || ' "
-                                                                                          "by ' || "
-                                                                                          "k.last_"
-                                                                                          "used_"
-                                                                                          "user || "
-                                                                                          "' via ' "
-                                                                                          "|| "
-                                                                                          "k.last_"
-                                                                                          "used_"
-                                                                                          "service"
-                                                                                          "  || "
-                                                                                          "coalesce"
-                                                                                          "(' from "
-                                                                                          "' || "
-                                                                                          "k.last_"
-                                                                                          "used_"
-                                                                                          "rhost, "
-                                                                                          "''))"
-                                                                                          " FROM "
-                                                                                          "keys k "
-                                                                                          "WHERE "
-                                                                                          "k.id = "
-                                                                                          "?2";
-
 int
 ka_print_key(struct ka_ctx *ctx, const char *key_id)
 {
@@ -258,24 +244,14 @@ ka_print_key(struct ka_ctx *ctx, const char *key_id)
 	                                     "Created", "Created by", "Expires", "Protected",
 	                                     "Users",   "Grants",     "Secrets", "Last used"};
 	struct rows r = {NULL, 0, sizeof labels / sizeof labels[0]};
-	sqlite3_stmt *st = NULL;
-	char err[VK_ERRLEN];
-	vk_rc vrc;
 	int rc;
 
 	if (ctx->json)
-		return ka_print_json(ctx, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2",
-		                     "it", ctx->now, key_id);
-	vrc = vk_store_prepare(ctx->db, "cannot read the store", err, &st, key_human_sql, "it",
-	                       ctx->now, key_id);
-	if (vrc != VK_OK)
-		return ka_fail(vrc, err);
-	rc = rows_read(ctx, st, &r);
-	sqlite3_finalize(st);
-	for (size_t i = 0; rc == KA_OK && i < r.nrows * r.ncols; i++) {
-		printf("%-11s ", labels[i % r.ncols]);
-		ka_print_plain(r.cells[i]);
-	}
+		return ka_print_json(ctx, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2", "it",
+		                     ctx->now, key_id);
+	rc = read_rows(ctx, &r, key_human_sql, "it", ctx->now, key_id);
+	for (size_t i = 0; rc == KA_OK && i < r.nrows * r.ncols; i++)
+		printf("%-11s %s\n", labels[i % r.ncols], r.cells[i]);
 	rows_free(&r);
 	return rc;
 }
@@ -289,8 +265,8 @@ ka_print_token(struct ka_ctx *ctx, const char *key_id, const char *token)
 		char *doc;
 
 		/* the key object, with the token spliced in as its first field */
-		rc = query_text(ctx, &doc, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2",
-		                "it", ctx->now, key_id);
+		rc = query_json(ctx, &doc, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2", "it",
+		                ctx->now, key_id);
 		if (rc == KA_OK) {
 			printf("{\"key\":\"%s\",%s\n", token, doc + 1);
 			free(doc);

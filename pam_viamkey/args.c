@@ -3,6 +3,8 @@
  *
  * An argument this file does not know fails closed: a typo such as
  * "use_frist_pass" must not silently change where the token comes from.
+ * So does an argument given twice ("role=owner role=viewer"): neither
+ * value may silently win.
  */
 #include "autoconfig.h"
 
@@ -30,6 +32,15 @@ value_of(const char *s, const char *prefix)
 	size_t n = strlen(prefix);
 
 	return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+}
+
+/* The name of argument s, "name=" included, for the given-twice check. */
+static size_t
+name_len(const char *s)
+{
+	const char *eq = strchr(s, '=');
+
+	return eq != NULL ? (size_t)(eq - s) + 1 : strlen(s);
 }
 
 static int
@@ -71,8 +82,17 @@ int
 vk_pam_args_parse(int argc, const char **argv, struct vk_pam_args *a, char err[VK_ERRLEN])
 {
 	memset(a, 0, sizeof *a);
-	for (int i = 0; i < argc; i++)
+	for (int i = 0; i < argc; i++) {
+		size_t n = name_len(argv[i]);
+
+		for (int j = 0; j < i; j++) {
+			if (name_len(argv[j]) == n && strncmp(argv[i], argv[j], n) == 0) {
+				vk_seterr(err, "argument \"%.*s\" given twice", (int)n, argv[i]);
+				return PAM_SERVICE_ERR;
+			}
+		}
 		if (parse_one(argv[i], a, err) != 0)
 			return PAM_SERVICE_ERR;
+	}
 	return PAM_SUCCESS;
 }

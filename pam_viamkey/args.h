@@ -3,8 +3,8 @@
  *
  * vk_pam_args_parse() fills `a` from argv, whose strings it borrows: they
  * live as long as the PAM call. It returns PAM_SUCCESS, or PAM_SERVICE_ERR
- * for an unknown or malformed argument, with a message in err for the
- * caller to log.
+ * for an unknown or malformed argument, or one given twice, with a message
+ * in err for the caller to log.
  */
 #ifndef VK_PAM_ARGS_H
 #define VK_PAM_ARGS_H

@@ -13,22 +13,20 @@
  *     every denial of a presented credential is the same PAM_AUTH_ERR.
  *  3. The token MUST NOT be logged or kept. The answer to the prompt is
  *     wiped with sodium_memzero before it is freed, and a token-shaped
- *     PAM_AUTHTOK is removed before returning unless forward_authtok.
- *  4. Account management MUST trust only what this handle's own successful
- *     authentication stored with pam_set_data; each authentication first
- *     forgets what an earlier one stored. setcred and sessions, which grant
- *     nothing, also accept the VIAMKEY_KEY_ID that authentication put in
- *     the PAM environment: sshd authenticates in a child process and keeps
- *     only that environment.
- *  5. The store is closed and the config freed on every path, but one: a
- *     successful authentication leaves both to account management of the
- *     same handle (pam_set_data), which takes them only in the same process
- *     and with the same config= argument; pam_end, or the next
- *     authentication, closes them otherwise. Nothing here calls exit or
- *     abort.
- *  6. Values from outside (user, rhost, error text) are logged as printable
+ *     value (vk_token_shaped) MUST NOT be left in PAM_AUTHTOK unless
+ *     forward_authtok.
+ *  4. The module is stateless between calls: every entry point loads the
+ *     config, and the decision opens and closes the store. The only thing
+ *     carried from authentication to the later entry points is what
+ *     key_login() reads: the small record a successful authentication of
+ *     this handle stored with pam_set_data (each authentication first
+ *     forgets it) and, for setcred and sessions, which grant nothing, the
+ *     VIAMKEY_KEY_ID it put in the PAM environment (sshd authenticates in
+ *     a child process and keeps only that environment).
+ *  5. Values from outside (user, rhost, error text) are logged as printable
  *     ASCII only, so that a crafted user name cannot forge a log line.
- *  7. Only the pam_sm_* entry points are exported (see Makefile.am).
+ *  6. Nothing here calls exit or abort. Only the pam_sm_* entry points are
+ *     exported (see Makefile.am).
  */
 #include "autoconfig.h"
 
@@ -37,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <unistd.h>
 
 #include <security/pam_appl.h>
 #include <security/pam_ext.h>
@@ -47,10 +44,8 @@
 #include "authz.h"
 #include "config.h"
 #include "duration.h"
-#include "store.h"
 
 #define STATE_NAME "pam_viamkey_auth"
-#define STORE_NAME "pam_viamkey_store"
 #define LOG_FIELD  64 /* bytes of a user, rhost or service in a log line */
 
 /* What a successful authentication leaves for account, setcred and sessions. */
@@ -61,20 +56,6 @@ struct auth_state {
 	vk_role required; /* the role authentication required */
 };
 
-/*
- * The store and config a successful authentication opened, for account
- * management of the same handle: opening the store again (reading its
- * schema) would cost as much as the rest of the login. No transaction is
- * open while it is kept, so it holds no lock.
- */
-struct kept_store {
-	sqlite3 *db;
-	struct vk_config cfg;
-	char machine[VK_UUID_STRLEN + 1];
-	char *config_arg; /* the config= argument it was opened with, or NULL */
-	pid_t pid;
-};
-
 static const char *const env_names[] = {"VIAMKEY_KEY_ID", "VIAMKEY_KEY_NAME", "VIAMKEY_ROLE"};
 
 /* One call of an entry point. */
@@ -82,9 +63,7 @@ struct call {
 	pam_handle_t *pamh;
 	struct vk_pam_args args;
 	struct vk_config cfg;
-	sqlite3 *db;
 	const char *service, *user, *rhost;
-	char machine[VK_UUID_STRLEN + 1];
 	vk_role required;
 	int64_t now;
 	const char *reason; /* for the log line */
@@ -110,14 +89,6 @@ call_init(struct call *c, pam_handle_t *pamh)
 	c->rhost = item_string(pamh, PAM_RHOST);
 	c->now = vk_now();
 	c->reason = "internal";
-}
-
-static void
-call_end(struct call *c)
-{
-	sqlite3_close(c->db);
-	c->db = NULL;
-	vk_config_free(&c->cfg);
 }
 
 static int
@@ -172,18 +143,6 @@ log_call(const struct call *c, int rc, const char *key_id)
 	           c->err[0] != '\0' ? ")" : "");
 }
 
-/* A failure of common/ before any decision: out of memory, or the store or config unusable. */
-static int
-unavailable(struct call *c, vk_rc rc, const char *reason)
-{
-	if (rc == VK_ERR_NOMEM) {
-		c->reason = vk_reason_name(VK_REASON_NOMEM);
-		return PAM_BUF_ERR;
-	}
-	c->reason = reason;
-	return PAM_AUTHINFO_UNAVAIL;
-}
-
 static int
 parse_args(struct call *c, int argc, const char **argv)
 {
@@ -200,8 +159,14 @@ load_config(struct call *c)
 	const char *path = c->args.config != NULL ? c->args.config : VK_DEFAULT_CONFIG;
 	vk_rc rc = vk_config_load(path, &c->cfg, c->err);
 
-	if (rc != VK_OK)
-		return unavailable(c, rc, "config_error");
+	if (rc == VK_ERR_NOMEM) {
+		c->reason = vk_reason_name(VK_REASON_NOMEM);
+		return PAM_BUF_ERR;
+	}
+	if (rc != VK_OK) {
+		c->reason = "config_error";
+		return PAM_AUTHINFO_UNAVAIL;
+	}
 	c->required = vk_config_required_role(&c->cfg, c->service, c->args.role);
 	return PAM_SUCCESS;
 }
@@ -220,27 +185,6 @@ get_user(struct call *c)
 	if (rc == PAM_CONV_ERR || rc == PAM_CONV_AGAIN)
 		return PAM_CONV_ERR;
 	return PAM_SERVICE_ERR;
-}
-
-/* Opens the store; this host's machine is [machine] id, else the one keyadm init recorded. */
-static int
-open_store(struct call *c)
-{
-	vk_rc rc =
-	    vk_store_open(c->cfg.store_path, VK_OPEN_LOGIN, c->cfg.busy_timeout_ms, &c->db, c->err);
-
-	if (rc != VK_OK)
-		return unavailable(c, rc, vk_reason_name(VK_REASON_STORE));
-	if ((rc = vk_store_host_machine(c->db, c->cfg.machine_id, c->machine, c->err)) != VK_OK)
-		return unavailable(
-		    c, rc,
-		    vk_reason_name(rc == VK_ERR_NOTFOUND ? VK_REASON_MACHINE : VK_REASON_STORE));
-	if (debugging(c))
-		pam_syslog(c->pamh, LOG_DEBUG, "store %s, machine %s (from %s), required role %s",
-		           c->cfg.store_path, c->machine,
-		           c->cfg.machine_id != NULL ? "the config" : "the store",
-		           vk_role_name(c->required));
-	return PAM_SUCCESS;
 }
 
 /*
@@ -279,12 +223,44 @@ read_token(struct call *c, const char **token, char **answer)
 	return rc == PAM_BUF_ERR ? PAM_BUF_ERR : PAM_CONV_ERR;
 }
 
+/* Where the decision reads, from this call's config. */
+static struct vk_login
+login_of(const struct call *c, int record_use)
+{
+	struct vk_login lg = {c->cfg.store_path, c->cfg.busy_timeout_ms,
+	                      record_use ? c->cfg.last_used_interval : -1};
+
+	return lg;
+}
+
+static struct vk_request
+request_of(const struct call *c, const char *token)
+{
+	struct vk_request req = {
+	    .token = token,
+	    .token_len = token != NULL ? strlen(token) : 0,
+	    .user = c->user,
+	    .machine_id = c->cfg.machine_id,
+	    .required = c->required,
+	    .now = c->now,
+	    .service = c->service,
+	    .rhost = c->rhost,
+	};
+
+	return req;
+}
+
 /* A decision as a PAM code; `denied` is the code for a denial. */
 static int
 decision_code(struct call *c, const struct vk_result *res, int denied)
 {
 	c->reason = vk_reason_name(res->reason);
 	snprintf(c->err, sizeof c->err, "%s", res->err);
+	if (debugging(c))
+		pam_syslog(c->pamh, LOG_DEBUG, "store %s, machine %s (from %s), required role %s",
+		           c->cfg.store_path, res->machine[0] ? res->machine : "-",
+		           c->cfg.machine_id != NULL ? "the config" : "the store",
+		           vk_role_name(c->required));
 	switch (res->decision) {
 	case VK_DECISION_ALLOW:
 		return PAM_SUCCESS;
@@ -306,26 +282,32 @@ drop_state(pam_handle_t *pamh, void *data, int status)
 	}
 }
 
-static const struct auth_state *
-recall(pam_handle_t *pamh)
+/*
+ * Did this handle authenticate with a key? *st is what its authentication
+ * stored, or NULL. For callers that grant nothing (env_counts), the
+ * VIAMKEY_KEY_ID authentication put in the PAM environment also counts.
+ */
+static int
+key_login(pam_handle_t *pamh, int env_counts, const struct auth_state **st)
 {
 	const void *data = NULL;
 
-	if (pam_get_data(pamh, STATE_NAME, &data) != PAM_SUCCESS)
-		return NULL;
-	return data;
+	*st = NULL;
+	if (pam_get_data(pamh, STATE_NAME, &data) == PAM_SUCCESS && data != NULL) {
+		*st = data;
+		return 1;
+	}
+	return env_counts && pam_getenv(pamh, env_names[0]) != NULL;
 }
 
 /* Forgets an earlier authentication on this handle. */
 static void
 forget(pam_handle_t *pamh)
 {
-	const void *kept = NULL;
+	const struct auth_state *st;
 
-	if (recall(pamh) != NULL)
+	if (key_login(pamh, 0, &st))
 		(void)pam_set_data(pamh, STATE_NAME, NULL, NULL);
-	if (pam_get_data(pamh, STORE_NAME, &kept) == PAM_SUCCESS && kept != NULL)
-		(void)pam_set_data(pamh, STORE_NAME, NULL, NULL);
 	for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++)
 		if (pam_getenv(pamh, env_names[i]) != NULL)
 			(void)pam_putenv(pamh, env_names[i]);
@@ -380,102 +362,19 @@ remember(struct call *c, const struct vk_result *res)
 	return rc;
 }
 
-static void
-drop_store(pam_handle_t *pamh, void *data, int status)
-{
-	struct kept_store *k = data;
-
-	(void)pamh;
-	(void)status;
-	if (k == NULL)
-		return;
-	/* no lock is held, so closing is safe even in a forked child */
-	sqlite3_close(k->db);
-	vk_config_free(&k->cfg);
-	free(k->config_arg);
-	free(k);
-}
-
-/* Hands the open store and config over to account management; best effort. */
-static void
-keep_store(struct call *c)
-{
-	struct kept_store *k = calloc(1, sizeof *k);
-
-	if (k == NULL ||
-	    (c->args.config != NULL && (k->config_arg = strdup(c->args.config)) == NULL)) {
-		free(k);
-		return;
-	}
-	k->db = c->db;
-	k->cfg = c->cfg;
-	memcpy(k->machine, c->machine, sizeof k->machine);
-	k->pid = getpid();
-	if (pam_set_data(c->pamh, STORE_NAME, k, drop_store) != PAM_SUCCESS) {
-		free(k->config_arg);
-		free(k);
-		return;
-	}
-	c->db = NULL;
-	memset(&c->cfg, 0, sizeof c->cfg);
-}
-
-/*
- * Takes the store and config authentication kept, when this process opened
- * them with this line's config= argument and the store still passes the
- * checks of an open (vk_store_revalidate). Returns 1 when c has them;
- * otherwise the caller opens the store again, which reports what is wrong.
- */
-static int
-take_store(struct call *c)
-{
-	const void *data = NULL;
-	struct kept_store *k;
-	int usable;
-
-	if (pam_get_data(c->pamh, STORE_NAME, &data) != PAM_SUCCESS || data == NULL)
-		return 0;
-	k = (struct kept_store *)data;
-	usable = k->pid == getpid() &&
-	         ((k->config_arg == NULL && c->args.config == NULL) ||
-	          (k->config_arg != NULL && c->args.config != NULL &&
-	           strcmp(k->config_arg, c->args.config) == 0)) &&
-	         vk_store_revalidate(k->db, k->cfg.store_path, VK_OPEN_LOGIN, c->err) == VK_OK;
-	c->err[0] = '\0'; /* when unusable, opening the store again says what is wrong */
-	if (usable) {
-		c->db = k->db;
-		c->cfg = k->cfg;
-		memcpy(c->machine, k->machine, sizeof c->machine);
-		k->db = NULL;
-		memset(&k->cfg, 0, sizeof k->cfg);
-	}
-	(void)pam_set_data(c->pamh, STORE_NAME, NULL, NULL); /* frees k, closes what is left */
-	return usable;
-}
-
 static int
 authenticate(struct call *c, const char *token, struct vk_result *res)
 {
-	struct vk_request req = {
-	    .token = token,
-	    .token_len = strlen(token),
-	    .user = c->user,
-	    .machine_id = c->machine,
-	    .required = c->required,
-	    .now = c->now,
-	};
-	char err[VK_ERRLEN];
+	struct vk_login lg = login_of(c, 1);
+	struct vk_request req = request_of(c, token);
 	int rc;
 
-	vk_authorize(c->db, &req, res);
-	if ((rc = decision_code(c, res, PAM_AUTH_ERR)) != PAM_SUCCESS ||
-	    (rc = remember(c, res)) != PAM_SUCCESS)
+	vk_authorize(&lg, &req, res);
+	if ((rc = decision_code(c, res, PAM_AUTH_ERR)) != PAM_SUCCESS)
 		return rc;
-	if (vk_store_note_use(c->db, res->key_id, c->service, c->user, c->rhost, c->now,
-	                      c->cfg.last_used_interval, err) != VK_OK &&
-	    debugging(c))
-		pam_syslog(c->pamh, LOG_DEBUG, "last use not recorded: %s", err);
-	return PAM_SUCCESS;
+	if (res->use_err[0] != '\0' && debugging(c))
+		pam_syslog(c->pamh, LOG_DEBUG, "last use not recorded: %s", res->use_err);
+	return remember(c, res);
 }
 
 /*
@@ -515,55 +414,22 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	}
 	if (rc == PAM_SUCCESS && (rc = load_config(&c)) == PAM_SUCCESS &&
 	    (rc = get_user(&c)) == PAM_SUCCESS &&
-	    (rc = read_token(&c, &token, &answer)) == PAM_SUCCESS &&
-	    (rc = open_store(&c)) == PAM_SUCCESS)
+	    (rc = read_token(&c, &token, &answer)) == PAM_SUCCESS)
 		rc = authenticate(&c, token, &res);
 
 	log_call(&c, rc, res.key_id);
 	if (rc != PAM_SUCCESS && !(c.args.flags & VK_ARG_NODELAY) && c.cfg.fail_delay_ms > 0)
 		(void)pam_fail_delay(pamh, (unsigned)c.cfg.fail_delay_ms * 1000u);
-	if (rc == PAM_SUCCESS)
-		keep_store(&c);
 	authtok_hygiene(&c, answer);
 	if (answer != NULL) {
 		sodium_memzero(answer, strlen(answer));
 		free(answer);
 	}
-	call_end(&c);
+	vk_config_free(&c.cfg);
 	return rc;
 }
 
-/*
- * Re-checks the key that authenticated, requiring the role authentication
- * required, or this line's role= when that is higher.
- */
-static int
-recheck(struct call *c, const struct auth_state *st, struct vk_result *res)
-{
-	struct vk_request req;
-	int rc;
-
-	if (!take_store(c) && (rc = load_config(c)) != PAM_SUCCESS)
-		return rc;
-	c->required = st->required > c->args.role ? st->required : c->args.role;
-	if ((rc = get_user(c)) != PAM_SUCCESS ||
-	    (c->db == NULL && (rc = open_store(c)) != PAM_SUCCESS))
-		return rc;
-	memset(&req, 0, sizeof req);
-	req.user = c->user;
-	req.machine_id = c->machine;
-	req.required = c->required;
-	req.now = c->now;
-	vk_authorize_recheck(c->db, st->key_id, &req, res);
-	return decision_code(c, res,
-	                     res->reason == VK_REASON_EXPIRED ? PAM_ACCT_EXPIRED : PAM_PERM_DENIED);
-}
-
-/*
- * Parses the arguments and finds this handle's authentication: *st, or, for
- * callers that grant nothing (env_counts), the VIAMKEY_KEY_ID it left in
- * the PAM environment, with *st NULL. PAM_IGNORE when there is neither.
- */
+/* Parses the arguments; PAM_IGNORE when this handle did not authenticate with a key. */
 static int
 begin(struct call *c, int argc, const char **argv, int env_counts, const struct auth_state **st)
 {
@@ -574,29 +440,49 @@ begin(struct call *c, int argc, const char **argv, int env_counts, const struct 
 		log_call(c, rc, NULL);
 		return rc;
 	}
-	if ((*st = recall(c->pamh)) != NULL ||
-	    (env_counts && pam_getenv(c->pamh, env_names[0]) != NULL))
+	if (key_login(c->pamh, env_counts, st))
 		return PAM_SUCCESS;
 	if (debugging(c))
 		pam_syslog(c->pamh, LOG_DEBUG, "this handle did not authenticate with a key");
 	return PAM_IGNORE;
 }
 
+/*
+ * Re-checks the key that authenticated, requiring the role authentication
+ * required, or this line's role= when that is higher.
+ */
+static int
+recheck(struct call *c, const struct auth_state *st)
+{
+	struct vk_login lg;
+	struct vk_request req;
+	struct vk_result res;
+	int rc;
+
+	if ((rc = load_config(c)) != PAM_SUCCESS || (rc = get_user(c)) != PAM_SUCCESS)
+		return rc;
+	c->required = st->required > c->args.role ? st->required : c->args.role;
+	lg = login_of(c, 0);
+	req = request_of(c, NULL);
+	vk_authorize_recheck(&lg, st->key_id, &req, &res);
+	return decision_code(c, &res,
+	                     res.reason == VK_REASON_EXPIRED ? PAM_ACCT_EXPIRED : PAM_PERM_DENIED);
+}
+
 PAM_EXTERN int
 pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	const struct auth_state *st;
-	struct vk_result res;
 	struct call c;
 	int rc;
 
 	(void)flags;
 	call_init(&c, pamh);
 	if ((rc = begin(&c, argc, argv, 0, &st)) == PAM_SUCCESS) {
-		rc = recheck(&c, st, &res);
+		rc = recheck(&c, st);
 		log_call(&c, rc, st->key_id);
 	}
-	call_end(&c);
+	vk_config_free(&c.cfg);
 	return rc;
 }
 

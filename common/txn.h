@@ -1,0 +1,37 @@
+/*
+ * txn.h - a change to the store: one BEGIN IMMEDIATE transaction, the
+ * audit events that describe it, and who made it.
+ *
+ * Every change keyadm makes runs between vk_txn_begin() and
+ * vk_txn_commit(): either all of it and its events are stored, or none.
+ * The operations of tree.h and keys.h run inside one and record their own
+ * events.
+ */
+#ifndef VK_TXN_H
+#define VK_TXN_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "vk.h"
+
+struct vk_txn {
+	sqlite3 *db;
+	const char *actor;     /* the person who asked: login or sudo user */
+	const char *effective; /* the user it ran as, or NULL when the same */
+	int64_t now;
+};
+
+/* BEGIN IMMEDIATE, waiting up to the connection's busy timeout. */
+vk_rc vk_txn_begin(struct vk_txn *t, char err[VK_ERRLEN]);
+
+/* COMMIT (rolling back if it fails), then vk_store_checkpoint(). */
+vk_rc vk_txn_commit(struct vk_txn *t, char err[VK_ERRLEN]);
+
+void vk_txn_rollback(struct vk_txn *t);
+
+/* Appends one audit event: action "<object>.<verb>", the key it concerns or NULL, and detail. */
+vk_rc vk_txn_event(struct vk_txn *t, const char *action, const char *key_id, char err[VK_ERRLEN],
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif
