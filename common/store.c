@@ -9,7 +9,8 @@
  *     The checks are made on descriptors opened without following links;
  *     the file SQLite then opens by path MUST be the one checked.
  *  2. Only VK_OPEN_INIT creates anything (directory 0700, file 0600) or
- *     changes a mode (to 0600), and a failed init removes what it created.
+ *     changes a mode (to 0600, and only that of a file group and others
+ *     could read but not write), and a failed init removes what it created.
  *  3. A store whose schema is newer than VK_SCHEMA_VERSION, that is not a
  *     viamkey store, or whose size disagrees with its header is refused.
  *  4. No connection checkpoints when it closes: a reader never waits for
@@ -363,8 +364,10 @@ check_dir(const char *path, const struct stat *st, char err[VK_ERRLEN])
 
 /*
  * The store and its side files: regular, owned by root or the euid, and
- * neither readable nor writable by group or others. `fix` (init) brings
- * the mode to 0600 through the descriptor instead of refusing.
+ * neither readable nor writable by group or others. `fix` (init) brings a
+ * file that others could only read to 0600 through the descriptor; one
+ * that others could write is refused even then, since anyone may have
+ * changed it.
  */
 static vk_rc
 check_file(const char *what, const char *path, int fd, struct stat *st, int fix,
@@ -384,7 +387,7 @@ check_file(const char *what, const char *path, int fd, struct stat *st, int fix,
 		return rc;
 	if ((st->st_mode & 077) == 0)
 		return VK_OK;
-	if (fix && fchmod(fd, 0600) == 0) {
+	if (fix && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0 && fchmod(fd, 0600) == 0) {
 		st->st_mode &= ~(mode_t)077;
 		return VK_OK;
 	}
@@ -449,9 +452,13 @@ open_dir(struct files *f, const char *path, enum vk_open_mode mode, char err[VK_
 		}
 	}
 	f->dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->dfd < 0 && errno == ENOENT) {
+		vk_seterr(err, "store %s does not exist; create it with keyadm init", path);
+		return VK_ERR_NOTFOUND;
+	}
 	if (f->dfd < 0 || fstat(f->dfd, &st) != 0) {
 		vk_seterr(err, "store directory %s: %s", f->dir, strerror(errno));
-		return errno == ENOENT ? VK_ERR_NOTFOUND : VK_ERR_STORE;
+		return VK_ERR_STORE;
 	}
 	return check_dir(f->dir, &st, err);
 }
@@ -821,12 +828,14 @@ host_binding(char out[BINDING_HEX + 1], char err[VK_ERRLEN])
 	int fd = open(MACHINE_ID_FILE, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd >= 0) {
-		n = read(fd, buf, sizeof buf);
+		n = read(fd, buf, sizeof buf - 1);
 		close(fd);
 	}
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		n--;
-	if (n != 32 || strspn((const char *)buf, "0123456789abcdef") < 32) {
+	if (n >= 0)
+		buf[n] = '\0';
+	if (n != 32 || strspn((const char *)buf, "0123456789abcdef") != 32) {
 		vk_seterr(err, "this host has no readable " MACHINE_ID_FILE);
 		return VK_ERR_NOTFOUND;
 	}

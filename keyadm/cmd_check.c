@@ -25,20 +25,23 @@
 #define READ_CAP (VK_TOKEN_HARD_MAX + 2) /* room to see that a line is too long */
 
 /*
- * Reads one line of stdin, up to its newline, into buf (READ_CAP bytes);
- * returns its length, newline left out. Reading stops at the newline or
- * when the line is over VK_TOKEN_HARD_MAX bytes, which the decision then
- * refuses by length alone; nothing more is read, so `yes | keyadm check`
- * ends.
+ * Reads the token from stdin into buf (READ_CAP bytes) and returns its
+ * length: everything up to the first newline that follows something other
+ * than white space (blank lines before the token are white space, which
+ * the decision ignores, as the module does). Reading stops there, or once
+ * over VK_TOKEN_HARD_MAX bytes, which the decision refuses by length alone:
+ * nothing more is read, so `yes | keyadm check` ends.
  */
 static size_t
 read_token(char *buf)
 {
 	size_t len = 0;
-	int c;
+	int c, seen = 0;
 
-	while (len < READ_CAP && (c = getchar()) != EOF && c != '\n')
+	while (len < READ_CAP && (c = getchar()) != EOF && (c != '\n' || !seen)) {
+		seen |= c != ' ' && c != '\t' && c != '\r' && c != '\n';
 		buf[len++] = (char)c;
+	}
 	return len;
 }
 

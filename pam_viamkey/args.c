@@ -88,11 +88,15 @@ vk_pam_args_parse(int argc, const char **argv, struct vk_pam_args *a, char err[V
 		for (int j = 0; j < i; j++) {
 			if (name_len(argv[j]) == n && strncmp(argv[i], argv[j], n) == 0) {
 				vk_seterr(err, "argument \"%.*s\" given twice", (int)n, argv[i]);
-				return PAM_SERVICE_ERR;
+				goto refused;
 			}
 		}
 		if (parse_one(argv[i], a, err) != 0)
-			return PAM_SERVICE_ERR;
+			goto refused;
 	}
 	return PAM_SUCCESS;
+refused:
+	/* none of a refused line applies, forward_authtok included, whatever its place */
+	memset(a, 0, sizeof *a);
+	return PAM_SERVICE_ERR;
 }

@@ -11,8 +11,9 @@
 #              with clang in a copy of the source
 #
 # Name phases to run only those (e.g. `run-tests.sh check`). Ends with one
-# line "N passed, N failed" over all phases. The sshd and sudo tests need
-# root and skip themselves otherwise.
+# line "N passed, N failed" over all phases. Every test must run: with
+# VK_STRICT=1 a test that cannot (not root, a tool missing) fails instead of
+# skipping, and a skip that happens anyway counts as a failure.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -20,7 +21,9 @@ top=$(pwd)
 
 phases=${*:-check valgrind sanitize fuzz}
 install_packages $BUILD_PACKAGES $TEST_PACKAGES
-build_tree
+build_tree tests
+VK_STRICT=1
+export VK_STRICT
 
 out=$top/tests/run-tests
 mkdir -p "$out"
@@ -30,8 +33,8 @@ failed=0
 # tally NAME LOG STATUS: adds an automake summary (or a failed phase) to the totals.
 tally() {
 	p=$(sed -n 's/^# PASS: *//p' "$2" | awk '{s += $1} END {print s + 0}')
-	f=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\): *//p' "$2" | awk '{s += $1} END {print s + 0}')
-	grep -E '^(FAIL|ERROR|XPASS):' "$2" || true
+	f=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\|SKIP\): *//p' "$2" | awk '{s += $1} END {print s + 0}')
+	grep -E '^(FAIL|ERROR|XPASS|SKIP):' "$2" || true
 	if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		tail -n 30 "$2"
@@ -43,7 +46,7 @@ tally() {
 
 # Prints the end of each failed test's log in tests/.
 show_failures() {
-	for trs in $(grep -lE '^:test-result: (FAIL|ERROR|XPASS)' "$1"/tests/*.trs \
+	for trs in $(grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/*.trs \
 		"$1"/tests/cli/*.trs 2>/dev/null); do
 		echo "---- ${trs%.trs}.log"
 		tail -n 40 "${trs%.trs}.log"

@@ -18,10 +18,16 @@
 #                          whose /dev/log feeds $WORK/syslog; h_syslog_sync
 #                          waits until everything logged so far is there
 #   h_integrity DB         PRAGMA integrity_check, "ok" when sound
+#   h_save NAME / h_restore NAME   copy the store's files aside / put the copy back
+#   h_projection           what a keyadm change may alter, without what is random
+#   h_fault ACTION AT ARGS...  keyadm ARGS in the background under faultpoint.so,
+#                          stopped or killed at its write or sync call number AT
+#                          (0: none; $WORK/fault.count then holds how many it made);
+#                          sets FAULT_PID
 #   check DESC CMD...      one test case
 #   h_end                  summary; exit status 0 only when every check passed
 #
-# Exit 77 (skip) when a tool is missing, except under CI=true, where a test
+# Exit 77 (skip) when a tool is missing, except under VK_STRICT=1, where a test
 # that cannot run fails (exit 99).
 # shellcheck disable=SC2034 # variables set here are for the sourcing scripts
 
@@ -30,6 +36,7 @@ MODULE=$top_builddir/pam_viamkey/.libs/pam_viamkey.so
 KEYADM=$top_builddir/keyadm/keyadm
 PAM_LOGIN=$top_builddir/tests/pam_login
 PAM_LOOP=$top_builddir/tests/pam_loop
+FAULTPOINT=$top_builddir/tests/.libs/faultpoint.so
 SYSLOG_SINK=$top_builddir/tests/syslog_sink
 LC_ALL=C
 export LC_ALL
@@ -40,8 +47,8 @@ h_mounts=
 
 h_skip() {
 	echo "SKIP: $*"
-	if [ "${CI:-}" = true ]; then
-		echo "FAIL: hardening tests must run in CI"
+	if [ "${VK_STRICT:-}" = 1 ]; then
+		echo "FAIL: a strict run (scripts/run-tests.sh) must run every hardening test"
 		exit 99
 	fi
 	exit 77
@@ -160,6 +167,63 @@ h_integrity() {
 		mv "$WORK/integrity.f" "$WORK/integrity.out"
 	fi
 	cat "$WORK/integrity.out"
+}
+
+# h_save NAME: copies the store's files (and side files) aside; no process may
+# have them open. h_restore NAME puts that copy back in their place.
+h_save() {
+	rm -rf "$WORK/saved-$1"
+	mkdir "$WORK/saved-$1"
+	cp -p "$STORE"* "$WORK/saved-$1/"
+}
+
+h_restore() {
+	rm -f "$STORE" "$STORE-wal" "$STORE-shm" "$STORE-journal"
+	cp -p "$WORK/saved-$1/"* "$(dirname "$STORE")/"
+}
+
+# h_projection: the store's content as a keyadm change may alter it, with
+# what is random left out (IDs, salts, verifiers, times) and what identifies
+# a change kept (names, flags, grants, users, how many secrets and the
+# newest one's row number, the audit actions in order).
+h_projection() {
+	sqlite3 "$STORE" "
+	SELECT 'tree', (SELECT group_concat(name, ',') FROM (SELECT name FROM organizations ORDER BY name)),
+	 (SELECT group_concat(name, ',') FROM (SELECT name FROM locations ORDER BY name)),
+	 (SELECT group_concat(name, ',') FROM (SELECT name FROM machines ORDER BY name));
+	SELECT 'key', name, disabled, protected, expires_at IS NULL FROM keys ORDER BY 2, 3, 4, 5;
+	SELECT 'grant', k.name, g.role, g.resource_type FROM grants g JOIN keys k ON k.id = g.key_id ORDER BY 2, 3, 4;
+	SELECT 'user', k.name, u.user FROM key_users u JOIN keys k ON k.id = u.key_id ORDER BY 2, 3;
+	SELECT 'secrets', count(*), max(id), count(expires_at) FROM secrets;
+	SELECT 'events', group_concat(action, ',') FROM (SELECT action FROM events ORDER BY id);"
+}
+
+# h_fault ACTION AT ARGS...: runs keyadm ARGS (stdout in $WORK/fault.out) under
+# faultpoint.so in the background, to be stopped (ACTION stop) or killed (kill)
+# just before its write or sync call number AT; AT 0 counts the calls into
+# $WORK/fault.count. The marker $WORK/fault.mark names the PID and point.
+h_fault() {
+	h_action=$1
+	h_at=$2
+	shift 2
+	rm -f "$WORK/fault.mark" "$WORK/fault.count"
+	VK_FAULT_PROG=keyadm VK_FAULT_ACTION=$h_action VK_FAULT_AT=$h_at \
+		VK_FAULT_MARK=$WORK/fault.mark VK_FAULT_COUNT=$WORK/fault.count \
+		LD_PRELOAD=$FAULTPOINT "$KEYADM" --config "$CONF" "$@" >"$WORK/fault.out" 2>"$WORK/fault.err" &
+	FAULT_PID=$!
+	h_pid "$FAULT_PID"
+}
+
+# h_wait_mark: waits until faultpoint.so wrote its marker, or the process ended (60 s at most).
+h_wait_mark() {
+	h_n=0
+	while [ ! -s "$WORK/fault.mark" ] && h_child "$FAULT_PID" &&
+		[ "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$FAULT_PID/status" 2>/dev/null)" != Z ] &&
+		[ "$h_n" -lt 1200 ]; do
+		sleep 0.05
+		h_n=$((h_n + 1))
+	done
+	[ -s "$WORK/fault.mark" ]
 }
 
 # h_store: a store whose host machine is in it, a config using it, and two

@@ -8,7 +8,7 @@
 #
 # Source it, then call sys_begin NAME TOOL...; it re-runs the script inside
 # the namespace. Exit 77 (skip) when not root or a tool is missing, except
-# under CI, where a system test that cannot run is a failure (exit 99).
+# under VK_STRICT=1, where a system test that cannot run is a failure (exit 99).
 
 top_builddir=${abs_top_builddir:-$(cd .. && pwd)}
 MODULE=$top_builddir/pam_viamkey/.libs/pam_viamkey.so
@@ -18,8 +18,8 @@ failed=0
 
 sys_skip() {
 	echo "SKIP: $*"
-	if [ "${CI:-}" = true ]; then
-		echo "FAIL: system tests must run in CI"
+	if [ "${VK_STRICT:-}" = 1 ]; then
+		echo "FAIL: a strict run (scripts/run-tests.sh) must run every system test"
 		exit 99
 	fi
 	exit 77
@@ -29,10 +29,6 @@ sys_skip() {
 sys_begin() {
 	name=$1
 	shift
-	if [ -n "${VK_SANITIZED:-}" ]; then
-		echo "SKIP: $name: a sanitizer build's module cannot load into the system's binaries"
-		exit 77
-	fi
 	[ "$(id -u)" -eq 0 ] || sys_skip "$name needs root"
 	for tool in unshare mount useradd "$@"; do
 		command -v "$tool" >/dev/null 2>&1 || sys_skip "$name needs $tool"

@@ -66,6 +66,26 @@ expect_rc 0 "a token followed by CRLF is allowed"
 printf '%s' "$TM" >"$T/bare"
 run "$KEYADM" --db "$DB" --json check --user alice <"$T/bare"
 expect_rc 0 "a token without a newline is allowed"
+# surrounding white space is ignored, as the module ignores it (SPEC §2)
+for around in ' %s' '%s ' '\t%s\t' '%s\r' '  %s \r' '\r%s'; do
+	# shellcheck disable=SC2059 # the format is the case
+	printf "$around\n" "$TM" >"$T/around"
+	run "$KEYADM" --db "$DB" --json check --user alice <"$T/around"
+	expect_rc 0 "a token written as '$around' is allowed"
+done
+printf 'v k_%s\n' "${TM#vk_}" >"$T/inside"
+run "$KEYADM" --db "$DB" --json check --user alice <"$T/inside"
+expect_json "white space inside a token is not ignored" '.reason == "malformed"'
+# one line is read: what follows the token's line is not part of it, and endless input ends
+printf '%s\nsecond line\n' "$TM" >"$T/two"
+run "$KEYADM" --db "$DB" --json check --user alice <"$T/two"
+expect_rc 0 "check reads the first line only"
+RC=0
+yes | timeout 20 "$KEYADM" --db "$DB" check --user alice >"$T/out" 2>&1 || RC=$?
+expect "yes | keyadm check ends with a denial, not a hang" [ "$RC" -eq 1 ]
+RC=0
+head -c 100000000 /dev/zero | timeout 20 "$KEYADM" --db "$DB" check --user alice >"$T/out" 2>&1 || RC=$?
+expect "... and so does 100 MB without a newline" [ "$RC" -eq 1 ]
 
 # ---- deny: the token ------------------------------------------------------------
 

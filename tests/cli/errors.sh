@@ -59,8 +59,17 @@ ka_raw keys --db "$DB" show --key-id "$K" 2>/dev/null
 expect_rc 2 "but not between a command's words"
 ka_raw --json keys show --db "$DB" --key-id "$K" --config "$T/absent.conf"
 expect_json "global options among a command's options" '.id == $k' --arg k "$K"
-ka --json --json keys show --key-id "$K"
-expect_json "--json twice is still one document" '.id == $k' --arg k "$K"
+for g in "--json --json" "--config $T/a.conf --config $T/b.conf" "--db $DB --db $DB"; do
+	# shellcheck disable=SC2086 # split on purpose
+	refused 2 "a global option given twice ($g)" $g keys show --key-id "$K"
+	expect_err_re "... says so" "given twice"
+done
+ka_raw --json keys show --key-id "$K" --json --db "$DB"
+expect_rc 2 "... also when the second stands among the command's options"
+refused 2 "an empty --config" --config "" keys list
+refused 2 "an empty --db" --db "" keys list
+expect_err_re "... says it needs a value" "--db needs a value"
+refused 2 "an empty --name" organizations create --name ""
 
 # ---- names ---------------------------------------------------------------------------
 
@@ -75,7 +84,11 @@ expect_err_re "... and the message gives the rule" "1-64 characters"
 refused 2 "a name of 65 emoji" organizations create --name "${E64}🔑"
 refused 2 "an empty name" organizations create --name ""
 # shellcheck disable=SC2059 # the escapes are the point
-for cc in '\t' '\n' '\033' '\177' '\302\205' '\342\200\250' '\377' '\300\257'; do
+# tab, LF, ESC, DEL, U+0085 and U+009B (C1), U+2028, invalid bytes, overlong '/', and the
+# format characters U+202E, U+2066, U+200B, U+200D, U+FEFF, U+00AD and U+E0041 (a tag)
+for cc in '\t' '\n' '\033' '\177' '\302\205' '\302\233' '\342\200\250' '\377' '\300\257' \
+	'\342\200\256' '\342\201\246' '\342\200\213' '\342\200\215' '\357\273\277' '\302\255' \
+	'\363\240\201\201'; do
 	refused 2 "a name with the bytes $cc" organizations create --name "$(printf "a${cc}b")"
 	refused 2 "a key name with the bytes $cc" keys rename --key-id "$K" --name "$(printf "a${cc}b")"
 done
@@ -86,7 +99,7 @@ i=0
 # shellcheck disable=SC1003 # a backslash at the end is one of the strings
 for s in "'); DROP TABLE keys;--" "Robert\"); DROP TABLE organizations;--" "\"quoted\" and 'single'" \
 	'$(rm -rf /) `id` ${HOME}' '%s%n%x%p' 'back\slash\\' '<script>alert(1)</script>' \
-	' padded  ' '{"a": [1, null]}' 'ünïcødé — 日本語 — עברית' '🔑🚀👩‍💻 ✓' '-- leading dashes' '*' '?'; do
+	' padded  ' '{"a": [1, null]}' 'ünïcødé — 日本語 — עברית' '🔑🚀👩💻 ✓' '-- leading dashes' '*' '?'; do
 	i=$((i + 1))
 	ka --json organizations create --name "$s"
 	expect_json "organization name #$i is stored verbatim" '.name == $s' --arg s "$s"

@@ -2,7 +2,22 @@
 # keyadm events: the audit trail of administrative changes.
 . "$(dirname "$0")/lib.sh"
 
-ME=$(id -un)
+# The person keyadm records: the login UID's user, else SUDO_USER when run by sudo,
+# else the real user; the table adds the effective user when it differs.
+person() {
+	_luid=$(cat /proc/self/loginuid 2>/dev/null || echo 4294967295)
+	if [ "$_luid" != 4294967295 ]; then
+		getent passwd "$_luid" | cut -d: -f1
+	elif [ "$(id -u)" -eq 0 ] && [ -n "${SUDO_USER:-}" ]; then
+		printf '%s\n' "$SUDO_USER"
+	else
+		id -un
+	fi
+}
+ME=$(person)
+EFFECTIVE=$(id -un)
+SHOWN=$ME
+[ "$ME" = "$EFFECTIVE" ] || SHOWN="$ME \\(as $EFFECTIVE\\)"
 setup_store
 mkkey machines "$MACH" --user alice --name one
 K1=$KEY_ID
@@ -22,13 +37,13 @@ done
 ka events
 expect_rc 0 "events"
 expect_out_re "... has a header" "^AT +ACTOR +ACTION +KEY +DETAIL\$"
-expect_out_re "... shows who, what, which key and when" "^[0-9T:Z-]{20} +$ME +key.rename +$K1 +to \"uno\"\$"
-expect_out_re "... tree changes have no key" "^[0-9T:Z-]{20} +$ME +init +- +host machine $MACH\$"
-expect "... oldest first" [ "$(printf '%s\n' "$OUT" | sed -n 2p | awk '{print $3}')" = organization.create ]
+expect_out_re "... shows who, what, which key and when" "^[0-9T:Z-]{20} +$SHOWN +key.rename +$K1 +to \"uno\"\$"
+expect_out_re "... tree changes have no key" "^[0-9T:Z-]{20} +$SHOWN +init +- +host machine $MACH\$"
+expect "... oldest first" [ "$(printf '%s\n' "$OUT" | sed -n 2p | grep -o 'organization.create')" = organization.create ]
 
 ka --json events
-expect_json "events --json: {id, at, actor, action, key_id, detail}" \
-	'length > 0 and all(.[]; keys_of(.) == ["action", "actor", "at", "detail", "id", "key_id"] and (.at | ts) and .actor == $me)' \
+expect_json "events --json: {id, at, actor, effective_user, action, key_id, detail}" \
+	'length > 0 and all(.[]; keys_of(.) == ["action", "actor", "at", "detail", "effective_user", "id", "key_id"] and (.at | ts) and .actor == $me)' \
 	--arg me "$ME"
 expect_json "events --json is oldest first" '[.[].id] == ([.[].id] | sort)'
 expect_json "every kind of change is recorded" \
@@ -71,5 +86,23 @@ refused 2 "events --limit too large" events --limit 99999999999999999999
 refused 2 "events --since with a bad duration" events --since yesterday
 refused 2 "events --key-id malformed" events --key-id "$K1-"
 refused 2 "events --user, not an option of it" events --user alice
+
+# ---- who: the person behind sudo, and the effective user -------------------------
+
+if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/self/loginuid 2>/dev/null || echo 4294967295)" = 4294967295 ]; then
+	SUDO_USER=vk-person ka keys rename --key-id "$K2" --name by-sudo
+	ka --json events --limit 1
+	expect_json "under sudo (no login UID) the actor is SUDO_USER, beside the effective user" \
+		'.[0].actor == "vk-person" and .[0].effective_user == "root" and .[0].action == "key.rename"'
+	ka events --limit 1
+	expect_out_re "... and the table shows both" "^[0-9T:Z-]{20} +vk-person \\(as root\\) +key.rename"
+	SUDO_USER='-bad name' ka keys rename --key-id "$K2" --name by-bad-sudo
+	ka --json events --limit 1
+	expect_json "a SUDO_USER that is not a user name is not believed" '.[0].actor == "root"'
+	ka --json keys show --key-id "$K2"
+	expect_json "created_by is the person, too" '.created_by == $me' --arg me "$ME"
+else
+	echo "# not root, or a login UID is set: the SUDO_USER cases do not apply"
+fi
 
 finish

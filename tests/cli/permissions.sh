@@ -24,13 +24,46 @@ refused_everywhere() {
 # ---- modes ---------------------------------------------------------------------------
 
 chmod 0666 "$DB"
-refused_everywhere "a store writable by others" "writable by group or others; run chmod go-w $DB\$"
+refused_everywhere "a store writable by others" "readable or writable by group or others; run chmod 600 $DB\$"
 chmod 0620 "$DB"
 refused 1 "a store writable by its group" keys list
-expect_err_re "... says how to fix it" "chmod go-w $DB"
-chmod 0644 "$DB"
-expect_ok "a store readable by others is accepted" keys list
-chmod 0600 "$DB"
+expect_err_re "... says how to fix it" "chmod 600 $DB"
+for mode in 0644 0640 0604; do
+	chmod "$mode" "$DB"
+	refused 1 "a store readable by others ($mode) is refused" keys list
+	expect_err_re "... says how to fix it" "chmod 600 $DB\$"
+	ka_in "$TOK" check --user alice
+	expect_refusal 1 "... and check refuses it too"
+	expect_ok "init brings a store of mode $mode to 0600" init
+	expect "... and it is 0600 now" [ "$(stat -c %a "$DB")" = 600 ]
+done
+
+# the side files, which SQLite opens by name beside the store
+for side in -wal -shm; do
+	# keyadm keeps both files beside the store (the sqlite3 calls of snapshot() remove them)
+	expect_ok "keyadm leaves the $side file beside the store" keys list
+	expect "... so there is one" [ -f "$DB$side" ]
+	chmod 0644 "$DB$side"
+	ka keys list
+	expect_rc 1 "a $side file readable by others is refused"
+	expect_err_re "... says how to fix it" "store file $DB$side is readable or writable by group or others; run chmod 600 $DB$side\$"
+	ka_in "$TOK" check --user alice
+	expect_rc 1 "... and check refuses it too"
+	expect_ok "init brings the $side file back to 0600" init
+	expect "... and it is 0600 now" [ "$(stat -c %a "$DB$side")" = 600 ]
+	chmod 0666 "$DB$side"
+	ka init
+	expect_rc 1 "init refuses a $side file writable by others"
+	chmod 0600 "$DB$side"
+	mv "$DB$side" "$T/saved$side"
+	ln -s "$T/saved$side" "$DB$side"
+	ka keys list
+	expect_rc 1 "a $side file that is a symbolic link is refused"
+	expect_err_re "... saying so" "$DB$side: a symbolic link"
+	rm "$DB$side"
+	mv "$T/saved$side" "$DB$side"
+done
+expect_ok "with every file 0600 again, the store is used" keys list
 
 chmod 0777 "$DIR"
 refused_everywhere "a store directory writable by others" "store directory $DIR is writable by group or others; run chmod go-w $DIR\$"
@@ -95,7 +128,7 @@ DB=$T/newer/keys.db
 mkdir -m 0700 "$T/newer"
 cp "$REAL" "$DB"
 sqlite3 "$DB" "PRAGMA user_version = 99"
-refused_everywhere "a store with a newer schema" "schema version 99, newer than this viamkey knows \\(1\\); upgrade viamkey"
+refused_everywhere "a store with a newer schema" "schema version 99, newer than this viamkey knows \\(2\\); upgrade viamkey"
 
 DB=$T/damaged/keys.db
 mkdir -m 0700 "$T/damaged"

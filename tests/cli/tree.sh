@@ -12,7 +12,7 @@ refused 2 "init with an empty name is a usage error" init --org "" --location B 
 expect "... and creates nothing" [ ! -e "$(dirname "$DB")" ]
 
 expect_ok "init creates a store" init
-expect_out "init says where the store is" "Store $DB is ready (schema version 1)."
+expect_out "init says where the store is" "Store $DB is ready (schema version 2)."
 expect "store directory is 0700" [ "$(stat -c %a "$(dirname "$DB")")" = 700 ]
 expect "store file is 0600" [ "$(stat -c %a "$DB")" = 600 ]
 expect "store file is owned by the caller" [ "$(stat -c %u "$DB")" = "$(id -u)" ]
@@ -23,13 +23,22 @@ snapshot >"$T/after"
 expect "a second init changes nothing" cmp -s "$T/before" "$T/after"
 ka --json init
 expect_json "init --json: store, schema_version, machine null" \
-	'.store == $db and .schema_version == 1 and .machine == null' --arg db "$DB"
-expect "schema is versioned with user_version" [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 1 ]
+	'.store == $db and .schema_version == 2 and .machine == null' --arg db "$DB"
+expect "schema is versioned with user_version" [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 2 ]
 expect "store uses write-ahead logging" [ "$(sqlite3 "$DB" 'PRAGMA journal_mode')" = wal ]
 
-ka_in "" check --user root
+# a well-formed token from another store: check reads this store only once the token parses
+mkdir "$T/other"
+"$KEYADM" --db "$T/other/keys.db" init --org O --location L --machine M >/dev/null
+OTHER_MACHINE=$("$KEYADM" --db "$T/other/keys.db" --json init | jq -r .machine.id)
+OTHER_TOKEN=$("$KEYADM" --db "$T/other/keys.db" --json machines api-key create \
+	--machine-id "$OTHER_MACHINE" --user root 2>/dev/null | jq -r .key)
+ka_in "$OTHER_TOKEN" check --user root
 expect_rc 1 "check without a recorded machine fails"
 expect_err_re "... and says how to record one" "^keyadm: .*machine.*keyadm init"
+ka_in "" check --user root
+expect_rc 1 "check of an empty token without a recorded machine is a denial"
+expect_out "... of a malformed token, decided before the store is read" "deny: malformed"
 
 # a store made without names gets its hierarchy from a later init
 must "init adds the hierarchy to an existing store" --json init --org Acme --location HQ --machine host
@@ -248,5 +257,23 @@ expect_json "tree changes are in the audit trail" \
 	'[.[].action] as $a | ["init", "organization.create", "organization.rename", "organization.delete",
 	 "location.create", "location.rename", "location.delete", "machine.create", "machine.rename",
 	 "machine.delete"] | all(. as $x | $a | index($x) != null)'
+
+# ---- concurrent init ---------------------------------------------------------
+
+# four inits with names race on a fresh store: one hierarchy, and all four name it
+DB0=$DB
+DB=$T/race/keys.db
+for i in 1 2 3 4; do
+	"$KEYADM" --db "$DB" --json init --org "Race$i" --location L --machine M >"$T/race$i.out" 2>"$T/race$i.err" &
+done
+wait
+expect "four concurrent inits create one organization" [ "$(sqlite3 "$DB" 'SELECT count(*) FROM organizations')" = 1 ]
+expect "... one location and one machine" [ "$(sqlite3 "$DB" 'SELECT (SELECT count(*) FROM locations) || (SELECT count(*) FROM machines)')" = 11 ]
+HOST=$(sqlite3 "$DB" "SELECT value FROM meta WHERE name = 'host_machine_id'")
+for i in 1 2 3 4; do
+	expect "init $i reports that machine as this host's" [ "$(jq -r .machine.id "$T/race$i.out")" = "$HOST" ]
+done
+expect "... and the others say they created nothing" [ "$(cat "$T"/race*.err | grep -c 'nothing created')" = 3 ]
+DB=$DB0
 
 finish

@@ -1,0 +1,151 @@
+/*
+ * faultpoint.so - an LD_PRELOAD shim that stops or kills a process at an
+ * exact, numbered write or sync call, for the crash and freeze tests.
+ *
+ * It interposes the calls through which SQLite changes files: write,
+ * pwrite, pwrite64, ftruncate, ftruncate64, fsync, fdatasync and unlink. Each call in
+ * the process named by VK_FAULT_PROG (program_invocation_short_name; other
+ * processes, such as `env` before it execs, are left alone) is one point,
+ * numbered from 1:
+ *
+ *   VK_FAULT_COUNT=FILE  at exit, writes the number of points reached to FILE
+ *   VK_FAULT_AT=N        at point N, before the call is made:
+ *   VK_FAULT_ACTION=kill   writes "pid P point N CALL" to VK_FAULT_MARK and
+ *                          raises SIGKILL, so the call never happens
+ *                  =stop   writes the same line and raises SIGSTOP; once
+ *                          continued (SIGCONT), makes the call and goes on
+ *
+ * The marker names the process and the point, so that a test can check
+ * that the process it meant to stop is the one that stopped, there.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static long points;
+static long fault_at = -1;
+static int armed;
+static int action_stop;
+
+__attribute__((constructor)) static void
+setup(void)
+{
+	const char *prog = getenv("VK_FAULT_PROG"), *at = getenv("VK_FAULT_AT");
+	const char *action = getenv("VK_FAULT_ACTION");
+
+	armed = prog != NULL && strcmp(prog, program_invocation_short_name) == 0;
+	if (at != NULL)
+		fault_at = strtol(at, NULL, 10);
+	action_stop = action != NULL && strcmp(action, "stop") == 0;
+}
+
+/* Writes one line to the file named by variable `var`, with raw system calls only. */
+static void
+note(const char *var, const char *line)
+{
+	const char *path = getenv(var);
+	int fd;
+
+	if (path == NULL)
+		return;
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	                  0600);
+	if (fd < 0)
+		return;
+	(void)syscall(SYS_write, fd, line, strlen(line));
+	(void)syscall(SYS_fsync, fd);
+	(void)syscall(SYS_close, fd);
+}
+
+static void
+point(const char *call)
+{
+	char line[128];
+	int saved = errno;
+
+	if (!armed)
+		return;
+	if (++points == fault_at) {
+		snprintf(line, sizeof line, "pid %ld point %ld %s\n", (long)getpid(), points, call);
+		note("VK_FAULT_MARK", line);
+		raise(action_stop ? SIGSTOP : SIGKILL);
+	}
+	errno = saved;
+}
+
+__attribute__((destructor)) static void
+report(void)
+{
+	char line[32];
+
+	if (!armed)
+		return;
+	snprintf(line, sizeof line, "%ld\n", points);
+	note("VK_FAULT_COUNT", line);
+}
+
+#define REAL(name, type) ((type)dlsym(RTLD_NEXT, name))
+
+ssize_t
+write(int fd, const void *buf, size_t n)
+{
+	point("write");
+	return REAL("write", ssize_t(*)(int, const void *, size_t))(fd, buf, n);
+}
+
+ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	point("pwrite");
+	return REAL("pwrite", ssize_t(*)(int, const void *, size_t, off_t))(fd, buf, n, off);
+}
+
+ssize_t
+pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	point("pwrite64");
+	return REAL("pwrite64", ssize_t(*)(int, const void *, size_t, off64_t))(fd, buf, n, off);
+}
+
+int
+ftruncate(int fd, off_t len)
+{
+	point("ftruncate");
+	return REAL("ftruncate", int (*)(int, off_t))(fd, len);
+}
+
+int
+ftruncate64(int fd, off64_t len)
+{
+	point("ftruncate64");
+	return REAL("ftruncate64", int (*)(int, off64_t))(fd, len);
+}
+
+int
+fsync(int fd)
+{
+	point("fsync");
+	return REAL("fsync", int (*)(int))(fd);
+}
+
+int
+fdatasync(int fd)
+{
+	point("fdatasync");
+	return REAL("fdatasync", int (*)(int))(fd);
+}
+
+int
+unlink(const char *path)
+{
+	point("unlink");
+	return REAL("unlink", int (*)(const char *))(path);
+}
