@@ -180,12 +180,13 @@ fx_store_teardown(void **state)
 void
 fx_key_spec(struct fx_store *fx, const struct vk_key_spec *spec, struct fx_key *out)
 {
+	struct vk_txn t = {fx->db, "root", NULL, FX_NOW};
 	char err[VK_ERRLEN];
 
-	assert_int_equal(vk_store_begin(fx->db, err), VK_OK);
-	if (vk_key_create(fx->db, spec, FX_NOW, out->id, out->token, err) != VK_OK)
+	assert_int_equal(vk_txn_begin(&t, err), VK_OK);
+	if (vk_key_create(&t, spec, out->id, out->token, err) != VK_OK)
 		fail_msg("vk_key_create: %s", err);
-	assert_int_equal(vk_store_commit(fx->db, err), VK_OK);
+	assert_int_equal(vk_txn_commit(&t, err), VK_OK);
 }
 
 void
@@ -195,7 +196,6 @@ fx_key(struct fx_store *fx, vk_role role, const char *type, const char *resource
 	static const char *const users[] = {"ann"};
 	struct vk_key_spec spec = {
 	    .name = "test key",
-	    .created_by = "root",
 	    .role = role,
 	    .resource_type = type,
 	    .resource_id = resource_id,
@@ -235,22 +235,30 @@ vk_rc
 fx_rotate(struct fx_store *fx, const char *key_id, int64_t grace, int64_t now,
           char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN])
 {
+	struct vk_txn t = {fx->db, "root", NULL, now};
+
 	assert_int_equal(vk_store_begin(fx->db, err), VK_OK);
-	return fx_end_txn(fx->db, vk_key_rotate(fx->db, key_id, grace, now, token, err));
+	return fx_end_txn(fx->db, vk_key_rotate(&t, key_id, grace, token, err));
 }
 
 vk_rc
 fx_finish(struct fx_store *fx, const char *key_id, int64_t now, char err[VK_ERRLEN])
 {
+	struct vk_txn t = {fx->db, "root", NULL, now};
+
 	assert_int_equal(vk_store_begin(fx->db, err), VK_OK);
-	return fx_end_txn(fx->db, vk_key_finish_rotation(fx->db, key_id, now, err));
+	return fx_end_txn(fx->db, vk_key_finish_rotation(&t, key_id, err));
 }
 
 struct vk_request
 fx_request(const struct fx_store *fx, const char *token)
 {
-	struct vk_request req = {
-	    token, token ? strlen(token) : 0, "ann", fx->m1a, VK_ROLE_VIEWER, FX_NOW + 1};
+	struct vk_request req = {.token = token,
+	                         .token_len = token ? strlen(token) : 0,
+	                         .user = "ann",
+	                         .machine_id = fx->m1a,
+	                         .required = VK_ROLE_VIEWER,
+	                         .now = FX_NOW + 1};
 
 	return req;
 }
@@ -265,10 +273,11 @@ fx_assert_read_only(struct fx_store *fx, int changes_before)
 void
 fx_authorize(struct fx_store *fx, const struct vk_request *req, struct vk_result *res)
 {
+	struct vk_login lg = {fx->path, 1000, -1};
 	int before = sqlite3_total_changes(fx->db);
 
 	memset(res, 0x5a, sizeof *res);
-	vk_authorize(fx->db, req, res);
+	vk_authorize(&lg, req, res);
 	fx_assert_read_only(fx, before);
 }
 

@@ -14,12 +14,17 @@
  *    setcred, where the only other module is the probe, libpam itself turns
  *    "every module ignored" into PAM_PERM_DENIED, which the module's setcred
  *    never returns.
+ * That the module keeps nothing open between calls is read from
+ * /proc/self/fd (store_descriptors()), with the fixture's own connection to
+ * the store closed first.
  */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -44,6 +49,10 @@
 #define OPENSSH_FAKE "\b\n\r\177INCORRECT"
 #define IGNORED      PAM_NO_MODULE_DATA /* the module returned PAM_IGNORE (see above) */
 #define CRED_IGNORED PAM_PERM_DENIED
+#define VK_XSTR(x)   #x
+#define VK_STR(x)    VK_XSTR(x)
+/* a host binding (keyed hash of /etc/machine-id) that is not this host's */
+#define OTHER_HOST "0123456789abcdef0123456789abcdef"
 
 struct t {
 	struct fx_store *fx;
@@ -137,24 +146,15 @@ write_stack_module(struct t *t, const char *module, const char *args)
 	free(path);
 }
 
-/* The service SERVICE with the built module. */
+/*
+ * The service SERVICE with the built module. It links libsqlite3.so, the
+ * same SQLite as this process: the heap limit out_of_memory sets reaches
+ * it, and this process's own connection locks the store against it.
+ */
 static void
 write_stack(struct t *t, const char *args)
 {
 	write_stack_module(t, VK_MODULE_PATH, args);
-}
-
-/*
- * The service SERVICE with the same module linked against libsqlite3.so, for
- * tests that act on the module's SQLite from this process: pam_viamkey.so
- * keeps a private copy of SQLite (docs/BENCHMARKS.md), whose heap limit this
- * process cannot set and whose POSIX locks do not conflict with this
- * process's own.
- */
-static void
-write_stack_shared_sqlite(struct t *t)
-{
-	write_stack_module(t, VK_MODULE_SHARED_PATH, "");
 }
 
 static int
@@ -258,17 +258,110 @@ operator_key(struct t *t)
 static void
 rotate(struct t *t, const char *id, int64_t grace, char fresh[VK_TOKEN_LEN + 1])
 {
+	struct vk_txn x = {t->fx->db, "root", NULL, vk_now()};
 	char err[VK_ERRLEN];
 
-	assert_int_equal(vk_store_begin(t->fx->db, err), VK_OK);
-	assert_int_equal(vk_key_rotate(t->fx->db, id, grace, vk_now(), fresh, err), VK_OK);
-	assert_int_equal(vk_store_commit(t->fx->db, err), VK_OK);
+	assert_int_equal(vk_txn_begin(&x, err), VK_OK);
+	assert_int_equal(vk_key_rotate(&x, id, grace, fresh, err), VK_OK);
+	assert_int_equal(vk_txn_commit(&x, err), VK_OK);
 }
 
 static void
 sql(struct t *t, const char *statement, const char *arg)
 {
 	fx_sql1(t->fx->db, statement, arg);
+}
+
+/* The store's path with suffix ("-wal", "-shm"); the caller frees it. */
+static char *
+side_file(struct t *t, const char *suffix)
+{
+	char *path;
+
+	if (asprintf(&path, "%s%s", t->fx->path, suffix) < 0)
+		return NULL;
+	return path;
+}
+
+/*
+ * This process's own connection to the store (the fixture's), closed so
+ * that every descriptor left on the store is the module's, and so that a
+ * forked child inherits no SQLite connection; and opened again.
+ */
+static void
+fixture_close(struct t *t)
+{
+	assert_int_equal(sqlite3_close(t->fx->db), SQLITE_OK);
+	t->fx->db = NULL;
+}
+
+static void
+fixture_open(struct t *t)
+{
+	char err[VK_ERRLEN];
+
+	if (vk_store_open(t->fx->path, VK_OPEN_ADMIN, 1000, &t->fx->db, err) != VK_OK)
+		fail_msg("%s", err);
+}
+
+/*
+ * How many of this process's descriptors are open on the store, its side
+ * files or its directory (by readlink of /proc/self/fd/N); -1 when
+ * /proc/self/fd cannot be read. No cmocka assertion: forked children use it.
+ */
+static int
+store_descriptors(struct t *t)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	char *store = realpath(t->fx->path, NULL), *dir = realpath(t->fx->dir, NULL);
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	size_t len = store != NULL ? strlen(store) : 0;
+	int n = 0;
+
+	if (store == NULL || dir == NULL || d == NULL)
+		n = -1;
+	while (n >= 0 && (e = readdir(d)) != NULL) {
+		char target[PATH_MAX];
+		ssize_t m;
+
+		if (e->d_name[0] == '.' || (int)strtol(e->d_name, NULL, 10) == dirfd(d))
+			continue;
+		if ((m = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1)) < 0)
+			continue; /* closed meanwhile */
+		target[m] = '\0';
+		if (strcmp(target, dir) == 0) {
+			n++;
+			continue;
+		}
+		for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
+			if (strncmp(target, store, len) == 0 &&
+			    strcmp(target + len, suffixes[i]) == 0)
+				n++;
+	}
+	if (d != NULL)
+		closedir(d);
+	free(store);
+	free(dir);
+	return n;
+}
+
+/* pam_acct_mgmt() in a forked child: its code, or 100 if it left the store open there. */
+static int
+acct_mgmt_in_child(struct t *t)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int rc = pam_acct_mgmt(t->pamh, 0);
+
+		_exit(store_descriptors(t) != 0 ? 100 : rc);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
 }
 
 /* ---- allowed ---------------------------------------------------------- */
@@ -386,7 +479,6 @@ denials(void **state)
 	struct fx_key expired;
 	static const char *const users[] = {"ann"};
 	struct vk_key_spec spec = {.name = "old",
-	                           .created_by = "root",
 	                           .role = VK_ROLE_OWNER,
 	                           .resource_type = "machine",
 	                           .resource_id = t->fx->m1a,
@@ -423,14 +515,16 @@ rotation_window(void **state)
 {
 	struct t *t = *state;
 	struct fx_key k = operator_key(t);
+	struct vk_txn x = {t->fx->db, "root", NULL, 0};
 	char fresh[VK_TOKEN_LEN + 1], err[VK_ERRLEN];
 
 	rotate(t, k.id, 3600, fresh);
 	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
 	assert_int_equal(auth(t, "ann", fresh), PAM_SUCCESS);
-	assert_int_equal(vk_store_begin(t->fx->db, err), VK_OK);
-	assert_int_equal(vk_key_finish_rotation(t->fx->db, k.id, vk_now(), err), VK_OK);
-	assert_int_equal(vk_store_commit(t->fx->db, err), VK_OK);
+	x.now = vk_now();
+	assert_int_equal(vk_txn_begin(&x, err), VK_OK);
+	assert_int_equal(vk_key_finish_rotation(&x, k.id, err), VK_OK);
+	assert_int_equal(vk_txn_commit(&x, err), VK_OK);
 	assert_int_equal(auth(t, "ann", k.token), PAM_AUTH_ERR);
 	assert_int_equal(auth(t, "ann", fresh), PAM_SUCCESS);
 }
@@ -513,7 +607,7 @@ store_unusable(void **state)
 
 	fx_sql(t->fx->db, "PRAGMA user_version = 99");
 	check_unavailable(t, k.token); /* schema newer than the module */
-	fx_sql(t->fx->db, "PRAGMA user_version = 1");
+	fx_sql(t->fx->db, "PRAGMA user_version = " VK_STR(VK_SCHEMA_VERSION));
 	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
 	free(moved);
 }
@@ -591,6 +685,203 @@ machine_unknown(void **state)
 	free(text);
 }
 
+/* ---- the checksum first, then a store opened and closed per call ------------ */
+
+/* [store] path = path, this host being m1a. */
+static void
+write_config_store(struct t *t, const char *path)
+{
+	char *text;
+
+	assert_true(asprintf(&text,
+	                     "[store]\npath = %s\n[machine]\nid = %s\n[pam]\nfail_delay_ms = 0\n",
+	                     path, t->fx->m1a) > 0);
+	fx_write_str(t->conf, 0600, text);
+	free(text);
+}
+
+/*
+ * A mistyped or malformed token is refused before the store is opened, so
+ * it is refused (PAM_AUTH_ERR) even when there is no usable store; only a
+ * token that could be right needs the store (PAM_AUTHINFO_UNAVAIL).
+ */
+static void
+checksum_before_store(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t);
+	char *missing = fx_join(t->fx->dir, "no-such-dir/keys.db");
+	char *garbage = fx_join(t->fx->dir, "garbage.db"), mistyped[VK_TOKEN_LEN + 1];
+	char truncated[VK_TOKEN_LEN], unknown[VK_TOKEN_LEN + 1], noise[4096];
+	const char *const stores[] = {missing, garbage, t->fx->path};
+	struct vk_token tok;
+
+	memset(noise, 'x', sizeof noise);
+	memcpy(noise, "SQLite format 3", 16);
+	fx_write(garbage, 0600, noise, sizeof noise);
+	/* one character of the secret changed: the checksum catches it */
+	memcpy(mistyped, k.token, sizeof mistyped);
+	mistyped[40] = mistyped[40] == 'a' ? 'b' : 'a';
+	assert_int_equal(vk_token_parse(mistyped, VK_TOKEN_LEN, &tok), VK_TOKEN_CHECKSUM);
+	memcpy(truncated, k.token, sizeof truncated - 1);
+	truncated[sizeof truncated - 1] = '\0';
+	assert_int_equal(vk_token_parse(truncated, strlen(truncated), &tok), VK_TOKEN_MALFORMED);
+	vk_token_generate(&tok);
+	vk_token_format(&tok, unknown);
+	vk_token_wipe(&tok);
+
+	for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++) {
+		int usable = stores[i] == t->fx->path;
+
+		write_config_store(t, stores[i]);
+		assert_int_equal(auth(t, "ann", mistyped), PAM_AUTH_ERR);
+		assert_null(authtok(t));
+		assert_int_equal(auth(t, "ann", truncated), PAM_AUTH_ERR);
+		assert_int_equal(auth(t, "ann", "vk_not_a_token"), PAM_AUTH_ERR);
+		assert_int_equal(auth(t, "ann", OPENSSH_FAKE), PAM_AUTH_ERR);
+		assert_int_equal(auth(t, "ann", k.token),
+		                 usable ? PAM_SUCCESS : PAM_AUTHINFO_UNAVAIL);
+		assert_null(authtok(t));
+		assert_int_equal(auth(t, "ann", unknown),
+		                 usable ? PAM_AUTH_ERR : PAM_AUTHINFO_UNAVAIL);
+	}
+	assert_int_equal(access(missing, F_OK), -1); /* nothing was created */
+	free(missing);
+	free(garbage);
+}
+
+/*
+ * The module keeps nothing open between PAM calls: after each entry point
+ * returns, no descriptor of this process is on the store, its side files or
+ * its directory; account management opens the store again and sees a
+ * change made in between, in this process and in a forked child.
+ */
+static void
+stateless_between_calls(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t), other = operator_key(t);
+
+	assert_true(store_descriptors(t) > 0); /* the scan sees the fixture's own connection */
+	fixture_close(t);
+	assert_int_equal(store_descriptors(t), 0);
+
+	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+	assert_int_equal(store_descriptors(t), 0);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(store_descriptors(t), 0);
+	assert_int_equal(acct_mgmt_in_child(t), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(t->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(t->pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+	assert_int_equal(pam_close_session(t->pamh, 0), PAM_SUCCESS);
+	assert_int_equal(store_descriptors(t), 0);
+	assert_int_equal(auth(t, "ann", "vk_wrong"), PAM_AUTH_ERR);
+	assert_int_equal(auth(t, "bob", k.token), PAM_AUTH_ERR);
+	assert_int_equal(store_descriptors(t), 0);
+
+	/* the key is deleted between authentication and account management */
+	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+	fixture_open(t);
+	sql(t, "DELETE FROM keys WHERE id = ?1", k.id);
+	fixture_close(t);
+	assert_int_equal(acct_mgmt_in_child(t), PAM_PERM_DENIED);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_PERM_DENIED);
+	assert_int_equal(store_descriptors(t), 0);
+
+	/*
+	 * a forked child authenticates and manages the account on its own (as
+	 * sshd's child does); then, in this process, the key is disabled between
+	 * authentication and account management
+	 */
+	start(t, "ann", other.token);
+	{
+		int status;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int rc = pam_authenticate(t->pamh, 0);
+
+			_exit(rc != PAM_SUCCESS                          ? rc
+			      : pam_acct_mgmt(t->pamh, 0) != PAM_SUCCESS ? 101
+			      : store_descriptors(t) != 0                ? 100
+			                                                 : 0);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(pam_authenticate(t->pamh, 0), PAM_SUCCESS);
+	fixture_open(t);
+	sql(t, "UPDATE keys SET disabled = 1 WHERE id = ?1", other.id);
+	fixture_close(t);
+	assert_int_equal(acct_mgmt_in_child(t), PAM_PERM_DENIED);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_PERM_DENIED);
+	assert_int_equal(store_descriptors(t), 0);
+	fixture_open(t);
+}
+
+/* A side file (-wal, -shm) that others may read makes the store unusable, as the store itself. */
+static void
+store_side_files(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t);
+	static const char *const suffixes[] = {"-shm", "-wal"};
+
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		char *side = side_file(t, suffixes[i]);
+		struct stat st;
+
+		assert_non_null(side);
+		assert_int_equal(stat(side, &st), 0); /* the store is in WAL mode */
+		assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+		assert_int_equal(chmod(side, 0644), 0);
+		check_unavailable(t, k.token);
+		assert_int_equal(auth(t, "ann", "vk_not_a_token"), PAM_AUTH_ERR);
+		assert_int_equal(chmod(side, 0640), 0);
+		check_unavailable(t, k.token);
+		assert_int_equal(chmod(side, 0600), 0);
+		assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+		free(side);
+	}
+}
+
+/*
+ * A store copied from another host: without [machine] id, the machine the
+ * store recorded is not this host's (the binding differs), so the module
+ * cannot know which machine it is (PAM_AUTHINFO_UNAVAIL, unknown_machine:
+ * see syslog_store_refusals); with [machine] id set, it is that machine.
+ */
+static void
+store_from_another_host(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t);
+	char err[VK_ERRLEN];
+
+	assert_int_equal(vk_store_set_host_machine(t->fx->db, t->fx->m1a, err), VK_OK);
+	write_config(t, "");
+	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS); /* recorded on this host */
+
+	sql(t, "UPDATE meta SET value = ?1 WHERE name = 'host_binding'", OTHER_HOST);
+	check_unavailable(t, k.token);
+	assert_int_equal(auth(t, "ann", "vk_not_a_token"), PAM_AUTH_ERR);
+	sql(t, "DELETE FROM meta WHERE name = ?1", "host_binding");
+	check_unavailable(t, k.token); /* a record without a binding is no better */
+
+	write_config_machine(t, "");
+	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_SUCCESS);
+
+	/* account management decides for the same host as authentication did */
+	assert_int_equal(vk_store_set_host_machine(t->fx->db, t->fx->m1a, err), VK_OK);
+	write_config(t, "");
+	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+	sql(t, "UPDATE meta SET value = ?1 WHERE name = 'host_binding'", OTHER_HOST);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_AUTHINFO_UNAVAIL);
+}
+
 /* ---- conversation, arguments, memory --------------------------------------- */
 
 static void
@@ -619,7 +910,6 @@ out_of_memory(void **state)
 	struct fx_key k = operator_key(t);
 	int rc;
 
-	write_stack_shared_sqlite(t);
 	start(t, "ann", k.token);
 	/* SQLite's allocations now fail; the module shares this process's SQLite */
 	sqlite3_hard_heap_limit64(1);
@@ -649,6 +939,50 @@ bad_arguments(void **state)
 	write_stack(t, "debug nodelay [prompt=Key for this host:] role=operator try_first_pass");
 	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
 	assert_string_equal(t->prompt, "Key for this host: ");
+}
+
+/* Neither value of an argument given twice may win, nor may a repeated flag pass. */
+static void
+arguments_given_twice(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t);
+	char *other = fx_join(t->fx->dir, "other.conf"), *config_twice;
+	const char *twice[] = {
+	    "role=owner role=viewer",
+	    "role=operator role=operator",
+	    "debug debug",
+	    "nodelay nodelay",
+	    "use_first_pass use_first_pass",
+	    "try_first_pass nodelay try_first_pass",
+	    "[prompt=Key:] [prompt=Key:]",
+	    NULL, /* config=A config=B: the stack line names config= first */
+	};
+
+	fx_write_str(other, 0600, "");
+	assert_true(asprintf(&config_twice, "config=%s", other) > 0);
+	twice[sizeof twice / sizeof twice[0] - 1] = config_twice;
+	for (size_t i = 0; i < sizeof twice / sizeof twice[0]; i++) {
+		write_stack(t, twice[i]);
+		start(t, "ann", k.token);
+		preset(t, k.token);
+		assert_int_equal(pam_authenticate(t->pamh, 0), PAM_SERVICE_ERR);
+		assert_int_equal(t->prompts, 0);
+		assert_null(authtok(t)); /* the token preset is not forwarded either */
+		assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_SERVICE_ERR);
+		assert_int_equal(pam_setcred(t->pamh, PAM_ESTABLISH_CRED), PAM_SERVICE_ERR);
+		assert_int_equal(pam_open_session(t->pamh, 0), PAM_SERVICE_ERR);
+		assert_null(pam_getenv(t->pamh, "VIAMKEY_KEY_ID"));
+		assert_int_equal(pam_close_session(t->pamh, 0), PAM_SERVICE_ERR);
+		assert_int_equal(pam_chauthtok(t->pamh, 0), PAM_SERVICE_ERR);
+	}
+
+	/* each once, the same arguments work */
+	write_stack(t, "role=operator debug nodelay try_first_pass");
+	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_SUCCESS);
+	free(config_twice);
+	free(other);
 }
 
 /* ---- account management re-checks the key -------------------------------- */
@@ -842,6 +1176,107 @@ authtok_sources(void **state)
 	assert_string_equal(authtok(t), "a password");
 }
 
+/* "<before><token><after>"; the caller frees it. */
+static char *
+padded(const char *before, const char *token, const char *after)
+{
+	char *s;
+
+	assert_true(asprintf(&s, "%s%s%s", before, token, after) > 0);
+	return s;
+}
+
+/* Spaces, tabs, CRs and LFs around a token are not part of it, wherever it comes from. */
+static void
+token_with_white_space(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t);
+	static const char *const around[][2] = {
+	    {"", " "},    {"", "\t"}, {"", "\r"}, {" ", ""},
+	    {"", "\r\n"}, {"\t", ""}, {"\n", ""}, {" \t\r\n ", " \t\r\n "},
+	};
+
+	for (size_t i = 0; i < sizeof around / sizeof around[0]; i++) {
+		char *answer = padded(around[i][0], k.token, around[i][1]);
+
+		write_stack(t, "");
+		assert_int_equal(auth(t, "ann", answer), PAM_SUCCESS);
+		assert_null(authtok(t));
+		assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_SUCCESS);
+		assert_int_equal(pam_open_session(t->pamh, 0), PAM_SUCCESS);
+		assert_string_equal(pam_getenv(t->pamh, "VIAMKEY_KEY_ID"), k.id);
+
+		write_stack(t, "use_first_pass");
+		start(t, "ann", NULL);
+		preset(t, answer);
+		assert_int_equal(pam_authenticate(t->pamh, 0), PAM_SUCCESS);
+		assert_null(authtok(t));
+		free(answer);
+	}
+	/* white space inside a token is not trimmed away */
+	{
+		char *inside = strdup(k.token);
+
+		assert_non_null(inside);
+		inside[10] = ' ';
+		assert_int_equal(auth(t, "ann", inside), PAM_AUTH_ERR);
+		assert_null(authtok(t));
+		free(inside);
+	}
+}
+
+/*
+ * An answer that is token-shaped once trimmed ("vk_..."), accepted or
+ * refused, is never left in PAM_AUTHTOK for the next module, whether it was
+ * typed at the prompt or found there; anything else is, and forward_authtok
+ * leaves a token too.
+ */
+static void
+token_shaped_never_forwarded(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t);
+	char *cr = padded("", k.token, "\r"), *spaced = padded("\t ", k.token, "\r\n");
+	const struct {
+		const char *answer;
+		int rc;
+	} shaped[] = {
+	    {k.token, PAM_SUCCESS},     {cr, PAM_SUCCESS},
+	    {spaced, PAM_SUCCESS},      {"vk_#garbage! with spaces\x01", PAM_AUTH_ERR},
+	    {"  vk_abc", PAM_AUTH_ERR}, {"\r\nvk_", PAM_AUTH_ERR},
+	};
+	static const char *const passwords[] = {"unix password", "  vk", "VK_abc", "xvk_abc",
+	                                        OPENSSH_FAKE};
+
+	for (size_t i = 0; i < sizeof shaped / sizeof shaped[0]; i++) {
+		write_stack(t, "");
+		assert_int_equal(auth(t, "ann", shaped[i].answer), shaped[i].rc);
+		assert_null(authtok(t));
+		write_stack(t, "try_first_pass");
+		start(t, "ann", "never asked");
+		preset(t, shaped[i].answer);
+		assert_int_equal(pam_authenticate(t->pamh, 0), shaped[i].rc);
+		assert_int_equal(t->prompts, 0);
+		assert_null(authtok(t));
+		write_stack(t, "forward_authtok");
+		assert_int_equal(auth(t, "ann", shaped[i].answer), shaped[i].rc);
+		assert_string_equal(authtok(t), shaped[i].answer);
+	}
+	for (size_t i = 0; i < sizeof passwords / sizeof passwords[0]; i++) {
+		write_stack(t, "");
+		assert_int_equal(auth(t, "ann", passwords[i]), PAM_AUTH_ERR);
+		assert_string_equal(authtok(t), passwords[i]);
+		write_stack(t, "use_first_pass");
+		start(t, "ann", NULL);
+		preset(t, passwords[i]);
+		assert_int_equal(pam_authenticate(t->pamh, 0), PAM_AUTH_ERR);
+		assert_string_equal(authtok(t), passwords[i]);
+	}
+	free(cr);
+	free(spaced);
+}
+
 /*
  * The stack of the man page, `sufficient` and then a module that takes
  * PAM_AUTHTOK: here pam_exec's expose_authtok, which writes what it got to
@@ -959,7 +1394,6 @@ last_use_never_blocks_login(void **state)
 	char err[VK_ERRLEN];
 
 	/* a writer holds the store: the login still reads it and succeeds */
-	write_stack_shared_sqlite(t);
 	assert_int_equal(vk_store_begin(t->fx->db, err), VK_OK);
 	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
 	vk_store_rollback(t->fx->db);
@@ -1005,13 +1439,15 @@ drain(struct log *l)
 	return 0;
 }
 
+/* What a child that logs through this test's /dev/log checks; 0 when all is well. */
+typedef int (*logged_fn)(struct t *t, struct log *l, const void *arg);
+
 /*
  * In a child with a private mount namespace and a tmpfs /dev whose /dev/log
- * is this test's socket: runs an allowed and two denied logins with `debug`
- * and checks every line the module logged. Returns 0 when all is well.
+ * is this test's socket: runs body. 77 when the namespace cannot be made.
  */
 static int
-syslog_child(struct t *t, const struct fx_key *k)
+syslog_child(struct t *t, logged_fn body, const void *arg)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct log l = {.fd = -1};
@@ -1024,24 +1460,53 @@ syslog_child(struct t *t, const struct fx_key *k)
 	if ((l.fd = socket(AF_UNIX, SOCK_DGRAM, 0)) < 0 ||
 	    bind(l.fd, (struct sockaddr *)&sa, sizeof sa) != 0)
 		return 1;
+	return body(t, &l, arg);
+}
+
+/* Runs body in such a child (root only: skipped otherwise) and fails on its failure. */
+static void
+with_syslog(struct t *t, logged_fn body, const void *arg)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(syslog_child(t, body, arg));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* An allowed and two denied logins with `debug`, and every line the module logged. */
+static int
+logged_decisions(struct t *t, struct log *l, const void *arg)
+{
+	const struct fx_key *k = arg;
+
 	write_stack(t, "debug");
-	if (auth(t, "ann", k->token) != PAM_SUCCESS || drain(&l) != 0)
+	if (auth(t, "ann", k->token) != PAM_SUCCESS || drain(l) != 0)
 		return 10;
-	if (pam_acct_mgmt(t->pamh, 0) != PAM_SUCCESS || drain(&l) != 0)
+	if (pam_acct_mgmt(t->pamh, 0) != PAM_SUCCESS || drain(l) != 0)
 		return 11;
-	if (auth(t, "bob", k->token) != PAM_AUTH_ERR || drain(&l) != 0)
+	if (auth(t, "bob", k->token) != PAM_AUTH_ERR || drain(l) != 0)
 		return 12;
-	if (auth(t, "ann", "vk_wrong") != PAM_AUTH_ERR || drain(&l) != 0)
+	if (auth(t, "ann", "vk_wrong") != PAM_AUTH_ERR || drain(l) != 0)
 		return 13;
-	if (l.decisions != 4 || l.lines <= l.decisions ||
-	    strstr(l.all, "allow service=" SERVICE " user=ann rhost=" RHOST) == NULL ||
-	    strstr(l.all, "reason=user_not_allowed") == NULL ||
-	    strstr(l.all, "reason=malformed") == NULL || strstr(l.all, k->id) == NULL)
+	if (l->decisions != 4 || l->lines <= l->decisions ||
+	    strstr(l->all, "allow service=" SERVICE " user=ann rhost=" RHOST) == NULL ||
+	    strstr(l->all, "reason=user_not_allowed") == NULL ||
+	    strstr(l->all, "reason=malformed") == NULL || strstr(l->all, k->id) == NULL)
 		return 3;
 	/* never the token, nor any long piece of its secret */
-	if (strstr(l.all, k->token) != NULL ||
-	    strstr(l.all, k->token + VK_TOKEN_LEN - 20) != NULL ||
-	    strstr(l.all, "vk_wrong") != NULL)
+	if (strstr(l->all, k->token) != NULL ||
+	    strstr(l->all, k->token + VK_TOKEN_LEN - 20) != NULL ||
+	    strstr(l->all, "vk_wrong") != NULL)
 		return 4;
 	return 0;
 }
@@ -1051,20 +1516,56 @@ syslog_lines(void **state)
 {
 	struct t *t = *state;
 	struct fx_key k = operator_key(t);
-	int status;
-	pid_t pid;
 
-	if (geteuid() != 0)
-		skip();
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(syslog_child(t, &k));
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77)
-		skip();
-	assert_int_equal(WEXITSTATUS(status), 0);
+	with_syslog(t, logged_decisions, &k);
+}
+
+/*
+ * Why an unusable store is unusable, as the administrator reads it: a side
+ * file that others may read names the command that fixes it, and a store
+ * recorded on another host says unknown_machine.
+ */
+static int
+logged_store_refusals(struct t *t, struct log *l, const void *arg)
+{
+	const struct fx_key *k = arg;
+	char *shm = side_file(t, "-shm"), *fix;
+	int rc = 0;
+
+	if (asprintf(&fix,
+	             "reason=store_error (store file %s is readable or writable by group or"
+	             " others; run chmod 600 %s)",
+	             shm, shm) < 0)
+		return 1;
+	if (chmod(shm, 0644) != 0 || auth(t, "ann", k->token) != PAM_AUTHINFO_UNAVAIL ||
+	    drain(l) != 0 || chmod(shm, 0600) != 0)
+		rc = 10;
+	else if (strstr(l->all, fix) == NULL || strstr(l->all, "error service=" SERVICE) == NULL)
+		rc = 11;
+	free(fix);
+	free(shm);
+	if (rc != 0)
+		return rc;
+
+	write_config(t, ""); /* no [machine] id: the store's record, bound to another host */
+	if (auth(t, "ann", k->token) != PAM_AUTHINFO_UNAVAIL || drain(l) != 0)
+		return 12;
+	if (strstr(l->all, "reason=unknown_machine (the store's machine ") == NULL ||
+	    strstr(l->all, "was recorded on another host; set [machine] id in the config)") == NULL)
+		return 13;
+	return 0;
+}
+
+static void
+syslog_store_refusals(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t);
+	char err[VK_ERRLEN];
+
+	assert_int_equal(vk_store_set_host_machine(t->fx->db, t->fx->m1a, err), VK_OK);
+	sql(t, "UPDATE meta SET value = ?1 WHERE name = 'host_binding'", OTHER_HOST);
+	with_syslog(t, logged_store_refusals, &k);
 }
 
 /* ---- what the module exports ------------------------------------------------ */
@@ -1109,9 +1610,14 @@ main(void)
 	    T(store_symlink_refused),
 	    T(config_unusable),
 	    T(machine_unknown),
+	    T(checksum_before_store),
+	    T(stateless_between_calls),
+	    T(store_side_files),
+	    T(store_from_another_host),
 	    T(conversation_fails),
 	    T(out_of_memory),
 	    T(bad_arguments),
+	    T(arguments_given_twice),
 	    T(account_recheck),
 	    T(account_recheck_user_and_store),
 	    T(account_role_argument),
@@ -1119,12 +1625,15 @@ main(void)
 	    T(environment_carried_over),
 	    T(authtok_after_prompt),
 	    T(authtok_sources),
+	    T(token_with_white_space),
+	    T(token_shaped_never_forwarded),
 	    T(sufficient_then_next_module),
 	    T(fail_delay),
 	    T(prompt_text),
 	    T(last_use),
 	    T(last_use_never_blocks_login),
 	    T(syslog_lines),
+	    T(syslog_store_refusals),
 	    cmocka_unit_test(exports_only_pam_sm),
 	};
 
