@@ -3,22 +3,14 @@
  */
 #include "autoconfig.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "authz.h"
 #include "fixture.h"
 #include "store.h"
-
-static void
-recheck(struct fx_store *fx, const char *key_id, const struct vk_request *req,
-        struct vk_result *res)
-{
-	int before = sqlite3_total_changes(fx->db);
-
-	memset(res, 0x5a, sizeof *res);
-	vk_authorize_recheck(fx->db, key_id, req, res);
-	fx_assert_read_only(fx, before);
-}
 
 static void
 expect(const struct vk_result *res, vk_decision d, vk_reason r)
@@ -147,8 +139,8 @@ test_deny_expired(void **state)
 {
 	static const char *const users[] = {"ann"};
 	struct fx_store *fx = *state;
-	struct vk_key_spec spec = {"short-lived", "root", VK_ROLE_OWNER, "machine", fx->m1a,
-	                           users,         1,      FX_NOW + 100,  0};
+	struct vk_key_spec spec = {
+	    "short-lived", VK_ROLE_OWNER, "machine", fx->m1a, users, 1, FX_NOW + 100, 0};
 	struct fx_key k;
 	struct vk_result res;
 	struct vk_request req;
@@ -324,7 +316,46 @@ test_error_for_unusable_machine(void **state)
 		fx_authorize(fx, &req, &res);
 		expect(&res, VK_DECISION_ERROR, VK_REASON_MACHINE);
 		assert_true(res.err[0] != '\0');
+		assert_string_equal(res.key_id,
+		                    k.id); /* the token parsed before the store was read */
 	}
+}
+
+/* No machine ID in the request: the store's record, if this host made it. */
+static void
+test_machine_from_store_record(void **state)
+{
+	struct fx_store *fx = *state;
+	char err[VK_ERRLEN];
+	struct vk_request req;
+	struct vk_result res;
+	struct fx_key k;
+
+	if (access("/etc/machine-id", R_OK) != 0)
+		skip();
+	fx_key(fx, VK_ROLE_OWNER, "location", fx->loc1, &k);
+	if (vk_store_set_host_machine(fx->db, fx->m1b, err) != VK_OK)
+		fail_msg("%s", err);
+	req = fx_request(fx, k.token);
+	req.machine_id = NULL;
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "location", fx->loc1);
+	assert_string_equal(res.machine, fx->m1b);
+	/* a configured machine wins */
+	req.machine_id = fx->m2;
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_SCOPE, k.id);
+	assert_string_equal(res.machine, fx->m2);
+	/* a store copied from another host names no machine here */
+	fx_sql(fx->db, "UPDATE meta SET value = '0123456789abcdef0123456789abcdef'"
+	               " WHERE name = 'host_binding'");
+	req.machine_id = NULL;
+	fx_authorize(fx, &req, &res);
+	expect(&res, VK_DECISION_ERROR, VK_REASON_MACHINE);
+	assert_non_null(strstr(res.err, "another host"));
+	req.machine_id = fx->m1a;
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "location", fx->loc1);
 }
 
 static void
@@ -410,6 +441,267 @@ test_token_length_is_honoured(void **state)
 	expect_deny(&res, VK_REASON_MALFORMED, "");
 }
 
+/* The token with `before` and `after` around it. */
+static char *
+surround(const char *before, const char *token, const char *after)
+{
+	char *s;
+
+	assert_true(asprintf(&s, "%s%s%s", before, token, after) > 0);
+	return s;
+}
+
+static void
+test_surrounding_white_space_ignored(void **state)
+{
+	static const char *const around[][2] = {
+	    {" ", ""},         {"", "\n"},         {"", "\r\n"},           {"\t", "\t"},
+	    {"  \t", " \r\n"}, {"\r\n\n", "\n\n"}, {" \t\r\n", " \t\r\n"},
+	};
+	struct fx_store *fx = *state;
+	struct vk_result bare, res;
+	struct vk_request req;
+	struct fx_key k;
+	char forged[VK_TOKEN_LEN + 1];
+
+	fx_key(fx, VK_ROLE_OPERATOR, "location", fx->loc1, &k);
+	req = fx_request(fx, k.token);
+	fx_authorize(fx, &req, &bare);
+	expect_allow(&bare, VK_ROLE_OPERATOR, "location", fx->loc1);
+	forge(&k, forged);
+	for (size_t i = 0; i < sizeof around / sizeof around[0]; i++) {
+		char *padded = surround(around[i][0], k.token, around[i][1]);
+		char *wrong = surround(around[i][0], forged, around[i][1]);
+
+		req = fx_request(fx, padded);
+		fx_authorize(fx, &req, &res);
+		expect_allow(&res, VK_ROLE_OPERATOR, "location", fx->loc1);
+		assert_string_equal(res.key_id, bare.key_id);
+		assert_string_equal(res.key_name, bare.key_name);
+		assert_string_equal(res.machine, fx->m1a);
+		/* and everything after the secret is decided as for the bare token */
+		req.user = "bob";
+		fx_authorize(fx, &req, &res);
+		expect_deny(&res, VK_REASON_USER, k.id);
+		req = fx_request(fx, wrong);
+		fx_authorize(fx, &req, &res);
+		expect_deny(&res, VK_REASON_WRONG_SECRET, k.id);
+		free(padded);
+		free(wrong);
+	}
+}
+
+static void
+test_other_white_space_not_ignored(void **state)
+{
+	static const char *const around[][2] = {
+	    {"\v", ""}, {"", "\f"}, {"\xc2\xa0", ""}, {"", "\xe2\x80\x8b"}, {"x", ""}, {"", "_"},
+	};
+	struct fx_store *fx = *state;
+	struct vk_result res;
+	struct fx_key k;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	for (size_t i = 0; i < sizeof around / sizeof around[0]; i++) {
+		char *padded = surround(around[i][0], k.token, around[i][1]);
+		struct vk_request req = fx_request(fx, padded);
+
+		fx_authorize(fx, &req, &res);
+		expect_deny(&res, VK_REASON_MALFORMED, "");
+		free(padded);
+	}
+}
+
+/* A store file of garbage, a missing file and a missing directory: unusable. */
+static void
+test_bad_token_denied_without_store(void **state)
+{
+	struct fx_store *fx = *state;
+	char *garbage = fx_join(fx->dir, "garbage.db");
+	char *missing = fx_join(fx->dir, "missing.db");
+	char *nodir = fx_join(fx->dir, "no/such/dir/keys.db");
+	const char *const paths[] = {garbage, missing, nodir};
+	char typo[VK_TOKEN_LEN + 1], bytes[4096];
+	struct fx_key k;
+
+	memset(bytes, 'x', sizeof bytes);
+	fx_write(garbage, 0600, bytes, sizeof bytes);
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	memcpy(typo, k.token, sizeof typo);
+	typo[40] = typo[40] == 'a' ? 'b' : 'a';
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		struct vk_login lg = fx_login(fx);
+		struct vk_request req;
+		struct vk_result res;
+
+		lg.store_path = paths[i];
+		req = fx_request(fx, "hunter2");
+		memset(&res, 0x5a, sizeof res);
+		vk_authorize(&lg, &req, &res);
+		expect_deny(&res, VK_REASON_MALFORMED, "");
+
+		req = fx_request(fx, " vk_abc\n");
+		vk_authorize(&lg, &req, &res);
+		expect_deny(&res, VK_REASON_MALFORMED, "");
+
+		req = fx_request(fx, typo);
+		vk_authorize(&lg, &req, &res);
+		expect_deny(&res, VK_REASON_CHECKSUM, "");
+
+		/* a token that parses needs the store: that is an error, not a denial */
+		req = fx_request(fx, k.token);
+		vk_authorize(&lg, &req, &res);
+		expect(&res, VK_DECISION_ERROR, VK_REASON_STORE);
+		assert_true(res.err[0] != '\0');
+		assert_string_equal(res.key_id, k.id);
+	}
+	/* neither decision created anything */
+	assert_int_equal(access(missing, F_OK), -1);
+	free(garbage);
+	free(missing);
+	free(nodir);
+}
+
+/* Over VK_TOKEN_HARD_MAX bytes: malformed, trimmed or not, without looking further. */
+static void
+test_over_long_token_malformed(void **state)
+{
+	struct fx_store *fx = *state;
+	char buf[VK_TOKEN_HARD_MAX + 2];
+	struct vk_request req;
+	struct vk_result res;
+	struct fx_key k;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+
+	/* the token and spaces up to exactly the limit: still the token */
+	memset(buf, ' ', sizeof buf);
+	memcpy(buf, k.token, VK_TOKEN_LEN);
+	req = fx_request(fx, k.token);
+	req.token = buf;
+	req.token_len = VK_TOKEN_HARD_MAX;
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "machine", fx->m1a);
+
+	/* one byte more, and it is refused whole */
+	req.token_len = VK_TOKEN_HARD_MAX + 1;
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_MALFORMED, "");
+	memset(buf, ' ', sizeof buf);
+	memcpy(buf + VK_TOKEN_HARD_MAX + 1 - VK_TOKEN_LEN, k.token, VK_TOKEN_LEN);
+	req.token_len = VK_TOKEN_HARD_MAX + 1;
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_MALFORMED, "");
+
+	/* long token-shaped input */
+	memcpy(buf, "vk_", 3);
+	memset(buf + 3, 'A', sizeof buf - 3);
+	req.token_len = sizeof buf;
+	fx_authorize(fx, &req, &res);
+	expect_deny(&res, VK_REASON_MALFORMED, "");
+}
+
+/* Sets the key's last use to NULL. */
+static void
+forget_last_use(struct fx_store *fx, const char *key_id)
+{
+	fx_sql1(fx->db,
+	        "UPDATE keys SET last_used_at = NULL, last_used_service = NULL,"
+	        " last_used_user = NULL, last_used_rhost = NULL WHERE id = ?1",
+	        key_id);
+}
+
+static int64_t
+last_used_at(struct fx_store *fx, const char *key_id)
+{
+	return fx_count(fx->db, "SELECT coalesce(last_used_at, -1) FROM keys WHERE id = ?1",
+	                key_id);
+}
+
+/* vk_authorize() with last use recorded every `interval` seconds. */
+static void
+authorize_noting(struct fx_store *fx, int64_t interval, const struct vk_request *req,
+                 struct vk_result *res)
+{
+	struct vk_login lg = fx_login(fx);
+
+	lg.last_used_interval = interval;
+	memset(res, 0x5a, sizeof *res);
+	vk_authorize(&lg, req, res);
+}
+
+static void
+test_last_use_recorded_only_when_asked_and_allowed(void **state)
+{
+	struct fx_store *fx = *state;
+	struct vk_request req;
+	struct vk_result res;
+	struct fx_key k;
+	char forged[VK_TOKEN_LEN + 1];
+	int64_t before;
+
+	fx_key(fx, VK_ROLE_OPERATOR, "machine", fx->m1a, &k);
+	forge(&k, forged);
+	req = fx_request(fx, k.token);
+	req.rhost = "192.0.2.7";
+
+	/* interval < 0: never, not even when allowed */
+	authorize_noting(fx, -1, &req, &res);
+	expect_allow(&res, VK_ROLE_OPERATOR, "machine", fx->m1a);
+	assert_int_equal(last_used_at(fx, k.id), -1);
+
+	/* denials never write, whatever the interval */
+	before = fx_data_version(fx);
+	{
+		struct vk_request denied[4];
+
+		denied[0] = req, denied[0].user = "bob";
+		denied[1] = req, denied[1].required = VK_ROLE_OWNER;
+		denied[2] = req, denied[2].token = forged;
+		denied[3] = req, denied[3].machine_id = fx->m2;
+		for (size_t i = 0; i < 4; i++) {
+			authorize_noting(fx, 0, &denied[i], &res);
+			assert_int_equal(res.decision, VK_DECISION_DENY);
+		}
+	}
+	fx_assert_unchanged(fx, before);
+	assert_int_equal(last_used_at(fx, k.id), -1);
+
+	/* allowed, interval 0: recorded with the service, user and remote host */
+	authorize_noting(fx, 0, &req, &res);
+	expect_allow(&res, VK_ROLE_OPERATOR, "machine", fx->m1a);
+	assert_string_equal(res.use_err, "");
+	assert_int_equal(
+	    fx_count(fx->db,
+	             "SELECT count(*) FROM keys WHERE id = ?1 AND last_used_at = 1700000001"
+	             " AND last_used_service = 'sshd' AND last_used_user = 'ann'"
+	             " AND last_used_rhost = '192.0.2.7'",
+	             k.id),
+	    1);
+
+	/* interval 60: not again within a minute, then again */
+	req.now = FX_NOW + 60;
+	authorize_noting(fx, 60, &req, &res);
+	expect_allow(&res, VK_ROLE_OPERATOR, "machine", fx->m1a);
+	assert_int_equal(last_used_at(fx, k.id), FX_NOW + 1);
+	req.now = FX_NOW + 61;
+	authorize_noting(fx, 60, &req, &res);
+	assert_int_equal(last_used_at(fx, k.id), FX_NOW + 61);
+
+	/* what PAM reports is stored cleaned */
+	forget_last_use(fx, k.id);
+	req.service = "ssh\x1b[2Jd";
+	req.rhost = "evil\xe2\x80\xae.example";
+	authorize_noting(fx, 0, &req, &res);
+	expect_allow(&res, VK_ROLE_OPERATOR, "machine", fx->m1a);
+	assert_int_equal(fx_count(fx->db,
+	                          "SELECT count(*) FROM keys WHERE id = ?1 AND"
+	                          " last_used_service = 'ssh?[2Jd' AND"
+	                          " last_used_rhost = 'evil?.example'",
+	                          k.id),
+	                 1);
+}
+
 static void
 test_recheck(void **state)
 {
@@ -421,44 +713,44 @@ test_recheck(void **state)
 	fx_key(fx, VK_ROLE_OPERATOR, "location", fx->loc1, &k);
 	fx_sql1(fx->db, "INSERT INTO key_users VALUES (?1, 'bob')", k.id);
 	req = fx_request(fx, NULL);
-	recheck(fx, k.id, &req, &res);
+	fx_recheck(fx, k.id, &req, &res);
 	expect_allow(&res, VK_ROLE_OPERATOR, "location", fx->loc1);
 	assert_string_equal(res.key_id, k.id);
 	assert_string_equal(res.key_name, "test key");
 
 	req.required = VK_ROLE_OWNER;
-	recheck(fx, k.id, &req, &res);
+	fx_recheck(fx, k.id, &req, &res);
 	expect_deny(&res, VK_REASON_ROLE, k.id);
 	req.required = VK_ROLE_VIEWER;
 
 	req.now = FX_NOW + 10;
 	fx_sql1(fx->db, "UPDATE keys SET expires_at = created_at + 5 WHERE id = ?1", k.id);
-	recheck(fx, k.id, &req, &res);
+	fx_recheck(fx, k.id, &req, &res);
 	expect_deny(&res, VK_REASON_EXPIRED, k.id);
 	fx_sql1(fx->db, "UPDATE keys SET expires_at = NULL WHERE id = ?1", k.id);
 
 	fx_sql1(fx->db, "UPDATE keys SET disabled = 1 WHERE id = ?1", k.id);
-	recheck(fx, k.id, &req, &res);
+	fx_recheck(fx, k.id, &req, &res);
 	expect_deny(&res, VK_REASON_DISABLED, k.id);
 	fx_sql1(fx->db, "UPDATE keys SET disabled = 0 WHERE id = ?1", k.id);
 
 	fx_sql1(fx->db, "DELETE FROM key_users WHERE key_id = ?1 AND user = 'ann'", k.id);
-	recheck(fx, k.id, &req, &res);
+	fx_recheck(fx, k.id, &req, &res);
 	expect_deny(&res, VK_REASON_USER, k.id);
 	req.user = "bob";
-	recheck(fx, k.id, &req, &res);
+	fx_recheck(fx, k.id, &req, &res);
 	expect_allow(&res, VK_ROLE_OPERATOR, "location", fx->loc1);
 
 	fx_sql1(fx->db, "DELETE FROM grants WHERE key_id = ?1", k.id);
-	recheck(fx, k.id, &req, &res);
+	fx_recheck(fx, k.id, &req, &res);
 	expect_deny(&res, VK_REASON_SCOPE, k.id);
 
 	fx_sql1(fx->db, "DELETE FROM keys WHERE id = ?1", k.id);
-	recheck(fx, k.id, &req, &res);
+	fx_recheck(fx, k.id, &req, &res);
 	expect_deny(&res, VK_REASON_UNKNOWN_KEY, k.id);
 
 	req.machine_id = NULL;
-	recheck(fx, k.id, &req, &res);
+	fx_recheck(fx, k.id, &req, &res);
 	expect(&res, VK_DECISION_ERROR, VK_REASON_MACHINE);
 }
 
@@ -494,11 +786,17 @@ main(void)
 	    TEST(test_highest_covering_grant_chosen),
 	    TEST(test_role_ordering),
 	    TEST(test_error_for_unusable_machine),
+	    TEST(test_machine_from_store_record),
 	    TEST(test_error_when_store_cannot_answer),
 	    TEST(test_grace_secret_lives_until_window_end),
 	    TEST(test_finish_retires_grace_secret),
 	    TEST(test_immediate_rotation_retires_old_secret),
 	    TEST(test_token_length_is_honoured),
+	    TEST(test_surrounding_white_space_ignored),
+	    TEST(test_other_white_space_not_ignored),
+	    TEST(test_bad_token_denied_without_store),
+	    TEST(test_over_long_token_malformed),
+	    TEST(test_last_use_recorded_only_when_asked_and_allowed),
 	    TEST(test_recheck),
 	    cmocka_unit_test(test_reason_names),
 	};

@@ -178,15 +178,41 @@ fx_store_teardown(void **state)
 }
 
 void
-fx_key_spec(struct fx_store *fx, const struct vk_key_spec *spec, struct fx_key *out)
+fx_begin(struct fx_store *fx, struct vk_txn *t, int64_t now)
 {
-	struct vk_txn t = {fx->db, "root", NULL, FX_NOW};
 	char err[VK_ERRLEN];
 
-	assert_int_equal(vk_txn_begin(&t, err), VK_OK);
+	t->db = fx->db;
+	t->actor = FX_ACTOR;
+	t->effective = NULL;
+	t->now = now;
+	if (vk_txn_begin(t, err) != VK_OK)
+		fail_msg("vk_txn_begin: %s", err);
+}
+
+vk_rc
+fx_end(struct vk_txn *t, vk_rc rc)
+{
+	char err[VK_ERRLEN];
+
+	if (rc != VK_OK)
+		vk_txn_rollback(t);
+	else if (vk_txn_commit(t, err) != VK_OK)
+		fail_msg("vk_txn_commit: %s", err);
+	assert_true(sqlite3_get_autocommit(t->db));
+	return rc;
+}
+
+void
+fx_key_spec(struct fx_store *fx, const struct vk_key_spec *spec, struct fx_key *out)
+{
+	char err[VK_ERRLEN];
+	struct vk_txn t;
+
+	fx_begin(fx, &t, FX_NOW);
 	if (vk_key_create(&t, spec, out->id, out->token, err) != VK_OK)
 		fail_msg("vk_key_create: %s", err);
-	assert_int_equal(vk_txn_commit(&t, err), VK_OK);
+	fx_end(&t, VK_OK);
 }
 
 void
@@ -220,65 +246,86 @@ fx_grant(struct fx_store *fx, const char *key_id, vk_role role, const char *type
 }
 
 vk_rc
-fx_end_txn(sqlite3 *db, vk_rc rc)
-{
-	char err[VK_ERRLEN];
-
-	if (rc == VK_OK)
-		assert_int_equal(vk_store_commit(db, err), VK_OK);
-	else
-		vk_store_rollback(db);
-	return rc;
-}
-
-vk_rc
 fx_rotate(struct fx_store *fx, const char *key_id, int64_t grace, int64_t now,
           char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN])
 {
-	struct vk_txn t = {fx->db, "root", NULL, now};
+	struct vk_txn t;
 
-	assert_int_equal(vk_store_begin(fx->db, err), VK_OK);
-	return fx_end_txn(fx->db, vk_key_rotate(&t, key_id, grace, token, err));
+	fx_begin(fx, &t, now);
+	return fx_end(&t, vk_key_rotate(&t, key_id, grace, token, err));
 }
 
 vk_rc
 fx_finish(struct fx_store *fx, const char *key_id, int64_t now, char err[VK_ERRLEN])
 {
-	struct vk_txn t = {fx->db, "root", NULL, now};
+	struct vk_txn t;
 
-	assert_int_equal(vk_store_begin(fx->db, err), VK_OK);
-	return fx_end_txn(fx->db, vk_key_finish_rotation(&t, key_id, err));
+	fx_begin(fx, &t, now);
+	return fx_end(&t, vk_key_finish_rotation(&t, key_id, err));
+}
+
+struct vk_login
+fx_login(const struct fx_store *fx)
+{
+	struct vk_login lg = {
+	    .store_path = fx->path,
+	    .busy_timeout_ms = 1000,
+	    .last_used_interval = -1,
+	};
+
+	return lg;
 }
 
 struct vk_request
 fx_request(const struct fx_store *fx, const char *token)
 {
-	struct vk_request req = {.token = token,
-	                         .token_len = token ? strlen(token) : 0,
-	                         .user = "ann",
-	                         .machine_id = fx->m1a,
-	                         .required = VK_ROLE_VIEWER,
-	                         .now = FX_NOW + 1};
+	struct vk_request req = {
+	    .token = token,
+	    .token_len = token != NULL ? strlen(token) : 0,
+	    .user = "ann",
+	    .machine_id = fx->m1a,
+	    .required = VK_ROLE_VIEWER,
+	    .now = FX_NOW + 1,
+	    .service = "sshd",
+	};
 
 	return req;
 }
 
-void
-fx_assert_read_only(struct fx_store *fx, int changes_before)
+int64_t
+fx_data_version(struct fx_store *fx)
 {
-	assert_int_equal(sqlite3_total_changes(fx->db), changes_before);
+	return fx_count(fx->db, "PRAGMA data_version", NULL);
+}
+
+void
+fx_assert_unchanged(struct fx_store *fx, int64_t before)
+{
 	assert_true(sqlite3_get_autocommit(fx->db));
+	assert_int_equal(fx_data_version(fx), before);
 }
 
 void
 fx_authorize(struct fx_store *fx, const struct vk_request *req, struct vk_result *res)
 {
-	struct vk_login lg = {fx->path, 1000, -1};
-	int before = sqlite3_total_changes(fx->db);
+	struct vk_login lg = fx_login(fx);
+	int64_t before = fx_data_version(fx);
 
 	memset(res, 0x5a, sizeof *res);
 	vk_authorize(&lg, req, res);
-	fx_assert_read_only(fx, before);
+	fx_assert_unchanged(fx, before);
+}
+
+void
+fx_recheck(struct fx_store *fx, const char *key_id, const struct vk_request *req,
+           struct vk_result *res)
+{
+	struct vk_login lg = fx_login(fx);
+	int64_t before = fx_data_version(fx);
+
+	memset(res, 0x5a, sizeof *res);
+	vk_authorize_recheck(&lg, key_id, req, res);
+	fx_assert_unchanged(fx, before);
 }
 
 vk_reason

@@ -19,6 +19,8 @@
 
 #include "authz.h"
 #include "keys.h"
+#include "tree.h"
+#include "txn.h"
 
 #define FX_NOW ((int64_t)1700000000) /* 2023-11-14T22:13:20Z */
 
@@ -68,27 +70,48 @@ struct fx_key {
 	char token[VK_TOKEN_LEN + 1];
 };
 
+#define FX_ACTOR "tester"
+
+/*
+ * A change made as keyadm makes one: vk_txn_begin() on fx->db with actor
+ * FX_ACTOR (no effective user) at `now`; fx_end() commits after success and
+ * rolls back after failure, and returns rc.
+ */
+void fx_begin(struct fx_store *fx, struct vk_txn *t, int64_t now);
+vk_rc fx_end(struct vk_txn *t, vk_rc rc);
+
 /* Creates a key in its own transaction at FX_NOW; the spec must be valid. */
 void fx_key_spec(struct fx_store *fx, const struct vk_key_spec *spec, struct fx_key *out);
 /* A key named "test key" for user "ann", never expiring, with one grant. */
 void fx_key(struct fx_store *fx, vk_role role, const char *type, const char *resource_id,
             struct fx_key *out);
-/* Adds a grant to an existing key. */
+/* Adds a grant to an existing key (plain SQL, no event). */
 void fx_grant(struct fx_store *fx, const char *key_id, vk_role role, const char *type,
               const char *resource_id);
 
-/* Commits after success and rolls back after failure, as keyadm does; returns rc. */
-vk_rc fx_end_txn(sqlite3 *db, vk_rc rc);
-/* vk_key_rotate() and vk_key_finish_rotation(), each in its own transaction. */
+/* vk_key_rotate() and vk_key_finish_rotation(), each in its own transaction at `now`. */
 vk_rc fx_rotate(struct fx_store *fx, const char *key_id, int64_t grace, int64_t now,
                 char token[VK_TOKEN_LEN + 1], char err[VK_ERRLEN]);
 vk_rc fx_finish(struct fx_store *fx, const char *key_id, int64_t now, char err[VK_ERRLEN]);
 
-/* The usual login: user ann on m1a, needing viewer, at FX_NOW + 1. */
+/* Where the decision reads: fx->path, never recording last use. */
+struct vk_login fx_login(const struct fx_store *fx);
+/* The usual login: user ann on m1a over sshd, needing viewer, at FX_NOW + 1. */
 struct vk_request fx_request(const struct fx_store *fx, const char *token);
-/* vk_authorize(), failing the test if it wrote or left a transaction open. */
+
+/*
+ * PRAGMA data_version of fx->db: it changes when another connection
+ * commits, so equal values around a call show that the call wrote nothing.
+ */
+int64_t fx_data_version(struct fx_store *fx);
+/* Fails unless nothing was committed since `before` and fx->db has no transaction open. */
+void fx_assert_unchanged(struct fx_store *fx, int64_t before);
+
+/* vk_authorize() with fx_login(), failing the test if it wrote. */
 void fx_authorize(struct fx_store *fx, const struct vk_request *req, struct vk_result *res);
-void fx_assert_read_only(struct fx_store *fx, int changes_before);
+/* vk_authorize_recheck() with fx_login(), failing the test if it wrote. */
+void fx_recheck(struct fx_store *fx, const char *key_id, const struct vk_request *req,
+                struct vk_result *res);
 /* The reason given for token in the usual login at `now`. */
 vk_reason fx_reason(struct fx_store *fx, const char *token, int64_t now);
 

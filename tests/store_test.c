@@ -13,6 +13,7 @@
 #include "fixture.h"
 #include "store.h"
 #include "token.h"
+#include "txn.h"
 
 struct st_fx {
 	char *dir;
@@ -77,6 +78,19 @@ expect_refused(struct st_fx *f, enum vk_open_mode mode, const char *needle)
 
 	f->err[0] = '\0';
 	assert_int_equal(vk_store_open(f->path, mode, 100, &db, f->err), VK_ERR_STORE);
+	assert_null(db);
+	if (strstr(f->err, needle) == NULL)
+		fail_msg("\"%s\" not in \"%s\"", needle, f->err);
+}
+
+/* Like expect_refused(), for refusals that need not be VK_ERR_STORE. */
+static void
+expect_refused_rc(struct st_fx *f, enum vk_open_mode mode, const char *needle)
+{
+	sqlite3 *db = (sqlite3 *)f;
+
+	f->err[0] = '\0';
+	assert_int_not_equal(vk_store_open(f->path, mode, 100, &db, f->err), VK_OK);
 	assert_null(db);
 	if (strstr(f->err, needle) == NULL)
 		fail_msg("\"%s\" not in \"%s\"", needle, f->err);
@@ -155,10 +169,15 @@ test_missing_store_refused(void **state)
 {
 	struct st_fx *f = *state;
 
-	expect_refused(f, VK_OPEN_LOGIN, "keyadm init");
-	expect_refused(f, VK_OPEN_ADMIN, f->path);
+	/* no directory either: the message names it (it no longer says "keyadm init") */
+	expect_refused(f, VK_OPEN_LOGIN, f->sub);
+	expect_refused(f, VK_OPEN_ADMIN, f->sub);
 	assert_int_equal(access(f->sub, F_OK), -1); /* only init creates anything */
-	assert_int_equal(vk_store_check_perms(f->path, f->err), VK_ERR_NOTFOUND);
+	/* vk_store_check_perms() is gone: vk_store_open() checks by descriptor */
+	assert_int_equal(mkdir(f->sub, 0700), 0);
+	expect_refused(f, VK_OPEN_LOGIN, "does not exist");
+	expect_refused(f, VK_OPEN_ADMIN, "keyadm init");
+	assert_int_equal(access(f->path, F_OK), -1);
 }
 
 static void
@@ -171,16 +190,161 @@ test_writable_file_or_directory_refused(void **state)
 	make_store(f);
 	for (size_t i = 0; i < sizeof bad_file / sizeof bad_file[0]; i++) {
 		assert_int_equal(chmod(f->path, bad_file[i]), 0);
-		expect_refused(f, VK_OPEN_LOGIN, "chmod go-w");
-		expect_refused(f, VK_OPEN_INIT, "writable by group or others");
+		expect_refused(f, VK_OPEN_LOGIN, "chmod 600");
+		expect_refused(f, VK_OPEN_ADMIN, "readable or writable by group or others");
+		/* init no longer refuses: it brings the file to 0600 (see test_init_fixes_modes) */
+		close_ok(open_ok(f, VK_OPEN_INIT));
+		assert_int_equal(mode_of(f->path), S_IFREG | 0600);
 	}
-	assert_int_equal(chmod(f->path, 0600), 0);
 	for (size_t i = 0; i < sizeof bad_dir / sizeof bad_dir[0]; i++) {
 		assert_int_equal(chmod(f->sub, bad_dir[i]), 0);
 		expect_refused(f, VK_OPEN_LOGIN, "chmod go-w");
 		expect_refused(f, VK_OPEN_ADMIN, "store directory");
+		expect_refused(f, VK_OPEN_INIT, "writable by group or others");
+		assert_int_equal(mode_of(f->sub), S_IFDIR | bad_dir[i]); /* init leaves it alone */
 	}
 	assert_int_equal(chmod(f->sub, 0755), 0); /* readable is fine */
+	close_ok(open_ok(f, VK_OPEN_LOGIN));
+}
+
+/* Group or others may not even read the store: it holds verifiers and the audit trail. */
+static void
+test_readable_file_refused(void **state)
+{
+	static const mode_t bad_file[] = {0644, 0640, 0604, 0440};
+	static const enum vk_open_mode modes[] = {VK_OPEN_LOGIN, VK_OPEN_ADMIN};
+	struct st_fx *f = *state;
+
+	make_store(f);
+	for (size_t i = 0; i < sizeof bad_file / sizeof bad_file[0]; i++) {
+		assert_int_equal(chmod(f->path, bad_file[i]), 0);
+		for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+			expect_refused(f, modes[m], "chmod 600");
+			expect_refused(f, modes[m], f->path);
+		}
+		assert_int_equal(mode_of(f->path), S_IFREG | bad_file[i]); /* left as it was */
+	}
+	assert_int_equal(chmod(f->path, 0600), 0);
+	close_ok(open_ok(f, VK_OPEN_LOGIN));
+	close_ok(open_ok(f, VK_OPEN_ADMIN));
+}
+
+static const char *const side_suffixes[] = {"-wal", "-shm", "-journal"};
+
+/* f->path + suffix, which the caller frees. */
+static char *
+side_path(const struct st_fx *f, const char *suffix)
+{
+	char *p;
+
+	assert_true(asprintf(&p, "%s%s", f->path, suffix) > 0);
+	return p;
+}
+
+/* Makes sure the side file exists (empty if it did not), with this mode. */
+static void
+touch_side(const struct st_fx *f, const char *suffix, mode_t mode)
+{
+	char *p = side_path(f, suffix);
+
+	if (access(p, F_OK) != 0)
+		fx_write(p, 0600, "", 0);
+	assert_int_equal(chmod(p, mode), 0);
+	free(p);
+}
+
+static void
+test_side_file_modes_checked(void **state)
+{
+	static const mode_t bad[] = {0644, 0640, 0660, 0604, 0602};
+	static const enum vk_open_mode modes[] = {VK_OPEN_LOGIN, VK_OPEN_ADMIN};
+	struct st_fx *f = *state;
+
+	make_store(f);
+	for (size_t s = 0; s < sizeof side_suffixes / sizeof side_suffixes[0]; s++) {
+		char *p = side_path(f, side_suffixes[s]);
+
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			touch_side(f, side_suffixes[s], bad[i]);
+			for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+				expect_refused(f, modes[m], "chmod 600");
+				expect_refused(f, modes[m], p); /* names the side file */
+			}
+			assert_int_equal(mode_of(p), S_IFREG | bad[i]);
+		}
+		touch_side(f, side_suffixes[s], 0600);
+		close_ok(open_ok(f, VK_OPEN_LOGIN));
+		free(p);
+	}
+}
+
+static void
+test_side_file_symlink_refused(void **state)
+{
+	static const enum vk_open_mode modes[] = {VK_OPEN_LOGIN, VK_OPEN_ADMIN, VK_OPEN_INIT};
+	struct st_fx *f = *state;
+	char *target = fx_join(f->dir, "elsewhere");
+
+	make_store(f);
+	fx_write(target, 0600, "", 0);
+	for (size_t s = 0; s < sizeof side_suffixes / sizeof side_suffixes[0]; s++) {
+		char *p = side_path(f, side_suffixes[s]);
+
+		(void)unlink(p);
+		assert_int_equal(symlink(target, p), 0);
+		for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++)
+			expect_refused(f, modes[m], "symbolic link");
+		assert_int_equal(unlink(p), 0);
+		/* a dangling link is no better */
+		assert_int_equal(symlink("/nonexistent/viamkey-test", p), 0);
+		expect_refused(f, VK_OPEN_LOGIN, "symbolic link");
+		assert_int_equal(unlink(p), 0);
+		free(p);
+	}
+	assert_int_equal(mode_of(target), S_IFREG | 0600);
+	close_ok(open_ok(f, VK_OPEN_LOGIN));
+	free(target);
+}
+
+static void
+test_side_file_not_regular_refused(void **state)
+{
+	struct st_fx *f = *state;
+	char *p = side_path(f, "-shm");
+
+	make_store(f);
+	(void)unlink(p);
+	assert_int_equal(mkdir(p, 0700), 0);
+	expect_refused(f, VK_OPEN_LOGIN, "not a regular file");
+	expect_refused(f, VK_OPEN_INIT, "not a regular file");
+	assert_int_equal(rmdir(p), 0);
+	free(p);
+}
+
+static void
+test_init_fixes_modes(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db;
+
+	db = open_ok(f, VK_OPEN_INIT);
+	fx_sql(db, "INSERT INTO meta VALUES ('kept', 'yes')");
+	close_ok(db);
+	assert_int_equal(chmod(f->path, 0644), 0);
+	for (size_t s = 0; s < sizeof side_suffixes / sizeof side_suffixes[0]; s++)
+		touch_side(f, side_suffixes[s], 0644);
+	expect_refused(f, VK_OPEN_LOGIN, "chmod 600");
+
+	db = open_ok(f, VK_OPEN_INIT);
+	assert_int_equal(mode_of(f->path), S_IFREG | 0600);
+	for (size_t s = 0; s < sizeof side_suffixes / sizeof side_suffixes[0]; s++) {
+		char *p = side_path(f, side_suffixes[s]);
+
+		assert_int_equal(mode_of(p), S_IFREG | 0600);
+		free(p);
+	}
+	assert_int_equal(query(db, "SELECT count(*) FROM meta WHERE name = 'kept'"), 1);
+	close_ok(db);
 	close_ok(open_ok(f, VK_OPEN_LOGIN));
 }
 
@@ -195,6 +359,17 @@ test_foreign_owner_refused(void **state)
 	assert_int_equal(chown(f->path, 1, 1), 0);
 	expect_refused(f, VK_OPEN_LOGIN, "owned by uid 1");
 	assert_int_equal(chown(f->path, 0, 0), 0);
+	for (size_t s = 0; s < sizeof side_suffixes / sizeof side_suffixes[0]; s++) {
+		char *p = side_path(f, side_suffixes[s]);
+
+		touch_side(f, side_suffixes[s], 0600);
+		assert_int_equal(chown(p, 1, 1), 0);
+		expect_refused(f, VK_OPEN_LOGIN, "owned by uid 1");
+		expect_refused(f, VK_OPEN_INIT,
+		               "owned by uid 1"); /* init fixes modes, not owners */
+		assert_int_equal(chown(p, 0, 0), 0);
+		free(p);
+	}
 	assert_int_equal(chown(f->sub, 1, 1), 0);
 	expect_refused(f, VK_OPEN_LOGIN, "owned by uid 1");
 }
@@ -221,6 +396,122 @@ test_symlink_refused(void **state)
 	f->path = saved;
 	free(real);
 	free(nowhere);
+}
+
+/*
+ * A VFS that passes everything to the default one, except that it refuses
+ * to open a rollback journal while `fail_journal` is set: the first write
+ * of a new store (its migration) then fails, deterministically, after init
+ * created the directory and the file.
+ */
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs fault_vfs;
+static int fail_journal, journal_refusals;
+
+static int
+fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
+{
+	(void)vfs;
+	if (fail_journal && (flags & SQLITE_OPEN_MAIN_JOURNAL) != 0) {
+		journal_refusals++;
+		file->pMethods = NULL;
+		return SQLITE_CANTOPEN;
+	}
+	return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
+}
+
+/* Makes fault_vfs the default VFS; fault_vfs_off() restores the real one. */
+static void
+fault_vfs_on(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	assert_non_null(real_vfs);
+	fault_vfs = *real_vfs;
+	fault_vfs.zName = "viamkey-test-fault";
+	fault_vfs.xOpen = fault_open;
+	assert_int_equal(sqlite3_vfs_register(&fault_vfs, 1), SQLITE_OK);
+	fail_journal = 1;
+	journal_refusals = 0;
+}
+
+static void
+fault_vfs_off(void)
+{
+	fail_journal = 0;
+	assert_int_equal(sqlite3_vfs_unregister(&fault_vfs), SQLITE_OK);
+	assert_int_equal(sqlite3_vfs_register(real_vfs, 1), SQLITE_OK);
+}
+
+/* Init fails after creating the store's directory and file: both are removed again. */
+static void
+test_failed_init_removes_what_it_created(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db = (sqlite3 *)f;
+	vk_rc rc;
+
+	fault_vfs_on();
+	rc = vk_store_open(f->path, VK_OPEN_INIT, 100, &db, f->err);
+	fault_vfs_off();
+	assert_int_not_equal(rc, VK_OK);
+	assert_null(db);
+	assert_true(journal_refusals > 0); /* it failed where the test made it fail */
+	assert_true(f->err[0] != '\0');
+	assert_int_equal(access(f->path, F_OK), -1);
+	for (size_t s = 0; s < sizeof side_suffixes / sizeof side_suffixes[0]; s++) {
+		char *p = side_path(f, side_suffixes[s]);
+
+		assert_int_equal(access(p, F_OK), -1);
+		free(p);
+	}
+	assert_int_equal(access(f->sub, F_OK), -1);
+
+	/* the same in a directory that was already there: the file goes, the directory stays */
+	assert_int_equal(mkdir(f->sub, 0700), 0);
+	fault_vfs_on();
+	rc = vk_store_open(f->path, VK_OPEN_INIT, 100, &db, f->err);
+	fault_vfs_off();
+	assert_int_not_equal(rc, VK_OK);
+	assert_int_equal(access(f->path, F_OK), -1);
+	assert_int_equal(mode_of(f->sub), S_IFDIR | 0700);
+
+	/* and nothing is left in the way of the next init */
+	close_ok(open_ok(f, VK_OPEN_INIT));
+	assert_int_equal(mode_of(f->path), S_IFREG | 0600);
+}
+
+/* Init refuses a new store whose -wal is not a regular file, and removes the file it made. */
+static void
+test_failed_init_side_file_removes_store(void **state)
+{
+	struct st_fx *f = *state;
+	char *wal = side_path(f, "-wal");
+
+	assert_int_equal(mkdir(f->sub, 0700), 0);
+	assert_int_equal(mkdir(wal, 0700), 0);
+	expect_refused(f, VK_OPEN_INIT, "not a regular file");
+	assert_int_equal(access(f->path, F_OK), -1);
+	assert_int_equal(mode_of(wal), S_IFDIR | 0700); /* not init's to remove */
+	assert_int_equal(mode_of(f->sub), S_IFDIR | 0700);
+	free(wal);
+}
+
+/* A failed migration of an existing store leaves it as it was: init did not create it. */
+static void
+test_failed_migration_keeps_existing_store(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *db;
+
+	make_store(f);
+	/* a v1 store that already has what v2 adds: the v2 migration fails */
+	raw_exec(f->path, "INSERT INTO meta VALUES ('kept', 'yes'); PRAGMA user_version = 1;");
+	expect_refused_rc(f, VK_OPEN_INIT, "migrate");
+	assert_int_equal(mode_of(f->path), S_IFREG | 0600);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(query(db, "PRAGMA user_version"), 1);
+	assert_int_equal(query(db, "SELECT count(*) FROM meta WHERE name = 'kept'"), 1);
+	close_ok(db);
 }
 
 static void
@@ -407,6 +698,28 @@ test_transactions(void **state)
 	close_ok(db);
 }
 
+/* The value of a meta record, which must exist. */
+static void
+meta_value(sqlite3 *db, const char *name, char *out, size_t size)
+{
+	sqlite3_stmt *st;
+
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = ?1", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+/* 1 when this host has the /etc/machine-id that binds a store's host machine to it. */
+static int
+have_machine_id(void)
+{
+	return access("/etc/machine-id", R_OK) == 0;
+}
+
 static void
 test_host_machine(void **state)
 {
@@ -415,22 +728,81 @@ test_host_machine(void **state)
 	static const char m3[] = "0c1d2e3f-4a5b-4c6d-9e8f-a0b1c2d3e4f5";
 	struct st_fx *f = *state;
 	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
-	char got[VK_UUID_STRLEN + 1];
+	char got[VK_UUID_STRLEN + 1], machine_id[33] = "";
+	FILE *fp;
 
 	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_ERR_NOTFOUND);
 	assert_string_equal(got, "");
 	assert_non_null(strstr(f->err, "machine"));
+	/* [machine] id in the config wins over the store, recorded or not */
+	assert_int_equal(vk_store_host_machine(db, m3, got, f->err), VK_OK);
+	assert_string_equal(got, m3);
+	if (!have_machine_id()) {
+		assert_int_equal(vk_store_set_host_machine(db, m1, f->err), VK_ERR_CONFLICT);
+		close_ok(db);
+		skip();
+	}
 	assert_int_equal(vk_store_set_host_machine(db, m1, f->err), VK_OK);
 	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_OK);
 	assert_string_equal(got, m1);
 	assert_int_equal(vk_store_set_host_machine(db, m2, f->err), VK_OK);
 	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_OK);
 	assert_string_equal(got, m2);
-	/* [machine] id in the config wins over the store */
 	assert_int_equal(vk_store_host_machine(db, m3, got, f->err), VK_OK);
 	assert_string_equal(got, m3);
+	/* the binding is a keyed hash: /etc/machine-id itself is not copied into the store */
+	assert_non_null(fp = fopen("/etc/machine-id", "r"));
+	assert_non_null(fgets(machine_id, sizeof machine_id, fp));
+	fclose(fp);
+	assert_int_equal(fx_count(db,
+	                          "SELECT count(*) FROM meta WHERE name = 'host_binding'"
+	                          " AND length(value) >= 32 AND instr(value, ?1) = 0",
+	                          machine_id),
+	                 1);
 	fx_sql(db, "UPDATE meta SET value = 'not-a-uuid' WHERE name = 'host_machine_id'");
 	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_ERR_STORE);
+	close_ok(db);
+}
+
+/* A store copied from another host does not make this host that machine. */
+static void
+test_host_machine_bound_to_host(void **state)
+{
+	static const char m1[] = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+	static const char m3[] = "0c1d2e3f-4a5b-4c6d-9e8f-a0b1c2d3e4f5";
+	static const char *const foreign[] = {"0123456789abcdef0123456789abcdef", "", "x"};
+	struct st_fx *f = *state;
+	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
+	char got[VK_UUID_STRLEN + 1], binding[128];
+
+	if (!have_machine_id()) {
+		close_ok(db);
+		skip();
+	}
+	assert_int_equal(vk_store_set_host_machine(db, m1, f->err), VK_OK);
+	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_OK);
+	assert_string_equal(got, m1);
+	meta_value(db, "host_binding", binding, sizeof binding);
+	for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+		fx_sql1(db, "UPDATE meta SET value = ?1 WHERE name = 'host_binding'", foreign[i]);
+		memset(got, 'x', sizeof got);
+		f->err[0] = '\0';
+		assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_ERR_NOTFOUND);
+		assert_string_equal(got, "");
+		if (strstr(f->err, "another host") == NULL)
+			fail_msg("\"another host\" not in \"%s\"", f->err);
+		/* a configured ID always wins */
+		assert_int_equal(vk_store_host_machine(db, m3, got, f->err), VK_OK);
+		assert_string_equal(got, m3);
+	}
+	/* a record without any binding (as a hand-made store has) is not this host's either */
+	fx_sql(db, "DELETE FROM meta WHERE name = 'host_binding'");
+	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_ERR_NOTFOUND);
+	assert_non_null(strstr(f->err, "another host"));
+	/* and the binding this host wrote is accepted again */
+	fx_sql1(db, "INSERT INTO meta (name, value) VALUES ('host_binding', ?1)", binding);
+	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_OK);
+	assert_string_equal(got, m1);
 	close_ok(db);
 }
 
@@ -466,19 +838,35 @@ test_event_recorded(void **state)
 	static const char key[] = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
 	struct st_fx *f = *state;
 	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
-	int64_t n, now = vk_now();
+	struct vk_txn t = {db, "alice", "root", FX_NOW};
+	int64_t n;
 
-	assert_int_equal(vk_store_begin(db, f->err), VK_OK);
-	assert_int_equal(vk_store_event(db, "alice", "keys.rotate", key, "{\"grace\":60}", f->err),
-	                 VK_OK);
-	assert_int_equal(vk_store_commit(db, f->err), VK_OK);
+	/* vk_store_event() is gone: events are recorded in a vk_txn, at its time */
+	assert_int_equal(vk_txn_begin(&t, f->err), VK_OK);
+	assert_int_equal(vk_txn_event(&t, "keys.rotate", key, f->err, "{\"grace\":%d}", 60), VK_OK);
+	assert_int_equal(vk_txn_commit(&t, f->err), VK_OK);
 	assert_int_equal(vk_store_query_int(db, "q", f->err, &n,
 	                                    "SELECT at FROM events WHERE actor = 'alice' AND"
+	                                    " effective = 'root' AND"
 	                                    " action = 'keys.rotate' AND key_id = ?1 AND"
 	                                    " detail = '{\"grace\":60}'",
 	                                    "t", key),
 	                 VK_OK);
-	assert_in_range(n, now - 1, now + 2);
+	assert_int_equal(n, FX_NOW);
+
+	/* no effective user: NULL; no key: NULL; a rolled-back event is not kept */
+	t.effective = NULL;
+	assert_int_equal(vk_txn_begin(&t, f->err), VK_OK);
+	assert_int_equal(vk_txn_event(&t, "init", NULL, f->err, "%s", "x"), VK_OK);
+	assert_int_equal(vk_txn_commit(&t, f->err), VK_OK);
+	assert_int_equal(vk_txn_begin(&t, f->err), VK_OK);
+	assert_int_equal(vk_txn_event(&t, "gone", NULL, f->err, "%s", "y"), VK_OK);
+	vk_txn_rollback(&t);
+	assert_true(sqlite3_get_autocommit(db));
+	assert_int_equal(query(db, "SELECT count(*) FROM events WHERE action = 'init' AND"
+	                           " effective IS NULL AND key_id IS NULL AND actor = 'alice'"),
+	                 1);
+	assert_int_equal(query(db, "SELECT count(*) FROM events WHERE action = 'gone'"), 0);
 	close_ok(db);
 }
 
@@ -554,6 +942,14 @@ main(void)
 	    TEST(test_init_again_keeps_data),
 	    TEST(test_missing_store_refused),
 	    TEST(test_writable_file_or_directory_refused),
+	    TEST(test_readable_file_refused),
+	    TEST(test_side_file_modes_checked),
+	    TEST(test_side_file_symlink_refused),
+	    TEST(test_side_file_not_regular_refused),
+	    TEST(test_init_fixes_modes),
+	    TEST(test_failed_init_removes_what_it_created),
+	    TEST(test_failed_init_side_file_removes_store),
+	    TEST(test_failed_migration_keeps_existing_store),
 	    TEST(test_foreign_owner_refused),
 	    TEST(test_symlink_refused),
 	    TEST(test_not_a_database_refused),
@@ -566,6 +962,7 @@ main(void)
 	    TEST(test_exec_errors),
 	    TEST(test_transactions),
 	    TEST(test_host_machine),
+	    TEST(test_host_machine_bound_to_host),
 	    TEST(test_preview_function),
 	    TEST(test_event_recorded),
 	    TEST(test_prepare_binds_for_caller),

@@ -2,13 +2,14 @@
  * timing_test - an unknown key ID must cost what a wrong secret costs.
  *
  * Builds a real store file with common/ (a machine, the key under test and
- * some others), opens it as the module does, and times vk_authorize() for
- * tokens with a valid checksum and a random key ID, and for tokens of the
- * known key with a wrong secret. The two kinds are interleaved call by
- * call, in ROUNDS rounds of CALLS calls each, after a warm-up; the test
- * compares the medians of the per-round medians and passes when they are
- * within 10% of each other. Noise on a shared machine is met with up to
- * ATTEMPTS attempts; it fails only when every attempt is out of bounds.
+ * some others) and times vk_authorize(), which opens and closes the store
+ * for each decision as the module does, for tokens with a valid checksum
+ * and a random key ID, and for tokens of the known key with a wrong secret.
+ * The two kinds are interleaved call by call, in ROUNDS rounds of CALLS
+ * calls each, after a warm-up; the test compares the medians of the
+ * per-round medians and passes when they are within 10% of each other.
+ * Noise on a shared machine is met with up to ATTEMPTS attempts; it fails
+ * only when every attempt is out of bounds.
  *
  * It then holds vk_verifier_check() to the same bound for a dummy
  * verification (an unknown key's, or a missing secret's) against a real
@@ -30,6 +31,7 @@
 #include "duration.h"
 #include "keys.h"
 #include "store.h"
+#include "txn.h"
 #include "verifier.h"
 
 #define ROUNDS    20
@@ -111,9 +113,9 @@ make_store(char machine[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1])
 	char other[VK_TOKEN_LEN + 1], err[VK_ERRLEN];
 	int64_t now = vk_now();
 	sqlite3 *db;
+	struct vk_txn t = {NULL, "timing_test", NULL, now};
 	struct vk_key_spec spec = {
 	    .name = "timed",
-	    .created_by = "timing_test",
 	    .role = VK_ROLE_OPERATOR,
 	    .resource_type = "machine",
 	    .users = users,
@@ -126,7 +128,8 @@ make_store(char machine[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1])
 	new_id(loc);
 	new_id(machine);
 	spec.resource_id = machine;
-	if (vk_store_begin(db, err) != VK_OK ||
+	t.db = db;
+	if (vk_txn_begin(&t, err) != VK_OK ||
 	    vk_store_exec(db, "org", err, NULL,
 	                  "INSERT INTO organizations (id, name, created_at) VALUES (?1, 'o', ?2)",
 	                  "ti", org, now) != VK_OK ||
@@ -140,15 +143,15 @@ make_store(char machine[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1])
 	                  "tti", machine, loc, now) != VK_OK)
 		die("fill the store", err);
 	for (int i = 0; i < OTHERS / 2; i++)
-		if (vk_key_create(db, &spec, now, id, other, err) != VK_OK)
+		if (vk_key_create(&t, &spec, id, other, err) != VK_OK)
 			die("create a key", err);
-	if (vk_key_create(db, &spec, now, id, token, err) != VK_OK)
+	if (vk_key_create(&t, &spec, id, token, err) != VK_OK)
 		die("create the key", err);
 	for (int i = 0; i < OTHERS / 2; i++)
-		if (vk_key_create(db, &spec, now, id, other, err) != VK_OK)
+		if (vk_key_create(&t, &spec, id, other, err) != VK_OK)
 			die("create a key", err);
 	sodium_memzero(other, sizeof other);
-	if (vk_store_commit(db, err) != VK_OK)
+	if (vk_txn_commit(&t, err) != VK_OK)
 		die("commit", err);
 	sqlite3_close(db);
 }
@@ -160,7 +163,7 @@ struct kind {
 };
 
 static void
-decide(sqlite3 *db, const char *machine, const char *token, struct vk_result *res)
+decide(const struct vk_login *lg, const char *machine, const char *token, struct vk_result *res)
 {
 	struct vk_request req = {
 	    .token = token,
@@ -171,30 +174,30 @@ decide(sqlite3 *db, const char *machine, const char *token, struct vk_result *re
 	    .now = vk_now(),
 	};
 
-	vk_authorize(db, &req, res);
+	vk_authorize(lg, &req, res);
 }
 
 static int64_t
-timed(sqlite3 *db, const char *machine, const char *token)
+timed(const struct vk_login *lg, const char *machine, const char *token)
 {
 	struct vk_result res;
 	int64_t t0 = now_ns();
 
-	decide(db, machine, token, &res);
+	decide(lg, machine, token, &res);
 	return now_ns() - t0;
 }
 
 /* One attempt; returns 1 when the medians are within bounds. */
 static int
-attempt(sqlite3 *db, const char *machine, struct kind *a, struct kind *b, int n)
+attempt(const struct vk_login *lg, const char *machine, struct kind *a, struct kind *b, int n)
 {
 	static int64_t ra[ROUNDS], rb[ROUNDS], ca[CALLS], cb[CALLS];
 	int64_t ma, mb;
 	double ratio;
 
 	for (int i = 0; i < WARMUP; i++) {
-		(void)timed(db, machine, a->tokens[i % TOKENS]);
-		(void)timed(db, machine, b->tokens[i % TOKENS]);
+		(void)timed(lg, machine, a->tokens[i % TOKENS]);
+		(void)timed(lg, machine, b->tokens[i % TOKENS]);
 	}
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int i = 0; i < CALLS; i++) {
@@ -202,11 +205,11 @@ attempt(sqlite3 *db, const char *machine, struct kind *a, struct kind *b, int n)
 			           *tb = b->tokens[(r + i) % TOKENS];
 
 			if (i % 2 == 0) {
-				ca[i] = timed(db, machine, ta);
-				cb[i] = timed(db, machine, tb);
+				ca[i] = timed(lg, machine, ta);
+				cb[i] = timed(lg, machine, tb);
 			} else {
-				cb[i] = timed(db, machine, tb);
-				ca[i] = timed(db, machine, ta);
+				cb[i] = timed(lg, machine, tb);
+				ca[i] = timed(lg, machine, ta);
 			}
 		}
 		ra[r] = median(ca, CALLS);
@@ -266,12 +269,12 @@ main(void)
 {
 	static struct kind unknown = {"unknown key", VK_REASON_UNKNOWN_KEY, {{0}}};
 	static struct kind wrong = {"wrong secret", VK_REASON_WRONG_SECRET, {{0}}};
-	char machine[VK_UUID_STRLEN + 1], token[VK_TOKEN_LEN + 1], err[VK_ERRLEN];
+	char machine[VK_UUID_STRLEN + 1], token[VK_TOKEN_LEN + 1];
 	const char *tmp = getenv("TMPDIR");
 	int n;
 	struct vk_token t;
 	struct vk_result res;
-	sqlite3 *db;
+	struct vk_login lg = {path, 100, -1}; /* no last-use writes */
 	int ok = 0, vok = 0;
 
 	if (sodium_init() < 0)
@@ -283,8 +286,6 @@ main(void)
 		    n < 0 || (size_t)n >= sizeof dir ? "TMPDIR is too long" : strerror(errno));
 	snprintf(path, sizeof path, "%s/keys.db", dir);
 	make_store(machine, token);
-	if (vk_store_open(path, VK_OPEN_LOGIN, 100, &db, err) != VK_OK)
-		die("open the store", err);
 
 	/* the same key ID with other secrets; random key IDs with valid checksums */
 	if (vk_token_parse(token, strlen(token), &t) != VK_TOKEN_OK)
@@ -300,14 +301,15 @@ main(void)
 	vk_token_wipe(&t);
 
 	/* both kinds are denied, for the reason they stand for; the real token is allowed */
-	decide(db, machine, token, &res);
+	decide(&lg, machine, token, &res);
 	if (res.decision != VK_DECISION_ALLOW)
-		die("the key's own token", vk_reason_name(res.reason));
+		die("the key's own token",
+		    res.err[0] != '\0' ? res.err : vk_reason_name(res.reason));
 	for (int i = 0; i < TOKENS; i++) {
-		decide(db, machine, unknown.tokens[i], &res);
+		decide(&lg, machine, unknown.tokens[i], &res);
 		if (res.decision != VK_DECISION_DENY || res.reason != unknown.expect)
 			die("an unknown key", vk_reason_name(res.reason));
-		decide(db, machine, wrong.tokens[i], &res);
+		decide(&lg, machine, wrong.tokens[i], &res);
 		if (res.decision != VK_DECISION_DENY || res.reason != wrong.expect)
 			die("a wrong secret", vk_reason_name(res.reason));
 	}
@@ -316,11 +318,10 @@ main(void)
 	printf("%d rounds of %d calls of each kind, interleaved, after %d warm-up calls\n", ROUNDS,
 	       CALLS, WARMUP);
 	for (n = 1; n <= ATTEMPTS && !ok; n++)
-		ok = attempt(db, machine, &unknown, &wrong, n);
+		ok = attempt(&lg, machine, &unknown, &wrong, n);
 	for (n = 1; n <= ATTEMPTS && !vok; n++)
 		vok = verifier_attempt(wrong.tokens[0], last_median, n);
 
-	sqlite3_close(db);
 	cleanup();
 	printf("%s: unknown key and wrong secret: medians %swithin 10%% of each other\n",
 	       ok ? "PASS" : "FAIL", ok ? "" : "not ");

@@ -389,11 +389,14 @@ test_non_v4_key_id_rejected(void **state)
 	}
 }
 
+#define SHAPED(lit)     vk_token_shaped(lit, sizeof lit - 1)
+#define TRIM(lit, want) expect_trim(lit, sizeof lit - 1, want)
+
 static void
 test_shaped(void **state)
 {
 	struct vk_token t;
-	char s[VK_TOKEN_LEN + 1];
+	char s[VK_TOKEN_LEN + 1], *long_one;
 
 	(void)state;
 	new_token(&t, s);
@@ -401,15 +404,98 @@ test_shaped(void **state)
 	assert_true(vk_token_shaped("vk_", 3));
 	assert_true(vk_token_shaped("vk_typo_token", 13));
 	assert_true(vk_token_shaped("vk_abc!", 6)); /* only the first len bytes count */
-	assert_false(vk_token_shaped("vk_abc!", 7));
 	assert_false(vk_token_shaped("", 0));
 	assert_false(vk_token_shaped("vk", 2));
+	assert_false(vk_token_shaped("vk_", 2));
 	assert_false(vk_token_shaped("VK_abc", 6));
 	assert_false(vk_token_shaped("vk-abc", 6));
-	assert_false(vk_token_shaped("vk_a b", 6));
-	assert_false(vk_token_shaped("vk_\xc3\xa9", 5));
 	assert_false(vk_token_shaped("hunter2", 7));
 	assert_false(vk_token_shaped("\b\n\r\177INCORRECT", 13));
+	/*
+	 * Changed on purpose: "starts with vk_ once trimmed, whatever follows",
+	 * since such an answer may hold a secret, typo or not. These were not
+	 * shaped when only [A-Za-z0-9_] could follow.
+	 */
+	assert_true(vk_token_shaped("vk_abc!", 7));
+	assert_true(vk_token_shaped("vk_a b", 6));
+	assert_true(vk_token_shaped("vk_\xc3\xa9", 5));
+
+	/* surrounding white space is ignored */
+	assert_true(SHAPED(" vk_x\r\n"));
+	assert_true(SHAPED("\t\r\n vk_"));
+	assert_true(SHAPED("vk_ \t"));
+	assert_false(SHAPED("xvk_"));
+	assert_false(SHAPED(" \t\r\n"));
+	assert_false(SHAPED(" vk"));
+	assert_false(SHAPED(" vk\n_"));
+	assert_false(SHAPED("\vvk_x")); /* only space, tab, CR and LF are trimmed */
+	assert_false(SHAPED("\xc2\xa0vk_x"));
+
+	/* whatever its length */
+	long_one = malloc(3 + 600);
+	assert_non_null(long_one);
+	memcpy(long_one, "vk_", 3);
+	memset(long_one + 3, 'A', 600);
+	assert_true(vk_token_shaped(long_one, 3 + 600));
+	free(long_one);
+}
+
+/* vk_token_trim() on s[0..len), expecting it to leave want. */
+static void
+expect_trim(const char *s, size_t len, const char *want)
+{
+	const char *p = s;
+	size_t n = len;
+
+	vk_token_trim(&p, &n);
+	assert_true(p >= s && p + n <= s + len);
+	if (n != strlen(want) || memcmp(p, want, n) != 0)
+		fail_msg("trimmed to \"%.*s\", want \"%s\"", (int)n, p, want);
+}
+
+static void
+test_trim(void **state)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *map, *at;
+	const char *p;
+	size_t n;
+
+	(void)state;
+	TRIM(" vk_x\r\n", "vk_x");
+	TRIM("\t\t vk_abc \t\r\n\n", "vk_abc");
+	TRIM("vk_abc", "vk_abc");
+	TRIM("vk_a b", "vk_a b"); /* inside, white space stays */
+	TRIM(" \t\r\n", "");
+	TRIM("", "");
+	TRIM("\vvk\f", "\vvk\f");
+	TRIM("\xc2\xa0vk", "\xc2\xa0vk"); /* NO-BREAK SPACE is not trimmed */
+	expect_trim("  ab  ", 4, "ab");   /* len bounds it: "  ab" */
+
+	/* a NUL is not white space */
+	p = "\0vk_ ";
+	n = 5;
+	vk_token_trim(&p, &n);
+	assert_int_equal(n, 4);
+	assert_int_equal(p[0], '\0');
+
+	/* it reads nothing outside [s, s + len): blanks that end right before an unmapped page */
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+	at = map + page - 8;
+	memcpy(at, "  vk_x\r\n", 8);
+	p = at;
+	n = 8;
+	vk_token_trim(&p, &n);
+	assert_true(p == at + 2 && n == 4);
+	memset(at, ' ', 8);
+	p = at;
+	n = 8;
+	vk_token_trim(&p, &n);
+	assert_int_equal(n, 0);
+	assert_false(vk_token_shaped(at, 8));
+	assert_int_equal(munmap(map, 2 * page), 0);
 }
 
 static void
@@ -514,6 +600,7 @@ main(void)
 	    cmocka_unit_test(test_secret_out_of_range_rejected),
 	    cmocka_unit_test(test_non_v4_key_id_rejected),
 	    cmocka_unit_test(test_shaped),
+	    cmocka_unit_test(test_trim),
 	    cmocka_unit_test(test_preview_shows_only_key_part),
 	    cmocka_unit_test(test_uuid_parse_canonical_v4_only),
 	    cmocka_unit_test(test_uuid_generate_format_parse),

@@ -5,7 +5,8 @@
  * every kind: organization, location and machine grants of each role,
  * several grants on one key, disabled, expired, about to expire, rotating
  * with two live secrets, rotated with the old secret retired or lapsed,
- * protected, and several users. Logins then only read it.
+ * protected, and several users. Logins then only read it: each decision
+ * opens and closes the store, as the module does, and records no last use.
  *
  * Input, one of two shapes:
  *   TOKEN \0 USER \0 SERVICE     on this host's machine ([machine] id);
@@ -17,7 +18,9 @@
  *                                though the fixture's tokens differ per run.
  *
  * Each decision is compared with an independent model of the fixture
- * (SPEC §6) and, where it applies, with vk_authorize_recheck().
+ * (SPEC §2 and §6: surrounding spaces, tabs, CRs and LFs are ignored, the
+ * token is judged before the machine) and, where it applies, with
+ * vk_authorize_recheck().
  */
 #include "autoconfig.h"
 
@@ -33,6 +36,7 @@
 #include "fuzz_util.h"
 #include "keys.h"
 #include "store.h"
+#include "txn.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -141,7 +145,8 @@ static char res_ids[NRES][VK_UUID_STRLEN + 1];
 static char key_ids[NKEYS][VK_UUID_STRLEN + 1];
 static char unknown_machine[VK_UUID_STRLEN + 1];
 static struct vk_config cfg;
-static sqlite3 *db;
+static struct vk_login login;
+static sqlite3 *db; /* while the fixture is built */
 
 static const char *
 res_type(int r)
@@ -202,9 +207,9 @@ create_key(size_t k)
 {
 	const struct fixture_key *fk = &keys[k];
 	const struct grant *g = fk->grants;
+	struct vk_txn t = {db, "root", NULL, NOW - 3 * DAY};
 	struct vk_key_spec spec = {
 	    .name = fk->name,
-	    .created_by = "root",
 	    .role = g[0].role,
 	    .resource_type = res_type(g[0].res),
 	    .resource_id = res_ids[g[0].res],
@@ -216,8 +221,8 @@ create_key(size_t k)
 
 	while (spec.nusers < MAX_USERS && fk->users[spec.nusers] != NULL)
 		spec.nusers++;
-	must(vk_store_begin(db, err), "begin", err);
-	must(vk_key_create(db, &spec, NOW - 3 * DAY, key_ids[k], token, err), fk->name, err);
+	must(vk_txn_begin(&t, err), "begin", err);
+	must(vk_key_create(&t, &spec, key_ids[k], token, err), fk->name, err);
 	for (size_t i = 1; i < MAX_GRANTS && g[i].role != VK_ROLE_NONE; i++)
 		must(vk_store_exec(db, "grant", err, NULL,
 		                   "INSERT INTO grants (key_id, role, resource_type, resource_id)"
@@ -231,13 +236,13 @@ create_key(size_t k)
 		     fk->name, err);
 	add_token(token, k, fk->rotation == ROT_NONE || fk->rotation == ROT_GRACE);
 	if (fk->rotation != ROT_NONE) {
-		int64_t at = fk->rotation == ROT_LAPSED ? NOW - 2 * DAY : NOW;
 		int64_t grace = fk->rotation == ROT_NOW ? 0 : DAY;
 
-		must(vk_key_rotate(db, key_ids[k], grace, at, token, err), fk->name, err);
+		t.now = fk->rotation == ROT_LAPSED ? NOW - 2 * DAY : NOW;
+		must(vk_key_rotate(&t, key_ids[k], grace, token, err), fk->name, err);
 		add_token(token, k, 1);
 	}
-	must(vk_store_commit(db, err), "commit", err);
+	must(vk_txn_commit(&t, err), "commit", err);
 }
 
 int
@@ -256,14 +261,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		create_key(k);
 	if (sqlite3_close(db) != SQLITE_OK)
 		fz_die("fixture: cannot close the store");
+	db = NULL;
 
 	/* from here on, as the module: the config names the store and the machine */
 	if ((n = asprintf(&text, config_fmt, store, res_ids[HOST])) < 0)
 		fz_die("out of memory");
 	fz_write_file(conf, text, (size_t)n);
 	must(vk_config_load(conf, &cfg, err), "config", err);
-	must(vk_store_open(cfg.store_path, VK_OPEN_LOGIN, cfg.busy_timeout_ms, &db, err), "open",
-	     err);
+	login.store_path = cfg.store_path;
+	login.busy_timeout_ms = cfg.busy_timeout_ms;
+	login.last_used_interval = -1;
 	free(text);
 	free(conf);
 	free(store);
@@ -330,6 +337,13 @@ set_expect(struct expect *e, vk_decision d, vk_reason r)
 	e->reason = r;
 }
 
+/* SPEC §2: leading and trailing spaces, tabs, CRs and LFs are not part of the token. */
+static int
+blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static void
 model(const char *token, size_t len, const char *user, int machine, vk_role required,
       struct expect *e)
@@ -341,10 +355,14 @@ model(const char *token, size_t len, const char *user, int machine, vk_role requ
 	vk_token_status st;
 
 	memset(e, 0, sizeof *e);
-	if (machine == NO_MACHINE) {
-		set_expect(e, VK_DECISION_ERROR, VK_REASON_MACHINE);
-		return;
+	/* longer than VK_TOKEN_HARD_MAX: refused as it is, blanks and all */
+	if (len <= VK_TOKEN_HARD_MAX) {
+		while (len > 0 && blank(token[0]))
+			token++, len--;
+		while (len > 0 && blank(token[len - 1]))
+			len--;
 	}
+	/* the token is judged first: a typo is denied even where no machine can be found */
 	st = vk_token_parse(token, len, &t);
 	vk_uuid_format(t.key_id, id);
 	vk_token_wipe(&t);
@@ -353,14 +371,19 @@ model(const char *token, size_t len, const char *user, int machine, vk_role requ
 		           st == VK_TOKEN_CHECKSUM ? VK_REASON_CHECKSUM : VK_REASON_MALFORMED);
 		return;
 	}
-	set_expect(e, VK_DECISION_DENY, VK_REASON_UNKNOWN_KEY);
 	for (size_t k = 0; k < NKEYS; k++) {
 		if (strcmp(key_ids[k], id) == 0) {
 			e->key = &keys[k];
 			e->key_index = k;
-			e->reason = VK_REASON_WRONG_SECRET;
 		}
 	}
+	if (machine == NO_MACHINE) {
+		set_expect(e, VK_DECISION_ERROR, VK_REASON_MACHINE);
+		e->key = NULL; /* no key is read */
+		return;
+	}
+	set_expect(e, VK_DECISION_DENY,
+	           e->key != NULL ? VK_REASON_WRONG_SECRET : VK_REASON_UNKNOWN_KEY);
 	for (size_t i = 0; i < ntokens; i++)
 		if (len == VK_TOKEN_LEN && memcmp(tokens[i].text, token, len) == 0)
 			ft = &tokens[i];
@@ -386,7 +409,7 @@ model(const char *token, size_t len, const char *user, int machine, vk_role requ
 /* ---- the checks --------------------------------------------------------- */
 
 static void
-check_result(const struct vk_result *res, const struct expect *e)
+check_result(const struct vk_request *req, const struct vk_result *res, const struct expect *e)
 {
 	if (res->decision != e->decision || res->reason != e->reason)
 		fz_die("decision %d (%s), expected %d (%s): %s", res->decision,
@@ -397,11 +420,16 @@ check_result(const struct vk_result *res, const struct expect *e)
 		FZ_CHECK(strcmp(res->key_id, key_ids[e->key_index]) == 0);
 		FZ_CHECK(strcmp(res->key_name, e->key->name) == 0);
 	}
-	if (e->reason == VK_REASON_MALFORMED || e->reason == VK_REASON_CHECKSUM ||
-	    e->decision == VK_DECISION_ERROR)
+	FZ_CHECK(memchr(res->use_err, '\0', sizeof res->use_err) != NULL);
+	FZ_CHECK(res->use_err[0] == '\0'); /* nothing was to be recorded */
+	/* the key ID is known once the token parsed, even when the store then fails */
+	if (e->reason == VK_REASON_MALFORMED || e->reason == VK_REASON_CHECKSUM) {
 		FZ_CHECK(res->key_id[0] == '\0');
-	else
+		FZ_CHECK(res->machine[0] == '\0');
+	} else {
 		FZ_CHECK(vk_uuid_valid(res->key_id));
+		FZ_CHECK(strcmp(res->machine, req->machine_id) == 0);
+	}
 	if (e->reason == VK_REASON_OK || e->reason == VK_REASON_ROLE) {
 		FZ_CHECK(res->role == e->role);
 		FZ_CHECK(strcmp(res->via_type, res_type(e->via->res)) == 0);
@@ -427,7 +455,7 @@ check_recheck(const struct vk_request *req, const struct vk_result *res)
 	default:
 		return;
 	}
-	vk_authorize_recheck(db, res->key_id, req, &again);
+	vk_authorize_recheck(&login, res->key_id, req, &again);
 	FZ_CHECK(again.decision == res->decision && again.reason == res->reason);
 	FZ_CHECK(strcmp(again.key_name, res->key_name) == 0);
 	if (res->reason == VK_REASON_OK || res->reason == VK_REASON_ROLE) {
@@ -527,9 +555,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.now = NOW;
 	FZ_CHECK(req.required == model_required(in.service));
 
-	vk_authorize(db, &req, &res);
+	vk_authorize(&login, &req, &res);
 	model(in.token, in.token_len, in.user, in.machine, req.required, &e);
-	check_result(&res, &e);
+	check_result(&req, &res, &e);
 	check_recheck(&req, &res);
 
 	free(in.token);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fuzz_util.h"
@@ -115,6 +116,22 @@ __wrap_vk_config_load(const char *path, struct vk_config *cfg, char err[VK_ERRLE
 	return __real_vk_config_load(config_path, cfg, err);
 }
 
+/* Removes the store's -wal and -shm, so that the store file alone is its state. */
+static void
+remove_side_files(void)
+{
+	static const char *const suffixes[] = {"-wal", "-shm", "-journal"};
+
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		char *p;
+
+		if (asprintf(&p, "%s%s", store_path, suffixes[i]) < 0)
+			fz_die("out of memory");
+		(void)unlink(p);
+		free(p);
+	}
+}
+
 static void
 build_store(void)
 {
@@ -125,11 +142,17 @@ build_store(void)
 
 	if (__real_vk_store_open(store_path, VK_OPEN_INIT, 1000, &db, err) != VK_OK)
 		fz_die("fixture: %s", err);
-	if (sqlite3_exec(db, fixture_sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    vk_store_set_host_machine(db, M1, err) != VK_OK)
+	if (sqlite3_exec(db, fixture_sql, NULL, NULL, NULL) != SQLITE_OK)
 		fz_die("fixture: %s", sqlite3_errmsg(db));
+	if (vk_store_set_host_machine(db, M1, err) != VK_OK)
+		fz_die("fixture: %s", err);
+	/* no connection checkpoints on close: fold the log into the file now */
+	if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) !=
+	    SQLITE_OK)
+		fz_die("fixture: cannot checkpoint: %s", sqlite3_errmsg(db));
 	if (sqlite3_close(db) != SQLITE_OK)
 		fz_die("fixture: cannot close the store");
+	remove_side_files();
 	if ((f = fopen(store_path, "rb")) == NULL || fseek(f, 0, SEEK_END) != 0 ||
 	    (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0 ||
 	    (pristine = malloc((size_t)n)) == NULL ||
@@ -182,8 +205,11 @@ run_keyadm(int argc, char **argv, char **errout, size_t *errlen)
 
 	if ((capture = open_memstream(errout, errlen)) == NULL)
 		fz_die("out of memory");
-	if (store_used)
+	/* the file alone: a log left by the previous run would lay its pages over it */
+	if (store_used) {
+		remove_side_files();
 		fz_write_file(store_path, pristine, pristine_len);
+	}
 	store_used = 0;
 	reset_getopt();
 	/* the streams, not fds 1 and 2, where libFuzzer and the sanitizers report */

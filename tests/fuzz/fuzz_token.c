@@ -10,6 +10,9 @@
  *    the ones a parse can reach.
  *  - As a NUL-terminated string for vk_uuid_parse(), whose accepted strings
  *    must be canonical.
+ *  - As a presented answer: vk_token_trim() must narrow it to a part of it
+ *    that neither starts nor ends with a space, tab, CR or LF and drop only
+ *    those, and vk_token_shaped() must say whether that part starts "vk_".
  */
 #include "autoconfig.h"
 
@@ -78,6 +81,28 @@ check_format(const uint8_t *data, size_t size)
 	vk_token_wipe(&back);
 }
 
+static int
+blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static void
+check_trim(const char *s, size_t len)
+{
+	const char *p = s;
+	size_t n = len;
+
+	vk_token_trim(&p, &n);
+	FZ_CHECK(p >= s && n <= len && (size_t)(p - s) <= len - n);
+	FZ_CHECK(n == 0 || (!blank(p[0]) && !blank(p[n - 1])));
+	for (const char *c = s; c < p; c++)
+		FZ_CHECK(blank(*c));
+	for (const char *c = p + n; c < s + len; c++)
+		FZ_CHECK(blank(*c));
+	FZ_CHECK(vk_token_shaped(s, len) == (n >= 3 && memcmp(p, "vk_", 3) == 0));
+}
+
 static void
 check_uuid(const uint8_t *data, size_t size)
 {
@@ -99,6 +124,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	check_parse((const char *)data, size);
+	check_trim((const char *)data, size);
 	check_format(data, size);
 	check_uuid(data, size);
 	return 0;
