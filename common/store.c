@@ -300,21 +300,36 @@ out:
 }
 
 /*
- * Waits for a lock in steps of BUSY_STEP_US, up to the busy timeout (at
- * least that long: each step sleeps at least its length). SQLite's own
- * handler sleeps 1, 2, 5, 10, 15, 20, 25 ms... between tries, so a login
- * that meets a keyadm commit would wait far longer than the commit's few
- * milliseconds under the exclusive lock.
+ * Waits for a lock in steps of BUSY_STEP_US until the busy timeout has
+ * passed, measured on the monotonic clock from the first call of this wait
+ * (count 0): SQLite's own handler sleeps 1, 2, 5, 10, 15, 20, 25 ms...
+ * between tries, so a login that meets a keyadm commit would wait far
+ * longer than the commit's few milliseconds; and counting tries instead of
+ * time would stretch the bound whenever a try itself waits (SQLite retries
+ * a WAL read for up to seconds before it reports that it is busy).
  */
 #define BUSY_STEP_US 250
+
+static __thread int64_t wait_started_us; /* one wait happens on one thread */
+
+static int64_t
+monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int
 busy_wait(void *arg, int count)
 {
-	int64_t timeout_us = (int64_t)(intptr_t)arg * 1000;
+	int64_t timeout_us = (int64_t)(intptr_t)arg * 1000, now = monotonic_us();
 	struct timespec step = {0, BUSY_STEP_US * 1000};
 
-	if ((int64_t)count * BUSY_STEP_US >= timeout_us)
+	if (count == 0)
+		wait_started_us = now;
+	if (now - wait_started_us >= timeout_us)
 		return 0;
 	nanosleep(&step, NULL);
 	return 1;

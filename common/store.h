@@ -46,8 +46,10 @@ vk_rc vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_m
 /*
  * Folds the write-ahead log into the store file without blocking readers
  * (SQLITE_CHECKPOINT_FULL: waits, up to the busy timeout, only for readers
- * of an older state), so that at rest the file holds every committed
- * change; `truncate` also empties the log (keyadm init). Best effort.
+ * of an older state, while new readers read the store file), so that at
+ * rest the file holds every committed change; `truncate` then also empties
+ * the log, so that the next first opener has no log to recover. Best
+ * effort: a failure leaves the log for the next checkpoint.
  */
 void vk_store_checkpoint(sqlite3 *db, int truncate);
 

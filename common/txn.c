@@ -23,7 +23,7 @@ vk_txn_commit(struct vk_txn *t, char err[VK_ERRLEN])
 	vk_rc rc = vk_store_commit(t->db, err);
 
 	if (rc == VK_OK)
-		vk_store_checkpoint(t->db, 0);
+		vk_store_checkpoint(t->db, 1);
 	return rc;
 }
 

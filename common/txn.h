@@ -25,7 +25,7 @@ struct vk_txn {
 /* BEGIN IMMEDIATE, waiting up to the connection's busy timeout. */
 vk_rc vk_txn_begin(struct vk_txn *t, char err[VK_ERRLEN]);
 
-/* COMMIT (rolling back if it fails), then vk_store_checkpoint(). */
+/* COMMIT (rolling back if it fails), then vk_store_checkpoint(), emptying the log. */
 vk_rc vk_txn_commit(struct vk_txn *t, char err[VK_ERRLEN]);
 
 void vk_txn_rollback(struct vk_txn *t);

@@ -49,6 +49,10 @@ issue_token(struct ka_ctx *ctx, ka_change_fn change)
 	rc = ka_write(ctx, change, report_token);
 	sodium_free(token);
 	token = NULL;
+	if (rc == KA_OK)
+		fputs("keyadm: warning: this token is shown only once and cannot be recovered;"
+		      " store it now\n",
+		      stderr);
 	return rc;
 }
 

@@ -318,15 +318,13 @@ ka_write(struct ka_ctx *ctx, ka_change_fn change, ka_report_fn report)
 		return ka_fail(rc, err);
 	}
 	/* the report, a token included, is out before the change is stored */
-	if ((status = report(ctx)) != KA_OK || (status = ka_flush()) != KA_OK) {
+	if ((status = report(ctx)) != KA_OK ||
+	    (status = ka_flush("; nothing was changed")) != KA_OK) {
 		vk_txn_rollback(&t);
-		fputs("keyadm: nothing was changed\n", stderr);
 		return status;
 	}
 	if ((rc = vk_txn_commit(&t, err)) != VK_OK) {
-		ka_fail(rc, err);
-		fputs("keyadm: nothing was changed; anything printed above does not hold\n",
-		      stderr);
+		fprintf(stderr, "keyadm: %s; nothing was changed, whatever was printed\n", err);
 		return KA_FAIL;
 	}
 	return KA_OK;
@@ -439,7 +437,7 @@ main(int argc, char **argv)
 	}
 	rc = ctx.cmd->run(&ctx);
 	if (rc == KA_OK)
-		rc = ka_flush();
+		rc = ka_flush("");
 out:
 	if (ctx.db != NULL)
 		sqlite3_close(ctx.db);

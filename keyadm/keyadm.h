@@ -111,8 +111,8 @@ int ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *s
 int ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...);
 int ka_print_token(struct ka_ctx *ctx, const char *key_id, const char *token);
 int ka_print_key(struct ka_ctx *ctx, const char *key_id);
-/* Flushes stdout; KA_OK, or KA_FAIL after saying what failed. */
-int ka_flush(void);
+/* Flushes stdout; KA_OK, or KA_FAIL after one line saying what failed, ending in `then`. */
+int ka_flush(const char *then);
 
 
 /* command tables */

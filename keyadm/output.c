@@ -44,12 +44,12 @@ static const char key_human_sql[] =
 // clang-format on
 
 int
-ka_flush(void)
+ka_flush(const char *then)
 {
 	if (fflush(stdout) == 0 && !ferror(stdout))
 		return KA_OK;
-	fprintf(stderr, "keyadm: cannot write the output: %s\n",
-	        errno != 0 ? strerror(errno) : "write error");
+	fprintf(stderr, "keyadm: cannot write the output: %s%s\n",
+	        errno != 0 ? strerror(errno) : "write error", then);
 	return KA_FAIL;
 }
 
@@ -274,8 +274,5 @@ ka_print_token(struct ka_ctx *ctx, const char *key_id, const char *token)
 	} else {
 		printf("Key ID: %s\nToken:  %s\n", key_id, token);
 	}
-	fputs("keyadm: warning: this token is shown only once and cannot be recovered;"
-	      " store it now\n",
-	      stderr);
 	return rc;
 }

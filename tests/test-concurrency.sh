@@ -1,10 +1,13 @@
 #!/bin/sh
-# Concurrency: four processes run full PAM transactions (pam_start_confdir,
-# authenticate, acct_mgmt, pam_end) in a loop with a live key while two
-# keyadm writers work on the same store: one rotates another key without
-# and with --grace and finishes the windows, the other creates, clones and
-# deletes keys. Logins use the default busy timeout (100 ms), keyadm its
-# own (5 s).
+# Concurrency on a loaded machine: more login processes than cores (twice
+# the cores, plus two) run full PAM transactions (pam_start_confdir,
+# authenticate, acct_mgmt, pam_end) in a loop with a live key, beside one
+# CPU hog per core, while two keyadm writers work on the same store: one
+# rotates another key without and with --grace and finishes the windows,
+# the other creates, clones and deletes keys. Logins use the default busy
+# timeout (100 ms), keyadm its own (5 s). (test-stopped-writer.sh covers
+# every point at which a descheduled keyadm could hold a login up; this
+# test shows the whole under load.)
 #
 # Pass: every login succeeds, every keyadm run succeeds, nothing says
 # "locked" or "busy", the store passes PRAGMA integrity_check and holds
@@ -18,7 +21,8 @@ h_begin concurrency jq sqlite3
 [ -x "$PAM_LOOP" ] || { echo "FAIL: build first ($PAM_LOOP is missing)"; exit 99; }
 
 duration=${VK_CONCURRENCY_SECONDS:-10}
-loops=4
+cores=$(nproc)
+loops=$((2 * cores + 2))
 h_store
 service=viamkey-test
 if h_syslog; then
@@ -90,6 +94,14 @@ creator() {
 
 deadline=$(($(date +%s) + duration))
 workers=
+# one busy loop per core, for the whole run
+i=1
+while [ "$i" -le "$cores" ]; do
+	sh -c "while [ \$(date +%s) -lt $deadline ]; do :; done" &
+	h_pid $!
+	workers="$workers $!"
+	i=$((i + 1))
+done
 : >"$WORK/rotator.err"
 : >"$WORK/creator.err"
 i=1
@@ -129,7 +141,8 @@ read -r rotations rot_fails <"$WORK/rotator.count" || rotations=0 rot_fails=1
 read -r creates deletes create_fails <"$WORK/creator.count" || creates=0 deletes=0 create_fails=1
 keys=$(sqlite3 "$STORE" 'SELECT count(*) FROM keys')
 integrity=$(h_integrity "$STORE")
-echo "logins: $logins in $duration s by $loops processes, $login_fail failed"
+echo "logins: $logins in $duration s by $loops processes beside $cores CPU hogs on $cores cores," \
+	"$login_fail failed; load average $(cut -d' ' -f1 /proc/loadavg)"
 echo "keyadm: $rotations rotations ($rot_fails failed), $creates creates, $deletes deletes" \
 	"($create_fails failed)"
 echo "keys: $initial initially, $keys now, expected $((initial + creates - deletes))"

@@ -5,6 +5,11 @@
 # both, since a login only reads (its last-use update is best effort), and
 # keyadm works again once there is room.
 #
+# Read-only deployments: a store copied alone (no -wal, no -shm) onto a
+# read-only mount, as keyadm(8) says it may be, serves logins and keyadm's
+# read commands; so does one copied with both side files; one whose
+# non-empty log was copied without the log's index is refused, saying so.
+#
 # Needs root for the mounts, which live in a private mount namespace
 # (unshare -m) and vanish with it; skips (77) otherwise, fails under CI.
 . "${srcdir:-.}/hardening-lib.sh"
@@ -89,4 +94,76 @@ writes "read-only" "read-?only"
 check "read-only: a login still works" login viamkey-test vkt-live "$LIVE_TOKEN"
 check "read-only: keys list still works" ka_quiet keys list
 umount "$WORK/ro/store"
+
+# ro_copy NAME FILES...: the store's FILES copied into $WORK/NAME, mounted read-only, and a
+# config and PAM service (viamkey-NAME) that use the copy
+ro_copy() {
+	h_name=$1
+	shift
+	mkdir -p "$WORK/$h_name/store"
+	chmod 700 "$WORK/$h_name/store"
+	for f in "$@"; do cp -p "$f" "$WORK/$h_name/store/"; done
+	mount --bind "$WORK/$h_name/store" "$WORK/$h_name/store" &&
+		mount -o remount,ro,bind "$WORK/$h_name/store" || { echo "FAIL: read-only bind mount"; exit 99; }
+	h_mount "$WORK/$h_name/store"
+	sed "s|^path = .*|path = $WORK/$h_name/store/keys.db|" "$CONF" >"$WORK/$h_name.conf"
+	for stack in auth account session; do
+		printf '%-8s required %s config=%s nodelay\n' "$stack" "$MODULE" "$WORK/$h_name.conf"
+	done >"$PAMD/viamkey-$h_name"
+}
+
+# ka_copy NAME ARGS...: keyadm ARGS on the copy NAME, quietly
+ka_copy() {
+	h_copy=$1
+	shift
+	"$KEYADM" --config "$WORK/$h_copy.conf" "$@" >/dev/null 2>"$WORK/ka_copy.err"
+}
+
+refused_login() {
+	! login "$@"
+}
+
+echo "-- a store copied onto a read-only mount"
+ls -la "$WORK/ro/store" | sed 's/^/  /'
+check "after keyadm's writes the log is empty, so keys.db holds everything" \
+	[ "$(stat -c %s "$STORE-wal")" -eq 0 ]
+ro_copy alone "$STORE"
+check "alone: only keys.db was copied" [ "$(ls "$WORK/alone/store")" = keys.db ]
+check "alone: a login works" login viamkey-alone vkt-live "$LIVE_TOKEN"
+check "alone: a wrong token is refused" sh -c '! printf "%s\n" "$1" | "$2" --confdir "$3" --service viamkey-alone vkt-live >/dev/null 2>&1' \
+	sh "$VICTIM_TOKEN" "$PAM_LOGIN" "$PAMD"
+check "alone: keyadm check allows" sh -c 'printf "%s\n" "$1" | "$2" --config "$3" check --user vkt-live' \
+	sh "$LIVE_TOKEN" "$KEYADM" "$WORK/alone.conf"
+for cmd in "keys list" "keys show --key-id $LIVE_ID" "events" "organizations list" "machines list --all"; do
+	# shellcheck disable=SC2086 # split on purpose
+	check "alone: keyadm $cmd works" ka_copy alone $cmd
+done
+check "alone: a write is refused" sh -c '! "$1" --config "$2" keys rename --key-id "$3" --name x 2>/dev/null' \
+	sh "$KEYADM" "$WORK/alone.conf" "$LIVE_ID"
+check "alone: nothing was created beside it" [ "$(ls "$WORK/alone/store")" = keys.db ]
+
+ka keys rename --key-id "$LIVE_ID" --name "with side files" >/dev/null
+ro_copy sides "$STORE" "$STORE-wal" "$STORE-shm"
+check "with -wal and -shm: a login works" login viamkey-sides vkt-live "$LIVE_TOKEN"
+check "with -wal and -shm: keys show reads the latest name" \
+	sh -c '"$1" --config "$2" --json keys show --key-id "$3" | jq -e ".name == \"with side files\""' \
+	sh "$KEYADM" "$WORK/sides.conf" "$LIVE_ID"
+
+# a log with changes in it, copied without its index: SQLite cannot read it; refused, not ignored
+printf 'BEGIN IMMEDIATE;\nUPDATE keys SET name = %s WHERE id = %s;\nCOMMIT;\n' "'in the log'" "'$LIVE_ID'" |
+	sqlite3 -cmd ".filectrl persist_wal 1" -cmd "PRAGMA wal_autocheckpoint = 0" "$STORE" >/dev/null
+cp -p "$STORE" "$STORE-wal" "$WORK/"
+mkdir -p "$WORK/logonly"
+chmod 700 "$WORK/logonly"
+cp -p "$WORK/keys.db" "$WORK/keys.db-wal" "$WORK/logonly/"
+if [ -s "$WORK/logonly/keys.db-wal" ]; then
+	ro_copy logonly "$WORK/logonly/keys.db" "$WORK/logonly/keys.db-wal"
+	check "a non-empty -wal without -shm: keys list refuses it" sh -c '! "$1" --config "$2" keys list >/dev/null 2>"$3"' \
+		sh "$KEYADM" "$WORK/logonly.conf" "$WORK/logonly.err"
+	check "... saying why" grep -q "non-empty .*-wal but no .*-shm" "$WORK/logonly.err"
+	check "... and a login is unavailable, not allowed on stale data" refused_login viamkey-logonly vkt-live "$LIVE_TOKEN"
+	check "... PAM_AUTHINFO_UNAVAIL" grep -q "cannot retrieve authentication info" "$WORK/login.out"
+else
+	check "the sqlite3 shell left its changes in the log" false
+fi
 h_end
