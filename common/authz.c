@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "authz.h"
+#include "fleet.h"
 #include "model.h"
 #include "store.h"
 #include "verifier.h"
@@ -43,12 +44,13 @@ static const char *const reason_names[] = {
     [VK_REASON_STORE] = "store_error",
     [VK_REASON_MACHINE] = "unknown_machine",
     [VK_REASON_NOMEM] = "out_of_memory",
+    [VK_REASON_STALE] = "stale",
 };
 
 const char *
 vk_reason_name(vk_reason r)
 {
-	if (r < VK_REASON_OK || r > VK_REASON_NOMEM)
+	if (r < VK_REASON_OK || r > VK_REASON_STALE)
 		return "unknown";
 	return reason_names[r];
 }
@@ -147,6 +149,7 @@ coverage(const char *type)
 
 struct key_state {
 	int disabled;
+	int break_glass;
 	int64_t expires_at; /* 0: never */
 };
 
@@ -240,7 +243,7 @@ verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *re
 
 	if (prepare(db,
 	            "SELECT k.name, k.disabled, coalesce(k.expires_at, 0), s.alg, s.salt,"
-	            " s.verifier FROM keys k LEFT JOIN secrets s ON s.key_id = k.id"
+	            " s.verifier, k.break_glass FROM keys k LEFT JOIN secrets s ON s.key_id = k.id"
 	            " AND " VK_SQL_SECRET_LIVE("s", "?2")
 	            " WHERE k.id = ?1 ORDER BY s.id DESC LIMIT " VK_STR(VK_SECRET_SLOTS),
 	            &st, res) != 0)
@@ -253,6 +256,7 @@ verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *re
 			copy_text(res->key_name, sizeof res->key_name, sqlite3_column_text(st, 0));
 			ks->disabled = sqlite3_column_int(st, 1) != 0;
 			ks->expires_at = sqlite3_column_int64(st, 2);
+			ks->break_glass = sqlite3_column_int(st, 6) != 0;
 		}
 		match |= vk_verifier_check(
 		    t, (const char *)sqlite3_column_text(st, 3), sqlite3_column_blob(st, 4),
@@ -314,18 +318,43 @@ end_read(sqlite3 *db)
 		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 }
 
+/*
+ * On a replica past max_staleness, turns an allow into an ERROR (stale),
+ * unless the key is break-glass: the bus may be withholding a revocation.
+ */
+static void
+check_fresh(sqlite3 *db, const struct vk_login *lg, const struct key_state *ks,
+            const struct vk_request *req, struct vk_result *res)
+{
+	int stale;
+
+	if (res->decision != VK_DECISION_ALLOW || lg->max_staleness <= 0 || ks->break_glass)
+		return;
+	if (vk_fleet_stale(db, req->now, lg->max_staleness, &stale, res->err) != VK_OK) {
+		store_failed(db, res);
+	} else if (stale) {
+		vk_seterr(res->err,
+		          "the replica heard no heartbeat from the authority for over %lld s"
+		          " ([sync] max_staleness)",
+		          (long long)lg->max_staleness);
+		set(res, VK_DECISION_ERROR, VK_REASON_STALE);
+	}
+}
+
 /* The decision for a token that parsed, on an open store. */
 static void
-decide(sqlite3 *db, const struct vk_token *t, const struct vk_request *req,
-       struct vk_result *res)
+decide(sqlite3 *db, const struct vk_login *lg, const struct vk_token *t,
+       const struct vk_request *req, struct vk_result *res)
 {
-	struct key_state ks = {0, 0};
+	struct key_state ks = {0, 0, 0};
 	struct scope sc;
 
 	if (begin_read(db, res) != 0)
 		return;
-	if (load_scope(db, res->machine, &sc, res) == 0 && verify_secret(db, t, req, &ks, res))
+	if (load_scope(db, res->machine, &sc, res) == 0 && verify_secret(db, t, req, &ks, res)) {
 		check_key(db, &ks, &sc, req, res);
+		check_fresh(db, lg, &ks, req, res);
+	}
 	end_read(db);
 }
 
@@ -355,7 +384,7 @@ vk_authorize(const struct vk_login *lg, const struct vk_request *req, struct vk_
 	vk_uuid_format(t.key_id, res->key_id);
 	if (open_store(lg, req, &db, res) != 0)
 		goto out;
-	decide(db, &t, req, res);
+	decide(db, lg, &t, req, res);
 	if (res->decision == VK_DECISION_ALLOW && lg->last_used_interval >= 0)
 		(void)vk_store_note_use(db, res->key_id, req->service, req->user, req->rhost,
 		                        req->now, lg->last_used_interval, res->use_err);
@@ -379,7 +408,9 @@ vk_authorize_recheck(const struct vk_login *lg, const char *key_id, const struct
 	if (open_store(lg, req, &db, res) != 0 || begin_read(db, res) != 0)
 		goto out;
 	if (load_scope(db, res->machine, &sc, res) != 0 ||
-	    prepare(db, "SELECT name, disabled, coalesce(expires_at, 0) FROM keys WHERE id = ?1",
+	    prepare(db,
+	            "SELECT name, disabled, coalesce(expires_at, 0), break_glass FROM keys"
+	            " WHERE id = ?1",
 	            &st, res) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
@@ -388,10 +419,13 @@ vk_authorize_recheck(const struct vk_login *lg, const char *key_id, const struct
 		copy_text(res->key_name, sizeof res->key_name, sqlite3_column_text(st, 0));
 		ks.disabled = sqlite3_column_int(st, 1) != 0;
 		ks.expires_at = sqlite3_column_int64(st, 2);
+		ks.break_glass = sqlite3_column_int(st, 3) != 0;
 	}
 	sqlite3_finalize(st);
-	if (step == SQLITE_ROW)
+	if (step == SQLITE_ROW) {
 		check_key(db, &ks, &sc, req, res);
+		check_fresh(db, lg, &ks, req, res);
+	}
 	else if (step == SQLITE_DONE)
 		set(res, VK_DECISION_DENY, VK_REASON_UNKNOWN_KEY);
 	else

@@ -13,7 +13,9 @@
  * store itself, reads one consistent snapshot and closes it again; the
  * only write is the throttled last-use record of an allowed login, when
  * asked for. VK_DECISION_ERROR means the store or the machine ID is
- * unusable (not a denial of the credential); res->err then says why.
+ * unusable (not a denial of the credential); res->err then says why. On a
+ * replica whose last heartbeat is older than max_staleness, what would be
+ * allowed is an ERROR with reason stale, unless the key is break-glass.
  */
 #ifndef VK_AUTHZ_H
 #define VK_AUTHZ_H
@@ -43,6 +45,7 @@ typedef enum {
 	VK_REASON_STORE,   /* decision ERROR: store unreadable or corrupt */
 	VK_REASON_MACHINE, /* decision ERROR: machine ID not in the store */
 	VK_REASON_NOMEM,   /* decision ERROR */
+	VK_REASON_STALE,   /* decision ERROR: a replica past max_staleness, not break-glass */
 } vk_reason;
 
 /* Where the decision reads. */
@@ -50,6 +53,7 @@ struct vk_login {
 	const char *store_path;
 	int busy_timeout_ms;
 	int64_t last_used_interval; /* seconds between last-use records; < 0: never record */
+	int64_t max_staleness;      /* [sync] max_staleness, seconds; 0: off */
 };
 
 struct vk_request {

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <iniparser.h>
+#include <sodium.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,12 +25,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "token.h"
 #include "config.h"
+#include "duration.h"
+#include "token.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 100
 #define DEFAULT_FAIL_DELAY_MS   2000
 #define DEFAULT_LAST_USED       60
+#define DEFAULT_HEARTBEAT       10
+#define DEFAULT_RESYNC          600
+#define DEFAULT_REPLICAS        3
 #define MAX_MS                  60000
 #define PROMPT_MAX              128
 #define INI_LINE_MAX            1024 /* iniparser's ASCIILINESZ */
@@ -62,7 +67,13 @@ set_defaults(struct vk_config *cfg, char err[VK_ERRLEN])
 	cfg->last_used_interval = DEFAULT_LAST_USED;
 	cfg->store_path = strdup(VK_DEFAULT_STORE);
 	cfg->prompt = strdup(VK_DEFAULT_PROMPT);
-	if (cfg->store_path == NULL || cfg->prompt == NULL) {
+	cfg->sync.bucket = strdup(VK_DEFAULT_BUCKET);
+	cfg->sync.signing_key = strdup(VK_DEFAULT_SIGNING_KEY);
+	cfg->sync.heartbeat_interval = DEFAULT_HEARTBEAT;
+	cfg->sync.resync_interval = DEFAULT_RESYNC;
+	cfg->sync.replicas = DEFAULT_REPLICAS;
+	if (cfg->store_path == NULL || cfg->prompt == NULL || cfg->sync.bucket == NULL ||
+	    cfg->sync.signing_key == NULL) {
 		vk_seterr(err, "out of memory");
 		return VK_ERR_NOMEM;
 	}
@@ -207,6 +218,85 @@ replace(char **dst, const char *v, char *err)
 	return VK_OK;
 }
 
+/* A duration as keyadm takes it (90s, 15m, 24h, 7d, 2w), or "0" where zero means off. */
+static int
+parse_duration(const char *v, int zero_ok, int64_t *out)
+{
+	if (zero_ok && strcmp(v, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	return vk_duration_parse(v, out);
+}
+
+static int
+list_valid(const char *v, const char *allowed)
+{
+	return *v != '\0' && strspn(v, allowed) == strlen(v);
+}
+
+#define URL_CHARS                                                                                  \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-_[]%@, "
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+
+/* One key of [sync]. */
+static vk_rc
+apply_sync(struct vk_sync_config *s, const struct ctx *c, const char *key, const char *v)
+{
+	unsigned char pk[32];
+	size_t n;
+
+	if (strcmp(key, "servers") == 0) {
+		if (!list_valid(v, URL_CHARS) || strstr(v, "://") == NULL)
+			return bad_value(c, "sync", key, "must be NATS URLs such as nats://10.0.0.1:4222,"
+			                                  " separated by commas");
+		return replace(&s->servers, v, c->err);
+	} else if (strcmp(key, "bucket") == 0) {
+		if (!list_valid(v, NAME_CHARS) || strlen(v) > 64)
+			return bad_value(c, "sync", key, "must be 1-64 letters, digits, '-' or '_'");
+		return replace(&s->bucket, v, c->err);
+	} else if (strcmp(key, "credentials") == 0 || strcmp(key, "password_file") == 0 ||
+	           strcmp(key, "signing_key") == 0) {
+		if (v[0] != '/')
+			return bad_value(c, "sync", key, "must be an absolute path");
+		return replace(strcmp(key, "credentials") == 0     ? &s->credentials
+		               : strcmp(key, "password_file") == 0 ? &s->password_file
+		                                                   : &s->signing_key,
+		               v, c->err);
+	} else if (strcmp(key, "user") == 0) {
+		if (!vk_user_valid(v))
+			return bad_value(c, "sync", key, "must be a NATS user name");
+		return replace(&s->user, v, c->err);
+	} else if (strcmp(key, "authority_key") == 0) {
+		if (sodium_base642bin(pk, sizeof pk, v, strlen(v), NULL, &n, NULL,
+		                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		    n != sizeof pk)
+			return bad_value(c, "sync", key,
+			                 "must be an Ed25519 public key in base64, as keyadm authority init"
+			                 " prints it");
+		return replace(&s->authority_key, v, c->err);
+	} else if (strcmp(key, "heartbeat_interval") == 0 || strcmp(key, "resync_interval") == 0 ||
+	           strcmp(key, "max_staleness") == 0) {
+		int zero_ok = strcmp(key, "max_staleness") == 0;
+		int64_t *out = zero_ok                                      ? &s->max_staleness
+		               : strcmp(key, "heartbeat_interval") == 0 ? &s->heartbeat_interval
+		                                                        : &s->resync_interval;
+
+		if (parse_duration(v, zero_ok, out) != 0)
+			return bad_value(c, "sync", key,
+			                 zero_ok ? "must be 0 (off) or a duration such as 90s, 15m or 1h"
+			                         : "must be a duration such as 10s, 15m or 1h");
+	} else if (strcmp(key, "replicas") == 0) {
+		if (parse_int(v, 1, 5, &s->replicas) != 0)
+			return bad_value(c, "sync", key, "must be 1 to 5");
+	} else {
+		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [sync]", c->path,
+		          find_line(c->buf, "sync", key), key);
+		return VK_ERR_USAGE;
+	}
+	return VK_OK;
+}
+
 /* One "section:key = value" entry. */
 static vk_rc
 apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *key, const char *v)
@@ -245,6 +335,8 @@ apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *k
 		if (parse_int(v, 0, INT_MAX, &n) != 0)
 			return bad_value(c, sec, key, "must be a number of seconds");
 		cfg->last_used_interval = n;
+	} else if (strcmp(sec, "sync") == 0) {
+		return apply_sync(&cfg->sync, c, key, v);
 	} else if (strcmp(sec, "services") == 0) {
 		struct vk_service_role *sr;
 		vk_role r = vk_role_parse(v);
@@ -274,7 +366,7 @@ apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *k
 static int
 known_section(const char *s)
 {
-	static const char *const names[] = {"store", "machine", "pam", "services", "audit"};
+	static const char *const names[] = {"store", "machine", "pam", "services", "audit", "sync"};
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (strcmp(s, names[i]) == 0)
@@ -460,6 +552,13 @@ vk_config_free(struct vk_config *cfg)
 	free(cfg->store_path);
 	free(cfg->machine_id);
 	free(cfg->prompt);
+	free(cfg->sync.servers);
+	free(cfg->sync.bucket);
+	free(cfg->sync.credentials);
+	free(cfg->sync.user);
+	free(cfg->sync.password_file);
+	free(cfg->sync.authority_key);
+	free(cfg->sync.signing_key);
 	memset(cfg, 0, sizeof *cfg);
 }
 

@@ -3,7 +3,7 @@
  * keyadm makes to one.
  *
  * Each function runs inside the caller's vk_txn and records its audit
- * event; the caller commits. The rules of the data model live here: a key
+ * event and, on the authority, the change for the fleet; the caller commits. The rules of the data model live here: a key
  * keeps at least one grant and one user, a protected key is neither
  * disabled nor deleted, and a key never has more than two live secrets.
  * Each function that issues a secret writes the token, exactly once, into
@@ -73,6 +73,8 @@ enum vk_key_change {
 	VK_KEY_PROTECT,
 	VK_KEY_UNPROTECT,
 	VK_KEY_DELETE, /* refused on a protected key */
+	VK_KEY_MARK_BREAK_GLASS, /* works on a replica however stale (SPEC §8) */
+	VK_KEY_UNMARK_BREAK_GLASS,
 };
 
 /* One of the upkeep changes; `name` is for VK_KEY_RENAME only. */

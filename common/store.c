@@ -111,7 +111,40 @@ static const char schema_v1[] =
 static const char schema_v2[] = "ALTER TABLE events ADD COLUMN effective TEXT;"
                                 "CREATE INDEX keys_created ON keys(created_at, id);";
 
-static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1, schema_v2};
+/*
+ * v3: the fleet (SPEC §8). The break-glass flag; on the authority, the
+ * outbox of changes still to publish (one row per organization, location,
+ * machine or key, with the revision of its latest change), the bus entries
+ * that hold each one's record, and the revision each machine acknowledged;
+ * on a replica, the revision of each record it holds (full record or
+ * tombstone). Key columns come first in WITHOUT ROWID tables (see v1).
+ */
+static const char schema_v3[] =
+    "ALTER TABLE keys ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0"
+    " CHECK (break_glass IN (0, 1));"
+    "CREATE TABLE sync_outbox ("
+    " kind TEXT NOT NULL,"
+    " id TEXT NOT NULL,"
+    " rev INTEGER NOT NULL,"
+    " PRIMARY KEY (kind, id)) STRICT, WITHOUT ROWID;"
+    "CREATE INDEX sync_outbox_rev ON sync_outbox(rev);"
+    "CREATE TABLE sync_published ("
+    " kind TEXT NOT NULL,"
+    " id TEXT NOT NULL,"
+    " entry TEXT NOT NULL,"
+    " PRIMARY KEY (kind, id, entry)) STRICT, WITHOUT ROWID;"
+    "CREATE TABLE sync_machines ("
+    " machine_id TEXT PRIMARY KEY NOT NULL,"
+    " revision INTEGER NOT NULL,"
+    " reported_at INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE sync_held ("
+    " kind TEXT NOT NULL,"
+    " id TEXT NOT NULL,"
+    " rev INTEGER NOT NULL,"
+    " full INTEGER NOT NULL,"
+    " PRIMARY KEY (kind, id)) STRICT, WITHOUT ROWID;";
+
+static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
 
 vk_rc
 vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN])

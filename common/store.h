@@ -11,7 +11,10 @@
  *   grants(key_id -> keys, role, resource_type, resource_id)
  *   secrets(id, key_id -> keys, alg, salt, verifier, created_at, expires_at)
  *   events(id, at, actor, effective, action, key_id, detail)
- *   meta(name, value)     -- "host_machine_id" and "host_binding": this host's machine
+ *   meta(name, value)     -- "host_machine_id" and "host_binding": this host's machine;
+ *                            the fleet's role, revision and heartbeat (fleet.h)
+ *   keys.break_glass; sync_outbox, sync_published, sync_machines (the authority);
+ *   sync_held (a replica): the fleet, SPEC §8 (fleet.h, record.h)
  * Times are integer seconds since the epoch. Rows of keys' children go with
  * the key (ON DELETE CASCADE); resources with children or grants cannot be
  * deleted (the caller checks and says why).
@@ -32,7 +35,7 @@
 
 #include "vk.h"
 
-#define VK_SCHEMA_VERSION 2
+#define VK_SCHEMA_VERSION 3
 
 enum vk_open_mode {
 	VK_OPEN_LOGIN, /* existing, current schema; the module and `check` */

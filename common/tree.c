@@ -84,19 +84,25 @@ vk_resource_exists(sqlite3 *db, const char *type, const char *id, char err[VK_ER
 	return rc;
 }
 
-/* An audit event named "<kind>.<verb>", e.g. "location.rename". */
-static vk_rc __attribute__((format(printf, 5, 6)))
-tree_event(struct vk_txn *t, enum vk_kind k, const char *verb, char err[VK_ERRLEN],
-           const char *fmt, ...)
+/*
+ * An audit event named "<kind>.<verb>", e.g. "location.rename", and the
+ * change of resource `id` for the fleet.
+ */
+static vk_rc __attribute__((format(printf, 6, 7)))
+tree_event(struct vk_txn *t, enum vk_kind k, const char *verb, const char *id,
+           char err[VK_ERRLEN], const char *fmt, ...)
 {
 	char action[32], detail[512];
 	va_list ap;
+	vk_rc rc;
 
 	snprintf(action, sizeof action, "%s.%s", kinds[k].name, verb);
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof detail, fmt, ap);
 	va_end(ap);
-	return vk_txn_event(t, action, NULL, err, "%s", detail);
+	if ((rc = vk_txn_event(t, action, NULL, err, "%s", detail)) != VK_OK)
+		return rc;
+	return vk_txn_changed(t, kinds[k].name, id, err);
 }
 
 static vk_rc
@@ -126,7 +132,7 @@ vk_tree_create(struct vk_txn *t, enum vk_kind k, const char *name, const char *p
 	                        k != VK_KIND_ORGANIZATION ? "ttit" : "tti", id, name, t->now,
 	                        parent)) != VK_OK)
 		return rc;
-	return tree_event(t, k, "create", err, "%s \"%s\"", id, name);
+	return tree_event(t, k, "create", id, err, "%s \"%s\"", id, name);
 }
 
 vk_rc
@@ -140,7 +146,7 @@ vk_tree_rename(struct vk_txn *t, enum vk_kind k, const char *id, const char *nam
 	    (rc = vk_store_exec(t->db, "cannot rename", err, NULL, kinds[k].rename_sql, "tt", id,
 	                        name)) != VK_OK)
 		return rc;
-	return tree_event(t, k, "rename", err, "%s to \"%s\"", id, name);
+	return tree_event(t, k, "rename", id, err, "%s to \"%s\"", id, name);
 }
 
 vk_rc
@@ -172,7 +178,7 @@ vk_tree_delete(struct vk_txn *t, enum vk_kind k, const char *id, const char *con
 	if ((rc = vk_store_exec(t->db, "cannot delete", err, NULL, kinds[k].delete_sql, "t", id)) !=
 	    VK_OK)
 		return rc;
-	return tree_event(t, k, "delete", err, "%s", id);
+	return tree_event(t, k, "delete", id, err, "%s", id);
 }
 
 vk_rc

@@ -76,7 +76,7 @@ check(struct ka_ctx *ctx)
 {
 	const struct ka_args *a = &ctx->args;
 	struct vk_login lg = {ctx->db_path ? ctx->db_path : ctx->cfg.store_path,
-	                      ctx->cfg.busy_timeout_ms, -1};
+	                      ctx->cfg.busy_timeout_ms, -1, ctx->cfg.sync.max_staleness};
 	struct vk_request req;
 	struct vk_result res;
 	char *buf;
@@ -98,7 +98,7 @@ check(struct ka_ctx *ctx)
 	req.token_len = read_token(buf);
 	vk_authorize(&lg, &req, &res);
 	sodium_free(buf);
-	if (res.decision == VK_DECISION_ERROR)
+	if (res.decision == VK_DECISION_ERROR && res.reason != VK_REASON_STALE)
 		return ka_fail(res.reason == VK_REASON_NOMEM ? VK_ERR_NOMEM : VK_ERR_STORE, res.err);
 	/* SQLite's JSON functions build the answer; the store is closed by now */
 	if (sqlite3_open(":memory:", &ctx->db) != SQLITE_OK)

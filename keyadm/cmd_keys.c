@@ -291,6 +291,8 @@ static const struct {
 } upkeeps[] = {
     {"rename", VK_KEY_RENAME},   {"disable", VK_KEY_DISABLE},     {"enable", VK_KEY_ENABLE},
     {"protect", VK_KEY_PROTECT}, {"unprotect", VK_KEY_UNPROTECT}, {"delete", VK_KEY_DELETE},
+    {"mark-break-glass", VK_KEY_MARK_BREAK_GLASS},
+    {"unmark-break-glass", VK_KEY_UNMARK_BREAK_GLASS},
 };
 
 static enum vk_key_change
@@ -405,7 +407,7 @@ keys_list(struct ka_ctx *ctx)
 	    "  ', ') FROM grants WHERE key_id = k.id),"
 	    " (SELECT group_concat(user, ',') FROM key_users WHERE key_id = k.id),"
 	    " " KA_TIME_SQL("k.created_at") ", coalesce(" KA_TIME_SQL("k.last_used_at") ", 'never'),"
-	    " " VK_SQL_KEY_STATUS("k", "?1") KEYS_FILTER,
+	    " " VK_SQL_KEY_STATUS("k", "?1") " || iif(k.break_glass, ', break-glass', '')" KEYS_FILTER,
 	    KEYS_ARGS);
 #undef KEYS_ARGS
 }
@@ -455,5 +457,9 @@ const struct ka_command ka_key_commands[] = {
     {"keys", "unprotect", keys_upkeep, OPT(O_KEY_ID), "--key-id ID", "Remove the protection."},
     {"keys", "delete", keys_upkeep, OPT(O_KEY_ID), "--key-id ID",
      "Delete a key (refused when protected)."},
+    {"keys", "mark-break-glass", keys_upkeep, OPT(O_KEY_ID), "--key-id ID",
+     "Let the key log in on a replica however stale (see [sync] max_staleness)."},
+    {"keys", "unmark-break-glass", keys_upkeep, OPT(O_KEY_ID), "--key-id ID",
+     "Make the key subject to max_staleness again."},
     {NULL, NULL, NULL, 0, NULL, NULL},
 };

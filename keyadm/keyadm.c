@@ -47,6 +47,7 @@ static const struct option long_options[] = {
     {"org", required_argument, NULL, O_ORG},
     {"location", required_argument, NULL, O_LOCATION},
     {"machine", required_argument, NULL, O_MACHINE},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
     {"config", required_argument, NULL, G_CONFIG},
     {"db", required_argument, NULL, G_DB},
     {"json", no_argument, NULL, G_JSON},
@@ -59,6 +60,7 @@ static const struct ka_command *const tables[] = {
     ka_tree_commands,
     ka_key_commands,
     ka_check_commands,
+    ka_sync_commands,
 };
 
 const char *
@@ -303,7 +305,7 @@ ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN +
 int
 ka_write(struct ka_ctx *ctx, ka_change_fn change, ka_report_fn report)
 {
-	struct vk_txn t = {ctx->db, ctx->actor, ctx->effective, ctx->now};
+	struct vk_txn t = {.db = ctx->db, .actor = ctx->actor, .effective = ctx->effective, .now = ctx->now};
 	char err[VK_ERRLEN] = "";
 	vk_rc rc;
 	int status;

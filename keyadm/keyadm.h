@@ -45,6 +45,7 @@ enum ka_opt {
 	O_ORG,
 	O_LOCATION,
 	O_MACHINE,
+	O_TIMEOUT,
 	O_COUNT,
 };
 
@@ -119,6 +120,7 @@ int ka_flush(const char *then);
 extern const struct ka_command ka_tree_commands[];
 extern const struct ka_command ka_key_commands[];
 extern const struct ka_command ka_check_commands[];
+extern const struct ka_command ka_sync_commands[];
 
 #define KA_TIME_SQL(col) "strftime('%Y-%m-%dT%H:%M:%SZ', " col ", 'unixepoch')"
 
@@ -129,6 +131,7 @@ extern const struct ka_command ka_check_commands[];
 	" 'created_at', " KA_TIME_SQL("k.created_at") ", 'created_by', k.created_by," \
 	" 'disabled', json(iif(k.disabled, 'true', 'false'))," \
 	" 'protected', json(iif(k.protected, 'true', 'false'))," \
+	" 'break_glass', json(iif(k.break_glass, 'true', 'false'))," \
 	" 'expires_at', " KA_TIME_SQL("k.expires_at") "," \
 	" 'status', " VK_SQL_KEY_STATUS("k", "?1") "," \
 	" 'users', (SELECT json_group_array(user) FROM" \

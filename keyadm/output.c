@@ -29,6 +29,7 @@ static const char key_human_sql[] =
     "SELECT k.id, k.name, vk_preview(k.id), " VK_SQL_KEY_STATUS("k", "?1") ","
     " " KA_TIME_SQL("k.created_at") ", k.created_by,"
     " coalesce(" KA_TIME_SQL("k.expires_at") ", 'never'), iif(k.protected, 'yes', 'no'),"
+    " iif(k.break_glass, 'yes', 'no'),"
     " (SELECT group_concat(user, ', ') FROM"
     "  (SELECT user FROM key_users WHERE key_id = k.id ORDER BY user)),"
     " (SELECT group_concat(role || ' on ' || resource_type || ' ' || resource_id, '; ') FROM"
@@ -240,9 +241,10 @@ ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...)
 int
 ka_print_key(struct ka_ctx *ctx, const char *key_id)
 {
-	static const char *const labels[] = {"ID",      "Name",       "Preview", "Status",
-	                                     "Created", "Created by", "Expires", "Protected",
-	                                     "Users",   "Grants",     "Secrets", "Last used"};
+	static const char *const labels[] = {"ID",      "Name",        "Preview", "Status",
+	                                     "Created", "Created by",  "Expires", "Protected",
+	                                     "Break-glass", "Users",  "Grants",  "Secrets",
+	                                     "Last used"};
 	struct rows r = {NULL, 0, sizeof labels / sizeof labels[0]};
 	int rc;
 
@@ -251,7 +253,7 @@ ka_print_key(struct ka_ctx *ctx, const char *key_id)
 		                     ctx->now, key_id);
 	rc = read_rows(ctx, &r, key_human_sql, "it", ctx->now, key_id);
 	for (size_t i = 0; rc == KA_OK && i < r.nrows * r.ncols; i++)
-		printf("%-11s %s\n", labels[i % r.ncols], r.cells[i]);
+		printf("%-12s %s\n", labels[i % r.ncols], r.cells[i]);
 	rows_free(&r);
 	return rc;
 }

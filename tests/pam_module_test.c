@@ -258,7 +258,7 @@ operator_key(struct t *t)
 static void
 rotate(struct t *t, const char *id, int64_t grace, char fresh[VK_TOKEN_LEN + 1])
 {
-	struct vk_txn x = {t->fx->db, "root", NULL, vk_now()};
+	struct vk_txn x = {.db = t->fx->db, .actor = "root", .now = vk_now()};
 	char err[VK_ERRLEN];
 
 	assert_int_equal(vk_txn_begin(&x, err), VK_OK);
@@ -515,7 +515,7 @@ rotation_window(void **state)
 {
 	struct t *t = *state;
 	struct fx_key k = operator_key(t);
-	struct vk_txn x = {t->fx->db, "root", NULL, 0};
+	struct vk_txn x = {.db = t->fx->db, .actor = "root"};
 	char fresh[VK_TOKEN_LEN + 1], err[VK_ERRLEN];
 
 	rotate(t, k.id, 3600, fresh);

@@ -839,7 +839,7 @@ test_event_recorded(void **state)
 	static const char key[] = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
 	struct st_fx *f = *state;
 	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
-	struct vk_txn t = {db, "alice", "root", FX_NOW};
+	struct vk_txn t = {.db = db, .actor = "alice", .effective = "root", .now = FX_NOW};
 	int64_t n;
 
 	/* vk_store_event() is gone: events are recorded in a vk_txn, at its time */

@@ -113,7 +113,7 @@ make_store(char machine[VK_UUID_STRLEN + 1], char token[VK_TOKEN_LEN + 1])
 	char other[VK_TOKEN_LEN + 1], err[VK_ERRLEN];
 	int64_t now = vk_now();
 	sqlite3 *db;
-	struct vk_txn t = {NULL, "timing_test", NULL, now};
+	struct vk_txn t = {.actor = "timing_test", .now = now};
 	struct vk_key_spec spec = {
 	    .name = "timed",
 	    .role = VK_ROLE_OPERATOR,

@@ -2,7 +2,7 @@
 # --json: every command prints exactly one JSON document, with the field names of SPEC §3.
 . "$(dirname "$0")/lib.sh"
 
-KEY='["authorizations", "created_at", "created_by", "disabled", "expires_at", "id", "last_used", "name", "preview", "protected", "secrets", "users"]'
+KEY='["authorizations", "break_glass", "created_at", "created_by", "disabled", "expires_at", "id", "last_used", "name", "preview", "protected", "secrets", "users"]'
 ORGF='["created_at", "id", "name"]'
 LOCF='["created_at", "id", "name", "org_id"]'
 MACHF='["created_at", "id", "location_id", "name", "org_id"]'

@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 UUID_RE='^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
-KEY_FIELDS='["authorizations", "created_at", "created_by", "disabled", "expires_at", "id", "last_used", "name", "preview", "protected", "secrets", "users"]'
+KEY_FIELDS='["authorizations", "break_glass", "created_at", "created_by", "disabled", "expires_at", "id", "last_used", "name", "preview", "protected", "secrets", "users"]'
 ME=$(id -un)
 
 setup_store

@@ -207,7 +207,7 @@ create_key(size_t k)
 {
 	const struct fixture_key *fk = &keys[k];
 	const struct grant *g = fk->grants;
-	struct vk_txn t = {db, "root", NULL, NOW - 3 * DAY};
+	struct vk_txn t = {.db = db, .actor = "root", .now = NOW - 3 * DAY};
 	struct vk_key_spec spec = {
 	    .name = fk->name,
 	    .role = g[0].role,

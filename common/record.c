@@ -1,0 +1,771 @@
+/*
+ * record.c - the fleet's signed records: built and signed on the authority,
+ * verified and applied on a machine's replica.
+ *
+ * Security rules for this file:
+ *  1. A record is applied only after its signature verifies with the
+ *     configured authority key (vk_record_verify before vk_record_apply):
+ *     a bus that is taken over cannot create or widen a key.
+ *  2. A record is applied only if its revision is newer than the one the
+ *     replica holds for that entity, tombstones included: a replayed old
+ *     record cannot bring back a revoked key or secret. A full record of
+ *     the same revision as a held tombstone completes it (both describe
+ *     the same change).
+ *  3. A replica holds a key only while one of its grants covers its
+ *     machine; the coverage rule is model.h's.
+ *  4. A key leaves the replica only on a signed statement: a tombstone, or
+ *     a record whose grants no longer cover the machine.
+ *  5. Records carry verifiers and salts, never a secret; the signing key is
+ *     read by descriptor, lives in sodium_malloc() memory, and is never
+ *     written anywhere but its own file.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fleet.h"
+#include "model.h"
+#include "record.h"
+#include "store.h"
+#include "token.h"
+
+#define MAGIC        "vk1."
+#define MAGIC_LEN    4
+#define DOMAIN       "viamkey record v1\n"
+#define SIG_B64_LEN  86 /* 64 bytes, base64url without padding */
+#define KEY_FILE_MAX 256
+
+/* ---- the signing key ------------------------------------------------------ */
+
+void
+vk_public_key_b64(const unsigned char *sk, char out[VK_PUBLIC_KEY_B64])
+{
+	unsigned char pk[VK_PUBLIC_KEY_BYTES];
+
+	crypto_sign_ed25519_sk_to_pk(pk, sk);
+	sodium_bin2base64(out, VK_PUBLIC_KEY_B64, pk, sizeof pk, sodium_base64_VARIANT_ORIGINAL);
+}
+
+int
+vk_public_key_parse(const char *b64, unsigned char pk[VK_PUBLIC_KEY_BYTES])
+{
+	size_t n;
+
+	if (b64 == NULL ||
+	    sodium_base642bin(pk, VK_PUBLIC_KEY_BYTES, b64, strlen(b64), NULL, &n, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    n != VK_PUBLIC_KEY_BYTES)
+		return -1;
+	return 0;
+}
+
+vk_rc
+vk_signing_key_create(const char *path, char public_b64[VK_PUBLIC_KEY_B64], char err[VK_ERRLEN])
+{
+	char *text = sodium_malloc(KEY_FILE_MAX);
+	unsigned char *sk = sodium_malloc(VK_SIGNING_KEY_BYTES);
+	unsigned char pk[VK_PUBLIC_KEY_BYTES];
+	vk_rc rc = VK_ERR_IO;
+	size_t len;
+	int fd;
+
+	if (text == NULL || sk == NULL) {
+		vk_seterr(err, "out of memory");
+		rc = VK_ERR_NOMEM;
+		goto out;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		vk_seterr(err,
+		          errno == EEXIST ? "signing key %s already exists; it is never overwritten"
+		                          : "cannot create the signing key %s: %s",
+		          path, strerror(errno));
+		rc = errno == EEXIST ? VK_ERR_CONFLICT : VK_ERR_IO;
+		goto out;
+	}
+	crypto_sign_keypair(pk, sk);
+	sodium_bin2base64(text, KEY_FILE_MAX, sk, VK_SIGNING_KEY_BYTES,
+	                  sodium_base64_VARIANT_ORIGINAL);
+	len = strlen(text);
+	text[len++] = '\n';
+	if (write(fd, text, len) == (ssize_t)len && fsync(fd) == 0) {
+		vk_public_key_b64(sk, public_b64);
+		rc = VK_OK;
+	} else {
+		vk_seterr(err, "cannot write the signing key %s: %s", path, strerror(errno));
+		(void)unlink(path);
+	}
+	close(fd);
+out:
+	sodium_free(text);
+	sodium_free(sk);
+	return rc;
+}
+
+vk_rc
+vk_signing_key_load(const char *path, unsigned char *sk, char err[VK_ERRLEN])
+{
+	char *text = sodium_malloc(KEY_FILE_MAX);
+	vk_rc rc = VK_ERR_STORE;
+	struct stat st;
+	ssize_t n = -1;
+	size_t len;
+	int fd;
+
+	if (text == NULL) {
+		vk_seterr(err, "out of memory");
+		return VK_ERR_NOMEM;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		vk_seterr(err, "signing key %s: %s%s", path, strerror(errno),
+		          errno == ENOENT ? " (create it with keyadm authority init)" : "");
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		vk_seterr(err, "signing key %s is not a regular file", path);
+	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		vk_seterr(err, "signing key %s is owned by uid %u; chown root %s", path,
+		          (unsigned)st.st_uid, path);
+	} else if ((st.st_mode & 077) != 0) {
+		vk_seterr(err, "signing key %s is readable or writable by group or others; run"
+		               " chmod 600 %s",
+		          path, path);
+	} else if ((n = read(fd, text, KEY_FILE_MAX - 1)) <= 0) {
+		vk_seterr(err, "cannot read the signing key %s", path);
+	} else {
+		text[n] = '\0';
+		len = strcspn(text, "\r\n");
+		if (sodium_base642bin(sk, VK_SIGNING_KEY_BYTES, text, len, NULL, &len, NULL,
+		                      sodium_base64_VARIANT_ORIGINAL) == 0 &&
+		    len == VK_SIGNING_KEY_BYTES)
+			rc = VK_OK;
+		else
+			vk_seterr(err, "signing key %s is malformed", path);
+	}
+	close(fd);
+out:
+	sodium_free(text);
+	return rc;
+}
+
+/* ---- signing and verifying ------------------------------------------------ */
+
+/* "vk1." base64url(Ed25519(DOMAIN || json)) "." json, malloc()ed; NULL when out of memory. */
+static char *
+sign(const unsigned char *sk, const char *json)
+{
+	size_t jlen = strlen(json), mlen = sizeof DOMAIN - 1 + jlen;
+	unsigned char sig[crypto_sign_BYTES];
+	unsigned char *msg = malloc(mlen);
+	char *value = malloc(MAGIC_LEN + SIG_B64_LEN + 1 + jlen + 1);
+
+	if (msg == NULL || value == NULL) {
+		free(msg);
+		free(value);
+		return NULL;
+	}
+	memcpy(msg, DOMAIN, sizeof DOMAIN - 1);
+	memcpy(msg + sizeof DOMAIN - 1, json, jlen);
+	crypto_sign_detached(sig, NULL, msg, mlen, sk);
+	free(msg);
+	memcpy(value, MAGIC, MAGIC_LEN);
+	sodium_bin2base64(value + MAGIC_LEN, SIG_B64_LEN + 1, sig, sizeof sig,
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	value[MAGIC_LEN + SIG_B64_LEN] = '.';
+	memcpy(value + MAGIC_LEN + SIG_B64_LEN + 1, json, jlen + 1);
+	return value;
+}
+
+vk_rc
+vk_record_verify(const unsigned char pk[VK_PUBLIC_KEY_BYTES], const char *value, size_t len,
+                 const char **json, size_t *json_len, char err[VK_ERRLEN])
+{
+	const size_t head = MAGIC_LEN + SIG_B64_LEN + 1, jlen = len - head;
+	unsigned char sig[crypto_sign_BYTES], *msg;
+	size_t n;
+	int ok;
+
+	*json = NULL;
+	*json_len = 0;
+	if (len < head + 2 || len > VK_RECORD_MAX || memcmp(value, MAGIC, MAGIC_LEN) != 0 ||
+	    value[head - 1] != '.' ||
+	    sodium_base642bin(sig, sizeof sig, value + MAGIC_LEN, SIG_B64_LEN, NULL, &n, NULL,
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    n != sizeof sig) {
+		vk_seterr(err, "not a viamkey record");
+		return VK_ERR_USAGE;
+	}
+	if ((msg = malloc(sizeof DOMAIN - 1 + jlen)) == NULL) {
+		vk_seterr(err, "out of memory");
+		return VK_ERR_NOMEM;
+	}
+	memcpy(msg, DOMAIN, sizeof DOMAIN - 1);
+	memcpy(msg + sizeof DOMAIN - 1, value + head, jlen);
+	ok = crypto_sign_verify_detached(sig, msg, sizeof DOMAIN - 1 + jlen, pk) == 0;
+	free(msg);
+	if (!ok) {
+		vk_seterr(err, "the record's signature does not verify with the authority key");
+		return VK_ERR_USAGE;
+	}
+	*json = value + head;
+	*json_len = jlen;
+	return VK_OK;
+}
+
+/* ---- building: the authority --------------------------------------------- */
+
+/* The entry prefix of a grant's resource type: o, l or m. */
+#define PREFIX_SQL(type)                                                                           \
+	"(CASE " type " WHEN 'organization' THEN 'o.' WHEN 'location' THEN 'l.' ELSE 'm.' END)"
+
+/* The entries an entity is filed under now; ?1 its ID. */
+#define ORG_ENTRIES      "SELECT 'o.' || id || '.t' FROM organizations WHERE id = ?1"
+#define LOCATION_ENTRIES "SELECT 'l.' || id || '.t' FROM locations WHERE id = ?1"
+#define MACHINE_ENTRIES  "SELECT 'm.' || id || '.t' FROM machines WHERE id = ?1"
+#define KEY_ENTRIES                                                                                \
+	"SELECT " PREFIX_SQL("resource_type") " || resource_id || '.k.' || key_id"                  \
+	" FROM grants WHERE key_id = ?1"
+/* The entries it was filed under before and is not now; ?1 its ID, ?2 its kind. */
+#define GONE(entries) "SELECT entry FROM sync_published WHERE kind = ?2 AND id = ?1 EXCEPT " entries
+
+/* How each kind of entity becomes a record; ?1 id, ?2 rev, ?3 at, ?4 now. */
+static const struct kind {
+	const char *name;
+	const char *record_sql;  /* the record, no row when the entity is gone */
+	const char *entries_sql; /* ?1 id */
+	const char *gone_sql;    /* ?1 id, ?2 kind */
+	const char *tombstone_sql;
+} kinds[] = {
+    {"organization",
+     "SELECT json_object('v', 1, 'type', 'organization', 'id', id, 'rev', ?2, 'at', ?3,"
+     " 'organization', json_object('name', name, 'created_at', created_at))"
+     " FROM organizations WHERE id = ?1",
+     ORG_ENTRIES, GONE(ORG_ENTRIES),
+     "SELECT json_object('v', 1, 'type', 'organization', 'id', ?1, 'rev', ?2, 'at', ?3,"
+     " 'tombstone', json('true'))"},
+    {"location",
+     "SELECT json_object('v', 1, 'type', 'location', 'id', id, 'rev', ?2, 'at', ?3,"
+     " 'location', json_object('name', name, 'org_id', org_id, 'created_at', created_at))"
+     " FROM locations WHERE id = ?1",
+     LOCATION_ENTRIES, GONE(LOCATION_ENTRIES),
+     "SELECT json_object('v', 1, 'type', 'location', 'id', ?1, 'rev', ?2, 'at', ?3,"
+     " 'tombstone', json('true'))"},
+    {"machine",
+     "SELECT json_object('v', 1, 'type', 'machine', 'id', m.id, 'rev', ?2, 'at', ?3,"
+     " 'machine', json_object('name', m.name, 'location_id', m.location_id,"
+     " 'org_id', l.org_id, 'created_at', m.created_at))"
+     " FROM machines m JOIN locations l ON l.id = m.location_id WHERE m.id = ?1",
+     MACHINE_ENTRIES, GONE(MACHINE_ENTRIES),
+     "SELECT json_object('v', 1, 'type', 'machine', 'id', ?1, 'rev', ?2, 'at', ?3,"
+     " 'tombstone', json('true'))"},
+    {"key",
+     "SELECT json_object('v', 1, 'type', 'key', 'id', k.id, 'rev', ?2, 'at', ?3,"
+     " 'key', json_object('name', k.name, 'created_at', k.created_at,"
+     "  'created_by', k.created_by, 'disabled', k.disabled, 'protected', k.protected,"
+     "  'break_glass', k.break_glass, 'expires_at', k.expires_at,"
+     "  'users', (SELECT json_group_array(user) FROM"
+     "   (SELECT user FROM key_users WHERE key_id = k.id ORDER BY user)),"
+     "  'grants', (SELECT json_group_array(json_object('role', role,"
+     "   'resource_type', resource_type, 'resource_id', resource_id)) FROM"
+     "   (SELECT * FROM grants WHERE key_id = k.id ORDER BY resource_type, resource_id)),"
+     "  'secrets', (SELECT json_group_array(json_object('alg', s.alg, 'salt', hex(s.salt),"
+     "   'verifier', hex(s.verifier), 'created_at', s.created_at, 'expires_at', s.expires_at))"
+     "   FROM (SELECT * FROM secrets s WHERE s.key_id = k.id"
+     "   AND " VK_SQL_SECRET_LIVE("s", "?4") " ORDER BY s.id) s)))"
+     " FROM keys k WHERE k.id = ?1",
+     KEY_ENTRIES, GONE(KEY_ENTRIES),
+     /* what is left: the scopes the key is still filed under */
+     "SELECT json_object('v', 1, 'type', 'key', 'id', ?1, 'rev', ?2, 'at', ?3,"
+     " 'tombstone', json('true'), 'scopes', (SELECT json_group_array(p) FROM"
+     "  (SELECT " PREFIX_SQL("resource_type") " || resource_id AS p FROM grants"
+     "   WHERE key_id = ?1 ORDER BY 1)))"},
+};
+
+static const struct kind *
+kind_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (strcmp(kinds[i].name, name) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+/* The first column of sql's first row, malloc()ed; NULL with *rc VK_OK when there is none. */
+static char *
+query_text(sqlite3 *db, const char *sql, const char *id, int64_t rev, int64_t now, vk_rc *rc,
+           char err[VK_ERRLEN])
+{
+	sqlite3_stmt *st;
+	char *text = NULL;
+	int step;
+
+	if ((*rc = vk_store_prepare(db, "cannot build the record", err, &st, sql, "tiii", id, rev,
+	                            now, now)) != VK_OK)
+		return NULL;
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL &&
+	    (text = strdup((const char *)sqlite3_column_text(st, 0))) == NULL) {
+		vk_seterr(err, "out of memory");
+		*rc = VK_ERR_NOMEM;
+	} else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		*rc = vk_store_error(db, "cannot build the record", err);
+	}
+	sqlite3_finalize(st);
+	return text;
+}
+
+/* Appends every row's first column of sql (?1 id, ?2 kind) to list. */
+static vk_rc
+entries(sqlite3 *db, const char *sql, const char *id, const char *kind,
+        char (**list)[VK_ENTRY_MAX], size_t *n, char err[VK_ERRLEN])
+{
+	sqlite3_stmt *st;
+	vk_rc rc;
+	int step;
+
+	if ((rc = vk_store_prepare(db, "cannot list the record's entries", err, &st, sql, "tt", id,
+	                           kind)) != VK_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		char(*grown)[VK_ENTRY_MAX] = realloc(*list, (*n + 1) * sizeof **list);
+		const char *e = (const char *)sqlite3_column_text(st, 0);
+
+		if (grown == NULL) {
+			vk_seterr(err, "out of memory");
+			rc = VK_ERR_NOMEM;
+			break;
+		}
+		*list = grown;
+		snprintf((*list)[(*n)++], VK_ENTRY_MAX, "%s", e != NULL ? e : "");
+	}
+	if (rc == VK_OK && step != SQLITE_DONE)
+		rc = vk_store_error(db, "cannot list the record's entries", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void
+vk_publication_free(struct vk_publication *pub)
+{
+	free(pub->value);
+	free(pub->tombstone);
+	free(pub->entries);
+	free(pub->gone);
+	memset(pub, 0, sizeof *pub);
+}
+
+vk_rc
+vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const char *id,
+                int64_t rev, int64_t now, struct vk_publication *pub, char err[VK_ERRLEN])
+{
+	const struct kind *k = kind_named(kind);
+	char *json;
+	vk_rc rc;
+
+	memset(pub, 0, sizeof *pub);
+	if (k == NULL || !vk_uuid_valid(id)) {
+		vk_seterr(err, "the outbox names an unknown %s %s", kind, id);
+		return VK_ERR_STORE;
+	}
+	snprintf(pub->kind, sizeof pub->kind, "%s", kind);
+	snprintf(pub->id, sizeof pub->id, "%s", id);
+	pub->rev = rev;
+	if ((json = query_text(db, k->record_sql, id, rev, now, &rc, err)) != NULL) {
+		pub->value = sign(sk, json);
+		free(json);
+		if (pub->value == NULL)
+			goto nomem;
+		if ((rc = entries(db, k->entries_sql, id, kind, &pub->entries, &pub->nentries, err)) !=
+		    VK_OK)
+			goto fail;
+	} else if (rc != VK_OK) {
+		goto fail;
+	}
+	if ((rc = entries(db, k->gone_sql, id, kind, &pub->gone, &pub->ngone, err)) != VK_OK)
+		goto fail;
+	if (pub->ngone > 0) {
+		if ((json = query_text(db, k->tombstone_sql, id, rev, now, &rc, err)) == NULL) {
+			if (rc == VK_OK)
+				rc = VK_ERR_STORE;
+			goto fail;
+		}
+		pub->tombstone = sign(sk, json);
+		free(json);
+		if (pub->tombstone == NULL)
+			goto nomem;
+	}
+	return VK_OK;
+nomem:
+	vk_seterr(err, "out of memory");
+	rc = VK_ERR_NOMEM;
+fail:
+	vk_publication_free(pub);
+	return rc;
+}
+
+vk_rc
+vk_record_published(sqlite3 *db, const struct vk_publication *pub, char err[VK_ERRLEN])
+{
+	vk_rc rc = VK_OK;
+
+	for (size_t i = 0; i < pub->nentries + pub->ngone && rc == VK_OK; i++)
+		rc = vk_store_exec(db, "cannot record what was published", err, NULL,
+		                   "INSERT OR IGNORE INTO sync_published (kind, id, entry)"
+		                   " VALUES (?1, ?2, ?3)",
+		                   "ttt", pub->kind, pub->id,
+		                   i < pub->nentries ? pub->entries[i] : pub->gone[i - pub->nentries]);
+	if (rc == VK_OK)
+		rc = vk_store_exec(db, "cannot update the outbox", err, NULL,
+		                   "DELETE FROM sync_outbox WHERE kind = ?1 AND id = ?2 AND rev = ?3",
+		                   "tti", pub->kind, pub->id, pub->rev);
+	return rc;
+}
+
+char *
+vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const char *name)
+{
+	char json[512], clean[128];
+
+	vk_text_clean(name, clean, sizeof clean);
+	/* the host name is cleaned text: no quote or backslash needs escaping but these two */
+	for (char *p = clean; *p != '\0'; p++)
+		if (*p == '"' || *p == '\\')
+			*p = '?';
+	snprintf(json, sizeof json,
+	         "{\"v\":1,\"type\":\"heartbeat\",\"rev\":%lld,\"at\":%lld,\"authority\":\"%s\"}",
+	         (long long)rev, (long long)now, clean);
+	return sign(sk, json);
+}
+
+/* ---- applying: a machine's replica ---------------------------------------- */
+
+static void
+unhex_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *hex = (const char *)sqlite3_value_text(argv[0]);
+	unsigned char buf[256];
+	size_t n;
+
+	(void)argc;
+	if (hex == NULL || sodium_hex2bin(buf, sizeof buf, hex, strlen(hex), NULL, &n, NULL) != 0) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	sqlite3_result_blob(ctx, buf, (int)n, SQLITE_TRANSIENT);
+}
+
+vk_rc
+vk_record_register(sqlite3 *db, char err[VK_ERRLEN])
+{
+	if (sqlite3_create_function(db, "vk_unhex", 1,
+	                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+	                            unhex_fn, NULL, NULL) != SQLITE_OK)
+		return vk_store_error(db, "cannot register SQL functions", err);
+	return VK_OK;
+}
+
+/* Where this machine is: its location and organization, "" while unknown. */
+struct place {
+	char machine[VK_UUID_STRLEN + 1];
+	char location[VK_UUID_STRLEN + 1];
+	char org[VK_UUID_STRLEN + 1];
+};
+
+static vk_rc
+locate(sqlite3 *db, const char *machine_id, struct place *p, char err[VK_ERRLEN])
+{
+	sqlite3_stmt *st;
+	vk_rc rc;
+	int step;
+
+	memset(p, 0, sizeof *p);
+	snprintf(p->machine, sizeof p->machine, "%s", machine_id);
+	if ((rc = vk_store_prepare(db, "cannot read the replica's tree", err, &st,
+	                           "SELECT m.location_id, l.org_id FROM machines m"
+	                           " LEFT JOIN locations l ON l.id = m.location_id WHERE m.id = ?1",
+	                           "t", machine_id)) != VK_OK)
+		return rc;
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *l = (const char *)sqlite3_column_text(st, 0);
+		const char *o = (const char *)sqlite3_column_text(st, 1);
+
+		snprintf(p->location, sizeof p->location, "%s", l != NULL ? l : "");
+		snprintf(p->org, sizeof p->org, "%s", o != NULL ? o : "");
+	} else if (step != SQLITE_DONE) {
+		rc = vk_store_error(db, "cannot read the replica's tree", err);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vk_rc
+vk_record_scopes(sqlite3 *db, const char *machine_id, char scopes[3][VK_ENTRY_MAX], int *n,
+                 char err[VK_ERRLEN])
+{
+	struct place p;
+	vk_rc rc = locate(db, machine_id, &p, err);
+
+	*n = 0;
+	if (rc != VK_OK)
+		return rc;
+	snprintf(scopes[(*n)++], VK_ENTRY_MAX, "m.%s", p.machine);
+	if (p.location[0] != '\0')
+		snprintf(scopes[(*n)++], VK_ENTRY_MAX, "l.%s", p.location);
+	if (p.org[0] != '\0')
+		snprintf(scopes[(*n)++], VK_ENTRY_MAX, "o.%s", p.org);
+	return VK_OK;
+}
+
+/* Rule 3: drops every key (key_id, or all when NULL) no grant of which covers this machine. */
+static vk_rc
+prune(sqlite3 *db, const struct place *p, const char *key_id, char err[VK_ERRLEN])
+{
+	return vk_store_exec(db, "cannot drop keys that no longer cover this machine", err, NULL,
+	                     "DELETE FROM keys WHERE (?1 IS NULL OR id = ?1) AND NOT EXISTS"
+	                     " (SELECT 1 FROM grants g WHERE g.key_id = keys.id AND "
+	                     VK_SQL_GRANT_COVERS("g", "?2", "?3", "?4") ")",
+	                     "tttt", key_id, p->machine, p->location, p->org);
+}
+
+/* A key's whole state, replacing what the replica holds of it (its last use excepted). */
+static vk_rc
+apply_key(sqlite3 *db, const char *id, const char *json, char err[VK_ERRLEN])
+{
+	static const char *const steps[] = {
+	    "DELETE FROM key_users WHERE key_id = ?1",
+	    "DELETE FROM grants WHERE key_id = ?1",
+	    "DELETE FROM secrets WHERE key_id = ?1",
+	    "INSERT INTO keys (id, name, created_at, created_by, disabled, protected, break_glass,"
+	    " expires_at) SELECT ?1, json_extract(?2, '$.key.name'),"
+	    " json_extract(?2, '$.key.created_at'), json_extract(?2, '$.key.created_by'),"
+	    " json_extract(?2, '$.key.disabled'), json_extract(?2, '$.key.protected'),"
+	    " json_extract(?2, '$.key.break_glass'), json_extract(?2, '$.key.expires_at')"
+	    " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at,"
+	    " created_by = excluded.created_by, disabled = excluded.disabled,"
+	    " protected = excluded.protected, break_glass = excluded.break_glass,"
+	    " expires_at = excluded.expires_at",
+	    "INSERT INTO key_users (key_id, user)"
+	    " SELECT ?1, value FROM json_each(?2, '$.key.users')",
+	    "INSERT INTO grants (key_id, role, resource_type, resource_id)"
+	    " SELECT ?1, json_extract(value, '$.role'), json_extract(value, '$.resource_type'),"
+	    " json_extract(value, '$.resource_id') FROM json_each(?2, '$.key.grants')",
+	    "INSERT INTO secrets (key_id, alg, salt, verifier, created_at, expires_at)"
+	    " SELECT ?1, json_extract(value, '$.alg'), vk_unhex(json_extract(value, '$.salt')),"
+	    " vk_unhex(json_extract(value, '$.verifier')), json_extract(value, '$.created_at'),"
+	    " json_extract(value, '$.expires_at') FROM json_each(?2, '$.key.secrets')",
+	};
+	vk_rc rc = VK_OK;
+
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc == VK_OK; i++)
+		rc = vk_store_exec(db, "cannot apply the key's record", err, NULL, steps[i], "tt", id,
+		                   json);
+	return rc;
+}
+
+/*
+ * A key's tombstone: what is left of its filings is in $.scopes. If one of
+ * them is this machine's, the key stays, without the grants on what it
+ * left (the full record of the same change completes it); else it goes.
+ */
+static vk_rc
+apply_key_tombstone(sqlite3 *db, const struct place *p, const char *id, const char *json,
+                    char err[VK_ERRLEN])
+{
+	int64_t stays;
+	vk_rc rc;
+
+	if ((rc = vk_store_query_int(db, "cannot apply the tombstone", err, &stays,
+	                             "SELECT EXISTS (SELECT 1 FROM json_each(?1, '$.scopes')"
+	                             " WHERE value IN ('m.' || ?2, 'l.' || ?3, 'o.' || ?4))",
+	                             "tttt", json, p->machine, p->location, p->org)) != VK_OK)
+		return rc;
+	if (!stays)
+		return vk_store_exec(db, "cannot apply the tombstone", err, NULL,
+		                     "DELETE FROM keys WHERE id = ?1", "t", id);
+	return vk_store_exec(db, "cannot apply the tombstone", err, NULL,
+	                     "DELETE FROM grants WHERE key_id = ?1 AND " PREFIX_SQL("resource_type")
+	                     " || resource_id NOT IN (SELECT value FROM json_each(?2, '$.scopes'))",
+	                     "tt", id, json);
+}
+
+/*
+ * A tree record. Rows the tree needs but has not received yet (this
+ * machine's location and organization, named by its own record) are made
+ * as placeholders, which their own records fill in.
+ */
+static vk_rc
+apply_tree(sqlite3 *db, const char *type, const char *id, const char *json, int tombstone,
+           char err[VK_ERRLEN])
+{
+	static const struct {
+		const char *type;
+		const char *upsert[3];
+		const char *remove;
+	} tree[] = {
+	    {"organization",
+	     {"INSERT INTO organizations (id, name, created_at) VALUES (?1,"
+	      " json_extract(?2, '$.organization.name'), json_extract(?2, '$.organization.created_at'))"
+	      " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at"},
+	     "DELETE FROM organizations WHERE id = ?1"},
+	    {"location",
+	     {"INSERT OR IGNORE INTO organizations (id, name, created_at)"
+	      " VALUES (json_extract(?2, '$.location.org_id'), '', 0)",
+	      "INSERT INTO locations (id, org_id, name, created_at) VALUES (?1,"
+	      " json_extract(?2, '$.location.org_id'), json_extract(?2, '$.location.name'),"
+	      " json_extract(?2, '$.location.created_at')) ON CONFLICT (id) DO UPDATE SET"
+	      " org_id = excluded.org_id, name = excluded.name, created_at = excluded.created_at"},
+	     "DELETE FROM locations WHERE id = ?1"},
+	    {"machine",
+	     {"INSERT OR IGNORE INTO organizations (id, name, created_at)"
+	      " VALUES (json_extract(?2, '$.machine.org_id'), '', 0)",
+	      "INSERT OR IGNORE INTO locations (id, org_id, name, created_at)"
+	      " VALUES (json_extract(?2, '$.machine.location_id'),"
+	      " json_extract(?2, '$.machine.org_id'), '', 0)",
+	      "INSERT INTO machines (id, location_id, name, created_at) VALUES (?1,"
+	      " json_extract(?2, '$.machine.location_id'), json_extract(?2, '$.machine.name'),"
+	      " json_extract(?2, '$.machine.created_at')) ON CONFLICT (id) DO UPDATE SET"
+	      " location_id = excluded.location_id, name = excluded.name,"
+	      " created_at = excluded.created_at"},
+	     "DELETE FROM machines WHERE id = ?1"},
+	};
+	vk_rc rc = VK_OK;
+
+	for (size_t i = 0; i < sizeof tree / sizeof tree[0]; i++) {
+		if (strcmp(type, tree[i].type) != 0)
+			continue;
+		if (tombstone)
+			return vk_store_exec(db, "cannot apply the tombstone", err, NULL,
+			                     tree[i].remove, "t", id);
+		for (size_t s = 0; s < 3 && tree[i].upsert[s] != NULL && rc == VK_OK; s++)
+			rc = vk_store_exec(db, "cannot apply the record", err, NULL, tree[i].upsert[s],
+			                   "tt", id, json);
+		return rc;
+	}
+	vk_seterr(err, "a record of unknown type \"%s\"", type);
+	return VK_ERR_USAGE;
+}
+
+static vk_rc
+apply_heartbeat(sqlite3 *db, const char *json, int64_t now, struct vk_apply_result *out,
+                char err[VK_ERRLEN])
+{
+	int changed;
+	vk_rc rc;
+
+	/* only a heartbeat newer than the last one counts: a replayed one cannot hide staleness */
+	if ((rc = vk_store_exec(db, "cannot record the heartbeat", err, &changed,
+	                        "INSERT INTO meta (name, value) SELECT '" VK_META_HEARTBEAT_AT "',"
+	                        " json_extract(?1, '$.at') WHERE json_extract(?1, '$.at') >"
+	                        " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = '"
+	                        VK_META_HEARTBEAT_AT "'), 0)"
+	                        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                        "t", json)) != VK_OK ||
+	    !changed)
+		return rc;
+	out->what = VK_APPLIED_HEARTBEAT;
+	return vk_store_exec(db, "cannot record the heartbeat", err, NULL,
+	                     "INSERT INTO meta (name, value) VALUES"
+	                     " ('" VK_META_HEARTBEAT_REV "', json_extract(?1, '$.rev')),"
+	                     " ('" VK_META_HEARTBEAT_SEEN "', ?2),"
+	                     " ('" VK_META_AUTHORITY "', json_extract(?1, '$.authority'))"
+	                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                     "ti", json, now);
+}
+
+vk_rc
+vk_record_apply(sqlite3 *db, const char *machine_id, const char *json, size_t len, int64_t now,
+                struct vk_apply_result *out, char err[VK_ERRLEN])
+{
+	char *text = NULL, type[16] = "";
+	int64_t held_rev = -1, held_full = 0, tombstone = 0;
+	struct place before, after;
+	sqlite3_stmt *st = NULL;
+	vk_rc rc;
+	int step;
+
+	memset(out, 0, sizeof *out);
+	out->what = VK_APPLIED_OLD;
+	if ((text = malloc(len + 1)) == NULL) {
+		vk_seterr(err, "out of memory");
+		return VK_ERR_NOMEM;
+	}
+	memcpy(text, json, len);
+	text[len] = '\0';
+	if ((rc = vk_store_prepare(db, "a malformed record", err, &st,
+	                           "SELECT json_extract(?1, '$.v'), json_extract(?1, '$.type'),"
+	                           " json_extract(?1, '$.id'), json_extract(?1, '$.rev'),"
+	                           " coalesce(json_extract(?1, '$.tombstone'), 0),"
+	                           " h.rev, h.full FROM (SELECT 1) LEFT JOIN sync_held h"
+	                           " ON h.kind = json_extract(?1, '$.type')"
+	                           " AND h.id = json_extract(?1, '$.id')",
+	                           "t", text)) != VK_OK)
+		goto out;
+	if ((step = sqlite3_step(st)) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1 ||
+	    sqlite3_column_type(st, 3) != SQLITE_INTEGER || sqlite3_column_int64(st, 3) <= 0) {
+		rc = step == SQLITE_ROW ? VK_ERR_USAGE : vk_store_error(db, "a malformed record", err);
+		if (rc == VK_ERR_USAGE)
+			vk_seterr(err, "a malformed record (version, type or revision)");
+		goto out;
+	}
+	snprintf(type, sizeof type, "%s",
+	         sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
+	snprintf(out->kind, sizeof out->kind, "%s", type);
+	snprintf(out->id, sizeof out->id, "%s",
+	         sqlite3_column_text(st, 2) ? (const char *)sqlite3_column_text(st, 2) : "");
+	out->rev = sqlite3_column_int64(st, 3);
+	tombstone = sqlite3_column_int64(st, 4);
+	if (sqlite3_column_type(st, 5) == SQLITE_INTEGER) {
+		held_rev = sqlite3_column_int64(st, 5);
+		held_full = sqlite3_column_int64(st, 6);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	if (strcmp(type, "heartbeat") == 0) {
+		rc = apply_heartbeat(db, text, now, out, err);
+		goto out;
+	}
+	if (!vk_uuid_valid(out->id)) {
+		vk_seterr(err, "a %s record with a malformed ID", type);
+		rc = VK_ERR_USAGE;
+		goto out;
+	}
+	/* rule 2: newer only; a full record completes a tombstone of its own revision */
+	if (out->rev < held_rev || (out->rev == held_rev && (held_full || tombstone))) {
+		rc = VK_OK;
+		goto out;
+	}
+	if ((rc = locate(db, machine_id, &before, err)) != VK_OK)
+		goto out;
+	if (strcmp(type, "key") == 0)
+		rc = tombstone ? apply_key_tombstone(db, &before, out->id, text, err)
+		               : apply_key(db, out->id, text, err);
+	else
+		rc = apply_tree(db, type, out->id, text, (int)tombstone, err);
+	if (rc != VK_OK || (rc = locate(db, machine_id, &after, err)) != VK_OK)
+		goto out;
+	out->moved = strcmp(before.location, after.location) != 0 ||
+	             strcmp(before.org, after.org) != 0;
+	/* rule 3, for this key, or for every key once the machine's place changed */
+	if ((strcmp(type, "key") == 0 || out->moved) &&
+	    (rc = prune(db, &after, out->moved ? NULL : out->id, err)) != VK_OK)
+		goto out;
+	if ((rc = vk_store_exec(db, "cannot record the revision held", err, NULL,
+	                        "INSERT INTO sync_held (kind, id, rev, full) VALUES (?1, ?2, ?3, ?4)"
+	                        " ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev,"
+	                        " full = excluded.full",
+	                        "ttii", type, out->id, out->rev, (int64_t)!tombstone)) != VK_OK)
+		goto out;
+	out->what = VK_APPLIED;
+out:
+	sqlite3_finalize(st);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,143 @@
+/*
+ * record.h - the fleet's signed records (SPEC §8).
+ *
+ * The authority turns each changed organization, location, machine or key
+ * into one record: a JSON document with the entity's whole state (never a
+ * secret: a key's live secrets travel as verifiers with their salts), the
+ * authority's revision of that change and its time. It is filed on the bus
+ * under every entry that names it (a key: one per grant, under the
+ * organization, location or machine the grant names), and a tombstone, which
+ * says what is left, under every entry that named it before and no longer
+ * does. Each value is signed with the authority's Ed25519 key:
+ *
+ *     "vk1." base64url(signature) "." JSON
+ *
+ * where the detached signature covers "viamkey record v1\n" and the JSON.
+ * A machine applies a record only after the signature verifies, and only if
+ * its revision is newer than what it holds of that entity (vk_record_apply).
+ *
+ * Entries (the Key-Value bucket's keys): o.<org>.t, l.<location>.t,
+ * m.<machine>.t, o.<org>.k.<key>, l.<location>.k.<key>, m.<machine>.k.<key>,
+ * hb (the heartbeat) and a.<machine> (a machine's acknowledgement, unsigned).
+ */
+#ifndef VK_RECORD_H
+#define VK_RECORD_H
+
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "vk.h"
+
+#define VK_SIGNING_KEY_BYTES crypto_sign_SECRETKEYBYTES
+#define VK_PUBLIC_KEY_BYTES  crypto_sign_PUBLICKEYBYTES
+#define VK_PUBLIC_KEY_B64    (sodium_base64_ENCODED_LEN(VK_PUBLIC_KEY_BYTES, \
+                                                       sodium_base64_VARIANT_ORIGINAL))
+#define VK_ENTRY_MAX         96 /* "o." + UUID + ".k." + UUID, with room */
+#define VK_RECORD_MAX        (1024 * 1024) /* the bus's largest message */
+
+/*
+ * Creates the signing key file at path (mode 0600, O_EXCL: an existing file
+ * is never overwritten) and writes its public half, base64, into
+ * public_b64. The secret key is generated and written from sodium_malloc()
+ * memory, wiped before returning.
+ */
+vk_rc vk_signing_key_create(const char *path, char public_b64[VK_PUBLIC_KEY_B64],
+                            char err[VK_ERRLEN]);
+
+/*
+ * Reads the signing key at path into sk (VK_SIGNING_KEY_BYTES of
+ * sodium_malloc() memory owned by the caller), after checking the opened
+ * file: regular, owned by root or the euid, no access for group or others.
+ */
+vk_rc vk_signing_key_load(const char *path, unsigned char *sk, char err[VK_ERRLEN]);
+
+/* The public half of sk, base64. */
+void vk_public_key_b64(const unsigned char *sk, char out[VK_PUBLIC_KEY_B64]);
+
+/* Decodes [sync] authority_key; -1 when it is not 32 bytes of base64. */
+int vk_public_key_parse(const char *b64, unsigned char pk[VK_PUBLIC_KEY_BYTES]);
+
+/* What the authority publishes for one entity. */
+struct vk_publication {
+	char kind[16];
+	char id[VK_UUID_STRLEN + 1];
+	int64_t rev;
+	char *value;      /* the signed record, for every entry in `entries` */
+	char *tombstone;  /* the signed tombstone, for every entry in `gone` */
+	char (*entries)[VK_ENTRY_MAX];
+	size_t nentries;
+	char (*gone)[VK_ENTRY_MAX];
+	size_t ngone;
+};
+
+/*
+ * Builds, from the store's current state, the publication of entity
+ * (kind, id) at revision rev: its record and entries if it exists, and a
+ * tombstone for each entry sync_published lists for it that it no longer
+ * has. Runs in the caller's read transaction. vk_publication_free() frees
+ * it.
+ */
+vk_rc vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const char *id,
+                      int64_t rev, int64_t now, struct vk_publication *pub, char err[VK_ERRLEN]);
+
+void vk_publication_free(struct vk_publication *pub);
+
+/*
+ * After every entry of pub is on the bus: records its entries in
+ * sync_published and removes its outbox row unless a newer change of the
+ * entity came meanwhile. Runs in the caller's write transaction.
+ */
+vk_rc vk_record_published(sqlite3 *db, const struct vk_publication *pub, char err[VK_ERRLEN]);
+
+/* The signed heartbeat: the authority's revision, its time and its name. malloc()ed. */
+char *vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const char *name);
+
+/*
+ * Verifies a value taken from the bus against the authority's public key;
+ * on success *json points into value at the signed JSON (json_len bytes).
+ * VK_ERR_USAGE for anything malformed or not signed by that key.
+ */
+vk_rc vk_record_verify(const unsigned char pk[VK_PUBLIC_KEY_BYTES], const char *value,
+                       size_t len, const char **json, size_t *json_len, char err[VK_ERRLEN]);
+
+/* What applying one record did. */
+enum vk_applied {
+	VK_APPLIED,          /* the replica now holds the record's state */
+	VK_APPLIED_OLD,      /* not newer than what the replica holds: ignored */
+	VK_APPLIED_ELSEWHERE, /* concerns no entity this machine holds: ignored */
+	VK_APPLIED_HEARTBEAT, /* a newer heartbeat, recorded */
+};
+
+struct vk_apply_result {
+	enum vk_applied what;
+	char kind[16];
+	char id[VK_UUID_STRLEN + 1];
+	int64_t rev;
+	int moved; /* this machine's place in the tree changed: its scopes may have too */
+};
+
+/*
+ * Applies one verified record (its JSON) to the replica of machine_id, in
+ * the caller's write transaction: only if its revision is newer than the
+ * one sync_held records for the entity (a full record also replaces a
+ * tombstone of the same revision); then the replica holds a key only while
+ * one of its grants covers this machine. `now` is the local time, recorded
+ * with a heartbeat. The replica's connection must have
+ * vk_record_register() functions.
+ */
+vk_rc vk_record_apply(sqlite3 *db, const char *machine_id, const char *json, size_t len,
+                      int64_t now, struct vk_apply_result *out, char err[VK_ERRLEN]);
+
+/* Registers the SQL function vk_unhex() that vk_record_apply() needs. */
+vk_rc vk_record_register(sqlite3 *db, char err[VK_ERRLEN]);
+
+/*
+ * This machine's scopes, as entry prefixes ("m.<machine>", "l.<location>",
+ * "o.<org>"): those the replica knows; *n is 1 until the machine's own
+ * record has arrived.
+ */
+vk_rc vk_record_scopes(sqlite3 *db, const char *machine_id, char scopes[3][VK_ENTRY_MAX], int *n,
+                       char err[VK_ERRLEN]);
+
+#endif

@@ -1,0 +1,367 @@
+/*
+ * cmd_sync.c - the fleet: authority init, sync status, sync wait,
+ * sync republish and machines config.
+ *
+ * Security rules for this file:
+ *  1. The signing key is created once (never overwritten) and read only to
+ *     derive its public half; the secret half is never printed.
+ *  2. sync wait reports success only when every machine has acknowledged
+ *     the revision that was current when it started.
+ */
+#include "autoconfig.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "duration.h"
+#include "fleet.h"
+#include "keyadm.h"
+#include "record.h"
+#include "tree.h"
+
+#define WAIT_STEP_MS       200
+#define WAIT_DEFAULT_S     60
+#define HOST_NAME_BYTES    256
+
+/* The store's role, opened for administration; KA_OK, or a failure already reported. */
+static int
+open_role(struct ka_ctx *ctx, enum vk_fleet_role *role)
+{
+	char err[VK_ERRLEN];
+	vk_rc rc;
+	int status;
+
+	if ((status = ka_open(ctx, VK_OPEN_ADMIN)) != KA_OK)
+		return status;
+	if ((rc = vk_fleet_role(ctx->db, role, err)) != VK_OK)
+		return ka_fail(rc, err);
+	return KA_OK;
+}
+
+static int
+require_authority(struct ka_ctx *ctx)
+{
+	enum vk_fleet_role role;
+	int status;
+
+	if ((status = open_role(ctx, &role)) != KA_OK)
+		return status;
+	if (role != VK_FLEET_AUTHORITY)
+		return ka_fail(VK_ERR_CONFLICT, "this store is not the fleet's authority; make it one"
+		                                " with keyadm authority init");
+	return KA_OK;
+}
+
+/* ---- authority init ------------------------------------------------------ */
+
+static char public_key[VK_PUBLIC_KEY_B64];
+
+static vk_rc
+do_authority_init(struct ka_ctx *ctx, struct vk_txn *t, char *err)
+{
+	char host[HOST_NAME_BYTES] = "";
+	vk_rc rc;
+
+	(void)ctx;
+	if (gethostname(host, sizeof host - 1) != 0)
+		snprintf(host, sizeof host, "unknown");
+	if ((rc = vk_store_exec(t->db, "cannot make the store the authority", err, NULL,
+	                        "INSERT INTO meta (name, value) VALUES ('" VK_META_ROLE
+	                        "', 'authority'), ('" VK_META_AUTHORITY "', ?1)"
+	                        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                        "t", host)) != VK_OK)
+		return rc;
+	t->authority = 1;
+	if ((rc = vk_txn_changed_all(t, err)) != VK_OK)
+		return rc;
+	return vk_txn_event(t, "authority.init", NULL, err, "public key %s", public_key);
+}
+
+static int
+report_authority(struct ka_ctx *ctx)
+{
+	if (ctx->json)
+		return ka_print_json(ctx, "SELECT json_object('public_key', ?1)", "t", public_key);
+	printf("This store is now the fleet's authority. Its public key, for every machine's\n"
+	       "[sync] authority_key:\n%s\n",
+	       public_key);
+	return KA_OK;
+}
+
+static int
+authority_init(struct ka_ctx *ctx)
+{
+	const char *path = ctx->cfg.sync.signing_key;
+	enum vk_fleet_role role;
+	char err[VK_ERRLEN];
+	vk_rc rc;
+	int status;
+
+	if ((status = open_role(ctx, &role)) != KA_OK)
+		return status;
+	if (role != VK_FLEET_STANDALONE)
+		return ka_fail(VK_ERR_CONFLICT, role == VK_FLEET_AUTHORITY
+		                                    ? "this store is already the fleet's authority"
+		                                    : "this store is a replica; the authority is"
+		                                      " another host");
+	if ((rc = vk_signing_key_create(path, public_key, err)) != VK_OK)
+		return ka_fail(rc, err);
+	if ((status = ka_write(ctx, do_authority_init, report_authority)) != KA_OK)
+		(void)unlink(path); /* nothing refers to it: the next init may make a new one */
+	return status;
+}
+
+/* ---- sync republish ------------------------------------------------------ */
+
+static vk_rc
+do_republish(struct ka_ctx *ctx, struct vk_txn *t, char *err)
+{
+	vk_rc rc;
+
+	(void)ctx;
+	if ((rc = vk_txn_changed_all(t, err)) != VK_OK)
+		return rc;
+	return vk_txn_event(t, "sync.republish", NULL, err, "everything, at revision %lld",
+	                    (long long)t->revision);
+}
+
+static int
+report_republish(struct ka_ctx *ctx)
+{
+	if (ctx->json)
+		return ka_print_json(ctx,
+		                     "SELECT json_object('unpublished', (SELECT count(*) FROM"
+		                     " sync_outbox))",
+		                     "");
+	return ka_print_table(ctx, (const char *const[]){"UNPUBLISHED", NULL},
+	                      "SELECT count(*) FROM sync_outbox", "");
+}
+
+static int
+sync_republish(struct ka_ctx *ctx)
+{
+	int status;
+
+	if ((status = require_authority(ctx)) != KA_OK)
+		return status;
+	return ka_write(ctx, do_republish, report_republish);
+}
+
+/* ---- sync status ----------------------------------------------------------- */
+
+#define META_INT(name) "(SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" name "')"
+#define META_TEXT(name) "(SELECT value FROM meta WHERE name = '" name "')"
+
+/*
+ * The machines of the tree and what each acknowledged; ?1 this host's
+ * machine, which is the authority itself and acknowledges nothing.
+ */
+#define MACHINES_SQL                                                                               \
+	" FROM machines m LEFT JOIN sync_machines s ON s.machine_id = m.id"                        \
+	" WHERE ?1 IS NULL OR m.id != ?1 ORDER BY m.created_at, m.id"
+
+/* The machines that have not acknowledged revision ?2 (?1 as above). */
+#define MACHINES_SQL_BEHIND                                                                        \
+	" FROM machines m LEFT JOIN sync_machines s ON s.machine_id = m.id"                        \
+	" WHERE (?1 IS NULL OR m.id != ?1) AND coalesce(s.revision, -1) < ?2"                      \
+	" ORDER BY m.created_at, m.id"
+
+static int
+status_authority(struct ka_ctx *ctx, const char *host)
+{
+	if (ctx->json)
+		return ka_print_json(
+		    ctx,
+		    "SELECT json_object('role', 'authority', 'revision',"
+		    " coalesce(" META_INT(VK_META_REVISION) ", 0),"
+		    " 'unpublished', (SELECT count(*) FROM sync_outbox),"
+		    " 'machines', (SELECT json_group_array(json_object('id', id, 'name', name,"
+		    "  'revision', revision, 'reported_at', reported_at)) FROM (SELECT m.id, m.name,"
+		    "  s.revision, " KA_TIME_SQL("s.reported_at") " AS reported_at" MACHINES_SQL ")))",
+		    "t", host);
+	if (ka_print_table(ctx, (const char *const[]){"ROLE", "REVISION", "UNPUBLISHED", NULL},
+	                   "SELECT 'authority', coalesce(" META_INT(VK_META_REVISION) ", 0),"
+	                   " (SELECT count(*) FROM sync_outbox)",
+	                   "") != KA_OK)
+		return KA_FAIL;
+	putchar('\n');
+	return ka_print_table(ctx, (const char *const[]){"MACHINE", "NAME", "REVISION", "REPORTED",
+	                                                 NULL},
+	                      "SELECT m.id, m.name, coalesce(s.revision, 'never'),"
+	                      " coalesce(" KA_TIME_SQL("s.reported_at") ", '-')" MACHINES_SQL,
+	                      "t", host);
+}
+
+static int
+status_replica(struct ka_ctx *ctx)
+{
+	const char *machine = ctx->cfg.machine_id;
+
+	if (ctx->json)
+		return ka_print_json(
+		    ctx,
+		    "SELECT json_object('role', 'replica', 'machine_id', ?1,"
+		    " 'revision', coalesce(" META_INT(VK_META_APPLIED_REV) ", 0),"
+		    " 'heartbeat_at', " KA_TIME_SQL(META_INT(VK_META_HEARTBEAT_SEEN)) ","
+		    " 'keys', (SELECT count(*) FROM keys),"
+		    " 'last_error', " META_TEXT(VK_META_SYNC_ERROR) ")",
+		    "t", machine);
+	return ka_print_table(
+	    ctx,
+	    (const char *const[]){"ROLE", "MACHINE", "REVISION", "HEARTBEAT AGE", "KEYS", "LAST ERROR",
+	                          NULL},
+	    "SELECT 'replica', coalesce(?1, '-'), coalesce(" META_INT(VK_META_APPLIED_REV) ", 0),"
+	    " coalesce((?2 - " META_INT(VK_META_HEARTBEAT_SEEN) ") || 's', 'never'),"
+	    " (SELECT count(*) FROM keys), coalesce(" META_TEXT(VK_META_SYNC_ERROR) ", '-')",
+	    "ti", machine, ctx->now);
+}
+
+static int
+sync_status(struct ka_ctx *ctx)
+{
+	char host[VK_UUID_STRLEN + 1], err[VK_ERRLEN];
+	enum vk_fleet_role role;
+	int status;
+
+	if ((status = open_role(ctx, &role)) != KA_OK)
+		return status;
+	switch (role) {
+	case VK_FLEET_AUTHORITY:
+		return status_authority(ctx, ka_host_machine(ctx, NULL, host, err) == VK_OK ? host
+		                                                                            : NULL);
+	case VK_FLEET_REPLICA:
+		return status_replica(ctx);
+	default:
+		return ka_fail(VK_ERR_CONFLICT, "this store is not part of a fleet; see keyadm"
+		                                " authority init and viamkey-syncd(8)");
+	}
+}
+
+/* ---- sync wait --------------------------------------------------------------- */
+
+static int
+sync_wait(struct ka_ctx *ctx)
+{
+	struct timespec step = {0, WAIT_STEP_MS * 1000000L};
+	char host[VK_UUID_STRLEN + 1], err[VK_ERRLEN], *behind = NULL;
+	int64_t timeout = WAIT_DEFAULT_S, target, waited_ms = 0, missing;
+	const char *here;
+	vk_rc rc;
+	int status;
+
+	if (ka_duration(ctx, O_TIMEOUT, &timeout))
+		return KA_USAGE;
+	if (ctx->args.val[O_TIMEOUT] == NULL)
+		timeout = WAIT_DEFAULT_S;
+	if ((status = require_authority(ctx)) != KA_OK)
+		return status;
+	here = ka_host_machine(ctx, NULL, host, err) == VK_OK ? host : NULL;
+	if ((rc = vk_store_query_int(ctx->db, "cannot read the revision", err, &target,
+	                             "SELECT coalesce(" META_INT(VK_META_REVISION) ", 0)", "")) !=
+	    VK_OK)
+		return ka_fail(rc, err);
+	for (;;) {
+		if ((rc = vk_store_query_int(ctx->db, "cannot read the acknowledgements", err, &missing,
+		                             "SELECT count(*)" MACHINES_SQL_BEHIND, "ti", here,
+		                             target)) != VK_OK)
+			return ka_fail(rc, err);
+		if (missing == 0 || waited_ms >= timeout * 1000)
+			break;
+		nanosleep(&step, NULL);
+		waited_ms += WAIT_STEP_MS;
+	}
+	if (missing == 0) {
+		if (ctx->json)
+			return ka_print_json(ctx,
+			                     "SELECT json_object('revision', ?1, 'machines_behind',"
+			                     " json_array())",
+			                     "i", target);
+		printf("Every machine has applied revision %lld.\n", (long long)target);
+		return KA_OK;
+	}
+	if (ctx->json && ka_print_json(ctx,
+	                               "SELECT json_object('revision', ?2, 'machines_behind',"
+	                               " (SELECT json_group_array(m.id)" MACHINES_SQL_BEHIND "))",
+	                               "ti", here, target) != KA_OK)
+		return KA_FAIL;
+	{
+		sqlite3_stmt *st;
+
+		if (vk_store_prepare(ctx->db, "cannot read the acknowledgements", err, &st,
+		                     "SELECT group_concat(id, ' ') FROM (SELECT m.id" MACHINES_SQL_BEHIND
+		                     ")",
+		                     "ti", here, target) == VK_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+				behind = strdup((const char *)sqlite3_column_text(st, 0));
+			sqlite3_finalize(st);
+		}
+	}
+	fprintf(stderr, "keyadm: %lld machines have not applied revision %lld after %s: %s\n",
+	        (long long)missing, (long long)target,
+	        ctx->args.val[O_TIMEOUT] ? ctx->args.val[O_TIMEOUT] : "60s",
+	        behind != NULL ? behind : "?");
+	free(behind);
+	return KA_FAIL;
+}
+
+/* ---- machines config ------------------------------------------------------------ */
+
+static int
+machines_config(struct ka_ctx *ctx)
+{
+	const struct vk_sync_config *s = &ctx->cfg.sync;
+	const char *id = ctx->args.val[O_MACHINE_ID];
+	unsigned char *sk = NULL;
+	char err[VK_ERRLEN], pk[VK_PUBLIC_KEY_B64], conf[4096];
+	vk_rc rc;
+	int status;
+
+	if (ka_require(ctx, O_MACHINE_ID) || ka_id(ctx, O_MACHINE_ID))
+		return KA_USAGE;
+	if ((status = require_authority(ctx)) != KA_OK)
+		return status;
+	if ((rc = vk_resource_exists(ctx->db, "machine", id, err)) != VK_OK)
+		return ka_fail(rc, err);
+	if ((sk = sodium_malloc(VK_SIGNING_KEY_BYTES)) == NULL)
+		return ka_fail(VK_ERR_NOMEM, "out of memory");
+	rc = vk_signing_key_load(s->signing_key, sk, err);
+	if (rc == VK_OK)
+		vk_public_key_b64(sk, pk);
+	sodium_free(sk);
+	if (rc != VK_OK)
+		return ka_fail(rc, err);
+	snprintf(conf, sizeof conf,
+	         "; viamkey.conf for machine %s, from keyadm machines config\n"
+	         "[store]\npath = %s\n"
+	         "[machine]\nid = %s\n"
+	         "[sync]\nservers = %s\nbucket = %s\n"
+	         "; the bus credentials of this machine: a .creds file, or user and password_file\n"
+	         "; credentials = /etc/viamkey/nats.creds\n"
+	         "authority_key = %s\n"
+	         "heartbeat_interval = %llds\nresync_interval = %llds\nmax_staleness = %lld%s\n",
+	         id, VK_DEFAULT_STORE, id, s->servers != NULL ? s->servers : "nats://127.0.0.1:4222",
+	         s->bucket, pk, (long long)s->heartbeat_interval, (long long)s->resync_interval,
+	         (long long)s->max_staleness, s->max_staleness > 0 ? "s" : "");
+	if (ctx->json)
+		return ka_print_json(ctx, "SELECT json_object('machine_id', ?1, 'config', ?2)", "tt",
+		                     id, conf);
+	fputs(conf, stdout);
+	return KA_OK;
+}
+
+const struct ka_command ka_sync_commands[] = {
+    {"authority", "init", authority_init, 0, "",
+     "Make this store the fleet's authority: create the signing key, print its public half."},
+    {"sync", "status", sync_status, 0, "",
+     "The fleet's state: on the authority every machine's revision, on a machine its own."},
+    {"sync", "wait", sync_wait, OPT(O_TIMEOUT), "[--timeout DUR]",
+     "Wait until every machine has applied the current revision (default 60s)."},
+    {"sync", "republish", sync_republish, 0, "",
+     "Publish everything again (a new bucket, or a restored backup)."},
+    {"machines", "config", machines_config, OPT(O_MACHINE_ID), "--machine-id ID",
+     "Print the viamkey.conf a machine needs to join the fleet."},
+    {NULL, NULL, NULL, 0, NULL, NULL},
+};
