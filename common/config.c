@@ -235,8 +235,7 @@ list_valid(const char *v, const char *allowed)
 	return *v != '\0' && strspn(v, allowed) == strlen(v);
 }
 
-#define URL_CHARS                                                                                  \
-	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-_[]%@, "
+#define URL_CHARS  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-_[]%@, "
 #define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 /* One key of [sync]. */
@@ -248,12 +247,14 @@ apply_sync(struct vk_sync_config *s, const struct ctx *c, const char *key, const
 
 	if (strcmp(key, "servers") == 0) {
 		if (!list_valid(v, URL_CHARS) || strstr(v, "://") == NULL)
-			return bad_value(c, "sync", key, "must be NATS URLs such as nats://10.0.0.1:4222,"
-			                                  " separated by commas");
+			return bad_value(c, "sync", key,
+			                 "must be NATS URLs such as nats://10.0.0.1:4222,"
+			                 " separated by commas");
 		return replace(&s->servers, v, c->err);
 	} else if (strcmp(key, "bucket") == 0) {
 		if (!list_valid(v, NAME_CHARS) || strlen(v) > 64)
-			return bad_value(c, "sync", key, "must be 1-64 letters, digits, '-' or '_'");
+			return bad_value(c, "sync", key,
+			                 "must be 1-64 letters, digits, '-' or '_'");
 		return replace(&s->bucket, v, c->err);
 	} else if (strcmp(key, "credentials") == 0 || strcmp(key, "password_file") == 0 ||
 	           strcmp(key, "signing_key") == 0) {
@@ -271,21 +272,23 @@ apply_sync(struct vk_sync_config *s, const struct ctx *c, const char *key, const
 		if (sodium_base642bin(pk, sizeof pk, v, strlen(v), NULL, &n, NULL,
 		                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 		    n != sizeof pk)
-			return bad_value(c, "sync", key,
-			                 "must be an Ed25519 public key in base64, as keyadm authority init"
-			                 " prints it");
+			return bad_value(
+			    c, "sync", key,
+			    "must be an Ed25519 public key in base64, as keyadm authority init"
+			    " prints it");
 		return replace(&s->authority_key, v, c->err);
 	} else if (strcmp(key, "heartbeat_interval") == 0 || strcmp(key, "resync_interval") == 0 ||
 	           strcmp(key, "max_staleness") == 0) {
 		int zero_ok = strcmp(key, "max_staleness") == 0;
-		int64_t *out = zero_ok                                      ? &s->max_staleness
+		int64_t *out = zero_ok                                  ? &s->max_staleness
 		               : strcmp(key, "heartbeat_interval") == 0 ? &s->heartbeat_interval
 		                                                        : &s->resync_interval;
 
 		if (parse_duration(v, zero_ok, out) != 0)
-			return bad_value(c, "sync", key,
-			                 zero_ok ? "must be 0 (off) or a duration such as 90s, 15m or 1h"
-			                         : "must be a duration such as 10s, 15m or 1h");
+			return bad_value(
+			    c, "sync", key,
+			    zero_ok ? "must be 0 (off) or a duration such as 90s, 15m or 1h"
+			            : "must be a duration such as 10s, 15m or 1h");
 	} else if (strcmp(key, "replicas") == 0) {
 		if (parse_int(v, 1, 5, &s->replicas) != 0)
 			return bad_value(c, "sync", key, "must be 1 to 5");

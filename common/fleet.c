@@ -18,10 +18,10 @@ vk_fleet_role(sqlite3 *db, enum vk_fleet_role *role, char err[VK_ERRLEN])
 	                              " FROM meta WHERE name = '" VK_META_ROLE "'",
 	                              "");
 
-	*role = rc != VK_OK      ? VK_FLEET_STANDALONE
-	        : r == 1         ? VK_FLEET_AUTHORITY
-	        : r == 2         ? VK_FLEET_REPLICA
-	                         : VK_FLEET_STANDALONE;
+	*role = rc != VK_OK ? VK_FLEET_STANDALONE
+	        : r == 1    ? VK_FLEET_AUTHORITY
+	        : r == 2    ? VK_FLEET_REPLICA
+	                    : VK_FLEET_STANDALONE;
 	return rc;
 }
 

@@ -134,8 +134,9 @@ vk_signing_key_load(const char *path, unsigned char *sk, char err[VK_ERRLEN])
 		vk_seterr(err, "signing key %s is owned by uid %u; chown root %s", path,
 		          (unsigned)st.st_uid, path);
 	} else if ((st.st_mode & 077) != 0) {
-		vk_seterr(err, "signing key %s is readable or writable by group or others; run"
-		               " chmod 600 %s",
+		vk_seterr(err,
+		          "signing key %s is readable or writable by group or others; run"
+		          " chmod 600 %s",
 		          path, path);
 	} else if ((n = read(fd, text, KEY_FILE_MAX - 1)) <= 0) {
 		vk_seterr(err, "cannot read the signing key %s", path);
@@ -230,8 +231,8 @@ vk_record_verify(const unsigned char pk[VK_PUBLIC_KEY_BYTES], const char *value,
 #define LOCATION_ENTRIES "SELECT 'l.' || id || '.t' FROM locations WHERE id = ?1"
 #define MACHINE_ENTRIES  "SELECT 'm.' || id || '.t' FROM machines WHERE id = ?1"
 #define KEY_ENTRIES                                                                                \
-	"SELECT " PREFIX_SQL("resource_type") " || resource_id || '.k.' || key_id"                  \
-	" FROM grants WHERE key_id = ?1"
+	"SELECT " PREFIX_SQL("resource_type") " || resource_id || '.k.' || key_id"                 \
+	                                      " FROM grants WHERE key_id = ?1"
 /* The entries it was filed under before and is not now; ?1 its ID, ?2 its kind. */
 #define GONE(entries) "SELECT entry FROM sync_published WHERE kind = ?2 AND id = ?1 EXCEPT " entries
 
@@ -279,13 +280,13 @@ static const struct kind {
      "   'verifier', hex(s.verifier), 'created_at', s.created_at, 'expires_at', s.expires_at))"
      "   FROM (SELECT * FROM secrets s WHERE s.key_id = k.id"
      "   AND " VK_SQL_SECRET_LIVE("s", "?4") " ORDER BY s.id) s)))"
-     " FROM keys k WHERE k.id = ?1",
+                                             " FROM keys k WHERE k.id = ?1",
      KEY_ENTRIES, GONE(KEY_ENTRIES),
      /* what is left: the scopes the key is still filed under */
      "SELECT json_object('v', 1, 'type', 'key', 'id', ?1, 'rev', ?2, 'at', ?3,"
      " 'tombstone', json('true'), 'scopes', (SELECT json_group_array(p) FROM"
      "  (SELECT " PREFIX_SQL("resource_type") " || resource_id AS p FROM grants"
-     "   WHERE key_id = ?1 ORDER BY 1)))"},
+                                              "   WHERE key_id = ?1 ORDER BY 1)))"},
 };
 
 static const struct kind *
@@ -323,8 +324,8 @@ query_text(sqlite3 *db, const char *sql, const char *id, int64_t rev, int64_t no
 
 /* Appends every row's first column of sql (?1 id, ?2 kind) to list. */
 static vk_rc
-entries(sqlite3 *db, const char *sql, const char *id, const char *kind,
-        char (**list)[VK_ENTRY_MAX], size_t *n, char err[VK_ERRLEN])
+entries(sqlite3 *db, const char *sql, const char *id, const char *kind, char (**list)[VK_ENTRY_MAX],
+        size_t *n, char err[VK_ERRLEN])
 {
 	sqlite3_stmt *st;
 	vk_rc rc;
@@ -362,8 +363,8 @@ vk_publication_free(struct vk_publication *pub)
 }
 
 vk_rc
-vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const char *id,
-                int64_t rev, int64_t now, struct vk_publication *pub, char err[VK_ERRLEN])
+vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const char *id, int64_t rev,
+                int64_t now, struct vk_publication *pub, char err[VK_ERRLEN])
 {
 	const struct kind *k = kind_named(kind);
 	char *json;
@@ -382,8 +383,8 @@ vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const ch
 		free(json);
 		if (pub->value == NULL)
 			goto nomem;
-		if ((rc = entries(db, k->entries_sql, id, kind, &pub->entries, &pub->nentries, err)) !=
-		    VK_OK)
+		if ((rc = entries(db, k->entries_sql, id, kind, &pub->entries, &pub->nentries,
+		                  err)) != VK_OK)
 			goto fail;
 	} else if (rc != VK_OK) {
 		goto fail;
@@ -420,11 +421,13 @@ vk_record_published(sqlite3 *db, const struct vk_publication *pub, char err[VK_E
 		                   "INSERT OR IGNORE INTO sync_published (kind, id, entry)"
 		                   " VALUES (?1, ?2, ?3)",
 		                   "ttt", pub->kind, pub->id,
-		                   i < pub->nentries ? pub->entries[i] : pub->gone[i - pub->nentries]);
+		                   i < pub->nentries ? pub->entries[i]
+		                                     : pub->gone[i - pub->nentries]);
 	if (rc == VK_OK)
-		rc = vk_store_exec(db, "cannot update the outbox", err, NULL,
-		                   "DELETE FROM sync_outbox WHERE kind = ?1 AND id = ?2 AND rev = ?3",
-		                   "tti", pub->kind, pub->id, pub->rev);
+		rc = vk_store_exec(
+		    db, "cannot update the outbox", err, NULL,
+		    "DELETE FROM sync_outbox WHERE kind = ?1 AND id = ?2 AND rev = ?3", "tti",
+		    pub->kind, pub->id, pub->rev);
 	return rc;
 }
 
@@ -527,11 +530,12 @@ vk_record_scopes(sqlite3 *db, const char *machine_id, char scopes[3][VK_ENTRY_MA
 static vk_rc
 prune(sqlite3 *db, const struct place *p, const char *key_id, char err[VK_ERRLEN])
 {
-	return vk_store_exec(db, "cannot drop keys that no longer cover this machine", err, NULL,
-	                     "DELETE FROM keys WHERE (?1 IS NULL OR id = ?1) AND NOT EXISTS"
-	                     " (SELECT 1 FROM grants g WHERE g.key_id = keys.id AND "
-	                     VK_SQL_GRANT_COVERS("g", "?2", "?3", "?4") ")",
-	                     "tttt", key_id, p->machine, p->location, p->org);
+	return vk_store_exec(
+	    db, "cannot drop keys that no longer cover this machine", err, NULL,
+	    "DELETE FROM keys WHERE (?1 IS NULL OR id = ?1) AND NOT EXISTS"
+	    " (SELECT 1 FROM grants g WHERE g.key_id = keys.id AND " VK_SQL_GRANT_COVERS(
+	        "g", "?2", "?3", "?4") ")",
+	    "tttt", key_id, p->machine, p->location, p->org);
 }
 
 /* A key's whole state, replacing what the replica holds of it (its last use excepted). */
@@ -547,7 +551,8 @@ apply_key(sqlite3 *db, const char *id, const char *json, char err[VK_ERRLEN])
 	    " json_extract(?2, '$.key.created_at'), json_extract(?2, '$.key.created_by'),"
 	    " json_extract(?2, '$.key.disabled'), json_extract(?2, '$.key.protected'),"
 	    " json_extract(?2, '$.key.break_glass'), json_extract(?2, '$.key.expires_at')"
-	    " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at,"
+	    " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = "
+	    "excluded.created_at,"
 	    " created_by = excluded.created_by, disabled = excluded.disabled,"
 	    " protected = excluded.protected, break_glass = excluded.break_glass,"
 	    " expires_at = excluded.expires_at",
@@ -564,8 +569,8 @@ apply_key(sqlite3 *db, const char *id, const char *json, char err[VK_ERRLEN])
 	vk_rc rc = VK_OK;
 
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc == VK_OK; i++)
-		rc = vk_store_exec(db, "cannot apply the key's record", err, NULL, steps[i], "tt", id,
-		                   json);
+		rc = vk_store_exec(db, "cannot apply the key's record", err, NULL, steps[i], "tt",
+		                   id, json);
 	return rc;
 }
 
@@ -590,8 +595,9 @@ apply_key_tombstone(sqlite3 *db, const struct place *p, const char *id, const ch
 		return vk_store_exec(db, "cannot apply the tombstone", err, NULL,
 		                     "DELETE FROM keys WHERE id = ?1", "t", id);
 	return vk_store_exec(db, "cannot apply the tombstone", err, NULL,
-	                     "DELETE FROM grants WHERE key_id = ?1 AND " PREFIX_SQL("resource_type")
-	                     " || resource_id NOT IN (SELECT value FROM json_each(?2, '$.scopes'))",
+	                     "DELETE FROM grants WHERE key_id = ?1 AND " PREFIX_SQL(
+	                         "resource_type") " || resource_id NOT IN (SELECT value FROM "
+	                                          "json_each(?2, '$.scopes'))",
 	                     "tt", id, json);
 }
 
@@ -611,8 +617,10 @@ apply_tree(sqlite3 *db, const char *type, const char *id, const char *json, int 
 	} tree[] = {
 	    {"organization",
 	     {"INSERT INTO organizations (id, name, created_at) VALUES (?1,"
-	      " json_extract(?2, '$.organization.name'), json_extract(?2, '$.organization.created_at'))"
-	      " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at"},
+	      " json_extract(?2, '$.organization.name'), json_extract(?2, "
+	      "'$.organization.created_at'))"
+	      " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = "
+	      "excluded.created_at"},
 	     "DELETE FROM organizations WHERE id = ?1"},
 	    {"location",
 	     {"INSERT OR IGNORE INTO organizations (id, name, created_at)"
@@ -644,8 +652,8 @@ apply_tree(sqlite3 *db, const char *type, const char *id, const char *json, int 
 			return vk_store_exec(db, "cannot apply the tombstone", err, NULL,
 			                     tree[i].remove, "t", id);
 		for (size_t s = 0; s < 3 && tree[i].upsert[s] != NULL && rc == VK_OK; s++)
-			rc = vk_store_exec(db, "cannot apply the record", err, NULL, tree[i].upsert[s],
-			                   "tt", id, json);
+			rc = vk_store_exec(db, "cannot apply the record", err, NULL,
+			                   tree[i].upsert[s], "tt", id, json);
 		return rc;
 	}
 	vk_seterr(err, "a record of unknown type \"%s\"", type);
@@ -663,8 +671,8 @@ apply_heartbeat(sqlite3 *db, const char *json, int64_t now, struct vk_apply_resu
 	if ((rc = vk_store_exec(db, "cannot record the heartbeat", err, &changed,
 	                        "INSERT INTO meta (name, value) SELECT '" VK_META_HEARTBEAT_AT "',"
 	                        " json_extract(?1, '$.at') WHERE json_extract(?1, '$.at') >"
-	                        " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = '"
-	                        VK_META_HEARTBEAT_AT "'), 0)"
+	                        " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = "
+	                        "'" VK_META_HEARTBEAT_AT "'), 0)"
 	                        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 	                        "t", json)) != VK_OK ||
 	    !changed)
@@ -709,7 +717,8 @@ vk_record_apply(sqlite3 *db, const char *machine_id, const char *json, size_t le
 		goto out;
 	if ((step = sqlite3_step(st)) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1 ||
 	    sqlite3_column_type(st, 3) != SQLITE_INTEGER || sqlite3_column_int64(st, 3) <= 0) {
-		rc = step == SQLITE_ROW ? VK_ERR_USAGE : vk_store_error(db, "a malformed record", err);
+		rc = step == SQLITE_ROW ? VK_ERR_USAGE
+		                        : vk_store_error(db, "a malformed record", err);
 		if (rc == VK_ERR_USAGE)
 			vk_seterr(err, "a malformed record (version, type or revision)");
 		goto out;
@@ -751,17 +760,18 @@ vk_record_apply(sqlite3 *db, const char *machine_id, const char *json, size_t le
 		rc = apply_tree(db, type, out->id, text, (int)tombstone, err);
 	if (rc != VK_OK || (rc = locate(db, machine_id, &after, err)) != VK_OK)
 		goto out;
-	out->moved = strcmp(before.location, after.location) != 0 ||
-	             strcmp(before.org, after.org) != 0;
+	out->moved =
+	    strcmp(before.location, after.location) != 0 || strcmp(before.org, after.org) != 0;
 	/* rule 3, for this key, or for every key once the machine's place changed */
 	if ((strcmp(type, "key") == 0 || out->moved) &&
 	    (rc = prune(db, &after, out->moved ? NULL : out->id, err)) != VK_OK)
 		goto out;
-	if ((rc = vk_store_exec(db, "cannot record the revision held", err, NULL,
-	                        "INSERT INTO sync_held (kind, id, rev, full) VALUES (?1, ?2, ?3, ?4)"
-	                        " ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev,"
-	                        " full = excluded.full",
-	                        "ttii", type, out->id, out->rev, (int64_t)!tombstone)) != VK_OK)
+	if ((rc =
+	         vk_store_exec(db, "cannot record the revision held", err, NULL,
+	                       "INSERT INTO sync_held (kind, id, rev, full) VALUES (?1, ?2, ?3, ?4)"
+	                       " ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev,"
+	                       " full = excluded.full",
+	                       "ttii", type, out->id, out->rev, (int64_t)!tombstone)) != VK_OK)
 		goto out;
 	out->what = VK_APPLIED;
 out:

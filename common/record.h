@@ -31,10 +31,10 @@
 
 #define VK_SIGNING_KEY_BYTES crypto_sign_SECRETKEYBYTES
 #define VK_PUBLIC_KEY_BYTES  crypto_sign_PUBLICKEYBYTES
-#define VK_PUBLIC_KEY_B64    (sodium_base64_ENCODED_LEN(VK_PUBLIC_KEY_BYTES, \
-                                                       sodium_base64_VARIANT_ORIGINAL))
-#define VK_ENTRY_MAX         96 /* "o." + UUID + ".k." + UUID, with room */
-#define VK_RECORD_MAX        (1024 * 1024) /* the bus's largest message */
+#define VK_PUBLIC_KEY_B64                                                                          \
+	(sodium_base64_ENCODED_LEN(VK_PUBLIC_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL))
+#define VK_ENTRY_MAX  96            /* "o." + UUID + ".k." + UUID, with room */
+#define VK_RECORD_MAX (1024 * 1024) /* the bus's largest message */
 
 /*
  * Creates the signing key file at path (mode 0600, O_EXCL: an existing file
@@ -63,8 +63,8 @@ struct vk_publication {
 	char kind[16];
 	char id[VK_UUID_STRLEN + 1];
 	int64_t rev;
-	char *value;      /* the signed record, for every entry in `entries` */
-	char *tombstone;  /* the signed tombstone, for every entry in `gone` */
+	char *value;     /* the signed record, for every entry in `entries` */
+	char *tombstone; /* the signed tombstone, for every entry in `gone` */
 	char (*entries)[VK_ENTRY_MAX];
 	size_t nentries;
 	char (*gone)[VK_ENTRY_MAX];
@@ -98,13 +98,13 @@ char *vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, con
  * on success *json points into value at the signed JSON (json_len bytes).
  * VK_ERR_USAGE for anything malformed or not signed by that key.
  */
-vk_rc vk_record_verify(const unsigned char pk[VK_PUBLIC_KEY_BYTES], const char *value,
-                       size_t len, const char **json, size_t *json_len, char err[VK_ERRLEN]);
+vk_rc vk_record_verify(const unsigned char pk[VK_PUBLIC_KEY_BYTES], const char *value, size_t len,
+                       const char **json, size_t *json_len, char err[VK_ERRLEN]);
 
 /* What applying one record did. */
 enum vk_applied {
-	VK_APPLIED,          /* the replica now holds the record's state */
-	VK_APPLIED_OLD,      /* not newer than what the replica holds: ignored */
+	VK_APPLIED,           /* the replica now holds the record's state */
+	VK_APPLIED_OLD,       /* not newer than what the replica holds: ignored */
 	VK_APPLIED_ELSEWHERE, /* concerns no entity this machine holds: ignored */
 	VK_APPLIED_HEARTBEAT, /* a newer heartbeat, recorded */
 };

@@ -40,10 +40,11 @@ vk_txn_begin(struct vk_txn *t, char err[VK_ERRLEN])
 		                     "") == VK_OK) {
 			if (sqlite3_step(st) == SQLITE_ROW)
 				name = (const char *)sqlite3_column_text(st, 0);
-			vk_seterr(err,
-			          "this store is a replica of the fleet's authority%s%s; make the change"
-			          " there, with keyadm on the authority",
-			          name != NULL ? " " : "", name != NULL ? name : "");
+			vk_seterr(
+			    err,
+			    "this store is a replica of the fleet's authority%s%s; make the change"
+			    " there, with keyadm on the authority",
+			    name != NULL ? " " : "", name != NULL ? name : "");
 			sqlite3_finalize(st);
 		}
 		rc = VK_ERR_CONFLICT;

@@ -22,9 +22,9 @@
 #include "record.h"
 #include "tree.h"
 
-#define WAIT_STEP_MS       200
-#define WAIT_DEFAULT_S     60
-#define HOST_NAME_BYTES    256
+#define WAIT_STEP_MS    200
+#define WAIT_DEFAULT_S  60
+#define HOST_NAME_BYTES 256
 
 /* The store's role, opened for administration; KA_OK, or a failure already reported. */
 static int
@@ -50,8 +50,9 @@ require_authority(struct ka_ctx *ctx)
 	if ((status = open_role(ctx, &role)) != KA_OK)
 		return status;
 	if (role != VK_FLEET_AUTHORITY)
-		return ka_fail(VK_ERR_CONFLICT, "this store is not the fleet's authority; make it one"
-		                                " with keyadm authority init");
+		return ka_fail(VK_ERR_CONFLICT,
+		               "this store is not the fleet's authority; make it one"
+		               " with keyadm authority init");
 	return KA_OK;
 }
 
@@ -152,7 +153,7 @@ sync_republish(struct ka_ctx *ctx)
 
 /* ---- sync status ----------------------------------------------------------- */
 
-#define META_INT(name) "(SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" name "')"
+#define META_INT(name)  "(SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" name "')"
 #define META_TEXT(name) "(SELECT value FROM meta WHERE name = '" name "')"
 
 /*
@@ -176,23 +177,28 @@ status_authority(struct ka_ctx *ctx, const char *host)
 		return ka_print_json(
 		    ctx,
 		    "SELECT json_object('role', 'authority', 'revision',"
-		    " coalesce(" META_INT(VK_META_REVISION) ", 0),"
-		    " 'unpublished', (SELECT count(*) FROM sync_outbox),"
-		    " 'machines', (SELECT json_group_array(json_object('id', id, 'name', name,"
-		    "  'revision', revision, 'reported_at', reported_at)) FROM (SELECT m.id, m.name,"
-		    "  s.revision, " KA_TIME_SQL("s.reported_at") " AS reported_at" MACHINES_SQL ")))",
+		    " coalesce(" META_INT(
+		        VK_META_REVISION) ", 0),"
+		                          " 'unpublished', (SELECT count(*) FROM sync_outbox),"
+		                          " 'machines', (SELECT json_group_array(json_object('id', "
+		                          "id, 'name', name,"
+		                          "  'revision', revision, 'reported_at', reported_at)) "
+		                          "FROM (SELECT m.id, m.name,"
+		                          "  s.revision, " KA_TIME_SQL(
+		                              "s.reported_at") " AS reported_at" MACHINES_SQL ")))",
 		    "t", host);
 	if (ka_print_table(ctx, (const char *const[]){"ROLE", "REVISION", "UNPUBLISHED", NULL},
-	                   "SELECT 'authority', coalesce(" META_INT(VK_META_REVISION) ", 0),"
-	                   " (SELECT count(*) FROM sync_outbox)",
+	                   "SELECT 'authority', coalesce(" META_INT(
+	                       VK_META_REVISION) ", 0),"
+	                                         " (SELECT count(*) FROM sync_outbox)",
 	                   "") != KA_OK)
 		return KA_FAIL;
 	putchar('\n');
-	return ka_print_table(ctx, (const char *const[]){"MACHINE", "NAME", "REVISION", "REPORTED",
-	                                                 NULL},
-	                      "SELECT m.id, m.name, coalesce(s.revision, 'never'),"
-	                      " coalesce(" KA_TIME_SQL("s.reported_at") ", '-')" MACHINES_SQL,
-	                      "t", host);
+	return ka_print_table(
+	    ctx, (const char *const[]){"MACHINE", "NAME", "REVISION", "REPORTED", NULL},
+	    "SELECT m.id, m.name, coalesce(s.revision, 'never'),"
+	    " coalesce(" KA_TIME_SQL("s.reported_at") ", '-')" MACHINES_SQL,
+	    "t", host);
 }
 
 static int
@@ -204,18 +210,27 @@ status_replica(struct ka_ctx *ctx)
 		return ka_print_json(
 		    ctx,
 		    "SELECT json_object('role', 'replica', 'machine_id', ?1,"
-		    " 'revision', coalesce(" META_INT(VK_META_APPLIED_REV) ", 0),"
-		    " 'heartbeat_at', " KA_TIME_SQL(META_INT(VK_META_HEARTBEAT_SEEN)) ","
-		    " 'keys', (SELECT count(*) FROM keys),"
-		    " 'last_error', " META_TEXT(VK_META_SYNC_ERROR) ")",
+		    " 'revision', coalesce(" META_INT(
+		        VK_META_APPLIED_REV) ", 0),"
+		                             " 'heartbeat_at', " KA_TIME_SQL(META_INT(
+		                                 VK_META_HEARTBEAT_SEEN)) ","
+		                                                          " 'keys', (SELECT "
+		                                                          "count(*) FROM keys),"
+		                                                          " 'last_error',"
+		                                                          " " META_TEXT(
+		                                                              VK_META_SYNC_ERROR) ")",
 		    "t", machine);
 	return ka_print_table(
 	    ctx,
-	    (const char *const[]){"ROLE", "MACHINE", "REVISION", "HEARTBEAT AGE", "KEYS", "LAST ERROR",
-	                          NULL},
-	    "SELECT 'replica', coalesce(?1, '-'), coalesce(" META_INT(VK_META_APPLIED_REV) ", 0),"
-	    " coalesce((?2 - " META_INT(VK_META_HEARTBEAT_SEEN) ") || 's', 'never'),"
-	    " (SELECT count(*) FROM keys), coalesce(" META_TEXT(VK_META_SYNC_ERROR) ", '-')",
+	    (const char *const[]){"ROLE", "MACHINE", "REVISION", "HEARTBEAT AGE", "KEYS",
+	                          "LAST ERROR", NULL},
+	    "SELECT 'replica', coalesce(?1, '-'), coalesce(" META_INT(
+	        VK_META_APPLIED_REV) ", 0),"
+	                             " coalesce((?2 - " META_INT(
+	                                 VK_META_HEARTBEAT_SEEN) ") || 's', 'never'),"
+	                                                         " (SELECT count(*) FROM keys), "
+	                                                         "coalesce(" META_TEXT(
+	                                                             VK_META_SYNC_ERROR) ", '-')",
 	    "ti", machine, ctx->now);
 }
 
@@ -264,9 +279,9 @@ sync_wait(struct ka_ctx *ctx)
 	    VK_OK)
 		return ka_fail(rc, err);
 	for (;;) {
-		if ((rc = vk_store_query_int(ctx->db, "cannot read the acknowledgements", err, &missing,
-		                             "SELECT count(*)" MACHINES_SQL_BEHIND, "ti", here,
-		                             target)) != VK_OK)
+		if ((rc = vk_store_query_int(ctx->db, "cannot read the acknowledgements", err,
+		                             &missing, "SELECT count(*)" MACHINES_SQL_BEHIND, "ti",
+		                             here, target)) != VK_OK)
 			return ka_fail(rc, err);
 		if (missing == 0 || waited_ms >= timeout * 1000)
 			break;
@@ -290,10 +305,10 @@ sync_wait(struct ka_ctx *ctx)
 	{
 		sqlite3_stmt *st;
 
-		if (vk_store_prepare(ctx->db, "cannot read the acknowledgements", err, &st,
-		                     "SELECT group_concat(id, ' ') FROM (SELECT m.id" MACHINES_SQL_BEHIND
-		                     ")",
-		                     "ti", here, target) == VK_OK) {
+		if (vk_store_prepare(
+		        ctx->db, "cannot read the acknowledgements", err, &st,
+		        "SELECT group_concat(id, ' ') FROM (SELECT m.id" MACHINES_SQL_BEHIND ")",
+		        "ti", here, target) == VK_OK) {
 			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
 				behind = strdup((const char *)sqlite3_column_text(st, 0));
 			sqlite3_finalize(st);
@@ -342,12 +357,13 @@ machines_config(struct ka_ctx *ctx)
 	         "; credentials = /etc/viamkey/nats.creds\n"
 	         "authority_key = %s\n"
 	         "heartbeat_interval = %llds\nresync_interval = %llds\nmax_staleness = %lld%s\n",
-	         id, VK_DEFAULT_STORE, id, s->servers != NULL ? s->servers : "nats://127.0.0.1:4222",
-	         s->bucket, pk, (long long)s->heartbeat_interval, (long long)s->resync_interval,
+	         id, VK_DEFAULT_STORE, id,
+	         s->servers != NULL ? s->servers : "nats://127.0.0.1:4222", s->bucket, pk,
+	         (long long)s->heartbeat_interval, (long long)s->resync_interval,
 	         (long long)s->max_staleness, s->max_staleness > 0 ? "s" : "");
 	if (ctx->json)
-		return ka_print_json(ctx, "SELECT json_object('machine_id', ?1, 'config', ?2)", "tt",
-		                     id, conf);
+		return ka_print_json(ctx, "SELECT json_object('machine_id', ?1, 'config', ?2)",
+		                     "tt", id, conf);
 	fputs(conf, stdout);
 	return KA_OK;
 }

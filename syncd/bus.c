@@ -1,0 +1,400 @@
+/*
+ * bus.c - viamkey-syncd's side of NATS: the connection, a queue of
+ * messages for the main thread, JetStream API requests, and catch-up
+ * consumers.
+ *
+ * The bus is trusted for delivery, not for truth: nothing here decides
+ * what a message means. The live path is a plain subscription on the
+ * bucket's republished subjects (it survives reconnects and a lost stream
+ * leader); catch-up uses a named consumer whose filter is in the request
+ * subject, so that a machine's bus user can be confined to its own scope.
+ * Subscriptions are made once and kept (nats.c 3.4.1 can crash when one is
+ * destroyed while messages for it are arriving).
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "syncd.h"
+
+#define QUEUE_INITIAL    1024
+#define MAX_SERVERS      16
+#define REQUEST_WAIT_MS  5000
+#define PASSWORD_MAX     512
+#define CONSUMER_IDLE_NS "30000000000" /* a forgotten catch-up consumer goes after 30 s */
+
+int64_t
+sd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the queue ------------------------------------------------------------- */
+
+static void
+queue_push(struct sd_queue *q, natsMsg *m, int connected)
+{
+	pthread_mutex_lock(&q->mu);
+	if (m != NULL) {
+		if (q->count == q->cap) {
+			size_t cap = q->cap ? q->cap * 2 : QUEUE_INITIAL;
+			natsMsg **items = malloc(cap * sizeof *items);
+
+			if (items == NULL) {
+				pthread_mutex_unlock(&q->mu);
+				natsMsg_Destroy(
+				    m); /* lost here, found again by the next reconcile */
+				return;
+			}
+			for (size_t i = 0; i < q->count; i++)
+				items[i] = q->items[(q->head + i) % q->cap];
+			free(q->items);
+			q->items = items;
+			q->head = 0;
+			q->cap = cap;
+		}
+		q->items[(q->head + q->count++) % q->cap] = m;
+	}
+	q->connected |= connected;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+natsMsg *
+sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected)
+{
+	struct timespec until;
+	natsMsg *m = NULL;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&q->mu);
+	while (q->count == 0 && !q->connected && !sd_stop)
+		if (pthread_cond_timedwait(&q->cv, &q->mu, &until) != 0)
+			break;
+	if (q->connected) {
+		*connected = 1;
+		q->connected = 0;
+	}
+	if (q->count > 0) {
+		m = q->items[q->head];
+		q->head = (q->head + 1) % q->cap;
+		q->count--;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return m;
+}
+
+static void
+on_message(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+	(void)nc;
+	(void)sub;
+	queue_push(closure, m, 0);
+}
+
+static void
+on_connected(natsConnection *nc, void *closure)
+{
+	char url[256] = "";
+
+	natsConnection_GetConnectedUrl(nc, url, sizeof url);
+	sd_log(LOG_INFO, "connected to %s", url[0] ? url : "the bus");
+	queue_push(closure, NULL, 1);
+}
+
+static void
+on_disconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	(void)closure;
+	sd_log(LOG_WARNING, "disconnected from the bus; reconnecting");
+}
+
+static void
+on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
+{
+	(void)nc;
+	(void)sub;
+	(void)closure;
+	sd_log(LOG_WARNING, "bus: %s", natsStatus_GetText(s));
+}
+
+/* ---- the connection --------------------------------------------------------- */
+
+/* The password in path: the file's first line, from a file only root (or the euid) can read. */
+static int
+read_password(const char *path, char *out, size_t size)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK), rc = -1;
+
+	if (fd < 0) {
+		sd_log(LOG_ERR, "password_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077) != 0)
+		sd_log(LOG_ERR, "password_file %s must be a regular file of root's, mode 0600",
+		       path);
+	else if ((n = read(fd, out, size - 1)) <= 0)
+		sd_log(LOG_ERR, "password_file %s is empty", path);
+	else {
+		out[n] = '\0';
+		out[strcspn(out, "\r\n")] = '\0';
+		rc = 0;
+	}
+	close(fd);
+	return rc;
+}
+
+static int
+set_credentials(natsOptions *o, const struct vk_sync_config *cfg)
+{
+	natsStatus s = NATS_OK;
+
+	if (cfg->credentials != NULL) {
+		s = natsOptions_SetUserCredentialsFromFiles(o, cfg->credentials, NULL);
+	} else if (cfg->user != NULL) {
+		char *password = sodium_malloc(PASSWORD_MAX);
+
+		if (password == NULL)
+			return -1;
+		password[0] = '\0';
+		if (cfg->password_file != NULL &&
+		    read_password(cfg->password_file, password, PASSWORD_MAX) != 0) {
+			sodium_free(password);
+			return -1;
+		}
+		s = natsOptions_SetUserInfo(o, cfg->user, password);
+		sodium_free(password);
+	}
+	if (s != NATS_OK) {
+		sd_log(LOG_ERR, "bus credentials: %s", natsStatus_GetText(s));
+		return -1;
+	}
+	return 0;
+}
+
+/* Splits "a, b,c" into servers[]; returns how many. */
+static int
+split_servers(char *list, const char *servers[MAX_SERVERS])
+{
+	int n = 0;
+
+	for (char *tok = strtok(list, ", "); tok != NULL && n < MAX_SERVERS;
+	     tok = strtok(NULL, ", "))
+		servers[n++] = tok;
+	return n;
+}
+
+int
+sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name, const char *inbox)
+{
+	const char *servers[MAX_SERVERS];
+	natsOptions *o = NULL;
+	char *list = NULL;
+	jsOptions jo;
+	natsStatus s;
+	int n, rc = -1;
+
+	memset(b, 0, sizeof *b);
+	pthread_mutex_init(&b->q.mu, NULL);
+	pthread_cond_init(&b->q.cv, NULL);
+	b->cfg = cfg;
+	snprintf(b->stream, sizeof b->stream, "KV_%s", cfg->bucket);
+	snprintf(b->kv_prefix, sizeof b->kv_prefix, "$KV.%s.", cfg->bucket);
+	snprintf(b->live_prefix, sizeof b->live_prefix, "vk.%s.", cfg->bucket);
+	snprintf(b->inbox, sizeof b->inbox, "%s", inbox);
+	if (cfg->servers == NULL) {
+		sd_log(LOG_ERR, "no [sync] servers configured");
+		return -1;
+	}
+	if ((list = strdup(cfg->servers)) == NULL || (n = split_servers(list, servers)) == 0) {
+		sd_log(LOG_ERR, "no [sync] servers configured");
+		goto out;
+	}
+	if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetServers(o, servers, n) != NATS_OK ||
+	    natsOptions_SetName(o, name) != NATS_OK ||
+	    natsOptions_SetCustomInboxPrefix(o, inbox) != NATS_OK ||
+	    natsOptions_UseGlobalMessageDelivery(o, true) != NATS_OK ||
+	    natsOptions_SetMaxReconnect(o, -1) != NATS_OK ||
+	    natsOptions_SetReconnectWait(o, 1000) != NATS_OK ||
+	    natsOptions_SetReconnectJitter(o, 1000, 2000) != NATS_OK ||
+	    natsOptions_SetRetryOnFailedConnect(o, true, on_connected, &b->q) != NATS_OK ||
+	    natsOptions_SetReconnectedCB(o, on_connected, &b->q) != NATS_OK ||
+	    natsOptions_SetDisconnectedCB(o, on_disconnected, NULL) != NATS_OK ||
+	    natsOptions_SetErrorHandler(o, on_error, NULL) != NATS_OK ||
+	    set_credentials(o, cfg) != 0) {
+		sd_log(LOG_ERR, "cannot set up the bus connection: %s", nats_GetLastError(NULL));
+		goto out;
+	}
+	s = natsConnection_Connect(&b->nc, o);
+	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+		sd_log(LOG_ERR, "cannot connect to the bus: %s", natsStatus_GetText(s));
+		goto out;
+	}
+	if (s == NATS_NOT_YET_CONNECTED)
+		sd_log(LOG_WARNING, "the bus is not reachable yet; trying in the background");
+	jsOptions_Init(&jo);
+	jo.Wait = REQUEST_WAIT_MS;
+	if (natsConnection_JetStream(&b->js, b->nc, &jo) != NATS_OK) {
+		sd_log(LOG_ERR, "cannot use JetStream: %s", nats_GetLastError(NULL));
+		goto out;
+	}
+	rc = 0;
+out:
+	natsOptions_Destroy(o);
+	free(list);
+	return rc;
+}
+
+void
+sd_bus_close(struct sd_bus *b)
+{
+	jsCtx_Destroy(b->js);
+	if (b->nc != NULL) {
+		natsConnection_Close(b->nc);
+		natsConnection_Destroy(b->nc);
+	}
+	for (size_t i = 0; i < b->q.count; i++)
+		natsMsg_Destroy(b->q.items[(b->q.head + i) % b->q.cap]);
+	free(b->q.items);
+	memset(b, 0, sizeof *b);
+}
+
+int
+sd_bus_subscribe(struct sd_bus *b, const char *subject, natsSubscription **sub)
+{
+	natsStatus s = natsConnection_Subscribe(sub, b->nc, subject, on_message, &b->q);
+
+	if (s == NATS_OK)
+		s = natsSubscription_SetPendingLimits(*sub, -1, -1);
+	if (s != NATS_OK) {
+		sd_log(LOG_ERR, "cannot subscribe to %s: %s", subject, natsStatus_GetText(s));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- JetStream API requests ----------------------------------------------------- */
+
+int
+sd_bus_request(struct sd_bus *b, const char *subject, const char *body, char **reply, char *err,
+               size_t errlen)
+{
+	natsMsg *r = NULL;
+	natsStatus s = natsConnection_RequestString(&r, b->nc, subject, body, REQUEST_WAIT_MS);
+	const char *data;
+	int len;
+
+	*reply = NULL;
+	if (s != NATS_OK) {
+		snprintf(err, errlen, "%s", natsStatus_GetText(s));
+		return -1;
+	}
+	data = natsMsg_GetData(r);
+	len = natsMsg_GetDataLength(r);
+	/* an API error is {"type":..., "error":{"code":...,"description":"..."}} */
+	if (data == NULL || memmem(data, (size_t)len, "\"error\"", 7) != NULL) {
+		snprintf(err, errlen, "%.*s", len > 300 ? 300 : len, data ? data : "no reply");
+		natsMsg_Destroy(r);
+		return -1;
+	}
+	if ((*reply = strndup(data, (size_t)len)) == NULL)
+		snprintf(err, errlen, "out of memory");
+	natsMsg_Destroy(r);
+	return *reply != NULL ? 0 : -1;
+}
+
+/* The integer after "field": in json, or -1. */
+static int64_t
+json_int(const char *json, const char *field)
+{
+	const char *p = strstr(json, field);
+
+	if (p == NULL)
+		return -1;
+	p += strlen(field);
+	while (*p == ' ' || *p == ':')
+		p++;
+	return *p >= '0' && *p <= '9' ? strtoll(p, NULL, 10) : -1;
+}
+
+int64_t
+sd_bus_consumer(struct sd_bus *b, const char *name, const char *filter, const char *deliver,
+                char *err, size_t errlen)
+{
+	char subject[512], body[1024], *reply;
+	int64_t pending;
+
+	snprintf(subject, sizeof subject, "$JS.API.CONSUMER.CREATE.%s.%s.%s%s", b->stream, name,
+	         b->kv_prefix, filter);
+	snprintf(body, sizeof body,
+	         "{\"stream_name\":\"%s\",\"config\":{\"name\":\"%s\",\"deliver_subject\":\"%s\","
+	         "\"deliver_policy\":\"last_per_subject\",\"ack_policy\":\"none\","
+	         "\"filter_subject\":\"%s%s\",\"inactive_threshold\":" CONSUMER_IDLE_NS ","
+	         "\"mem_storage\":true,\"num_replicas\":1}}",
+	         b->stream, name, deliver, b->kv_prefix, filter);
+	if (sd_bus_request(b, subject, body, &reply, err, errlen) != 0)
+		return -1;
+	pending = json_int(reply, "\"num_pending\"");
+	free(reply);
+	if (pending < 0)
+		snprintf(err, errlen, "the consumer's reply has no num_pending");
+	return pending;
+}
+
+void
+sd_bus_consumer_done(struct sd_bus *b, const char *name)
+{
+	char subject[256], err[256], *reply;
+
+	snprintf(subject, sizeof subject, "$JS.API.CONSUMER.DELETE.%s.%s", b->stream, name);
+	if (sd_bus_request(b, subject, "", &reply, err, sizeof err) == 0)
+		free(reply);
+	/* else its inactive threshold removes it */
+}
+
+int64_t
+sd_msg_pending(natsMsg *m)
+{
+	const char *reply = natsMsg_GetReply(m), *last;
+
+	/* $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> */
+	if (reply == NULL || strncmp(reply, "$JS.ACK.", 8) != 0 ||
+	    (last = strrchr(reply, '.')) == NULL)
+		return -1;
+	return strtoll(last + 1, NULL, 10);
+}
+
+const char *
+sd_msg_entry(const struct sd_bus *b, natsMsg *m)
+{
+	const char *subject = natsMsg_GetSubject(m);
+	size_t kv = strlen(b->kv_prefix), live = strlen(b->live_prefix);
+
+	if (strncmp(subject, b->kv_prefix, kv) == 0)
+		return subject + kv;
+	if (strncmp(subject, b->live_prefix, live) == 0)
+		return subject + live;
+	return NULL;
+}

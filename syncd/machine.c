@@ -1,0 +1,465 @@
+/*
+ * machine.c - viamkey-syncd on a machine: follows its scopes (its
+ * organization, location and machine) from the bus into its replica.
+ *
+ * Security rules for this file (SPEC §8, "What a machine MUST do"):
+ *  1. A record is applied only after vk_record_verify() accepts it with
+ *     [sync] authority_key; anything else is dropped and logged
+ *     (LOG_AUTHPRIV, warning).
+ *  2. and 3. vk_record_apply() keeps revisions growing and holds a key
+ *     only while it covers this machine.
+ *  4. Each message is applied in one durable transaction (synchronous =
+ *     FULL), or a batch of them during a catch-up: a login sees the state
+ *     before or after, and what was applied survives a power cut.
+ *  5. On every (re)connect, every resync_interval, and when no heartbeat
+ *     came for three intervals, every scope is read again from the bus
+ *     (a catch-up consumer per scope). A key leaves only on a signed
+ *     statement; an entry missing from the bus removes nothing.
+ *  6. A heartbeat newer than the last is recorded in the replica. The
+ *     revision acknowledged is a heartbeat's that came after everything
+ *     before it: the one read at the start of a complete catch-up, or a
+ *     live one while no catch-up or reconnect is pending.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duration.h"
+#include "fleet.h"
+#include "record.h"
+#include "store.h"
+#include "syncd.h"
+
+#define BATCH         1000  /* records per transaction while catching up */
+#define CATCH_UP_WAIT 15000 /* ms without a message before a catch-up is given up */
+#define RETRY_MIN_MS  1000
+#define RETRY_MAX_MS  60000
+#define ACK_REFRESH   6 /* heartbeat intervals between acknowledgements that change nothing */
+#define SCOPES        3
+
+struct machine {
+	const struct vk_config *cfg;
+	sqlite3 *db;
+	struct sd_bus bus;
+	unsigned char pk[VK_PUBLIC_KEY_BYTES];
+	const char *id;
+	char scopes[SCOPES][VK_ENTRY_MAX]; /* subscribed live, "m.<id>", "l.<id>", "o.<id>" */
+	natsSubscription *live[SCOPES];
+	natsSubscription *hb_sub, *catch_up_sub;
+	char deliver[160];
+	int in_txn;
+	int64_t applied_rev, acked_rev;
+	int64_t last_hb_ms, last_ack_ms, next_resync_ms, retry_ms, next_retry_ms;
+	int need_reconcile, was_reconnected;
+	long applied, dropped;
+};
+
+/* ---- the replica -------------------------------------------------------------- */
+
+static int
+begin(struct machine *m)
+{
+	char err[VK_ERRLEN];
+
+	if (m->in_txn)
+		return 0;
+	if (vk_store_begin(m->db, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	m->in_txn = 1;
+	return 0;
+}
+
+static int
+commit(struct machine *m)
+{
+	char err[VK_ERRLEN];
+
+	if (!m->in_txn)
+		return 0;
+	m->in_txn = 0;
+	if (vk_store_commit(m->db, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+set_meta(struct machine *m, const char *name, const char *text, int64_t value)
+{
+	char err[VK_ERRLEN];
+
+	if (vk_store_exec(m->db, "cannot record the replica's state", err, NULL,
+	                  "INSERT INTO meta (name, value) VALUES (?1, coalesce(?2, ?3))"
+	                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                  "tti", name, text, value) != VK_OK)
+		sd_log(LOG_ERR, "%s", err);
+}
+
+/* Records the daemon's last error (NULL: none) for keyadm sync status. */
+static void
+note_error(struct machine *m, const char *what)
+{
+	char err[VK_ERRLEN];
+
+	if (what == NULL)
+		(void)vk_store_exec(m->db, "", err, NULL,
+		                    "DELETE FROM meta WHERE name = '" VK_META_SYNC_ERROR "'", "");
+	else
+		set_meta(m, VK_META_SYNC_ERROR, what, 0);
+}
+
+/*
+ * Verifies and applies one message from the bus inside the open
+ * transaction. *hb is the revision of a newer heartbeat it carried, or -1.
+ */
+static void
+apply(struct machine *m, natsMsg *msg, int64_t *hb)
+{
+	const char *entry = sd_msg_entry(&m->bus, msg), *json;
+	struct vk_apply_result r;
+	char err[VK_ERRLEN];
+	size_t json_len;
+	vk_rc rc;
+
+	*hb = -1;
+	if (entry == NULL || strncmp(entry, "a.", 2) == 0)
+		return; /* not a record: another machine's acknowledgement, say */
+	if (vk_record_verify(m->pk, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &json,
+	                     &json_len, err) != VK_OK) {
+		m->dropped++;
+		syslog(LOG_AUTHPRIV | LOG_WARNING, "dropped the value of %s: %s", entry, err);
+		sd_log(LOG_WARNING, "dropped the value of %s: %s", entry, err);
+		return;
+	}
+	(void)sqlite3_exec(m->db, "SAVEPOINT record", NULL, NULL, NULL);
+	rc = vk_record_apply(m->db, m->id, json, json_len, vk_now(), &r, err);
+	if (rc != VK_OK) {
+		(void)sqlite3_exec(m->db, "ROLLBACK TO record", NULL, NULL, NULL);
+		m->dropped++;
+		sd_log(LOG_WARNING, "could not apply %s: %s", entry, err);
+	}
+	(void)sqlite3_exec(m->db, "RELEASE record", NULL, NULL, NULL);
+	if (rc != VK_OK)
+		return;
+	if (r.what == VK_APPLIED) {
+		m->applied++;
+		sd_log(LOG_DEBUG, "applied %s %s revision %lld from %s", r.kind, r.id,
+		       (long long)r.rev, entry);
+	} else if (r.what == VK_APPLIED_HEARTBEAT) {
+		*hb = r.rev;
+	}
+	if (r.moved)
+		m->need_reconcile = 1; /* this machine's scopes changed */
+}
+
+/* ---- acknowledgements ---------------------------------------------------------- */
+
+static void
+acknowledge(struct machine *m)
+{
+	char subject[160], body[160];
+	natsStatus s;
+
+	if (m->applied_rev == m->acked_rev &&
+	    sd_now_ms() - m->last_ack_ms < ACK_REFRESH * m->cfg->sync.heartbeat_interval * 1000)
+		return;
+	snprintf(subject, sizeof subject, "%sa.%s", m->bus.kv_prefix, m->id);
+	snprintf(body, sizeof body, "{\"machine\":\"%s\",\"rev\":%lld,\"at\":%lld}", m->id,
+	         (long long)m->applied_rev, (long long)vk_now());
+	s = natsConnection_PublishString(m->bus.nc, subject, body);
+	if (s == NATS_OK) {
+		m->acked_rev = m->applied_rev;
+		m->last_ack_ms = sd_now_ms();
+	}
+}
+
+static void
+set_applied(struct machine *m, int64_t rev)
+{
+	if (rev <= m->applied_rev)
+		return;
+	m->applied_rev = rev;
+	set_meta(m, VK_META_APPLIED_REV, NULL, rev);
+}
+
+/* ---- scopes and subscriptions -------------------------------------------------- */
+
+/* Subscribes the live path of every scope the replica knows; 1 when that changed them. */
+static int
+follow_scopes(struct machine *m)
+{
+	char scopes[SCOPES][VK_ENTRY_MAX], err[VK_ERRLEN], subject[VK_ENTRY_MAX + 128];
+	int n, changed = 0;
+
+	if (vk_record_scopes(m->db, m->id, scopes, &n, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return 0;
+	}
+	for (int i = 0; i < SCOPES; i++) {
+		const char *want = i < n ? scopes[i] : "";
+
+		if (strcmp(m->scopes[i], want) == 0)
+			continue;
+		changed = 1;
+		if (m->live[i] != NULL) {
+			natsSubscription_Unsubscribe(m->live[i]);
+			natsSubscription_Destroy(m->live[i]);
+			m->live[i] = NULL;
+		}
+		snprintf(m->scopes[i], sizeof m->scopes[i], "%.*s", VK_ENTRY_MAX - 1, want);
+		if (want[0] == '\0')
+			continue;
+		snprintf(subject, sizeof subject, "%s%.*s.>", m->bus.live_prefix, VK_ENTRY_MAX - 1,
+		         want);
+		if (sd_bus_subscribe(&m->bus, subject, &m->live[i]) != 0)
+			m->scopes[i][0] = '\0';
+		else
+			sd_log(LOG_INFO, "following %s", want);
+	}
+	return changed;
+}
+
+/*
+ * Reads the latest value of every entry matching filter through a
+ * catch-up consumer, applying each (and whatever arrives live meanwhile).
+ * 0, or -1 when the bus did not answer.
+ */
+static int
+catch_up(struct machine *m, const char *filter, char letter, int64_t *hb)
+{
+	char name[80], err[512];
+	int64_t pending, got = 0, seen_hb;
+	size_t namelen;
+
+	snprintf(name, sizeof name, "vk-%s-%c", m->id, letter);
+	namelen = strlen(name);
+	*hb = -1;
+	if ((pending = sd_bus_consumer(&m->bus, name, filter, m->deliver, err, sizeof err)) < 0) {
+		sd_log(LOG_WARNING, "cannot read %s from the bus: %s", filter, err);
+		return -1;
+	}
+	while (got < pending && !sd_stop) {
+		int connected = 0;
+		natsMsg *msg = sd_queue_pop(&m->bus.q, CATCH_UP_WAIT, &connected);
+		const char *reply;
+
+		if (connected)
+			m->was_reconnected = 1;
+		if (msg == NULL) {
+			sd_log(LOG_WARNING, "reading %s from the bus stalled after %lld of %lld",
+			       filter, (long long)got, (long long)pending);
+			sd_bus_consumer_done(&m->bus, name);
+			return -1;
+		}
+		reply = natsMsg_GetReply(msg);
+		if (begin(m) == 0) {
+			apply(m, msg, &seen_hb);
+			if (seen_hb > *hb)
+				*hb = seen_hb;
+		}
+		/* this consumer's messages name it in their reply subject */
+		if (reply != NULL && strstr(reply, name) != NULL &&
+		    reply[strstr(reply, name) - reply + (ptrdiff_t)namelen] == '.') {
+			got++;
+			if (sd_msg_pending(msg) == 0)
+				got = pending;
+		}
+		natsMsg_Destroy(msg);
+		if (got % BATCH == 0)
+			commit(m);
+	}
+	commit(m);
+	sd_bus_consumer_done(&m->bus, name);
+	return sd_stop ? -1 : 0;
+}
+
+/*
+ * Rule 5: reads the heartbeat, then every scope, again; repeats while
+ * reading changed this machine's scopes (it moved, or its own record just
+ * arrived). On success acknowledges the heartbeat read first.
+ */
+static int
+reconcile(struct machine *m)
+{
+	static const char letters[SCOPES] = {'m', 'l', 'o'};
+	int64_t hb_rev = 0, rev, before = m->applied;
+	char filter[VK_ENTRY_MAX + 4], err[VK_ERRLEN];
+	int rounds = 0;
+
+	m->need_reconcile = 0;
+	m->was_reconnected = 0;
+	follow_scopes(m);
+	/* the heartbeat first: it was published after every change up to its revision */
+	if (catch_up(m, "hb", 'h', &rev) != 0 ||
+	    vk_store_query_int(m->db, "cannot read the heartbeat", err, &hb_rev,
+	                       "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name"
+	                       " = '" VK_META_HEARTBEAT_REV "'), 0)",
+	                       "") != VK_OK)
+		return -1;
+	do {
+		m->need_reconcile = 0;
+		for (int i = 0; i < SCOPES; i++) {
+			if (m->scopes[i][0] == '\0')
+				continue;
+			snprintf(filter, sizeof filter, "%s.>", m->scopes[i]);
+			if (catch_up(m, filter, letters[i], &rev) != 0)
+				return -1;
+		}
+	} while ((follow_scopes(m) || m->need_reconcile) && ++rounds < 4);
+	if (m->was_reconnected)
+		return -1; /* something may have been missed meanwhile: again */
+	vk_store_checkpoint(m->db, 1);
+	set_applied(m, hb_rev);
+	note_error(m, NULL);
+	sd_log(LOG_INFO, "replica in step with the bus at revision %lld (%ld changes applied)",
+	       (long long)m->applied_rev, m->applied - before);
+	acknowledge(m);
+	return 0;
+}
+
+/* ---- the loop --------------------------------------------------------------------- */
+
+static int
+open_replica(struct machine *m, const char *path)
+{
+	enum vk_fleet_role role;
+	char err[VK_ERRLEN];
+
+	if (vk_store_open(path, VK_OPEN_INIT, 5000, &m->db, err) != VK_OK ||
+	    vk_record_register(m->db, err) != VK_OK || vk_fleet_role(m->db, &role, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	if (role == VK_FLEET_AUTHORITY) {
+		sd_log(LOG_ERR, "store %s is the fleet's authority, not a replica", path);
+		return -1;
+	}
+	/* every commit reaches the disk before it counts: an applied revocation stays applied */
+	(void)sqlite3_exec(m->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	if (role == VK_FLEET_STANDALONE) {
+		int64_t keys = 0;
+
+		(void)vk_store_query_int(m->db, "", err, &keys, "SELECT count(*) FROM keys", "");
+		if (keys > 0) {
+			sd_log(LOG_ERR,
+			       "store %s holds keys of its own; a replica starts empty (move it"
+			       " aside, or give the daemon another [store] path)",
+			       path);
+			return -1;
+		}
+		set_meta(m, VK_META_ROLE, "replica", 0);
+		sd_log(LOG_INFO, "store %s is now a replica", path);
+	}
+	(void)vk_store_query_int(
+	    m->db, "", err, &m->applied_rev,
+	    "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name"
+	    " = '" VK_META_APPLIED_REV "'), 0)",
+	    "");
+	return 0;
+}
+
+int
+sd_machine(const struct vk_config *cfg, const char *store, int once)
+{
+	struct machine m;
+	char name[96], inbox[64], subject[256];
+	int status = 1;
+
+	memset(&m, 0, sizeof m);
+	m.cfg = cfg;
+	m.id = cfg->machine_id;
+	if (m.id == NULL) {
+		sd_log(LOG_ERR, "[machine] id is not set: a machine's daemon follows that machine");
+		return 1;
+	}
+	if (vk_public_key_parse(cfg->sync.authority_key, m.pk) != 0) {
+		sd_log(LOG_ERR, "[sync] authority_key is not set: records could not be verified");
+		return 1;
+	}
+	if (open_replica(&m, store) != 0)
+		goto out;
+	snprintf(name, sizeof name, "viamkey-syncd %s", m.id);
+	snprintf(inbox, sizeof inbox, "_INBOX.%s", m.id);
+	snprintf(m.deliver, sizeof m.deliver, "%s.cu", inbox);
+	if (sd_bus_open(&m.bus, &cfg->sync, name, inbox) != 0)
+		goto out;
+	snprintf(subject, sizeof subject, "%shb", m.bus.live_prefix);
+	if (sd_bus_subscribe(&m.bus, subject, &m.hb_sub) != 0 ||
+	    sd_bus_subscribe(&m.bus, m.deliver, &m.catch_up_sub) != 0)
+		goto out;
+	m.need_reconcile = 1;
+	m.last_hb_ms = sd_now_ms();
+	m.retry_ms = RETRY_MIN_MS;
+	while (!sd_stop) {
+		int64_t now = sd_now_ms(), hb, wait;
+		int connected = 0;
+		natsMsg *msg;
+
+		if (now >= m.next_resync_ms ||
+		    now - m.last_hb_ms > 3 * cfg->sync.heartbeat_interval * 1000) {
+			if (now - m.last_hb_ms > 3 * cfg->sync.heartbeat_interval * 1000)
+				sd_log(LOG_WARNING,
+				       "no heartbeat for %lld s; reading everything again",
+				       (long long)((now - m.last_hb_ms) / 1000));
+			m.need_reconcile = 1;
+			m.last_hb_ms = now; /* one reconcile per three silent intervals */
+		}
+		if (m.need_reconcile && now >= m.next_retry_ms) {
+			if (reconcile(&m) == 0) {
+				m.retry_ms = RETRY_MIN_MS;
+				m.next_resync_ms = now + cfg->sync.resync_interval * 1000;
+				if (once) {
+					status = 0;
+					break;
+				}
+			} else {
+				char what[128];
+
+				commit(&m);
+				m.need_reconcile = 1;
+				/* back off, with jitter, so that a fleet does not retry in step */
+				m.next_retry_ms =
+				    now + m.retry_ms / 2 +
+				    (int64_t)randombytes_uniform((uint32_t)m.retry_ms);
+				m.retry_ms =
+				    m.retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : m.retry_ms * 2;
+				snprintf(what, sizeof what, "cannot read the bus; retrying");
+				note_error(&m, what);
+			}
+		}
+		wait = m.need_reconcile ? m.next_retry_ms - sd_now_ms() : 1000;
+		msg = sd_queue_pop(&m.bus.q, wait > 0 ? wait : 1, &connected);
+		if (connected) {
+			m.need_reconcile = 1;
+			m.next_retry_ms = 0;
+		}
+		if (msg == NULL)
+			continue;
+		if (begin(&m) == 0) {
+			apply(&m, msg, &hb);
+			commit(&m);
+			if (hb >= 0) {
+				m.last_hb_ms = sd_now_ms();
+				/* everything before this heartbeat came before it on this
+				 * connection */
+				if (!m.need_reconcile)
+					set_applied(&m, hb);
+				acknowledge(&m);
+			}
+		}
+		natsMsg_Destroy(msg);
+	}
+out:
+	commit(&m);
+	sd_bus_close(&m.bus);
+	if (m.db != NULL) {
+		vk_store_checkpoint(m.db, 1);
+		sqlite3_close(m.db);
+	}
+	return status;
+}

@@ -1,0 +1,141 @@
+/*
+ * main.c - viamkey-syncd: the fleet's daemon (SPEC §8, viamkey-syncd(8)).
+ *
+ *   viamkey-syncd [--config FILE] [--once] [--verbose]
+ *
+ * On the authority (the store keyadm authority init made one) it
+ * publishes; on a machine ([machine] id and [sync] authority_key set) it
+ * follows its scopes into its replica. It runs in the foreground and logs
+ * to syslog (and, with --verbose, to stderr too). --once does one full
+ * pass and exits: 0 once the authority has published everything pending,
+ * or once a machine's replica matches the bus.
+ */
+#include "autoconfig.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet.h"
+#include "store.h"
+#include "syncd.h"
+
+volatile sig_atomic_t sd_stop;
+static int verbose;
+
+void
+sd_log(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (priority == LOG_DEBUG && !verbose)
+		return;
+	va_start(ap, fmt);
+	vsyslog(priority, fmt, ap);
+	va_end(ap);
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	sd_stop = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: viamkey-syncd [--config FILE] [--once] [--verbose]\n\n"
+	        "The viamkey fleet's daemon: on the authority it publishes the store's\n"
+	        "changes to the bus; on a machine it follows them into the replica.\n"
+	        "  --config FILE  config file (default %s, or $VIAMKEY_CONFIG)\n"
+	        "  --once         one full pass, then exit (0: done)\n"
+	        "  --verbose      also log to stderr, and log every record applied\n"
+	        "See viamkey-syncd(8).\n",
+	        VK_DEFAULT_CONFIG);
+}
+
+/* The job this host has: the authority's store publishes, a machine follows. */
+static int
+is_authority(const char *store)
+{
+	enum vk_fleet_role role = VK_FLEET_STANDALONE;
+	char err[VK_ERRLEN];
+	sqlite3 *db;
+
+	if (vk_store_open(store, VK_OPEN_ADMIN, 5000, &db, err) != VK_OK)
+		return 0;
+	(void)vk_fleet_role(db, &role, err);
+	sqlite3_close(db);
+	return role == VK_FLEET_AUTHORITY;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
+	    {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	const char *config = getenv("VIAMKEY_CONFIG");
+	struct sigaction sa;
+	struct vk_config cfg;
+	char err[VK_ERRLEN];
+	int c, once = 0, status;
+
+	if (config == NULL || *config == '\0')
+		config = VK_DEFAULT_CONFIG;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'o':
+			once = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("viamkey-syncd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	openlog("viamkey-syncd", LOG_PID | (verbose ? LOG_PERROR : 0), LOG_DAEMON);
+	if (sodium_init() < 0) {
+		sd_log(LOG_ERR, "cannot initialise libsodium");
+		return 1;
+	}
+	if (vk_config_load(config, &cfg, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return 1;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (is_authority(cfg.store_path))
+		status = sd_authority(&cfg, cfg.store_path, once);
+	else
+		status = sd_machine(&cfg, cfg.store_path, once);
+	vk_config_free(&cfg);
+	nats_Close();
+	return status;
+}

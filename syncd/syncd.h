@@ -1,0 +1,95 @@
+/*
+ * syncd.h - what viamkey-syncd's parts share.
+ *
+ * One daemon, two jobs (SPEC §8): on the authority it publishes the
+ * outbox to the bus and a heartbeat; on a machine it follows its scopes
+ * into its replica. bus.c is the NATS side of both; authority.c and
+ * machine.c are the two jobs; common/ knows what the records mean.
+ * Everything that touches the store runs on the main thread; nats.c's
+ * delivery threads only queue messages (struct sd_queue).
+ */
+#ifndef SYNCD_H
+#define SYNCD_H
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <syslog.h>
+
+#include "config.h"
+
+/* Set by SIGTERM and SIGINT: the loops finish what they do and return. */
+extern volatile sig_atomic_t sd_stop;
+
+void sd_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t sd_now_ms(void);
+
+/* Messages handed over by nats.c's threads, and what happened to the connection. */
+struct sd_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	natsMsg **items; /* a ring */
+	size_t head, count, cap;
+	int connected; /* set on (re)connect: everything is to be read again */
+};
+
+struct sd_bus {
+	natsConnection *nc;
+	jsCtx *js;
+	struct sd_queue q;
+	const struct vk_sync_config *cfg;
+	char stream[96];      /* KV_<bucket> */
+	char kv_prefix[96];   /* $KV.<bucket>. */
+	char live_prefix[96]; /* vk.<bucket>. : the bucket republished */
+	char inbox[128];      /* this daemon's private inbox prefix */
+};
+
+/*
+ * Connects (or goes on trying in the background: nats.c reconnects for
+ * ever, with jitter) with [sync]'s servers and credentials; `name` names
+ * the connection; `inbox` is the private inbox prefix (a machine's
+ * subscriptions are confined to it). 0, or -1 after logging why.
+ */
+int sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name,
+                const char *inbox);
+void sd_bus_close(struct sd_bus *b);
+
+/* Subscribes subject into the queue; the subscription lives as long as the bus. */
+int sd_bus_subscribe(struct sd_bus *b, const char *subject, natsSubscription **sub);
+
+/*
+ * The next message, waiting at most timeout_ms; NULL when none came. A
+ * (re)connection sets *connected (and the queue's flag is cleared).
+ */
+natsMsg *sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected);
+
+/*
+ * A JetStream API request; the reply's JSON in *reply (malloc()ed) when
+ * it carries no error. 0, or -1 with why in err.
+ */
+int sd_bus_request(struct sd_bus *b, const char *subject, const char *body, char **reply, char *err,
+                   size_t errlen);
+
+/*
+ * Catch-up: creates a consumer named `name` on the bucket's entries
+ * matching `filter` (an entry pattern such as "m.<id>.>"), delivering the
+ * latest value of each to `deliver` (a subject the caller subscribed), and
+ * returns how many are pending, or -1. sd_bus_consumer_done() deletes it.
+ */
+int64_t sd_bus_consumer(struct sd_bus *b, const char *name, const char *filter, const char *deliver,
+                        char *err, size_t errlen);
+void sd_bus_consumer_done(struct sd_bus *b, const char *name);
+
+/* Messages still to come from a consumer, from a delivered message's reply subject; -1 if none. */
+int64_t sd_msg_pending(natsMsg *m);
+
+/* The entry a message is about ("m.<id>.k.<id>"), from its subject; NULL if it is not the bucket's.
+ */
+const char *sd_msg_entry(const struct sd_bus *b, natsMsg *m);
+
+/* The two jobs; each returns the exit status. `once`: one full pass, then exit. */
+int sd_authority(const struct vk_config *cfg, const char *store, int once);
+int sd_machine(const struct vk_config *cfg, const char *store, int once);
+
+#endif
