@@ -667,14 +667,20 @@ apply_heartbeat(sqlite3 *db, const char *json, int64_t now, struct vk_apply_resu
 	int changed;
 	vk_rc rc;
 
-	/* only a heartbeat newer than the last one counts: a replayed one cannot hide staleness */
-	if ((rc = vk_store_exec(db, "cannot record the heartbeat", err, &changed,
-	                        "INSERT INTO meta (name, value) SELECT '" VK_META_HEARTBEAT_AT "',"
-	                        " json_extract(?1, '$.at') WHERE json_extract(?1, '$.at') >"
-	                        " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = "
-	                        "'" VK_META_HEARTBEAT_AT "'), 0)"
-	                        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-	                        "t", json)) != VK_OK ||
+	/*
+	 * Only a heartbeat newer than the last one counts: a later time, or the
+	 * same second with a higher revision. A replayed one cannot hide
+	 * staleness or claim a revision the replica has not seen.
+	 */
+	if ((rc = vk_store_exec(
+	         db, "cannot record the heartbeat", err, &changed,
+	         "INSERT INTO meta (name, value) SELECT '" VK_META_HEARTBEAT_AT "',"
+	         " json_extract(?1, '$.at') WHERE (json_extract(?1, '$.at'),"
+	         " json_extract(?1, '$.rev')) > (coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+	         " WHERE name = '" VK_META_HEARTBEAT_AT "'), 0), coalesce((SELECT CAST(value AS"
+	         " INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_REV "'), -1))"
+	         " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	         "t", json)) != VK_OK ||
 	    !changed)
 		return rc;
 	out->what = VK_APPLIED_HEARTBEAT;

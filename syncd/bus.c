@@ -232,7 +232,14 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 		sd_log(LOG_ERR, "no [sync] servers configured");
 		goto out;
 	}
-	if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetServers(o, servers, n) != NATS_OK ||
+	/*
+	 * One delivery thread for every subscription: messages reach the queue
+	 * in the order they came off the connection, so that a heartbeat never
+	 * overtakes the records published before it (the revision a machine
+	 * acknowledges depends on it).
+	 */
+	if (nats_SetMessageDeliveryPoolSize(1) != NATS_OK || natsOptions_Create(&o) != NATS_OK ||
+	    natsOptions_SetServers(o, servers, n) != NATS_OK ||
 	    natsOptions_SetName(o, name) != NATS_OK ||
 	    natsOptions_SetCustomInboxPrefix(o, inbox) != NATS_OK ||
 	    natsOptions_UseGlobalMessageDelivery(o, true) != NATS_OK ||

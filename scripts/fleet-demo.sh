@@ -1,0 +1,155 @@
+#!/bin/sh
+# fleet-demo.sh - the fleet on one host, on loopback: a three-node NATS
+# JetStream cluster, an authority and three machines in two locations,
+# each with its own replica and viamkey-syncd. It creates an organization
+# key, shows it log in on every machine (a real PAM transaction through
+# each machine's replica), revokes it, lets `keyadm sync wait` confirm that
+# the revocation is in force everywhere, and shows every machine refuse
+# it. It stops everything it started and leaves its files in ./fleet-demo.
+#
+# Run it after scripts/quickstart.sh (it uses the build tree); it installs
+# nats-server when missing (needs root then). docs/FLEET.md explains each
+# step for real hosts.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+. scripts/deps.sh
+
+install_packages nats-server
+[ -x keyadm/keyadm ] && [ -x syncd/viamkey-syncd ] && [ -x tests/pam_login ] || {
+	echo "fleet-demo: build first: scripts/quickstart.sh" >&2
+	exit 1
+}
+KEYADM=$top/keyadm/keyadm
+SYNCD=$top/syncd/viamkey-syncd
+MODULE=$top/pam_viamkey/.libs/pam_viamkey.so
+user=${SUDO_USER:-$(id -un)}
+
+umask 077
+demo=$top/fleet-demo
+rm -rf "$demo"
+mkdir -p "$demo"
+pids=
+stop_all() {
+	for p in $pids; do kill "$p" 2>/dev/null || :; done
+	for p in $pids; do wait "$p" 2>/dev/null || :; done
+}
+trap stop_all EXIT
+trap 'exit 1' INT TERM HUP
+
+# A free TCP port on 127.0.0.1, from a base that depends on this process.
+port_free() { ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+base=$((20000 + $$ % 20000))
+while ! port_free "$base" || ! port_free $((base + 1)) || ! port_free $((base + 2)) ||
+	! port_free $((base + 100)) || ! port_free $((base + 101)) || ! port_free $((base + 102)); do
+	base=$((base + 7))
+done
+client() { echo $((base + $1 - 1)); }
+route() { echo $((base + 100 + $1 - 1)); }
+servers="nats://127.0.0.1:$(client 1), nats://127.0.0.1:$(client 2), nats://127.0.0.1:$(client 3)"
+
+echo "== a three-node JetStream cluster on 127.0.0.1:$(client 1)-$(client 3) =="
+printf 'fleet-demo-password\n' >"$demo/bus.password"
+for n in 1 2 3; do
+	cat >"$demo/nats-$n.conf" <<-EOF
+	server_name: n$n
+	listen: 127.0.0.1:$(client "$n")
+	jetstream { store_dir: "$demo/nats-$n" }
+	cluster {
+	  name: viamkey-demo
+	  listen: 127.0.0.1:$(route "$n")
+	  routes: [nats-route://127.0.0.1:$(route 1), nats-route://127.0.0.1:$(route 2), nats-route://127.0.0.1:$(route 3)]
+	}
+	accounts {
+	  SYS { users: [{user: sys, password: "fleet-demo-sys"}] }
+	  VIAMKEY { jetstream: enabled, users: [{user: viamkey, password: "fleet-demo-password"}] }
+	}
+	system_account: SYS
+	EOF
+	nats-server -c "$demo/nats-$n.conf" >"$demo/nats-$n.log" 2>&1 &
+	pids="$pids $!"
+done
+
+echo
+echo "== the authority: a store, its tree, and the fleet's signing key =="
+cat >"$demo/authority.conf" <<EOF
+[store]
+path = $demo/authority/keys.db
+[sync]
+servers = $servers
+bucket = viamkey
+user = viamkey
+password_file = $demo/bus.password
+signing_key = $demo/signing.key
+heartbeat_interval = 2s
+EOF
+ka() { "$KEYADM" --config "$demo/authority.conf" "$@"; }
+ka init --org demo-org --location berlin --machine authority >/dev/null
+ka authority init
+org=$(ka --json organizations list | sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p')
+berlin=$(ka --json locations list | sed -n 's/.*"id":"\([0-9a-f-]*\)","org_id".*"name":"berlin".*/\1/p')
+paris=$(ka --json locations create --org-id "$org" --name paris | sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p')
+machines=
+for spec in berlin-1:$berlin berlin-2:$berlin paris-1:$paris; do
+	name=${spec%%:*}
+	id=$(ka --json machines create --location-id "${spec#*:}" --name "$name" |
+		sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p')
+	machines="$machines $name:$id"
+done
+"$SYNCD" --config "$demo/authority.conf" 2>"$demo/authority.log" &
+pids="$pids $!"
+
+echo
+echo "== three machines join: each gets the config keyadm machines config prints =="
+for spec in $machines; do
+	name=${spec%%:*} id=${spec#*:}
+	mkdir -p "$demo/$name/pam.d"
+	ka machines config --machine-id "$id" |
+		sed -e "s|^path = .*|path = $demo/$name/keys.db|" \
+			-e "s|^; credentials = .*|user = viamkey\npassword_file = $demo/bus.password|" \
+			-e "s|^heartbeat_interval = .*|heartbeat_interval = 2s|" >"$demo/$name/viamkey.conf"
+	for stack in auth account session; do
+		printf '%-8s required %s config=%s nodelay\n' "$stack" "$MODULE" "$demo/$name/viamkey.conf"
+	done >"$demo/$name/pam.d/viamkey-demo"
+	"$SYNCD" --config "$demo/$name/viamkey.conf" 2>"$demo/$name/syncd.log" &
+	pids="$pids $!"
+	echo "  $name ($id): $demo/$name/viamkey.conf"
+done
+
+echo
+echo "== an organization key for $user =="
+ka --json organizations api-key create --org-id "$org" --user "$user" --role operator \
+	--name demo-org-key 2>/dev/null | sed -n 's/.*"key":"\([A-Za-z0-9_]*\)".*/\1/p' >"$demo/token"
+key=$(ka --json keys list | sed -n 's/.*"id":"\([0-9a-f-]*\)","name":"demo-org-key".*/\1/p')
+echo "  key $key"
+ka sync wait --timeout 60s
+
+login_everywhere() {
+	for spec in $machines; do
+		name=${spec%%:*}
+		if "$top/tests/pam_login" --confdir "$demo/$name/pam.d" --service viamkey-demo "$user" \
+			<"$demo/token" >"$demo/login.out" 2>&1; then
+			echo "  $name: login accepted"
+		else
+			echo "  $name: login refused ($(tail -n 1 "$demo/login.out"))"
+		fi
+	done
+}
+echo
+echo "== a real PAM login with it on every machine, each from its own replica =="
+login_everywhere
+
+echo
+echo "== revoked on the authority; keyadm sync wait confirms it is in force everywhere =="
+ka keys disable --key-id "$key" >/dev/null
+start=$(date +%s%N)
+ka sync wait --timeout 60s
+echo "  (keyadm sync wait returned after $((($(date +%s%N) - start) / 1000000)) ms)"
+ka sync status
+
+echo
+echo "== the same login on every machine =="
+login_everywhere
+
+echo
+echo "Done. Everything started is stopped; the files are in $demo."
