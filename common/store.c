@@ -6,8 +6,11 @@
  *     the euid and not writable by group or others, and its file and every
  *     side file that exists (-wal, -shm, -journal) is a regular file owned
  *     by root or the euid that group and others can neither read nor write.
- *     The checks are made on descriptors opened without following links;
- *     the file SQLite then opens by path MUST be the one checked.
+ *     The directory is checked on its opened descriptor, the files through
+ *     it (fstatat, links not followed); the file SQLite then opens by path
+ *     MUST be the one checked. The store's files MUST NOT be opened (and
+ *     closed) outside SQLite once it may hold them: closing a descriptor
+ *     drops the process's POSIX locks on that file, and with them SQLite's.
  *  2. Only VK_OPEN_INIT creates anything (directory 0700, file 0600) or
  *     changes a mode (to 0600, and only that of a file group and others
  *     could read but not write), and a failed init removes what it created.
@@ -368,18 +371,23 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
-/* The files of one store, opened and checked by descriptor before SQLite opens it. */
+/*
+ * The files of one store, checked through the descriptor of their
+ * directory before SQLite opens them. The store's own files are never
+ * opened here once SQLite may hold them: closing any descriptor of a file
+ * drops every POSIX lock the process holds on it (fcntl(2)), the locks
+ * SQLite's connections in this process depend on.
+ */
 struct files {
 	const char *path;
-	char *dir;         /* the directory's path */
-	const char *base;  /* the file's name in it */
-	int dfd;           /* the directory */
-	int fd;            /* the store */
-	struct stat st;    /* of fd */
-	int dir_created;   /* init created the directory */
-	int created;       /* init created the file (both are removed again if init fails) */
-	int read_only;     /* the file system is mounted read-only */
-	off_t wal_size;    /* -1: no -wal file */
+	char *dir;        /* the directory's path */
+	const char *base; /* the file's name in it */
+	int dfd;          /* the directory */
+	struct stat st;   /* of the store's entry */
+	int dir_created;  /* init created the directory */
+	int created;      /* init created the file (both are removed again if init fails) */
+	int read_only;    /* the file system is mounted read-only */
+	off_t wal_size;   /* -1: no -wal file */
 	int have_shm;
 };
 
@@ -411,40 +419,45 @@ check_dir(const char *path, const struct stat *st, char err[VK_ERRLEN])
 }
 
 /*
- * The store and its side files: regular, owned by root or the euid, and
- * neither readable nor writable by group or others. `fix` (init) brings a
- * file that others could only read to 0600 through the descriptor; one
- * that others could write is refused even then, since anyone may have
- * changed it.
+ * The store or a side file, named `name` in the checked directory and
+ * looked at without following a link: a regular file, owned by root or the
+ * euid, that group and others can neither read nor write. `fix` (init)
+ * brings a file others could only read to 0600; one that others could
+ * write is refused even then, since anyone may have changed it. Sets *st;
+ * VK_ERR_NOTFOUND when there is no such entry.
  */
 static vk_rc
-check_file(const char *what, const char *path, int fd, struct stat *st, int fix,
-           char err[VK_ERRLEN])
+check_file(const struct files *f, const char *what, const char *name, const char *shown,
+           struct stat *st, int fix, char err[VK_ERRLEN])
 {
 	vk_rc rc;
 
-	if (fstat(fd, st) != 0) {
-		vk_seterr(err, "%s %s: %s", what, path, strerror(errno));
+	if (fstatat(f->dfd, name, st, AT_SYMLINK_NOFOLLOW) != 0) {
+		vk_seterr(err, "%s %s: %s", what, shown, strerror(errno));
+		return errno == ENOENT ? VK_ERR_NOTFOUND : VK_ERR_STORE;
+	}
+	if (S_ISLNK(st->st_mode)) {
+		vk_seterr(err, "%s %s is not a regular file (a symbolic link)", what, shown);
 		return VK_ERR_STORE;
 	}
 	if (!S_ISREG(st->st_mode)) {
-		vk_seterr(err, "%s %s is not a regular file", what, path);
+		vk_seterr(err, "%s %s is not a regular file", what, shown);
 		return VK_ERR_STORE;
 	}
-	if ((rc = check_owner(what, path, st, err)) != VK_OK)
+	if ((rc = check_owner(what, shown, st, err)) != VK_OK)
 		return rc;
 	if ((st->st_mode & 077) == 0)
 		return VK_OK;
-	if (fix && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0 && fchmod(fd, 0600) == 0) {
+	if (fix && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0 && fchmodat(f->dfd, name, 0600, 0) == 0) {
 		st->st_mode &= ~(mode_t)077;
 		return VK_OK;
 	}
 	vk_seterr(err, "%s %s is readable or writable by group or others; run chmod 600 %s", what,
-	          path, path);
+	          shown, shown);
 	return VK_ERR_STORE;
 }
 
-/* Closes what open_dir() and open_file() opened; a failed init removes the files it created. */
+/* Closes the directory; a failed init removes the files it created. */
 static void
 files_close(struct files *f, int failed)
 {
@@ -459,12 +472,10 @@ files_close(struct files *f, int failed)
 	}
 	if (failed && f->dir_created)
 		(void)rmdir(f->dir);
-	if (f->fd >= 0)
-		close(f->fd);
 	if (f->dfd >= 0)
 		close(f->dfd);
 	free(f->dir);
-	f->fd = f->dfd = -1;
+	f->dfd = -1;
 	f->dir = NULL;
 }
 
@@ -473,6 +484,7 @@ static vk_rc
 open_dir(struct files *f, const char *path, enum vk_open_mode mode, char err[VK_ERRLEN])
 {
 	const char *slash = strrchr(path, '/');
+	struct statvfs vfs;
 	struct stat st;
 
 	f->path = path;
@@ -508,72 +520,59 @@ open_dir(struct files *f, const char *path, enum vk_open_mode mode, char err[VK_
 		vk_seterr(err, "store directory %s: %s", f->dir, strerror(errno));
 		return VK_ERR_STORE;
 	}
+	f->read_only = fstatvfs(f->dfd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
 	return check_dir(f->dir, &st, err);
 }
 
-/* Opens the store file itself; only init creates it. */
+/* Checks the store's entry; only init creates it (the new file is closed at once, unlocked). */
 static vk_rc
-open_file(struct files *f, enum vk_open_mode mode, char err[VK_ERRLEN])
+check_store_file(struct files *f, enum vk_open_mode mode, char err[VK_ERRLEN])
 {
-	const int flags = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-	struct statvfs vfs;
+	vk_rc rc;
 
 	if (mode == VK_OPEN_INIT) {
-		f->fd = openat(f->dfd, f->base, O_RDWR | O_CREAT | O_EXCL | flags, 0600);
-		f->created = f->fd >= 0;
-		if (f->fd < 0 && errno == EEXIST)
-			f->fd = openat(f->dfd, f->base, O_RDONLY | flags);
-	} else {
-		f->fd = openat(f->dfd, f->base, O_RDONLY | flags);
-	}
-	if (f->fd < 0) {
-		if (errno == ENOENT) {
-			vk_seterr(err, "store %s does not exist; create it with keyadm init", f->path);
-			return VK_ERR_NOTFOUND;
+		int fd = openat(f->dfd, f->base,
+		                O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+
+		if (fd >= 0) {
+			f->created = 1;
+			close(fd);
+		} else if (errno != EEXIST) {
+			vk_seterr(err, "cannot create store %s: %s", f->path, strerror(errno));
+			return VK_ERR_IO;
 		}
-		if (errno == ELOOP) {
-			vk_seterr(err, "store %s is not a regular file (a symbolic link)", f->path);
-			return VK_ERR_STORE;
-		}
-		vk_seterr(err, mode == VK_OPEN_INIT ? "cannot create store %s: %s" : "store %s: %s",
-		          f->path, strerror(errno));
-		return mode == VK_OPEN_INIT ? VK_ERR_IO : VK_ERR_STORE;
 	}
-	f->read_only = fstatvfs(f->fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
-	return check_file("store", f->path, f->fd, &f->st, mode == VK_OPEN_INIT, err);
+	rc = check_file(f, "store", f->base, f->path, &f->st, mode == VK_OPEN_INIT, err);
+	if (rc == VK_ERR_NOTFOUND)
+		vk_seterr(err, "store %s does not exist; create it with keyadm init", f->path);
+	return rc;
 }
 
-/* Checks whichever of -wal, -shm and -journal exist, by descriptor. */
+/* Checks whichever of -wal, -shm and -journal exist. */
 static vk_rc
 check_side_files(struct files *f, enum vk_open_mode mode, char err[VK_ERRLEN])
 {
 	char name[PATH_MAX], shown[PATH_MAX];
-	vk_rc rc = VK_OK;
 
 	f->wal_size = -1;
 	f->have_shm = 0;
-	for (size_t i = 0; i < sizeof side_files / sizeof side_files[0] && rc == VK_OK; i++) {
+	for (size_t i = 0; i < sizeof side_files / sizeof side_files[0]; i++) {
 		struct stat st;
-		int fd;
+		vk_rc rc;
 
 		snprintf(name, sizeof name, "%s%s", f->base, side_files[i]);
 		snprintf(shown, sizeof shown, "%s%s", f->path, side_files[i]);
-		fd = openat(f->dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue;
-			vk_seterr(err, "store file %s: %s", shown,
-			          errno == ELOOP ? "a symbolic link" : strerror(errno));
-			return VK_ERR_STORE;
-		}
-		rc = check_file("store file", shown, fd, &st, mode == VK_OPEN_INIT, err);
-		close(fd);
+		rc = check_file(f, "store file", name, shown, &st, mode == VK_OPEN_INIT, err);
+		if (rc == VK_ERR_NOTFOUND)
+			continue;
+		if (rc != VK_OK)
+			return rc;
 		if (i == 0)
 			f->wal_size = st.st_size;
 		else if (i == 1)
 			f->have_shm = 1;
 	}
-	return rc;
+	return VK_OK;
 }
 
 /* "file:" URI for path with immutable=1 (percent-encoding what a URI reserves). */
@@ -638,12 +637,12 @@ sqlite_open(const struct files *f, sqlite3 **db, char err[VK_ERRLEN])
 }
 
 /*
- * The file SQLite opened by path is the one checked by descriptor: the
- * directory's path still names the checked directory, its entry the
- * checked file, and SQLite's open file is that entry (SQLITE_FCNTL_HAS_MOVED).
- * Only someone who may rename entries of a directory on the path could
- * swap a file in and out between the two opens; the checked directory
- * admits only root and the euid.
+ * The file SQLite opened by path is the one checked: the directory's path
+ * still names the checked directory, its entry the checked file, and
+ * SQLite's open file is that entry (SQLITE_FCNTL_HAS_MOVED). Only someone
+ * who may rename entries of a directory on the path could swap a file in
+ * and out between the check and the open; the checked directory admits
+ * only root and the euid.
  */
 static vk_rc
 same_file(sqlite3 *db, const struct files *f, char err[VK_ERRLEN])
@@ -684,19 +683,22 @@ vk_rc
 vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sqlite3 **out,
               char err[VK_ERRLEN])
 {
-	struct files f = {.fd = -1, .dfd = -1};
+	struct files f = {.dfd = -1};
 	sqlite3 *db = NULL;
 	struct header h;
 	vk_rc rc;
 
 	*out = NULL;
 	if ((rc = open_dir(&f, path, mode, err)) != VK_OK ||
-	    (rc = open_file(&f, mode, err)) != VK_OK ||
+	    (rc = check_store_file(&f, mode, err)) != VK_OK ||
 	    (rc = check_side_files(&f, mode, err)) != VK_OK ||
 	    (rc = sqlite_open(&f, &db, err)) != VK_OK || (rc = same_file(db, &f, err)) != VK_OK ||
 	    (rc = configure(db, &f, busy_timeout_ms, err)) != VK_OK ||
 	    (rc = read_header(db, path, &h, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, mode, err)) != VK_OK)
+		goto fail;
+	/* the side files SQLite made for this open follow the same rules */
+	if ((rc = check_side_files(&f, VK_OPEN_LOGIN, err)) != VK_OK)
 		goto fail;
 	if (mode == VK_OPEN_INIT && h.user_version < VK_SCHEMA_VERSION &&
 	    (rc = migrate(db, path, err)) != VK_OK)

@@ -3,10 +3,12 @@
  */
 #include "autoconfig.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "duration.h"
@@ -933,6 +935,60 @@ test_last_use_throttled(void **state)
 	close_ok(db);
 }
 
+/*
+ * Whether another process could take a write lock on the range of the
+ * store file where SQLite's connections hold their shared locks (its
+ * "shared range", PENDING_BYTE + 2, 510 bytes): 1 when it could, i.e.
+ * no connection in this process holds its lock there.
+ */
+static int
+shared_range_free(const char *path)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+		                   .l_start = 0x40000000 + 2, .l_len = 510};
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+
+		_exit(fd >= 0 && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type == F_UNLCK ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/*
+ * Opening the store again in the same process (a second login in a
+ * threaded PAM application, keyadm check beside a kept connection) MUST
+ * NOT drop the locks of a connection that is already open: closing any
+ * descriptor of a file drops every POSIX lock the process holds on it,
+ * and without its shared lock another process's SQLite could checkpoint
+ * and delete the log under the open connection.
+ */
+static void
+test_open_keeps_other_connections_locks(void **state)
+{
+	struct st_fx *f = *state;
+	sqlite3 *held, *second;
+	int64_t n;
+
+	make_store(f);
+	held = open_ok(f, VK_OPEN_LOGIN);
+	/* a WAL connection keeps its shared lock on the store once it has read it */
+	assert_int_equal(vk_store_query_int(held, "", f->err, &n, "SELECT count(*) FROM keys", ""),
+	                 VK_OK);
+	assert_false(shared_range_free(f->path));
+	for (int mode = VK_OPEN_LOGIN; mode <= VK_OPEN_INIT; mode++) {
+		second = open_ok(f, (enum vk_open_mode)mode);
+		close_ok(second);
+		assert_false(shared_range_free(f->path));
+	}
+	close_ok(held);
+	assert_true(shared_range_free(f->path));
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -968,6 +1024,7 @@ main(void)
 	    TEST(test_event_recorded),
 	    TEST(test_prepare_binds_for_caller),
 	    TEST(test_last_use_throttled),
+	    TEST(test_open_keeps_other_connections_locks),
 	};
 
 	fx_init();

@@ -59,7 +59,7 @@ for side in -wal -shm; do
 	ln -s "$T/saved$side" "$DB$side"
 	ka keys list
 	expect_rc 1 "a $side file that is a symbolic link is refused"
-	expect_err_re "... saying so" "$DB$side: a symbolic link"
+	expect_err_re "... saying so" "$DB$side is not a regular file \\(a symbolic link\\)"
 	rm "$DB$side"
 	mv "$T/saved$side" "$DB$side"
 done
