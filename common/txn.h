@@ -18,7 +18,7 @@
 struct vk_txn {
 	sqlite3 *db;
 	const char *actor;     /* the person who asked: login or sudo user */
-	const char *effective; /* the user it ran as, or NULL when the same */
+	const char *effective; /* the user it ran as (keyadm always names it), or NULL */
 	int64_t now;
 	/* set by vk_txn_begin() */
 	int authority;    /* the store is the fleet's authority */

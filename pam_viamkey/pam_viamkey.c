@@ -15,8 +15,9 @@
  *     wiped with sodium_memzero before it is freed, and a token-shaped
  *     value (vk_token_shaped) MUST NOT be left in PAM_AUTHTOK unless
  *     forward_authtok.
- *  4. The module is stateless between calls: every entry point loads the
- *     config, and the decision opens and closes the store. The only thing
+ *  4. The module is stateless between calls: authentication and account
+ *     management load the config, and the decision opens and closes the
+ *     store (setcred and sessions read neither). The only thing
  *     carried from authentication to the later entry points is what
  *     key_login() reads: the small record a successful authentication of
  *     this handle stored with pam_set_data (each authentication first

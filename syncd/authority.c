@@ -40,6 +40,7 @@ struct authority {
 	char host[HOST_NAME_SIZE];
 	natsSubscription *acks;
 	int bucket_ready;
+	unsigned generation; /* of the acknowledgements consumer's name, as on a machine */
 	int64_t next_hb_ms;
 	long published;
 };
@@ -244,13 +245,15 @@ acknowledged(struct authority *a, natsMsg *m)
 static int
 read_acks(struct authority *a)
 {
-	char deliver[160], err[512];
+	char deliver[160], err[512], name[64];
 	int64_t pending, got = 0;
 
 	snprintf(deliver, sizeof deliver, "%s.acks", a->bus.inbox);
-	if ((pending =
-	         sd_bus_consumer(&a->bus, "vk-authority-a", "a.>", deliver, err, sizeof err)) < 0) {
+	snprintf(name, sizeof name, "vk-authority-a%u", a->generation);
+	if ((pending = sd_bus_consumer(&a->bus, name, "a.>", deliver, err, sizeof err)) < 0) {
 		sd_log(LOG_WARNING, "cannot read the acknowledgements: %s", err);
+		if (strstr(err, "Timeout") != NULL)
+			a->generation++; /* see catch_up() in machine.c */
 		return -1;
 	}
 	(void)sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -267,7 +270,7 @@ read_acks(struct authority *a)
 		natsMsg_Destroy(m);
 	}
 	(void)sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
-	sd_bus_consumer_done(&a->bus, "vk-authority-a");
+	sd_bus_consumer_done(&a->bus, name);
 	return 0;
 }
 

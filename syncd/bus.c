@@ -9,7 +9,8 @@
  * leader); catch-up uses a named consumer whose filter is in the request
  * subject, so that a machine's bus user can be confined to its own scope.
  * Subscriptions are made once and kept (nats.c 3.4.1 can crash when one is
- * destroyed while messages for it are arriving).
+ * destroyed while messages for it are arriving); a machine replaces the
+ * subscription of a scope only when it moves to another location.
  */
 #include "autoconfig.h"
 
@@ -200,9 +201,13 @@ split_servers(char *list, const char *servers[MAX_SERVERS])
 {
 	int n = 0;
 
-	for (char *tok = strtok(list, ", "); tok != NULL && n < MAX_SERVERS;
-	     tok = strtok(NULL, ", "))
+	for (char *tok = strtok(list, ", "); tok != NULL; tok = strtok(NULL, ", ")) {
+		if (n == MAX_SERVERS) {
+			sd_log(LOG_WARNING, "[sync] servers: only the first %d are used", MAX_SERVERS);
+			break;
+		}
 		servers[n++] = tok;
+	}
 	return n;
 }
 

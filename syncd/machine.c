@@ -37,6 +37,7 @@
 #define RETRY_MIN_MS  1000
 #define RETRY_MAX_MS  60000
 #define ACK_REFRESH   6 /* heartbeat intervals between acknowledgements that change nothing */
+#define ONCE_DEADLINE 60000 /* ms --once tries before it gives up */
 #define SCOPES        3
 
 struct machine {
@@ -52,6 +53,7 @@ struct machine {
 	int in_txn;
 	int64_t applied_rev, acked_rev;
 	int64_t last_hb_ms, last_ack_ms, next_resync_ms, retry_ms, next_retry_ms;
+	unsigned generation; /* of the catch-up consumers' names: a new one after a timeout */
 	int need_reconcile, was_reconnected;
 	long applied, dropped;
 };
@@ -236,11 +238,19 @@ catch_up(struct machine *m, const char *filter, char letter, int64_t *hb)
 	int64_t pending, got = 0, seen_hb;
 	size_t namelen;
 
-	snprintf(name, sizeof name, "vk-%s-%c", m->id, letter);
+	snprintf(name, sizeof name, "vk-%s-%c%u", m->id, letter, m->generation);
 	namelen = strlen(name);
 	*hb = -1;
 	if ((pending = sd_bus_consumer(&m->bus, name, filter, m->deliver, err, sizeof err)) < 0) {
 		sd_log(LOG_WARNING, "cannot read %s from the bus: %s", filter, err);
+		/*
+		 * A consumer of this name may be stuck on a dead bus node, where
+		 * nothing can delete it until the node returns (then its inactive
+		 * threshold does): the next try uses another name. After any
+		 * other error the name is kept, so that retries leave no orphans.
+		 */
+		if (strstr(err, "Timeout") != NULL)
+			m->generation++;
 		return -1;
 	}
 	while (got < pending && !sd_stop) {
@@ -368,6 +378,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 {
 	struct machine m;
 	char name[96], inbox[64], subject[256];
+	int64_t deadline;
 	int status = 1;
 
 	memset(&m, 0, sizeof m);
@@ -395,6 +406,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 	m.need_reconcile = 1;
 	m.last_hb_ms = sd_now_ms();
 	m.retry_ms = RETRY_MIN_MS;
+	deadline = m.last_hb_ms + ONCE_DEADLINE;
 	while (!sd_stop) {
 		int64_t now = sd_now_ms(), hb, wait;
 		int connected = 0;
@@ -431,6 +443,12 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 				snprintf(what, sizeof what, "cannot read the bus; retrying");
 				note_error(&m, what);
 			}
+		}
+		if (once && sd_now_ms() > deadline) {
+			sd_log(LOG_ERR, "--once: the replica could not be brought in step with the bus in"
+			                " %d s",
+			       ONCE_DEADLINE / 1000);
+			break;
 		}
 		wait = m.need_reconcile ? m.next_retry_ms - sd_now_ms() : 1000;
 		msg = sd_queue_pop(&m.bus.q, wait > 0 ? wait : 1, &connected);

@@ -8,7 +8,8 @@
  * follows its scopes into its replica. It runs in the foreground and logs
  * to syslog (and, with --verbose, to stderr too). --once does one full
  * pass and exits: 0 once the authority has published everything pending,
- * or once a machine's replica matches the bus.
+ * or once a machine's replica matches the bus; 1 when that could not be
+ * done within a minute. Stopped by SIGTERM or SIGINT, it exits 0.
  */
 #include "autoconfig.h"
 
@@ -135,6 +136,9 @@ main(int argc, char **argv)
 		status = sd_authority(&cfg, cfg.store_path, once);
 	else
 		status = sd_machine(&cfg, cfg.store_path, once);
+	/* stopped by SIGTERM or SIGINT, as systemctl stop does: a clean end */
+	if (sd_stop && !once)
+		status = 0;
 	vk_config_free(&cfg);
 	nats_Close();
 	return status;

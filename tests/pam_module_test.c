@@ -1532,6 +1532,8 @@ logged_store_refusals(struct t *t, struct log *l, const void *arg)
 	char *shm = side_file(t, "-shm"), *fix;
 	int rc = 0;
 
+	if (shm == NULL)
+		return 1;
 	if (asprintf(&fix,
 	             "reason=store_error (store file %s is readable or writable by group or"
 	             " others; run chmod 600 %s)",

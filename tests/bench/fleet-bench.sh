@@ -102,7 +102,7 @@ ka() { "$KEYADM" --config "$W/authority.conf" "$@"; }
 revision() { sqlite3 "$W/authority/keys.db" "SELECT value FROM meta WHERE name = 'fleet_revision'"; }
 
 # until_applied SINCE_NS: milliseconds until every machine has applied the current revision
-until_applied() { "$FLEETWAIT" "$W/authority/keys.db" "$(revision)" "$1" 120000; }
+until_applied() { "$FLEETWAIT" "$W/authority/keys.db" "$(revision)" "$1" "${VK_FLEET_TIMEOUT_MS:-120000}"; }
 
 outbox() { sqlite3 "$W/authority/keys.db" 'SELECT count(*) FROM sync_outbox'; }
 
@@ -176,7 +176,7 @@ for N in $SIZES; do
 		mkdir -p "$W/m$i"
 		ka machines config --machine-id "$id" | sed -e "s|^path = .*|path = $W/m$i/keys.db|" \
 			-e "s|^; credentials = .*|user = viamkey\npassword_file = $W/password|" >"$W/m$i/viamkey.conf"
-		"$SYNCD" --config "$W/m$i/viamkey.conf" 2>"$W/m$i/syncd.log" &
+		"$SYNCD" --config "$W/m$i/viamkey.conf" ${VK_FLEET_VERBOSE:+--verbose} 2>"$W/m$i/syncd.log" &
 		pids="$pids $!"
 		echo "$!" >>"$W/machine-pids"
 		i=$((i + 1))
