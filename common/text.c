@@ -164,3 +164,34 @@ vk_text_utf8_repair(const char *s)
 	*o = '\0';
 	return out;
 }
+
+int
+vk_text_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		uint32_t cp;
+		uint64_t w;
+		size_t n;
+
+		/* eight ASCII bytes, none of them NUL, at a time (within len) */
+		if (end - p >= 8) {
+			memcpy(&w, p, sizeof w);
+			if (((w | (w - 0x0101010101010101ull)) & 0x8080808080808080ull) == 0) {
+				p += 8;
+				continue;
+			}
+		}
+		if (*p == '\0')
+			return 0;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((n = utf8_decode(p, &cp)) == 0 || n > (size_t)(end - p))
+			return 0;
+		p += n;
+	}
+	return 1;
+}
