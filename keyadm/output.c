@@ -43,6 +43,66 @@ static const char key_human_sql[] =
     " FROM keys k WHERE k.id = ?2";
 // clang-format on
 
+/* The end of the year 9999: the last second strftime() formats as four digits. */
+#define TIME_END 253402300800LL
+
+/* Writes n digits of v ending before p. */
+static void
+digits(char *p, int n, int64_t v)
+{
+	while (n-- > 0) {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/*
+ * ka_time(t): "YYYY-MM-DDTHH:MM:SSZ" for an integer t in [0, TIME_END),
+ * else NULL (and KA_TIME_SQL asks strftime()). The date is the proleptic
+ * Gregorian one of t / 86400 days after 1970-01-01 (H. Hinnant's
+ * civil_from_days), as SQLite's julian-day arithmetic gives it.
+ */
+static void
+time_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	char out[] = "0000-00-00T00:00:00Z";
+	int64_t t, z, era, doe, yoe, doy, mp, y, m, d, sec;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER ||
+	    (t = sqlite3_value_int64(argv[0])) < 0 || t >= TIME_END) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	z = t / 86400 + 719468;
+	sec = t % 86400;
+	era = z / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y = yoe + era * 400 + (m <= 2);
+	digits(out + 4, 4, y);
+	digits(out + 7, 2, m);
+	digits(out + 10, 2, d);
+	digits(out + 13, 2, sec / 3600);
+	digits(out + 16, 2, sec / 60 % 60);
+	digits(out + 19, 2, sec % 60);
+	sqlite3_result_text(ctx, out, (int)sizeof out - 1, SQLITE_TRANSIENT);
+}
+
+vk_rc
+ka_register_functions(sqlite3 *db, char *err)
+{
+	if (sqlite3_create_function(db, "ka_time", 1,
+	                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+	                            time_fn, NULL, NULL) != SQLITE_OK)
+		return vk_store_error(db, "cannot register SQL functions", err);
+	return VK_OK;
+}
+
 int
 ka_flush(const char *then)
 {
@@ -237,6 +297,141 @@ ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...)
 	return rc;
 }
 
+/* A growing buffer of NUL-separated strings. */
+struct arena {
+	char *buf;
+	size_t len, cap;
+};
+
+/* Appends s and its NUL; its offset in *off. -1 when out of memory. */
+static int
+arena_add(struct arena *a, const char *s, size_t *off)
+{
+	size_t n = strlen(s) + 1;
+
+	if (a->len + n > a->cap) {
+		size_t want = a->cap ? a->cap : 1 << 16;
+		char *grown;
+
+		while (want < a->len + n)
+			want *= 2;
+		if ((grown = realloc(a->buf, want)) == NULL)
+			return -1;
+		a->buf = grown;
+		a->cap = want;
+	}
+	memcpy(a->buf + a->len, s, n);
+	*off = a->len;
+	a->len += n;
+	return 0;
+}
+
+/* One element of the array: its JSON text and what it is sorted by. */
+struct element {
+	int64_t order;
+	size_t order_text; /* offsets in the arena */
+	size_t json;       /* (size_t)-1: SQL NULL, printed as null */
+};
+
+static const char *sort_arena;
+
+/* ORDER BY order, order_text: integers, then text in BINARY collation (memcmp). */
+static int
+element_cmp(const void *x, const void *y)
+{
+	const struct element *a = *(const struct element *const *)x;
+	const struct element *b = *(const struct element *const *)y;
+
+	if (a->order != b->order)
+		return a->order < b->order ? -1 : 1;
+	return strcmp(sort_arena + a->order_text, sort_arena + b->order_text);
+}
+
+/*
+ * Element i of a growing array of elements; NULL when out of memory.
+ */
+static struct element *
+element_new(struct element **v, size_t n, size_t *cap)
+{
+	if (n == *cap) {
+		size_t want = *cap ? *cap * 2 : 1024;
+		struct element *grown = realloc(*v, want * sizeof *grown);
+
+		if (grown == NULL)
+			return NULL;
+		*v = grown;
+		*cap = want;
+	}
+	return &(*v)[n];
+}
+
+int
+ka_print_json_array(struct ka_ctx *ctx, const char *sql, const char *types, ...)
+{
+	struct arena a = {NULL, 0, 0};
+	struct element *v = NULL, *e, **sorted = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	char err[VK_ERRLEN];
+	int step, rc = KA_OK;
+	va_list ap;
+	vk_rc vrc;
+
+	va_start(ap, types);
+	vrc = vk_store_vprepare(ctx->db, "cannot read the store", err, &st, sql, types, ap);
+	va_end(ap);
+	if (vrc != VK_OK)
+		return ka_fail(vrc, err);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *json = (const char *)sqlite3_column_text(st, 0);
+		const char *text = (const char *)sqlite3_column_text(st, 2);
+		char *fixed = NULL;
+
+		if ((e = element_new(&v, n, &cap)) == NULL)
+			goto nomem;
+		e->order = sqlite3_column_int64(st, 1);
+		e->json = (size_t)-1;
+		/* valid UTF-8 is kept as it is; anything else repaired (rule 1) */
+		if (json != NULL &&
+		    !vk_text_utf8_valid(json, (size_t)sqlite3_column_bytes(st, 0)) &&
+		    (json = fixed = vk_text_utf8_repair(json)) == NULL)
+			goto nomem;
+		if ((json != NULL && arena_add(&a, json, &e->json) != 0) ||
+		    arena_add(&a, text != NULL ? text : "", &e->order_text) != 0) {
+			free(fixed);
+			goto nomem;
+		}
+		free(fixed);
+		n++;
+	}
+	if (step != SQLITE_DONE) {
+		rc = ka_fail(vk_store_error(ctx->db, "cannot read the store", err), err);
+		goto out;
+	}
+	if ((sorted = malloc((n > 0 ? n : 1) * sizeof *sorted)) == NULL)
+		goto nomem;
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = &v[i];
+	sort_arena = a.buf;
+	qsort(sorted, n, sizeof *sorted, element_cmp);
+	putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			putchar(',');
+		fputs(sorted[i]->json == (size_t)-1 ? "null" : a.buf + sorted[i]->json, stdout);
+	}
+	puts("]");
+	goto out;
+nomem:
+	rc = ka_fail(VK_ERR_NOMEM, "out of memory");
+out:
+	sqlite3_finalize(st);
+	free(sorted);
+	free(v);
+	free(a.buf);
+	return rc;
+}
+
 int
 ka_print_key(struct ka_ctx *ctx, const char *key_id)
 {
@@ -247,8 +442,8 @@ ka_print_key(struct ka_ctx *ctx, const char *key_id)
 	int rc;
 
 	if (ctx->json)
-		return ka_print_json(ctx, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2", "it",
-		                     ctx->now, key_id);
+		return ka_print_json(ctx, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2",
+		                     "it", ctx->now, key_id);
 	rc = read_rows(ctx, &r, key_human_sql, "it", ctx->now, key_id);
 	for (size_t i = 0; rc == KA_OK && i < r.nrows * r.ncols; i++)
 		printf("%-11s %s\n", labels[i % r.ncols], r.cells[i]);
@@ -265,8 +460,8 @@ ka_print_token(struct ka_ctx *ctx, const char *key_id, const char *token)
 		char *doc;
 
 		/* the key object, with the token spliced in as its first field */
-		rc = query_json(ctx, &doc, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2", "it",
-		                ctx->now, key_id);
+		rc = query_json(ctx, &doc, "SELECT " KA_KEY_JSON " FROM keys k WHERE k.id = ?2",
+		                "it", ctx->now, key_id);
 		if (rc == KA_OK) {
 			printf("{\"key\":\"%s\",%s\n", token, doc + 1);
 			free(doc);
