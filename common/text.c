@@ -70,6 +70,8 @@ static const struct {
 static int
 is_invisible(uint32_t cp)
 {
+	if (cp < 0x80) /* ASCII, the common case: the table's first two ranges */
+		return cp < 0x20 || cp == 0x7f;
 	for (size_t i = 0; i < sizeof invisible / sizeof invisible[0]; i++)
 		if (cp >= invisible[i].lo && cp <= invisible[i].hi)
 			return 1;
@@ -128,7 +130,10 @@ vk_text_clean(const char *s, char *out, size_t size)
 		}
 		if (len + take >= size)
 			break;
-		memcpy(out + len, src, take);
+		if (take == 1)
+			out[len] = (char)*src;
+		else
+			memcpy(out + len, src, take);
 		len += take;
 		count++;
 		p += n != 0 ? n : 1;
