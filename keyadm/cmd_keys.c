@@ -364,6 +364,17 @@ keys_show(struct ka_ctx *ctx)
 	" AND (?5 = 0 OR (k.expires_at > ?1 AND k.expires_at <= ?5))"                              \
 	" AND (?6 = 0 OR coalesce(k.last_used_at, k.created_at) <= ?6)"
 
+/* One row of the table, for `headers` below; ?1 now, key row k. */
+// clang-format off
+#define KEYS_ROW \
+	"k.id, k.name, vk_preview(k.id)," \
+	" (SELECT group_concat(role || ' ' || resource_type || ' ' || substr(resource_id, 1, 8)," \
+	"  ', ') FROM grants WHERE key_id = k.id)," \
+	" (SELECT group_concat(user, ',') FROM key_users WHERE key_id = k.id)," \
+	" " KA_TIME_SQL("k.created_at") ", coalesce(" KA_TIME_SQL("k.last_used_at") ", 'never')," \
+	" " VK_SQL_KEY_STATUS("k", "?1")
+// clang-format on
+
 static int
 keys_list(struct ka_ctx *ctx)
 {
@@ -396,26 +407,17 @@ keys_list(struct ka_ctx *ctx)
 	 * it reads (up to 32 MiB, allocated as used) spares reading pages again.
 	 */
 	(void)sqlite3_exec(ctx->db, "PRAGMA cache_size = -32768", NULL, NULL, NULL);
+	/*
+	 * Keys are read in ID order, the order of their users', grants' and
+	 * secrets' indexes, so that each page of those is read once, not once
+	 * per key; the output puts them in creation order (created_at, id).
+	 */
 	if (ctx->json)
-		/*
-		 * In key ID order, the order of the keys' users, grants and secrets
-		 * in their indexes, so that each of their pages is read once;
-		 * ka_print_json_array() puts the keys in creation order.
-		 */
 		return ka_print_json_array(
 		    ctx, "SELECT " KA_KEY_JSON ", k.created_at, k.id" KEYS_FILTER " ORDER BY k.id",
 		    KEYS_ARGS);
-	return ka_print_table(
-	    ctx, headers,
-	    "SELECT k.id, k.name, vk_preview(k.id),"
-	    " (SELECT group_concat(role || ' ' || resource_type || ' ' || substr(resource_id, 1, "
-	    "8),"
-	    "  ', ') FROM grants WHERE key_id = k.id),"
-	    " (SELECT group_concat(user, ',') FROM key_users WHERE key_id = k.id),"
-	    " " KA_TIME_SQL("k.created_at") ", coalesce(" KA_TIME_SQL(
-	        "k.last_used_at") ", 'never'),"
-	                          " " VK_SQL_KEY_STATUS("k", "?1") KEYS_FILTER
-	    " ORDER BY k.created_at, k.id",
+	return ka_print_table_sorted(
+	    ctx, headers, "SELECT " KEYS_ROW ", k.created_at, k.id" KEYS_FILTER " ORDER BY k.id",
 	    KEYS_ARGS);
 #undef KEYS_ARGS
 }

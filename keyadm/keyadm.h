@@ -108,12 +108,19 @@ int ka_write(struct ka_ctx *ctx, ka_change_fn change, ka_report_fn report);
 /* output.c */
 int ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql,
                    const char *types, ...);
+/*
+ * The same table for sql whose rows come in any order, with two more
+ * columns, not shown: rows are shown as ORDER BY those two (an integer,
+ * then a text) would give them.
+ */
+int ka_print_table_sorted(struct ka_ctx *ctx, const char *const *headers, const char *sql,
+                          const char *types, ...);
 int ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...);
 /*
  * The JSON array of the first column of sql's rows (each a JSON text, or
- * NULL for null), as json_group_array(json(...)) ORDER BY column 2
- * (an integer), column 3 (text) would print it; the rows may come in any
- * order. Nothing is printed unless every row was read.
+ * NULL for null), as json_group_array(json(...)) would print it with the
+ * rows ORDER BY column 2 (an integer), column 3 (a text); the rows may come
+ * in any order. Nothing is printed unless every row was read.
  */
 int ka_print_json_array(struct ka_ctx *ctx, const char *sql, const char *types, ...);
 int ka_print_token(struct ka_ctx *ctx, const char *key_id, const char *token);

@@ -125,9 +125,104 @@ display_width(const char *s)
 	return w;
 }
 
+/*
+ * Rows read in one order and shown in another (keys list reads keys in ID
+ * order, the order of their users', grants' and secrets' indexes, and
+ * shows them by creation): each row's two sort columns, an integer and a
+ * text, kept as ORDER BY compares them.
+ */
+struct sort_keys {
+	struct sort_key {
+		int64_t order;
+		size_t text;  /* offset in `texts` */
+		size_t index; /* the row's position as read */
+	} * v;
+	size_t n, cap;
+	char *texts; /* NUL-terminated, one after another */
+	size_t len, size;
+};
+
+/* Appends s and its NUL to the texts; its offset in *off. -1 when out of memory. */
+static int
+texts_add(struct sort_keys *k, const char *s, size_t *off)
+{
+	size_t n = strlen(s) + 1;
+
+	if (k->len + n > k->size) {
+		size_t want = k->size ? k->size : 1 << 16;
+		char *grown;
+
+		while (want < k->len + n)
+			want *= 2;
+		if ((grown = realloc(k->texts, want)) == NULL)
+			return -1;
+		k->texts = grown;
+		k->size = want;
+	}
+	memcpy(k->texts + k->len, s, n);
+	*off = k->len;
+	k->len += n;
+	return 0;
+}
+
+/* Records the sort columns of row `index` of st: columns `col` and `col + 1`. */
+static int
+sort_keys_add(struct sort_keys *k, sqlite3_stmt *st, int col, size_t index)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col + 1);
+	struct sort_key *e;
+
+	if (k->n == k->cap) {
+		size_t want = k->cap ? k->cap * 2 : 1024;
+		struct sort_key *grown = realloc(k->v, want * sizeof *grown);
+
+		if (grown == NULL)
+			return -1;
+		k->v = grown;
+		k->cap = want;
+	}
+	e = &k->v[k->n];
+	e->order = sqlite3_column_int64(st, col);
+	e->index = index;
+	if (texts_add(k, text != NULL ? text : "", &e->text) != 0)
+		return -1;
+	k->n++;
+	return 0;
+}
+
+static const char *sort_texts; /* for sort_key_cmp(); one thread */
+
+/* ORDER BY the integer, then the text in BINARY collation (memcmp). */
+static int
+sort_key_cmp(const void *x, const void *y)
+{
+	const struct sort_key *a = x, *b = y;
+
+	if (a->order != b->order)
+		return a->order < b->order ? -1 : 1;
+	return strcmp(sort_texts + a->text, sort_texts + b->text);
+}
+
+static void
+sort_keys_sort(struct sort_keys *k)
+{
+	sort_texts = k->texts;
+	if (k->n > 1)
+		qsort(k->v, k->n, sizeof *k->v, sort_key_cmp);
+}
+
+static void
+sort_keys_free(struct sort_keys *k)
+{
+	free(k->v);
+	free(k->texts);
+	memset(k, 0, sizeof *k);
+}
+
 struct rows {
 	char **cells; /* nrows * ncols, each cleaned */
-	size_t nrows, ncols;
+	size_t nrows, ncols, cap;
+	struct sort_keys *sort; /* when set, two more columns to sort by, not shown */
 };
 
 static void
@@ -146,11 +241,17 @@ rows_read(struct ka_ctx *ctx, sqlite3_stmt *st, struct rows *r)
 	int step;
 
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		char **grown = realloc(r->cells, (r->nrows + 1) * r->ncols * sizeof *grown);
+		if (r->nrows == r->cap) {
+			size_t want = r->cap ? r->cap * 2 : 64;
+			char **grown = realloc(r->cells, want * r->ncols * sizeof *grown);
 
-		if (grown == NULL)
+			if (grown == NULL)
+				return ka_fail(VK_ERR_NOMEM, "out of memory");
+			r->cells = grown;
+			r->cap = want;
+		}
+		if (r->sort != NULL && sort_keys_add(r->sort, st, (int)r->ncols, r->nrows) != 0)
 			return ka_fail(VK_ERR_NOMEM, "out of memory");
-		r->cells = grown;
 		for (size_t c = 0; c < r->ncols; c++) {
 			const char *v = (const char *)sqlite3_column_text(st, (int)c);
 
@@ -204,22 +305,21 @@ print_cell(const char *s, size_t width, int last)
 		printf("%*s", (int)(width - display_width(s) + 2), "");
 }
 
-int
-ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql, const char *types,
-               ...)
+static int
+vprint_table(struct ka_ctx *ctx, const char *const *headers, int sorted, const char *sql,
+             const char *types, va_list ap)
 {
 	size_t width[MAX_COLUMNS] = {0};
-	struct rows r = {NULL, 0, 0};
-	va_list ap;
+	struct sort_keys keys = {0};
+	struct rows r = {NULL, 0, 0, 0, sorted ? &keys : NULL};
 	int rc;
 
 	while (headers[r.ncols] != NULL && r.ncols < MAX_COLUMNS)
 		r.ncols++;
-	va_start(ap, types);
-	rc = vread_rows(ctx, &r, sql, types, ap);
-	va_end(ap);
-	if (rc != KA_OK)
+	if ((rc = vread_rows(ctx, &r, sql, types, ap)) != KA_OK)
 		goto out;
+	if (sorted)
+		sort_keys_sort(&keys);
 	for (size_t c = 0; c < r.ncols; c++) {
 		width[c] = display_width(headers[c]);
 		for (size_t i = 0; i < r.nrows; i++) {
@@ -233,12 +333,41 @@ ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql, 
 		print_cell(headers[c], width[c], c + 1 == r.ncols);
 	putchar('\n');
 	for (size_t i = 0; i < r.nrows; i++) {
+		size_t row = sorted ? keys.v[i].index : i;
+
 		for (size_t c = 0; c < r.ncols; c++)
-			print_cell(r.cells[i * r.ncols + c], width[c], c + 1 == r.ncols);
+			print_cell(r.cells[row * r.ncols + c], width[c], c + 1 == r.ncols);
 		putchar('\n');
 	}
 out:
 	rows_free(&r);
+	sort_keys_free(&keys);
+	return rc;
+}
+
+int
+ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql, const char *types,
+               ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = vprint_table(ctx, headers, 0, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+ka_print_table_sorted(struct ka_ctx *ctx, const char *const *headers, const char *sql,
+                      const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = vprint_table(ctx, headers, 1, sql, types, ap);
+	va_end(ap);
 	return rc;
 }
 
@@ -297,80 +426,11 @@ ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...)
 	return rc;
 }
 
-/* A growing buffer of NUL-separated strings. */
-struct arena {
-	char *buf;
-	size_t len, cap;
-};
-
-/* Appends s and its NUL; its offset in *off. -1 when out of memory. */
-static int
-arena_add(struct arena *a, const char *s, size_t *off)
-{
-	size_t n = strlen(s) + 1;
-
-	if (a->len + n > a->cap) {
-		size_t want = a->cap ? a->cap : 1 << 16;
-		char *grown;
-
-		while (want < a->len + n)
-			want *= 2;
-		if ((grown = realloc(a->buf, want)) == NULL)
-			return -1;
-		a->buf = grown;
-		a->cap = want;
-	}
-	memcpy(a->buf + a->len, s, n);
-	*off = a->len;
-	a->len += n;
-	return 0;
-}
-
-/* One element of the array: its JSON text and what it is sorted by. */
-struct element {
-	int64_t order;
-	size_t order_text; /* offsets in the arena */
-	size_t json;       /* (size_t)-1: SQL NULL, printed as null */
-};
-
-static const char *sort_arena;
-
-/* ORDER BY order, order_text: integers, then text in BINARY collation (memcmp). */
-static int
-element_cmp(const void *x, const void *y)
-{
-	const struct element *a = *(const struct element *const *)x;
-	const struct element *b = *(const struct element *const *)y;
-
-	if (a->order != b->order)
-		return a->order < b->order ? -1 : 1;
-	return strcmp(sort_arena + a->order_text, sort_arena + b->order_text);
-}
-
-/*
- * Element i of a growing array of elements; NULL when out of memory.
- */
-static struct element *
-element_new(struct element **v, size_t n, size_t *cap)
-{
-	if (n == *cap) {
-		size_t want = *cap ? *cap * 2 : 1024;
-		struct element *grown = realloc(*v, want * sizeof *grown);
-
-		if (grown == NULL)
-			return NULL;
-		*v = grown;
-		*cap = want;
-	}
-	return &(*v)[n];
-}
-
 int
 ka_print_json_array(struct ka_ctx *ctx, const char *sql, const char *types, ...)
 {
-	struct arena a = {NULL, 0, 0};
-	struct element *v = NULL, *e, **sorted = NULL;
-	size_t n = 0, cap = 0;
+	struct sort_keys keys = {0};
+	size_t *json = NULL, n = 0, cap = 0; /* each row's JSON: an offset in keys.texts */
 	sqlite3_stmt *st = NULL;
 	char err[VK_ERRLEN];
 	int step, rc = KA_OK;
@@ -383,42 +443,40 @@ ka_print_json_array(struct ka_ctx *ctx, const char *sql, const char *types, ...)
 	if (vrc != VK_OK)
 		return ka_fail(vrc, err);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *json = (const char *)sqlite3_column_text(st, 0);
-		const char *text = (const char *)sqlite3_column_text(st, 2);
+		const char *o = (const char *)sqlite3_column_text(st, 0);
 		char *fixed = NULL;
+		int failed;
 
-		if ((e = element_new(&v, n, &cap)) == NULL)
-			goto nomem;
-		e->order = sqlite3_column_int64(st, 1);
-		e->json = (size_t)-1;
-		/* valid UTF-8 is kept as it is; anything else repaired (rule 1) */
-		if (json != NULL &&
-		    !vk_text_utf8_valid(json, (size_t)sqlite3_column_bytes(st, 0)) &&
-		    (json = fixed = vk_text_utf8_repair(json)) == NULL)
-			goto nomem;
-		if ((json != NULL && arena_add(&a, json, &e->json) != 0) ||
-		    arena_add(&a, text != NULL ? text : "", &e->order_text) != 0) {
-			free(fixed);
-			goto nomem;
+		if (n == cap) {
+			size_t want = cap ? cap * 2 : 1024;
+			size_t *grown = realloc(json, want * sizeof *grown);
+
+			if (grown == NULL)
+				goto nomem;
+			json = grown;
+			cap = want;
 		}
+		/* valid UTF-8 is kept as it is, anything else repaired (rule 1); NULL is null */
+		if (o != NULL && !vk_text_utf8_valid(o, (size_t)sqlite3_column_bytes(st, 0)) &&
+		    (o = fixed = vk_text_utf8_repair(o)) == NULL)
+			goto nomem;
+		failed = texts_add(&keys, o != NULL ? o : "null", &json[n]) != 0 ||
+		         sort_keys_add(&keys, st, 1, n) != 0;
 		free(fixed);
+		if (failed)
+			goto nomem;
 		n++;
 	}
 	if (step != SQLITE_DONE) {
 		rc = ka_fail(vk_store_error(ctx->db, "cannot read the store", err), err);
 		goto out;
 	}
-	if ((sorted = malloc((n > 0 ? n : 1) * sizeof *sorted)) == NULL)
-		goto nomem;
-	for (size_t i = 0; i < n; i++)
-		sorted[i] = &v[i];
-	sort_arena = a.buf;
-	qsort(sorted, n, sizeof *sorted, element_cmp);
+	sort_keys_sort(&keys);
 	putchar('[');
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			putchar(',');
-		fputs(sorted[i]->json == (size_t)-1 ? "null" : a.buf + sorted[i]->json, stdout);
+		fputs(keys.texts + json[keys.v[i].index], stdout);
 	}
 	puts("]");
 	goto out;
@@ -426,9 +484,8 @@ nomem:
 	rc = ka_fail(VK_ERR_NOMEM, "out of memory");
 out:
 	sqlite3_finalize(st);
-	free(sorted);
-	free(v);
-	free(a.buf);
+	free(json);
+	sort_keys_free(&keys);
 	return rc;
 }
 
@@ -438,7 +495,7 @@ ka_print_key(struct ka_ctx *ctx, const char *key_id)
 	static const char *const labels[] = {"ID",      "Name",       "Preview", "Status",
 	                                     "Created", "Created by", "Expires", "Protected",
 	                                     "Users",   "Grants",     "Secrets", "Last used"};
-	struct rows r = {NULL, 0, sizeof labels / sizeof labels[0]};
+	struct rows r = {NULL, 0, sizeof labels / sizeof labels[0], 0, NULL};
 	int rc;
 
 	if (ctx->json)
