@@ -17,6 +17,7 @@
 #   VK_BENCH_SIZES    store sizes (default "1000 10000 100000 1000000")
 #   VK_BENCH_ITERS    logins per case (default 3000; pam_unix 1/20 of it)
 #   VK_BENCH_SECONDS  seconds per concurrency case (default 4)
+#   VK_BENCH_WAL      last-use commits left in the log of the "wal" case (default 300)
 #
 # pam_unix needs a user with a yescrypt hash in /etc/shadow: as root, the
 # login runs in a private mount namespace (unshare -m) in which copies of
@@ -44,6 +45,7 @@ CACHE=${VK_BENCH_CACHE:-/var/tmp/viamkey-bench}
 SIZES=${VK_BENCH_SIZES:-1000 10000 100000 1000000}
 ITERS=${VK_BENCH_ITERS:-3000}
 SECONDS_PER=${VK_BENCH_SECONDS:-4}
+WAL_COMMITS=${VK_BENCH_WAL:-300}
 OUT=$bdir/results
 W=$OUT/work
 GEN=g2 # bump when vkpopulate's data changes (g2: schema v2, keys made in a vk_txn)
@@ -117,6 +119,18 @@ for n in $SIZES; do
 	printf 'auth     required %s db=%s\naccount  required %s db=%s\n' \
 		"$REF" "$(store_dir "$n")/keys.db" "$REF" "$(store_dir "$n")/keys.db" >"$W/pam.d/vkref-$n"
 done
+# A copy of the largest store up to 100k whose write-ahead log holds
+# WAL_COMMITS last-use writes, as logins leave them between keyadm writes
+# (keyadm empties the log after each of its own): every connection that
+# opens the store reads the log back first, pam_viamkey twice per login.
+wd=$W/wal-store
+mkdir -m 0700 "$wd"
+cp "$(store_dir "$mid")/keys.db" "$wd/keys.db"
+"$POPULATE" --db "$wd/keys.db" --touch "$WAL_COMMITS"
+wal_label="wal$WAL_COMMITS"
+vk_service "viamkey-$wal_label-$mid" "$(conf "vk-wal" "$wd/keys.db")"
+printf 'auth     required %s db=%s\naccount  required %s db=%s\n' \
+	"$REF" "$wd/keys.db" "$REF" "$wd/keys.db" >"$W/pam.d/vkref-$wal_label-$mid"
 # pam_google_authenticator: a TOTP secret file of its own; no DISALLOW_REUSE
 # or RATE_LIMIT, so a code may be used again within its 30 s window.
 mkdir -p "$W/ga"
@@ -187,6 +201,10 @@ for n in $SIZES; do
 			"$(spec "$m-wrong-secret-$n" "$m-$n" vkbench file "$d/wrong" fail "$ITERS")" \
 			"$(spec "$m-unknown-key-$n" "$m-$n" vkbench file "$d/unknown" fail "$ITERS")"
 	done
+done
+for m in viamkey vkref; do
+	set -- "$@" "$(spec "$m-valid-$wal_label-$mid" "$m-$wal_label-$mid" vkbench file \
+		"$(store_dir "$mid")/token" ok "$ITERS")"
 done
 say "logins: $# cases, interleaved in 5 rounds (pam_start_confdir, authenticate, acct_mgmt, pam_end)"
 record login in_ns "$VKBENCH" login --maps --rounds 5 "$@"
@@ -260,7 +278,7 @@ for p in 1 2 4 8; do
 	sed "s/^/writer,/" "$W/writer.csv" >>"$csv"
 	sed "s/^/  writer,/" "$W/writer.csv" >&2
 done
-rm -rf "$kd" "$cd_"
+rm -rf "$kd" "$cd_" "$wd"
 
 # ---- table, targets, plot --------------------------------------------------------
 field() { # field GROUP LABEL PROCS COLUMN(5=p50 6=p99 10=per_s)
@@ -272,6 +290,7 @@ md=$OUT/results.md
 {
 	echo "pam_viamkey.so against the reference pam_vkref.so: whole transactions on the same store,"
 	echo "interleaved in the same run (ratio = pam_viamkey / pam_vkref; target: p50 ratio <= 1.5)."
+	echo "valid-$wal_label: the store's write-ahead log holds $WAL_COMMITS last-use commits."
 	echo
 	echo "| case | keys | viamkey p50 µs | vkref p50 µs | p50 ratio | viamkey p99 µs | vkref p99 µs | p99 ratio |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|"

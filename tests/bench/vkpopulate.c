@@ -2,6 +2,7 @@
  * vkpopulate - builds a benchmark store of N keys in bulk through common/.
  *
  *   vkpopulate --db PATH --keys N --user USER --out DIR
+ *   vkpopulate --db PATH --touch N
  *
  * The store gets 20 organizations, 10 locations each and 20 machines per
  * location (4,000 machines); this host is the first machine. Every key has
@@ -25,6 +26,11 @@
  * crash mid-build may leave a broken file, which is why bench.sh builds
  * under a temporary name and renames it when done. A progress bar goes to
  * stderr.
+ *
+ * --touch N records a use of N keys of an existing store, as N logins
+ * would (vk_store_note_use, one commit each, no checkpoint on close): the
+ * store's write-ahead log then holds N commits, which every connection
+ * that opens the store first reads back (bench.sh times logins so).
  */
 #include "autoconfig.h"
 
@@ -199,20 +205,46 @@ bench_key(struct vk_txn *t, const char *user, const char *out, int64_t now)
 	sodium_memzero(token, sizeof token);
 }
 
+/* N last-use writes to N keys, as logins make them; the log keeps them. */
+static int
+touch(const char *path, long n)
+{
+	char err[VK_ERRLEN];
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	long done = 0;
+
+	check(vk_store_open(path, VK_OPEN_ADMIN, 5000, &db, err), "open", err);
+	/* no automatic checkpoint (in use, SQLite lets 1,000 pages gather before one) */
+	check(vk_store_exec(db, "pragma", err, NULL, "PRAGMA wal_autocheckpoint = 0", ""), "pragma",
+	      err);
+	check(vk_store_prepare(db, "keys", err, &st, "SELECT id FROM keys ORDER BY rowid LIMIT ?1",
+	                       "i", (int64_t)n),
+	      "keys", err);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		check(vk_store_note_use(db, (const char *)sqlite3_column_text(st, 0), "sshd",
+		                        "vkbench", "192.0.2.1", vk_now(), 0, err),
+		      "last use", err);
+		done++;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_close(db) != SQLITE_OK || done != n)
+		fail(path, "cannot record the uses");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"db", required_argument, NULL, 'd'},
-	    {"keys", required_argument, NULL, 'k'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"out", required_argument, NULL, 'o'},
-	    {NULL, 0, NULL, 0},
+	    {"db", required_argument, NULL, 'd'},    {"keys", required_argument, NULL, 'k'},
+	    {"user", required_argument, NULL, 'u'},  {"out", required_argument, NULL, 'o'},
+	    {"touch", required_argument, NULL, 't'}, {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL, *user = "vkbench", *out = NULL;
 	char err[VK_ERRLEN], id[VK_UUID_STRLEN + 1], token[VK_TOKEN_LEN + 1];
 	char userpool[USER_POOL][16], name[32];
-	long nkeys = 0;
+	long nkeys = 0, ntouch = 0;
 	int64_t now = vk_now();
 	time_t start = time(NULL);
 	struct vk_txn t = {.actor = "vkpopulate"};
@@ -228,11 +260,17 @@ main(int argc, char **argv)
 			user = optarg;
 		else if (c == 'o')
 			out = optarg;
+		else if (c == 't')
+			ntouch = atol(optarg);
 		else
 			return 2;
 	}
+	if (path != NULL && ntouch > 0 && sodium_init() >= 0)
+		return touch(path, ntouch);
 	if (path == NULL || out == NULL || nkeys < 1 || sodium_init() < 0) {
-		fputs("usage: vkpopulate --db PATH --keys N [--user USER] --out DIR\n", stderr);
+		fputs("usage: vkpopulate --db PATH --keys N [--user USER] --out DIR\n"
+		      "       vkpopulate --db PATH --touch N\n",
+		      stderr);
 		return 2;
 	}
 	randombytes_buf(&rng_state, sizeof rng_state);
