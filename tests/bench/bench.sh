@@ -332,7 +332,7 @@ md=$OUT/results.md
 	awk -F, '$1 == "writer" { printf "| %s | %d | %.2f | %.2f |\n", $2, $4, $5 / 1000, $6 / 1000 }' "$csv"
 } >"$md"
 
-# Targets (issue 5)
+# Targets: issue 5's, and the performance guard's (pam_viamkey <= 1.5 x pam_vkref; keys list --json < 1 s)
 verdict() { # verdict DESCRIPTION AWK-CONDITION VALUES...
 	d=$1 cond=$2
 	shift 2
