@@ -70,6 +70,8 @@ static const struct {
 static int
 is_invisible(uint32_t cp)
 {
+	if (cp < 0x80) /* ASCII, the common case: the table's first two ranges */
+		return cp < 0x20 || cp == 0x7f;
 	for (size_t i = 0; i < sizeof invisible / sizeof invisible[0]; i++)
 		if (cp >= invisible[i].lo && cp <= invisible[i].hi)
 			return 1;
@@ -128,7 +130,10 @@ vk_text_clean(const char *s, char *out, size_t size)
 		}
 		if (len + take >= size)
 			break;
-		memcpy(out + len, src, take);
+		if (take == 1)
+			out[len] = (char)*src;
+		else
+			memcpy(out + len, src, take);
 		len += take;
 		count++;
 		p += n != 0 ? n : 1;
@@ -163,4 +168,35 @@ vk_text_utf8_repair(const char *s)
 	}
 	*o = '\0';
 	return out;
+}
+
+int
+vk_text_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		uint32_t cp;
+		uint64_t w;
+		size_t n;
+
+		/* eight ASCII bytes, none of them NUL, at a time (within len) */
+		if (end - p >= 8) {
+			memcpy(&w, p, sizeof w);
+			if (((w | (w - 0x0101010101010101ull)) & 0x8080808080808080ull) == 0) {
+				p += 8;
+				continue;
+			}
+		}
+		if (*p == '\0')
+			return 0;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((n = utf8_decode(p, &cp)) == 0 || n > (size_t)(end - p))
+			return 0;
+		p += n;
+	}
+	return 1;
 }

@@ -43,4 +43,11 @@ size_t vk_text_clean(const char *s, char *out, size_t size);
  */
 char *vk_text_utf8_repair(const char *s);
 
+/*
+ * 1 when the len bytes at s, which s[len] == '\0' ends, hold no NUL and are
+ * valid UTF-8 as vk_text_utf8_repair() judges it (it would copy them
+ * unchanged); 0 otherwise.
+ */
+int vk_text_utf8_valid(const char *s, size_t len);
+
 #endif

@@ -13,6 +13,7 @@
 #include "autoconfig.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "token.h"
@@ -28,6 +29,8 @@
 
 _Static_assert(CHECK_OFF + CHECK_PART == VK_TOKEN_LEN, "token layout");
 _Static_assert(VK_TOKEN_LEN <= VK_TOKEN_MAX, "token too long");
+_Static_assert(VK_KEY_ID_BYTES % 4 == 0 && VK_SECRET_BYTES % 4 == 0,
+               "b62_encode takes 32-bit limbs");
 
 static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -43,20 +46,27 @@ b62_value(unsigned char c)
 	return -1;
 }
 
-/* Big-endian bytes -> exactly `width` base62 digits, most significant first. */
+/*
+ * Big-endian bytes -> exactly `width` base62 digits, most significant first.
+ * n is a multiple of 4: the number is divided by 62 a 32-bit limb at a
+ * time, which gives the digits that dividing it a byte at a time gives.
+ */
 static void
 b62_encode(const unsigned char *in, size_t n, char *out, size_t width)
 {
-	unsigned char num[VK_SECRET_BYTES];
+	uint32_t num[VK_SECRET_BYTES / 4];
+	size_t limbs = n / 4;
 
-	memcpy(num, in, n);
+	for (size_t j = 0; j < limbs; j++)
+		num[j] = (uint32_t)in[4 * j] << 24 | (uint32_t)in[4 * j + 1] << 16 |
+		         (uint32_t)in[4 * j + 2] << 8 | in[4 * j + 3];
 	for (size_t i = width; i-- > 0;) {
-		unsigned int rem = 0;
+		uint64_t rem = 0;
 
-		for (size_t j = 0; j < n; j++) {
-			unsigned int acc = (rem << 8) | num[j];
+		for (size_t j = 0; j < limbs; j++) {
+			uint64_t acc = rem << 32 | num[j];
 
-			num[j] = (unsigned char)(acc / 62);
+			num[j] = (uint32_t)(acc / 62);
 			rem = acc % 62;
 		}
 		out[i] = alphabet[rem];

@@ -107,9 +107,9 @@ check_name(struct ka_ctx *ctx)
 	const char *n = ctx->args.val[O_NAME];
 
 	if (n != NULL && !vk_name_valid(n)) {
-		ka_usage_error(ctx,
-		               "--name must be 1-%d characters with no control or format characters",
-		               VK_NAME_MAX);
+		ka_usage_error(
+		    ctx, "--name must be 1-%d characters with no control or format characters",
+		    VK_NAME_MAX);
 		return -1;
 	}
 	return 0;
@@ -364,8 +364,18 @@ keys_show(struct ka_ctx *ctx)
 	" AND (?3 IS NULL OR instr(lower(k.name), lower(?3)) > 0 OR instr(k.id, lower(?3)) > 0"    \
 	"  OR (?4 IS NOT NULL AND substr(vk_preview(k.id), 1, length(?4)) = ?4))"                  \
 	" AND (?5 = 0 OR (k.expires_at > ?1 AND k.expires_at <= ?5))"                              \
-	" AND (?6 = 0 OR coalesce(k.last_used_at, k.created_at) <= ?6)"                            \
-	" ORDER BY k.created_at, k.id"
+	" AND (?6 = 0 OR coalesce(k.last_used_at, k.created_at) <= ?6)"
+
+/* One row of the table, for `headers` below; ?1 now, key row k. */
+// clang-format off
+#define KEYS_ROW \
+	"k.id, k.name, vk_preview(k.id)," \
+	" (SELECT group_concat(role || ' ' || resource_type || ' ' || substr(resource_id, 1, 8)," \
+	"  ', ') FROM grants WHERE key_id = k.id)," \
+	" (SELECT group_concat(user, ',') FROM key_users WHERE key_id = k.id)," \
+	" " KA_TIME_SQL("k.created_at") ", coalesce(" KA_TIME_SQL("k.last_used_at") ", 'never')," \
+	" " VK_SQL_KEY_STATUS("k", "?1") " || iif(k.break_glass, ', break-glass', '')"
+// clang-format on
 
 static int
 keys_list(struct ka_ctx *ctx)
@@ -394,20 +404,22 @@ keys_list(struct ka_ctx *ctx)
 	"itttii", ctx->now, org, search, prefix[0] ? prefix : NULL,                                \
 	    a->val[O_EXPIRING] ? ctx->now + expiring : (int64_t)0,                                 \
 	    a->val[O_UNUSED_SINCE] ? ctx->now - unused : (int64_t)0
+	/*
+	 * A listing reads most of the store once: a page cache that holds what
+	 * it reads (up to 32 MiB, allocated as used) spares reading pages again.
+	 */
+	(void)sqlite3_exec(ctx->db, "PRAGMA cache_size = -32768", NULL, NULL, NULL);
+	/*
+	 * Keys are read in ID order, the order of their users', grants' and
+	 * secrets' indexes, so that each page of those is read once, not once
+	 * per key; the output puts them in creation order (created_at, id).
+	 */
 	if (ctx->json)
-		return ka_print_json(ctx,
-		                     "SELECT json_group_array(json(o)) FROM (SELECT " KA_KEY_JSON
-		                     " AS o" KEYS_FILTER ")",
-		                     KEYS_ARGS);
-	return ka_print_table(
-	    ctx, headers,
-	    "SELECT k.id, k.name, vk_preview(k.id),"
-	    " (SELECT group_concat(role || ' ' || resource_type || ' ' || substr(resource_id, 1, "
-	    "8),"
-	    "  ', ') FROM grants WHERE key_id = k.id),"
-	    " (SELECT group_concat(user, ',') FROM key_users WHERE key_id = k.id),"
-	    " " KA_TIME_SQL("k.created_at") ", coalesce(" KA_TIME_SQL("k.last_used_at") ", 'never'),"
-	    " " VK_SQL_KEY_STATUS("k", "?1") " || iif(k.break_glass, ', break-glass', '')" KEYS_FILTER,
+		return ka_print_json_array(
+		    ctx, "SELECT " KA_KEY_JSON ", k.created_at, k.id" KEYS_FILTER " ORDER BY k.id",
+		    KEYS_ARGS);
+	return ka_print_table_sorted(
+	    ctx, headers, "SELECT " KEYS_ROW ", k.created_at, k.id" KEYS_FILTER " ORDER BY k.id",
 	    KEYS_ARGS);
 #undef KEYS_ARGS
 }

@@ -66,7 +66,7 @@ struct ka_ctx {
 	unsigned globals_given; /* global options seen, one bit each */
 	struct vk_config cfg;
 	sqlite3 *db;
-	char actor[VK_USER_MAX + 1];     /* the person: login UID, else SUDO_USER, else the uid */
+	char actor[VK_USER_MAX + 1];      /* the person: login UID, else SUDO_USER, else the uid */
 	char effective[VK_USER_MAX + 16]; /* the effective user, when it is not the person */
 	int64_t now;
 	const struct ka_command *cmd;
@@ -109,12 +109,27 @@ int ka_write(struct ka_ctx *ctx, ka_change_fn change, ka_report_fn report);
 /* output.c */
 int ka_print_table(struct ka_ctx *ctx, const char *const *headers, const char *sql,
                    const char *types, ...);
+/*
+ * The same table for sql whose rows come in any order, with two more
+ * columns, not shown: rows are shown as ORDER BY those two (an integer,
+ * then a text) would give them.
+ */
+int ka_print_table_sorted(struct ka_ctx *ctx, const char *const *headers, const char *sql,
+                          const char *types, ...);
 int ka_print_json(struct ka_ctx *ctx, const char *sql, const char *types, ...);
+/*
+ * The JSON array of the first column of sql's rows (each a JSON text, or
+ * NULL for null), as json_group_array(json(...)) would print it with the
+ * rows ORDER BY column 2 (an integer), column 3 (a text); the rows may come
+ * in any order. Nothing is printed unless every row was read.
+ */
+int ka_print_json_array(struct ka_ctx *ctx, const char *sql, const char *types, ...);
 int ka_print_token(struct ka_ctx *ctx, const char *key_id, const char *token);
 int ka_print_key(struct ka_ctx *ctx, const char *key_id);
+/* Registers ka_time() (KA_TIME_SQL) on db. */
+vk_rc ka_register_functions(sqlite3 *db, char *err);
 /* Flushes stdout; KA_OK, or KA_FAIL after one line saying what failed, ending in `then`. */
 int ka_flush(const char *then);
-
 
 /* command tables */
 extern const struct ka_command ka_tree_commands[];
@@ -122,16 +137,23 @@ extern const struct ka_command ka_key_commands[];
 extern const struct ka_command ka_check_commands[];
 extern const struct ka_command ka_sync_commands[];
 
-#define KA_TIME_SQL(col) "strftime('%Y-%m-%dT%H:%M:%SZ', " col ", 'unixepoch')"
+/*
+ * A time as RFC 3339 UTC, NULL for NULL: strftime('%Y-%m-%dT%H:%M:%SZ',
+ * col, 'unixepoch'), which ka_time() computes without SQLite's date
+ * machinery for the integers it formats alike (1970 to 9999), leaving
+ * every other value to strftime().
+ */
+#define KA_TIME_SQL(col)                                                                           \
+	"coalesce(ka_time(" col "), strftime('%Y-%m-%dT%H:%M:%SZ', " col ", 'unixepoch'))"
 
 /* The key object of SPEC §3, and its status, as one JSON object; ?1 now, key row k. */
 // clang-format off
 #define KA_KEY_JSON \
 	"json_object('id', k.id, 'name', k.name, 'preview', vk_preview(k.id)," \
 	" 'created_at', " KA_TIME_SQL("k.created_at") ", 'created_by', k.created_by," \
-	" 'disabled', json(iif(k.disabled, 'true', 'false'))," \
-	" 'protected', json(iif(k.protected, 'true', 'false'))," \
-	" 'break_glass', json(iif(k.break_glass, 'true', 'false'))," \
+	" 'disabled', iif(k.disabled, json('true'), json('false'))," \
+	" 'protected', iif(k.protected, json('true'), json('false'))," \
+	" 'break_glass', iif(k.break_glass, json('true'), json('false'))," \
 	" 'expires_at', " KA_TIME_SQL("k.expires_at") "," \
 	" 'status', " VK_SQL_KEY_STATUS("k", "?1") "," \
 	" 'users', (SELECT json_group_array(user) FROM" \

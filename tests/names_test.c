@@ -347,6 +347,72 @@ test_text_utf8_repair(void **state)
 	}
 }
 
+/* vk_text_utf8_valid() says "valid" exactly when vk_text_utf8_repair() would change nothing. */
+static void
+expect_valid_as_repair(const char *s)
+{
+	char *out = vk_text_utf8_repair(s);
+
+	assert_non_null(out);
+	assert_int_equal(vk_text_utf8_valid(s, strlen(s)), strcmp(out, s) == 0);
+	free(out);
+}
+
+static void
+test_text_utf8_valid(void **state)
+{
+	static const char *const bad[] = {
+	    "\xff", "\x9b", "\xc3(", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"};
+	static const char preview[] = "{\"preview\":\"vk_x_\xe2\x80\xa6\"}";
+	static const char controls[] = "a\x1b[31m\xe2\x80\xae"; /* valid: JSON escapes controls */
+	unsigned char random[300];
+	char text[64];
+
+	(void)state;
+	assert_true(vk_text_utf8_valid("", 0));
+	assert_true(vk_text_utf8_valid(preview, strlen(preview)));
+	assert_true(vk_text_utf8_valid(controls, strlen(controls)));
+	/* a NUL inside the length is not text */
+	assert_false(vk_text_utf8_valid("abcdefgh\0ijklmnop", 17));
+	assert_false(vk_text_utf8_valid("ab\0c", 4));
+	/* a bad sequence anywhere in a long ASCII run, on either side of a word boundary */
+	for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
+		for (size_t at = 0; at + strlen(bad[b]) < sizeof text; at++) {
+			memset(text, 'a', sizeof text);
+			memcpy(text + at, bad[b], strlen(bad[b]));
+			text[sizeof text - 1] = '\0';
+			assert_false(vk_text_utf8_valid(text, strlen(text)));
+			expect_valid_as_repair(text);
+		}
+	/* a sequence cut by the end of the text */
+	assert_false(vk_text_utf8_valid("abcdefgh\xe2\x80", 10));
+	for (int round = 0; round < 2000; round++) {
+		size_t n = 1 + (size_t)randombytes_uniform(sizeof random - 1);
+
+		randombytes_buf(random, n);
+		for (size_t i = 0; i < n; i++)
+			if (random[i] == 0 ||
+			    (round % 2 == 0 && random[i] >= 0x80 && randombytes_uniform(16) != 0))
+				random[i] = (unsigned char)('a' + i % 26); /* mostly ASCII */
+		random[n - 1] = '\0';
+		expect_valid_as_repair((const char *)random);
+	}
+	/* the repaired text of anything is valid */
+	for (int round = 0; round < 200; round++) {
+		char *out;
+
+		randombytes_buf(random, sizeof random);
+		for (size_t i = 0; i < sizeof random; i++)
+			if (random[i] == 0)
+				random[i] = 0x80;
+		random[sizeof random - 1] = '\0';
+		out = vk_text_utf8_repair((const char *)random);
+		assert_non_null(out);
+		assert_true(vk_text_utf8_valid(out, strlen(out)));
+		free(out);
+	}
+}
+
 static void
 test_user_names(void **state)
 {
@@ -427,6 +493,7 @@ main(void)
 	    cmocka_unit_test(test_text_clean),
 	    cmocka_unit_test(test_text_clean_never_writes_past_size),
 	    cmocka_unit_test(test_text_utf8_repair),
+	    cmocka_unit_test(test_text_utf8_valid),
 	    cmocka_unit_test(test_user_names),
 	    cmocka_unit_test(test_roles),
 	    cmocka_unit_test(test_seterr_truncates_and_terminates),

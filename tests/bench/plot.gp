@@ -14,5 +14,6 @@ set format x "%.0s%c"
 plot datafile using 1:2 with linespoints lw 2 pt 7 title "pam_viamkey, valid key", \
      datafile using 1:3 with linespoints lw 2 pt 5 title "pam_viamkey, wrong secret", \
      datafile using 1:4 with linespoints lw 2 pt 9 title "pam_viamkey, unknown key", \
+     datafile using 1:5 with linespoints lw 2 pt 13 title "pam_vkref (reference), valid key", \
      google with lines lw 2 dt 2 title "pam_google_authenticator (TOTP)", \
      permit with lines lw 2 dt 3 title "pam_permit (floor)"

@@ -227,7 +227,7 @@ run_one(struct spec *s)
 static int
 show_maps(const char *when)
 {
-	static const char *const watch[] = {"pam_viamkey", "sqlite",     "sodium",
+	static const char *const watch[] = {"pam_viamkey", "pam_vkref",  "sqlite", "sodium",
 	                                    "iniparser",   "pam_google", NULL};
 	char line[4096];
 	FILE *fp = fopen("/proc/self/maps", "r");
