@@ -114,6 +114,10 @@ int ka_print_key(struct ka_ctx *ctx, const char *key_id);
 /* Flushes stdout; KA_OK, or KA_FAIL after one line saying what failed, ending in `then`. */
 int ka_flush(const char *then);
 
+/* complete.c: `keyadm --complete [--] WORD... CURRENT`, from these tables and options */
+struct option;
+int ka_complete(int argc, char **argv, const struct ka_command *const *tables, size_t ntables,
+                const struct option *options);
 
 /* command tables */
 extern const struct ka_command ka_tree_commands[];
