@@ -399,6 +399,11 @@ main(int argc, char **argv)
 	int rc, consumed = 0;
 	vk_rc vrc;
 
+	/* shell completion (complete.c), from the tables below; hidden from --help */
+	if (argc >= 2 && strcmp(argv[1], "--complete") == 0)
+		return ka_complete(argc - 2, argv + 2, tables, sizeof tables / sizeof tables[0],
+		                   long_options);
+
 	memset(&ctx, 0, sizeof ctx);
 	/*
 	 * One thread, one connection: SQLite need not lock a mutex around every

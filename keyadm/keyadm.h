@@ -131,6 +131,11 @@ vk_rc ka_register_functions(sqlite3 *db, char *err);
 /* Flushes stdout; KA_OK, or KA_FAIL after one line saying what failed, ending in `then`. */
 int ka_flush(const char *then);
 
+/* complete.c: `keyadm --complete [--] WORD... CURRENT`, from these tables and options */
+struct option;
+int ka_complete(int argc, char **argv, const struct ka_command *const *tables, size_t ntables,
+                const struct option *options);
+
 /* command tables */
 extern const struct ka_command ka_tree_commands[];
 extern const struct ka_command ka_key_commands[];

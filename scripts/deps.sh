@@ -11,6 +11,11 @@ TEST_PACKAGES="libcmocka-dev openssh-server openssh-client
 sshpass sudo sqlite3 jq clang libclang-rt-14-dev valgrind util-linux procps iproute2 passwd binutils
 libpam-modules"
 
+# To build the Debian packages (scripts/build-packages.sh) and test them as
+# installed (tests/test-packages.sh): debhelper, lintian, and what the test
+# asks of the installed files (bash-completion's loader, systemd-analyze).
+PACKAGE_PACKAGES="debhelper dh-autoreconf dpkg-dev fakeroot lintian bash-completion systemd"
+
 # Installs whichever of the named packages are missing (needs root then).
 install_packages() {
 	missing=

@@ -9,6 +9,10 @@
 #              recovery): the whole of make check again, from the tarball
 #   fuzz       each libFuzzer target for $FUZZ_SECONDS (60) seconds, built
 #              with clang in a copy of the source
+#   packages   scripts/build-packages.sh (dpkg-buildpackage and lintian), then
+#              tests/test-packages.sh: the .debs installed with apt-get in a
+#              private mount namespace, pam-auth-update, a real sshd login,
+#              disable and purge; the host is left as it was
 #
 # Name phases to run only those (e.g. `run-tests.sh check`). Ends with one
 # line "N passed, N failed" over all phases. Every test must run: with
@@ -19,7 +23,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 . scripts/deps.sh
 
-phases=${*:-check valgrind sanitize fuzz}
+phases=${*:-check valgrind sanitize fuzz packages}
 install_packages $BUILD_PACKAGES $TEST_PACKAGES
 build_tree tests
 VK_STRICT=1
@@ -92,9 +96,42 @@ run_fuzz() {
 	tally fuzz "$out/fuzz.log" "$status"
 }
 
+# The closing "N passed, N failed" of a script's LOG, as "N N" (0 1 without one).
+script_counts() {
+	sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$1" | tail -n 1 | grep . || echo 0 1
+}
+
+run_packages() {
+	p=0
+	f=0
+	if scripts/build-packages.sh >"$out/packages.log" 2>&1; then
+		p=1
+	else
+		f=1
+		tail -n 30 "$out/packages.log"
+	fi
+	grep '^lintian: ' "$out/packages.log" || :
+	if [ "$f" -eq 0 ]; then
+		status=0
+		(cd tests && ./test-packages.sh) >"$out/test-packages.log" 2>&1 || status=$?
+		# shellcheck disable=SC2046
+		set -- $(script_counts "$out/test-packages.log")
+		grep -E '^(PASS|FAIL|SKIP|NOTE):|: exposure ' "$out/test-packages.log" || :
+		if [ "$status" -ne 0 ]; then
+			[ "$2" -gt 0 ] || set -- "$1" 1
+			tail -n 40 "$out/test-packages.log"
+		fi
+		p=$((p + $1))
+		f=$((f + $2))
+	fi
+	echo "packages: $p passed, $f failed"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
 for phase in $phases; do
 	case $phase in
-	check | valgrind | sanitize | fuzz) "run_$phase" ;;
+	check | valgrind | sanitize | fuzz | packages) "run_$phase" ;;
 	*)
 		echo "run-tests.sh: unknown phase $phase" >&2
 		exit 2

@@ -5,8 +5,6 @@
 . "${srcdir:-.}/system-lib.sh"
 sys_begin sshd sshd ssh ssh-keygen sshpass ss timeout chpasswd
 
-SSHD=$(command -v sshd) # sshd re-executes itself and needs an absolute path
-
 sys_store "Test org" "Test location" "This host"
 LOCATION_ID=$(json_field location_id "$WORK/init.json")
 "$KEYADM" --db "$STORE" --json machines create --location-id "$LOCATION_ID" \
@@ -49,62 +47,6 @@ key_or_password_stack() {
 
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
 mkdir -m 0755 /run/sshd
-
-# start_sshd METHODS: sshd on a free port, tried until it listens, with
-# keyboard-interactive or password authentication as pam_viamkey(8) shows.
-start_sshd() {
-	for try in 1 2 3 4 5; do
-		PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
-		ss -ltnH "sport = :$PORT" | grep -q . && continue
-		cat >"$WORK/sshd_config" <<-EOF
-		ListenAddress 127.0.0.1
-		Port $PORT
-		HostKey $WORK/host_key
-		PidFile $WORK/sshd.pid
-		UsePAM yes
-		KbdInteractiveAuthentication $([ "$1" = keyboard-interactive ] && echo yes || echo no)
-		PasswordAuthentication $([ "$1" = password ] && echo yes || echo no)
-		PubkeyAuthentication no
-		AuthenticationMethods $1
-		PermitRootLogin no
-		UseDNS no
-		LogLevel VERBOSE
-		EOF
-		"$SSHD" -D -f "$WORK/sshd_config" -E "$WORK/sshd.log" &
-		SSHD_PID=$!
-		for wait in 1 2 3 4 5 6 7 8 9 10; do
-			ss -ltnH "sport = :$PORT" | grep -q . && return 0
-			kill -0 "$SSHD_PID" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill "$SSHD_PID" 2>/dev/null
-		wait "$SSHD_PID" 2>/dev/null
-	done
-	echo "FAIL: sshd did not start"
-	cat "$WORK/sshd.log"
-	exit 1
-}
-
-stop_sshd() {
-	kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
-	:
-}
-
-# login USER SECRET COMMAND: one login whose every prompt gets SECRET; a
-# second prompt makes sshpass give up. Prints what COMMAND printed and
-# fails when the login did.
-login() {
-	SSHPASS=$2 timeout 60 sshpass -e -P ': ' ssh -F /dev/null -p "$PORT" \
-		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-		-o PreferredAuthentications="$METHOD" -o NumberOfPasswordPrompts=1 \
-		-o ConnectTimeout=20 "$1@127.0.0.1" "$3" 2>>"$WORK/ssh.err"
-}
-
-# refused USER SECRET: the login fails and runs nothing.
-refused() {
-	out=$(login "$1" "$2" 'echo logged-in') && return 1
-	[ -z "$out" ]
-}
 
 sys_on_exit stop_sshd
 key_only_stack

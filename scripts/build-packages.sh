@@ -1,0 +1,56 @@
+#!/bin/sh
+# build-packages.sh - the Debian packages libpam-viamkey and viamkey, built
+# with `dpkg-buildpackage -us -uc -b` from the files git tracks (as they are
+# in the working tree, uncommitted changes included), then checked with
+# lintian. Installs the build packages that are missing.
+#
+# The .deb files, with the .changes, .buildinfo and lintian's report
+# (lintian.txt), land in ./packages (or $VK_PACKAGES_DIR). Fails when the
+# build fails, or when lintian reports an error or a warning that
+# debian/*lintian-overrides does not justify. Install with
+#   sudo apt-get install ./packages/*.deb
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+. scripts/deps.sh
+
+install_packages $BUILD_PACKAGES $PACKAGE_PACKAGES
+out=${VK_PACKAGES_DIR:-$top/packages}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+rm -f "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo "$out"/lintian.txt "$out"/build.log
+
+# A clean copy of the source: no build products of the developer's tree.
+src=$(mktemp -d "$out/src.XXXXXX")
+trap 'rm -rf "$src"' EXIT
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	# tracked and new files, less those deleted in the working tree
+	git ls-files --cached --others --exclude-standard | while IFS= read -r f; do
+		if [ -e "$f" ] || [ -L "$f" ]; then
+			cp -P --parents -t "$src" "$f" || exit 1
+		fi
+	done || { echo "build-packages.sh: copying the source failed" >&2; exit 1; }
+else
+	cp -a . "$src"
+	rm -rf "$src/packages"
+fi
+mkdir -p "$src/viamkey"
+(cd "$src" && find . -mindepth 1 -maxdepth 1 ! -name viamkey -exec mv -t viamkey {} +)
+
+echo "== dpkg-buildpackage -us -uc -b (log: $out/build.log)"
+if ! (cd "$src/viamkey" && dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1; then
+	tail -n 40 "$out/build.log"
+	echo "build-packages.sh: the build failed; see $out/build.log" >&2
+	exit 1
+fi
+mv "$src"/*.deb "$src"/*.changes "$src"/*.buildinfo "$out"/
+ls -l "$out"/*.deb
+
+echo "== lintian"
+lintian --info --display-info --show-overrides "$out"/*.changes >"$out/lintian.txt" 2>&1 || :
+errors=$(grep -c '^E: ' "$out/lintian.txt" || :)
+warnings=$(grep -c '^W: ' "$out/lintian.txt" || :)
+overridden=$(grep -c '^O: ' "$out/lintian.txt" || :)
+grep -E '^(E|W|O): ' "$out/lintian.txt" || :
+echo "lintian: $errors errors, $warnings warnings, $overridden overridden (report: $out/lintian.txt)"
+[ "$errors" -eq 0 ] && [ "$warnings" -eq 0 ]
