@@ -852,12 +852,20 @@ vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const ch
 	vk_text_clean(service, clean_service, sizeof clean_service);
 	if (rhost != NULL)
 		vk_text_clean(rhost, clean_rhost, sizeof clean_rhost);
-	return vk_store_exec(db, "cannot record the key's last use", err, NULL,
-	                     "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
-	                     " last_used_user = ?4, last_used_rhost = ?5 WHERE id = ?1"
-	                     " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
-	                     "tittti", key_id, now, clean_service, user,
-	                     rhost != NULL ? clean_rhost : NULL, interval);
+	rc = vk_store_exec(db, "cannot record the key's last use", err, NULL,
+	                   "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
+	                   " last_used_user = ?4, last_used_rhost = ?5 WHERE id = ?1"
+	                   " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
+	                   "tittti", key_id, now, clean_service, user,
+	                   rhost != NULL ? clean_rhost : NULL, interval);
+	/*
+	 * Empty the log again, as keyadm does after its changes: every process
+	 * that opens an idle store reads the whole log to rebuild its index,
+	 * so a log left to grow by logins would slow every later login.
+	 */
+	if (rc == VK_OK)
+		vk_store_checkpoint(db, 1);
+	return rc;
 }
 
 /*

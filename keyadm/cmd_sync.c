@@ -328,9 +328,11 @@ static int
 machines_config(struct ka_ctx *ctx)
 {
 	const struct vk_sync_config *s = &ctx->cfg.sync;
-	const char *id = ctx->args.val[O_MACHINE_ID];
+	const char *id = ctx->args.val[O_MACHINE_ID], *b;
 	unsigned char *sk = NULL;
-	char err[VK_ERRLEN], pk[VK_PUBLIC_KEY_B64], conf[4096];
+	char err[VK_ERRLEN], pk[VK_PUBLIC_KEY_B64], conf[8192], loc[VK_UUID_STRLEN + 1] = "",
+	                                                    org[VK_UUID_STRLEN + 1] = "";
+	sqlite3_stmt *st;
 	vk_rc rc;
 	int status;
 
@@ -338,8 +340,17 @@ machines_config(struct ka_ctx *ctx)
 		return KA_USAGE;
 	if ((status = require_authority(ctx)) != KA_OK)
 		return status;
-	if ((rc = vk_resource_exists(ctx->db, "machine", id, err)) != VK_OK)
+	if ((rc = vk_resource_exists(ctx->db, "machine", id, err)) != VK_OK ||
+	    (rc = vk_store_prepare(ctx->db, "cannot read the tree", err, &st,
+	                           "SELECT m.location_id, l.org_id FROM machines m"
+	                           " JOIN locations l ON l.id = m.location_id WHERE m.id = ?1",
+	                           "t", id)) != VK_OK)
 		return ka_fail(rc, err);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(loc, sizeof loc, "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(org, sizeof org, "%s", (const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
 	if ((sk = sodium_malloc(VK_SIGNING_KEY_BYTES)) == NULL)
 		return ka_fail(VK_ERR_NOMEM, "out of memory");
 	rc = vk_signing_key_load(s->signing_key, sk, err);
@@ -348,6 +359,7 @@ machines_config(struct ka_ctx *ctx)
 	sodium_free(sk);
 	if (rc != VK_OK)
 		return ka_fail(rc, err);
+	b = s->bucket;
 	snprintf(conf, sizeof conf,
 	         "; viamkey.conf for machine %s, from keyadm machines config\n"
 	         "[store]\npath = %s\n"
@@ -356,11 +368,25 @@ machines_config(struct ka_ctx *ctx)
 	         "; the bus credentials of this machine: a .creds file, or user and password_file\n"
 	         "; credentials = /etc/viamkey/nats.creds\n"
 	         "authority_key = %s\n"
-	         "heartbeat_interval = %llds\nresync_interval = %llds\nmax_staleness = %lld%s\n",
-	         id, VK_DEFAULT_STORE, id,
-	         s->servers != NULL ? s->servers : "nats://127.0.0.1:4222", s->bucket, pk,
-	         (long long)s->heartbeat_interval, (long long)s->resync_interval,
-	         (long long)s->max_staleness, s->max_staleness > 0 ? "s" : "");
+	         "heartbeat_interval = %llds\nresync_interval = %llds\nmax_staleness = %lld%s\n"
+	         ";\n"
+	         "; This machine's bus user may read only its own scopes and write only its own\n"
+	         "; acknowledgement; in the nats-server account (docs/FLEET.md):\n"
+	         ";   { user: \"%s\", password: \"...\", permissions: {\n"
+	         ";       publish: { allow: [\n"
+	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.vk-%s-*.$KV.%s.m.%s.>\",\n"
+	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.vk-%s-*.$KV.%s.l.%s.>\",\n"
+	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.vk-%s-*.$KV.%s.o.%s.>\",\n"
+	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.vk-%s-*.$KV.%s.hb\",\n"
+	         ";         \"$JS.API.CONSUMER.DELETE.KV_%s.vk-%s-*\",\n"
+	         ";         \"$KV.%s.a.%s\" ] },\n"
+	         ";       subscribe: { allow: [\n"
+	         ";         \"vk.%s.m.%s.>\", \"vk.%s.l.%s.>\", \"vk.%s.o.%s.>\", \"vk.%s.hb\",\n"
+	         ";         \"_INBOX.%s.>\" ] } } }\n",
+	         id, VK_DEFAULT_STORE, id, s->servers != NULL ? s->servers : "nats://127.0.0.1:4222",
+	         b, pk, (long long)s->heartbeat_interval, (long long)s->resync_interval,
+	         (long long)s->max_staleness, s->max_staleness > 0 ? "s" : "", id, b, id, b, id, b,
+	         id, b, loc, b, id, b, org, b, id, b, b, id, b, id, b, id, b, loc, b, org, b, id);
 	if (ctx->json)
 		return ka_print_json(ctx, "SELECT json_object('machine_id', ?1, 'config', ?2)",
 		                     "tt", id, conf);
