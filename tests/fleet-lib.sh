@@ -555,3 +555,53 @@ f_sync_wait() {
 f_keys() {
 	km "$1" --json keys list | jq -r '.[].id' | sort
 }
+
+# f_projection DB M: what the decision on machine M needs of every key that
+# covers it, from store DB: ID, name, flags, expiry, users, grants and the
+# live secrets' verifiers. The same text from the authority's store and from
+# M's replica means that M holds exactly what it should.
+f_projection() {
+	f_loc=$(awk -v m="$2" '$1 == m { print $3 }' "$WORK/machines")
+	f_org=$(awk -v m="$2" '$1 == m { print $4 }' "$WORK/machines")
+	sqlite3 "$1" "
+	WITH covering AS (SELECT DISTINCT key_id AS id FROM grants
+	  WHERE (resource_type = 'machine' AND resource_id = '$(f_id "$2")')
+	  OR (resource_type = 'location' AND resource_id = '$f_loc')
+	  OR (resource_type = 'organization' AND resource_id = '$f_org'))
+	SELECT k.id, k.name, k.disabled, k.break_glass, coalesce(k.expires_at, '-'),
+	 (SELECT group_concat(user, ',') FROM (SELECT user FROM key_users WHERE key_id = k.id ORDER BY 1)),
+	 (SELECT group_concat(g, ',') FROM (SELECT role || ':' || resource_type || ':' || resource_id AS g
+	  FROM grants WHERE key_id = k.id ORDER BY 1)),
+	 (SELECT group_concat(v, ',') FROM (SELECT hex(verifier) AS v FROM secrets
+	  WHERE key_id = k.id AND (expires_at IS NULL OR expires_at > strftime('%s', 'now')) ORDER BY 1))
+	FROM keys k WHERE k.id IN (SELECT id FROM covering) ORDER BY k.id"
+}
+
+# f_converged M...: each machine's replica holds exactly what the authority's
+# store says covers it (f_projection), nothing more and nothing less.
+f_converged() {
+	for f_m in "$@"; do
+		f_projection "$WORK/authority/store/keys.db" "$f_m" >"$WORK/projection.want"
+		f_projection "$WORK/$f_m/store/keys.db" "$f_m" >"$WORK/projection.got"
+		sqlite3 "$WORK/$f_m/store/keys.db" "SELECT count(*) FROM keys" >"$WORK/projection.count"
+		if ! cmp -s "$WORK/projection.want" "$WORK/projection.got" ||
+			[ "$(cat "$WORK/projection.count")" -ne "$(wc -l <"$WORK/projection.want")" ]; then
+			echo "  ($f_m: $(diff "$WORK/projection.want" "$WORK/projection.got" | head -n 4 | tr '\n' ' ')" \
+				"holds $(cat "$WORK/projection.count") keys, $(wc -l <"$WORK/projection.want") expected)"
+			return 1
+		fi
+	done
+}
+
+# f_stream_leader: the number (1-3) of the node leading the bucket's stream.
+f_stream_leader() {
+	for f_n in 1 2 3; do
+		eval "f_h=\$H$f_n"
+		f_alive "$(f_node_pid "$f_n")" || continue
+		f_l=$(curl -fsS -m 2 "http://127.0.0.1:$f_h/jsz?accounts=true&streams=true" 2>/dev/null |
+			jq -r '.account_details[]?.stream_detail[]? | select(.name == "KV_'"$BUCKET"'") | .cluster.leader // empty' |
+			head -n 1)
+		case $f_l in n[123]) echo "${f_l#n}"; return 0 ;; esac
+	done
+	return 1
+}
