@@ -680,6 +680,24 @@ configure(sqlite3 *db, const struct files *f, int busy_timeout_ms, char err[VK_E
 	return exec(db, "PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 0", f->path, err);
 }
 
+/*
+ * Closes the descriptor the store was checked through, before SQLite takes
+ * its first lock: POSIX record locks belong to the process and the file, so
+ * closing any descriptor of the file later would drop the locks of SQLite's
+ * own. Without its shared lock, another program that opens and closes the
+ * store (the sqlite3 shell, a backup) would take this connection for gone,
+ * and delete the -wal and -shm files under it: it would no longer see what
+ * others commit.
+ */
+static vk_rc
+close_checked(struct files *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	return VK_OK;
+}
+
 vk_rc
 vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sqlite3 **out,
               char err[VK_ERRLEN])
@@ -694,6 +712,7 @@ vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sql
 	    (rc = open_file(&f, mode, err)) != VK_OK ||
 	    (rc = check_side_files(&f, mode, err)) != VK_OK ||
 	    (rc = sqlite_open(&f, &db, err)) != VK_OK || (rc = same_file(db, &f, err)) != VK_OK ||
+	    (rc = close_checked(&f)) != VK_OK ||
 	    (rc = configure(db, &f, busy_timeout_ms, err)) != VK_OK ||
 	    (rc = read_header(db, path, &h, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, mode, err)) != VK_OK)
