@@ -11,7 +11,9 @@
 #  - a machine whose daemon was stopped while keys were created, deleted and
 #    ungranted converges when it starts again, removals included;
 #  - a keyadm write on a replica exits 1, names the authority and changes
-#    nothing.
+#    nothing;
+#  - the sqlite3 shell reading the authority's store while its daemon runs
+#    does not stop the daemon from seeing (and publishing) later changes.
 . "${srcdir:-.}/fleet-lib.sh"
 f_begin fleet-scope
 
@@ -145,6 +147,16 @@ check "M2's replica holds exactly the keys that cover it" expect_keys M2 "$ORGK_
 check "M3's replica holds the ungranted key with its machine grant only" \
 	test "$(km M3 --json keys show --key-id "$UG_ID" | jq -c '[.authorizations[].resource_id]')" = "[\"$M3\"]"
 check "PAM login through M2 with the key created while its daemon was stopped" f_login M2 vkt-gus "$NEW_TOKEN"
+
+# another program reading the authority's store (the sqlite3 shell) while
+# its daemon runs: the daemon must go on seeing what keyadm commits
+wal_before=$(stat -c %i "$WORK/authority/store/keys.db-wal")
+sqlite3 "$WORK/authority/store/keys.db" "SELECT count(*) FROM keys" >/dev/null
+check "the sqlite3 shell reading the authority's store leaves its log in place" \
+	test "$(stat -c %i "$WORK/authority/store/keys.db-wal" 2>/dev/null)" = "$wal_before"
+f_key LATE organizations api-key create --org-id "$ORG" --user vkt-hal --name after-sqlite3
+check "a change made after that still reaches every machine (sync wait 0)" f_sync_wait 60
+check "... and lets its key in through M3" allowed M3 vkt-hal "$LATE_TOKEN" "$LATE_ID"
 
 check "no daemon dropped a record or met a permissions violation" \
 	eval '! grep -l -i -e "dropped" -e "permission" "$WORK"/*/syncd.log'
