@@ -605,3 +605,11 @@ f_stream_leader() {
 	done
 	return 1
 }
+
+# f_mark TEXT: a time-stamped line in every daemon's log (they do not stamp
+# their own), for reading a failure's logs.
+f_mark() {
+	for f_log in "$WORK"/*/syncd.log; do
+		[ -f "$f_log" ] && echo "---- $(date +%T.%N | cut -c1-12) $*" >>"$f_log"
+	done
+}
