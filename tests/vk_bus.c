@@ -7,15 +7,15 @@
  *   get BUCKET ENTRY          prints the entry's latest value, byte for byte
  *                             (exit 1 when it has none)
  *   put BUCKET ENTRY          puts stdin, byte for byte, as the entry's value
- *   request SUBJECT [BODY]    one request (5 s); prints "denied" when the
- *                             server refuses the publish (a permissions
- *                             violation), "timeout", or the reply
- *   listen UNTIL SUBJECT...   subscribes to each SUBJECT (printing "denied
- *                             SUBJECT" for each the server refuses), then
- *                             prints the subject of every message received
- *                             until one arrives on UNTIL (subscribed too),
- *                             30 s at most (exit 1 then); "ready" on
- *                             stderr once every subscription is in place
+ *   request SUBJECT [BODY]    one request (2 s); prints "denied" when the
+ *                             server said the publish was a permissions
+ *                             violation, "timeout", or the reply
+ *   listen UNTIL SUBJECT...   subscribes to each SUBJECT, then prints the
+ *                             subject of every message received until one
+ *                             arrives on UNTIL (subscribed too), 30 s at
+ *                             most (exit 1 then); "ready" on stderr once the
+ *                             server has every subscription (or refused it:
+ *                             its log says so, the client may not yet)
  *
  * SERVERS is a comma-separated list of nats:// URLs; PREFIX the inbox
  * prefix of replies (a machine's bus user may subscribe to its own only). Exit 2 on a usage
@@ -30,6 +30,7 @@
 
 #define MAX_SERVERS  8
 #define WAIT_MS      5000
+#define REQUEST_MS   2000
 #define LISTEN_MS    30000
 #define VALUE_MAX    (1024 * 1024)
 #define PASSWORD_MAX 256
@@ -140,7 +141,7 @@ static int
 cmd_request(natsConnection *nc, const char *subject, const char *body)
 {
 	natsMsg *reply = NULL;
-	natsStatus s = natsConnection_RequestString(&reply, nc, subject, body, WAIT_MS);
+	natsStatus s = natsConnection_RequestString(&reply, nc, subject, body, REQUEST_MS);
 
 	/* a PING after the request: any -ERR the server sent for it has been read */
 	(void)natsConnection_FlushTimeout(nc, WAIT_MS);
@@ -171,15 +172,11 @@ cmd_listen(natsConnection *nc, const char *until, char **subjects, int n)
 			goto out;
 		}
 	}
-	(void)natsConnection_FlushTimeout(nc, WAIT_MS);
-	for (int i = 0; i < n; i++)
-		if (was_denied(subjects[i]))
-			printf("denied %s\n", subjects[i]);
-	if (was_denied(until)) {
-		fprintf(stderr, "vk_bus: the subscription to %s was refused\n", until);
+	/* the server has processed every SUB once it answers this PING */
+	if (natsConnection_FlushTimeout(nc, WAIT_MS) != NATS_OK) {
+		fprintf(stderr, "vk_bus: the server did not answer\n");
 		goto out;
 	}
-	fflush(stdout);
 	fputs("ready\n", stderr);
 	for (int64_t start = nats_Now(); nats_Now() - start < LISTEN_MS;) {
 		for (int i = 0; i <= n; i++) {
