@@ -8,6 +8,9 @@
  * processes, such as `env` before it execs, are left alone) is one point,
  * numbered from 1:
  *
+ *   VK_FAULT_REPEAT=1    with stop: stops again at every later point, writing
+ *                        the marker anew each time (a test continues the
+ *                        process point by point until the state it wants)
  *   VK_FAULT_CALLS=LIST  counts only the calls named in LIST (separated by
  *                        spaces or commas, e.g. "fdatasync,fsync"); all by default
  *   VK_FAULT_COUNT=FILE  at exit, writes the number of points reached to FILE
@@ -36,6 +39,7 @@ static long points;
 static long fault_at = -1;
 static int armed;
 static int action_stop;
+static int repeat;
 static const char *calls; /* VK_FAULT_CALLS, or NULL: every call counts */
 
 __attribute__((constructor)) static void
@@ -49,6 +53,7 @@ setup(void)
 		fault_at = strtol(at, NULL, 10);
 	action_stop = action != NULL && strcmp(action, "stop") == 0;
 	calls = getenv("VK_FAULT_CALLS");
+	repeat = getenv("VK_FAULT_REPEAT") != NULL && strcmp(getenv("VK_FAULT_REPEAT"), "1") == 0;
 }
 
 /* Whether call is one VK_FAULT_CALLS names (as a whole word). */
@@ -92,7 +97,7 @@ point(const char *call)
 
 	if (!armed || !counted(call))
 		return;
-	if (++points == fault_at) {
+	if (++points == fault_at || (repeat && action_stop && fault_at > 0 && points > fault_at)) {
 		snprintf(line, sizeof line, "pid %ld point %ld %s\n", (long)getpid(), points, call);
 		note("VK_FAULT_MARK", line);
 		raise(action_stop ? SIGSTOP : SIGKILL);

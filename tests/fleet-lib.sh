@@ -124,8 +124,8 @@ f_stop() {
 		done
 	done
 	for f_a in $f_list; do
-		f_child "$f_a" || continue
 		f_alive "$f_a" && kill -9 "$f_a" 2>/dev/null
+		# the shell may have reaped it already: wait still gives its status
 		f_status=0
 		wait "$f_a" 2>/dev/null || f_status=$?
 	done
