@@ -28,7 +28,15 @@
 #   f_until SECS CMD...      runs CMD every 0.1 s until it succeeds, SECS at most
 #   f_wait_check M USER TOKEN STATUS [SECS]   until f_check gives STATUS (30 s)
 #   f_wait_login M USER TOKEN STATUS [SECS]   until f_login gives STATUS (30 s)
+#   f_all STATUS USER TOKEN M...  f_wait_check on each M
 #   f_sync_wait [SECS]       keyadm sync wait --timeout SECS (30) on the authority
+#   f_keys M                 the key IDs M's replica lists
+#   f_converged M...         each replica holds exactly what the authority's
+#                            store says covers it (f_projection of both)
+#   f_bus ARGS / f_bus_as M ARGS   vk_bus as the authority's or M's bus user
+#   f_stream_leader          the node (1-3) leading the bucket's stream
+#   f_mark TEXT              a time-stamped line in every daemon's log
+#   f_stop PID... [-SIG]     stop processes this shell started; status in $f_status
 #   check DESC CMD...        one test case
 #   f_end                    summary; exit status 0 only when every check passed
 #
