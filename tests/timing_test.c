@@ -274,7 +274,7 @@ main(void)
 	int n;
 	struct vk_token t;
 	struct vk_result res;
-	struct vk_login lg = {path, 100, -1}; /* no last-use writes */
+	struct vk_login lg = {path, 100, -1, 0}; /* no last-use writes, no staleness */
 	int ok = 0, vok = 0;
 
 	if (sodium_init() < 0)
