@@ -142,7 +142,7 @@ f_stop() {
 f_cleanup() {
 	rc=$?
 	# the daemons first, then the bus
-	f_d= f_b=
+	f_d='' f_b=''
 	for f_p in $f_procs; do
 		case $f_p in nats-*) f_b="$f_b ${f_p#*:}" ;; *) f_d="$f_d ${f_p#*:}" ;; esac
 	done

@@ -7,6 +7,8 @@
 # delete. After each change keyadm sync wait returns 0, and then every
 # replica gives the new answer at once: sync wait reports only what was
 # applied.
+# shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
+# shellcheck source=tests/fleet-lib.sh
 . "${srcdir:-.}/fleet-lib.sh"
 f_begin fleet-changes
 

@@ -13,6 +13,8 @@
 #    its outbox;
 #  - the bus back: everything converges (the changes made while it was down
 #    included), sync wait returns 0 and logins work again everywhere.
+# shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
+# shellcheck source=tests/fleet-lib.sh
 . "${srcdir:-.}/fleet-lib.sh"
 f_begin fleet-faults
 

@@ -14,6 +14,8 @@
 #    nothing;
 #  - the sqlite3 shell reading the authority's store while its daemon runs
 #    does not stop the daemon from seeing (and publishing) later changes.
+# shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
+# shellcheck source=tests/fleet-lib.sh
 . "${srcdir:-.}/fleet-lib.sh"
 f_begin fleet-scope
 

@@ -20,6 +20,8 @@
 #    a consumer whose body filter leaves the subject's scope is refused; and
 #    nothing of another scope arrives (while the authority's user, listening
 #    the same way, sees it).
+# shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
+# shellcheck source=tests/fleet-lib.sh
 . "${srcdir:-.}/fleet-lib.sh"
 f_begin fleet-trust
 
