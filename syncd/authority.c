@@ -145,6 +145,7 @@ publish_round(struct authority *a)
 	sqlite3_finalize(st);
 	st = NULL;
 	(void)sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
+	__atomic_store_n(&a->bus.pub_failed, 0, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < n && !failed; i++) {
 		for (size_t e = 0; e < pubs[i].nentries && !failed; e++)
 			failed = put(a, pubs[i].entries[e], pubs[i].value) != 0;
@@ -153,7 +154,9 @@ publish_round(struct authority *a)
 	}
 	jsPubOptions_Init(&po);
 	po.MaxWait = PUBLISH_WAIT;
-	if (js_PublishAsyncComplete(a->bus.js, &po) != NATS_OK || failed) {
+	/* rule 1: every put acknowledged, none refused (bus.c's on_pub_error counts those) */
+	if (js_PublishAsyncComplete(a->bus.js, &po) != NATS_OK || failed ||
+	    __atomic_load_n(&a->bus.pub_failed, __ATOMIC_SEQ_CST) != 0) {
 		natsMsgList pending;
 
 		/* drop whatever is still in flight: the outbox keeps the rows for the next round */

@@ -138,6 +138,23 @@ on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
 	sd_log(LOG_WARNING, "bus: %s", natsStatus_GetText(s));
 }
 
+/*
+ * An async publish that JetStream refused (no responders while the stream
+ * elects a leader, say) or did not acknowledge in time: without this
+ * handler nats.c drops it silently, and js_PublishAsyncComplete() reports
+ * success. Counted, so that the publisher keeps its outbox rows.
+ */
+static void
+on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+	struct sd_bus *b = closure;
+
+	(void)js;
+	__atomic_add_fetch(&b->pub_failed, 1, __ATOMIC_SEQ_CST);
+	sd_log(LOG_DEBUG, "the bus refused a publish: %s",
+	       pae->ErrText != NULL ? pae->ErrText : natsStatus_GetText(pae->Err));
+}
+
 /* ---- the connection --------------------------------------------------------- */
 
 /* The password in path: the file's first line, from a file only root (or the euid) can read. */
@@ -268,6 +285,8 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 		sd_log(LOG_WARNING, "the bus is not reachable yet; trying in the background");
 	jsOptions_Init(&jo);
 	jo.Wait = REQUEST_WAIT_MS;
+	jo.PublishAsync.ErrHandler = on_pub_error;
+	jo.PublishAsync.ErrHandlerClosure = b;
 	if (natsConnection_JetStream(&b->js, b->nc, &jo) != NATS_OK) {
 		sd_log(LOG_ERR, "cannot use JetStream: %s", nats_GetLastError(NULL));
 		goto out;

@@ -43,6 +43,7 @@ struct sd_bus {
 	char kv_prefix[96];   /* $KV.<bucket>. */
 	char live_prefix[96]; /* vk.<bucket>. : the bucket republished */
 	char inbox[128];      /* this daemon's private inbox prefix */
+	int pub_failed;       /* async publishes JetStream refused (atomic; see sd_bus_open) */
 };
 
 /*

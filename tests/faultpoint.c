@@ -8,6 +8,11 @@
  * processes, such as `env` before it execs, are left alone) is one point,
  * numbered from 1:
  *
+ *   VK_FAULT_REPEAT=1    with stop: stops again at every later point, writing
+ *                        the marker anew each time (a test continues the
+ *                        process point by point until the state it wants)
+ *   VK_FAULT_CALLS=LIST  counts only the calls named in LIST (separated by
+ *                        spaces or commas, e.g. "fdatasync,fsync"); all by default
  *   VK_FAULT_COUNT=FILE  at exit, writes the number of points reached to FILE
  *   VK_FAULT_AT=N        at point N, before the call is made:
  *   VK_FAULT_ACTION=kill   writes "pid P point N CALL" to VK_FAULT_MARK and
@@ -34,6 +39,8 @@ static long points;
 static long fault_at = -1;
 static int armed;
 static int action_stop;
+static int repeat;
+static const char *calls; /* VK_FAULT_CALLS, or NULL: every call counts */
 
 __attribute__((constructor)) static void
 setup(void)
@@ -45,6 +52,23 @@ setup(void)
 	if (at != NULL)
 		fault_at = strtol(at, NULL, 10);
 	action_stop = action != NULL && strcmp(action, "stop") == 0;
+	calls = getenv("VK_FAULT_CALLS");
+	repeat = getenv("VK_FAULT_REPEAT") != NULL && strcmp(getenv("VK_FAULT_REPEAT"), "1") == 0;
+}
+
+/* Whether call is one VK_FAULT_CALLS names (as a whole word). */
+static int
+counted(const char *call)
+{
+	size_t n = strlen(call);
+
+	if (calls == NULL)
+		return 1;
+	for (const char *p = calls; (p = strstr(p, call)) != NULL; p += n)
+		if ((p == calls || p[-1] == ',' || p[-1] == ' ') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return 1;
+	return 0;
 }
 
 /* Writes one line to the file named by variable `var`, with raw system calls only. */
@@ -71,9 +95,9 @@ point(const char *call)
 	char line[128];
 	int saved = errno;
 
-	if (!armed)
+	if (!armed || !counted(call))
 		return;
-	if (++points == fault_at) {
+	if (++points == fault_at || (repeat && action_stop && fault_at > 0 && points > fault_at)) {
 		snprintf(line, sizeof line, "pid %ld point %ld %s\n", (long)getpid(), points, call);
 		note("VK_FAULT_MARK", line);
 		raise(action_stop ? SIGSTOP : SIGKILL);

@@ -1,0 +1,607 @@
+/*
+ * record_test.c - the fleet's signed records (record.h) without a bus:
+ * built and signed from an authority's store (the fixture's), verified, and
+ * applied to a second store that plays machine m1a's replica.
+ *
+ * The "bus" here is a function that hands each entry of a publication to
+ * the replica when the entry is in m1a's scopes (m.<m1a>, l.<loc1>,
+ * o.<org>), as its subscriptions would, and records the publication in the
+ * authority's sync_published as viamkey-syncd does once the bus took it.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "fleet.h"
+#include "record.h"
+#include "store.h"
+#include "token.h"
+
+struct rt {
+	struct fx_store *fx; /* the authority */
+	char *replica_path;
+	sqlite3 *replica; /* m1a's */
+	unsigned char *sk, *sk_other;
+	unsigned char pk[VK_PUBLIC_KEY_BYTES], pk_other[VK_PUBLIC_KEY_BYTES];
+	int64_t rev;
+};
+
+static int
+setup(void **state)
+{
+	struct rt *rt = calloc(1, sizeof *rt);
+	char err[VK_ERRLEN];
+	void *fx;
+
+	assert_non_null(rt);
+	fx_init();
+	fx_store_setup(&fx);
+	rt->fx = fx;
+	rt->replica_path = fx_join(rt->fx->dir, "replica.db");
+	if (vk_store_open(rt->replica_path, VK_OPEN_INIT, 1000, &rt->replica, err) != VK_OK ||
+	    vk_record_register(rt->replica, err) != VK_OK)
+		fail_msg("%s", err);
+	fx_sql(rt->replica, "INSERT INTO meta (name, value) VALUES ('fleet_role', 'replica')");
+	rt->sk = sodium_malloc(VK_SIGNING_KEY_BYTES);
+	rt->sk_other = sodium_malloc(VK_SIGNING_KEY_BYTES);
+	assert_non_null(rt->sk);
+	assert_non_null(rt->sk_other);
+	crypto_sign_keypair(rt->pk, rt->sk);
+	crypto_sign_keypair(rt->pk_other, rt->sk_other);
+	*state = rt;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct rt *rt = *state;
+	void *fx = rt->fx;
+
+	sqlite3_close(rt->replica);
+	free(rt->replica_path);
+	sodium_free(rt->sk);
+	sodium_free(rt->sk_other);
+	fx_store_teardown(&fx);
+	free(rt);
+	return 0;
+}
+
+/* Whether entry is in m1a's scopes. */
+static int
+in_scope(struct rt *rt, const char *entry)
+{
+	char scope[VK_ENTRY_MAX];
+	const char *const ids[] = {rt->fx->m1a, rt->fx->loc1, rt->fx->org};
+	const char prefixes[] = {'m', 'l', 'o'};
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(scope, sizeof scope, "%c.%s.", prefixes[i], ids[i]);
+		if (strncmp(entry, scope, strlen(scope)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Verifies value with the authority's public key and applies it to the replica at `now`. */
+static vk_rc
+deliver_at(struct rt *rt, const char *value, int64_t now, struct vk_apply_result *res)
+{
+	char err[VK_ERRLEN];
+	const char *json;
+	size_t len;
+	vk_rc rc;
+
+	if ((rc = vk_record_verify(rt->pk, value, strlen(value), &json, &len, err)) != VK_OK)
+		return rc;
+	if (vk_store_begin(rt->replica, err) != VK_OK)
+		fail_msg("%s", err);
+	rc = vk_record_apply(rt->replica, rt->fx->m1a, json, len, now, res, err);
+	if (rc == VK_OK) {
+		if (vk_store_commit(rt->replica, err) != VK_OK)
+			fail_msg("%s", err);
+	} else {
+		vk_store_rollback(rt->replica);
+	}
+	return rc;
+}
+
+static enum vk_applied
+deliver(struct rt *rt, const char *value)
+{
+	struct vk_apply_result res;
+	vk_rc rc = deliver_at(rt, value, FX_NOW, &res);
+
+	if (rc != VK_OK)
+		fail_msg("a record the authority signed was refused (%d)", rc);
+	return res.what;
+}
+
+/* Builds the publication of (kind, id) at the next revision, signed with sk. */
+static void
+build(struct rt *rt, const unsigned char *sk, const char *kind, const char *id,
+      struct vk_publication *pub)
+{
+	char err[VK_ERRLEN];
+
+	if (vk_record_build(rt->fx->db, sk, kind, id, ++rt->rev, FX_NOW, pub, err) != VK_OK)
+		fail_msg("%s", err);
+}
+
+/* The bus took pub: recorded in the authority's sync_published. */
+static void
+published(struct rt *rt, const struct vk_publication *pub)
+{
+	char err[VK_ERRLEN];
+
+	if (vk_store_begin(rt->fx->db, err) != VK_OK ||
+	    vk_record_published(rt->fx->db, pub, err) != VK_OK ||
+	    vk_store_commit(rt->fx->db, err) != VK_OK)
+		fail_msg("%s", err);
+}
+
+/* Publishes (kind, id): every entry in m1a's scopes reaches the replica, records first. */
+static void
+publish(struct rt *rt, const char *kind, const char *id)
+{
+	struct vk_publication pub;
+
+	build(rt, rt->sk, kind, id, &pub);
+	for (size_t i = 0; i < pub.nentries; i++)
+		if (in_scope(rt, pub.entries[i]))
+			(void)deliver(rt, pub.value);
+	for (size_t i = 0; i < pub.ngone; i++)
+		if (in_scope(rt, pub.gone[i]))
+			(void)deliver(rt, pub.tombstone);
+	published(rt, &pub);
+	vk_publication_free(&pub);
+}
+
+/* m1a's tree: its organization, location and machine records. */
+static void
+publish_tree(struct rt *rt)
+{
+	publish(rt, "organization", rt->fx->org);
+	publish(rt, "location", rt->fx->loc1);
+	publish(rt, "machine", rt->fx->m1a);
+	assert_int_equal(
+	    fx_count(rt->replica, "SELECT count(*) FROM machines WHERE id = ?1", rt->fx->m1a), 1);
+}
+
+static int64_t
+held(struct rt *rt, const char *key_id)
+{
+	return fx_count(rt->replica, "SELECT count(*) FROM keys WHERE id = ?1", key_id);
+}
+
+/* What a record could change in the replica, as text (malloc()ed). */
+static char *
+dump(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	size_t cap = 1 << 16, len = 0;
+	char *out = calloc(1, cap);
+
+	assert_non_null(out);
+	assert_int_equal(
+	    sqlite3_prepare_v2(
+	        db,
+	        "SELECT 'k' || id || name || disabled || protected || break_glass ||"
+	        " coalesce(expires_at, '-') FROM keys"
+	        " UNION ALL SELECT 'g' || key_id || role || resource_type || resource_id FROM "
+	        "grants"
+	        " UNION ALL SELECT 'u' || key_id || user FROM key_users"
+	        " UNION ALL SELECT 's' || key_id || hex(verifier) || coalesce(expires_at, '-')"
+	        " FROM secrets"
+	        " UNION ALL SELECT 't' || id || name FROM organizations"
+	        " UNION ALL SELECT 't' || id || name || org_id FROM locations"
+	        " UNION ALL SELECT 't' || id || name || location_id FROM machines"
+	        " UNION ALL SELECT 'h' || kind || id || rev || full FROM sync_held"
+	        " UNION ALL SELECT 'm' || name || value FROM meta ORDER BY 1",
+	        -1, &st, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *row = (const char *)sqlite3_column_text(st, 0);
+		size_t n = strlen(row);
+
+		assert_true(len + n + 2 < cap);
+		memcpy(out + len, row, n);
+		len += n;
+		out[len++] = '\n';
+	}
+	sqlite3_finalize(st);
+	return out;
+}
+
+/* A key on the authority with one grant, published to the replica. */
+static void
+key_published(struct rt *rt, const char *type, const char *resource, struct fx_key *k)
+{
+	fx_key(rt->fx, VK_ROLE_OWNER, type, resource, k);
+	publish(rt, "key", k->id);
+}
+
+/* ---- signatures ---------------------------------------------------------------- */
+
+static void
+test_other_key_refused(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub;
+	struct vk_apply_result res;
+	struct fx_key k;
+	char *before;
+
+	publish_tree(rt);
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
+	before = dump(rt->replica);
+	build(rt, rt->sk_other, "key", k.id, &pub);
+	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_ERR_USAGE);
+	assert_int_equal(held(rt, k.id), 0);
+	{
+		char *after = dump(rt->replica);
+
+		assert_string_equal(before, after);
+		free(after);
+	}
+	/* the same record signed by the authority is applied: the refusal was the key's */
+	vk_publication_free(&pub);
+	build(rt, rt->sk, "key", k.id, &pub);
+	assert_int_equal(deliver(rt, pub.value), VK_APPLIED);
+	assert_int_equal(held(rt, k.id), 1);
+	vk_publication_free(&pub);
+	free(before);
+}
+
+static void
+test_tampered_refused(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub;
+	struct vk_apply_result res;
+	struct fx_key k;
+	char *p;
+
+	publish_tree(rt);
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
+	fx_sql1(rt->fx->db, "UPDATE keys SET disabled = 1 WHERE id = ?1", k.id);
+	build(rt, rt->sk, "key", k.id, &pub);
+	/* one JSON byte: the key enabled */
+	p = strstr(pub.value, "\"disabled\":1");
+	assert_non_null(p);
+	p[strlen("\"disabled\":")] = '0';
+	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_ERR_USAGE);
+	p[strlen("\"disabled\":")] = '1';
+	/* one byte of the signature */
+	pub.value[10] = pub.value[10] == 'A' ? 'B' : 'A';
+	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_ERR_USAGE);
+	/* the signature moved to other JSON, and a value cut short */
+	pub.value[10] = pub.value[10] == 'A' ? 'B' : 'A';
+	pub.value[strlen(pub.value) - 1] = '\0';
+	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_ERR_USAGE);
+	assert_int_equal(deliver_at(rt, "vk1.", FX_NOW, &res), VK_ERR_USAGE);
+	assert_int_equal(held(rt, k.id), 0);
+	vk_publication_free(&pub);
+}
+
+/* ---- revisions ------------------------------------------------------------------- */
+
+static void
+test_older_revision_ignored(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication old, now;
+	struct fx_key k;
+	char *before, *after;
+
+	publish_tree(rt);
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
+	build(rt, rt->sk, "key", k.id, &old);
+	assert_int_equal(deliver(rt, old.value), VK_APPLIED);
+	published(rt, &old);
+	fx_sql1(rt->fx->db, "UPDATE keys SET disabled = 1 WHERE id = ?1", k.id);
+	build(rt, rt->sk, "key", k.id, &now);
+	assert_int_equal(deliver(rt, now.value), VK_APPLIED);
+	assert_int_equal(fx_count(rt->replica, "SELECT disabled FROM keys WHERE id = ?1", k.id), 1);
+
+	before = dump(rt->replica);
+	assert_int_equal(deliver(rt, old.value), VK_APPLIED_OLD); /* a replay of the older record */
+	assert_int_equal(deliver(rt, now.value), VK_APPLIED_OLD); /* the same revision again */
+	after = dump(rt->replica);
+	assert_string_equal(before, after);
+	assert_int_equal(fx_count(rt->replica, "SELECT disabled FROM keys WHERE id = ?1", k.id), 1);
+	free(before);
+	free(after);
+	vk_publication_free(&old);
+	vk_publication_free(&now);
+}
+
+static void
+test_replayed_record_after_tombstone(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication old;
+	struct fx_key k;
+
+	publish_tree(rt);
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
+	build(rt, rt->sk, "key", k.id, &old);
+	assert_int_equal(deliver(rt, old.value), VK_APPLIED);
+	published(rt, &old);
+	fx_sql1(rt->fx->db, "DELETE FROM keys WHERE id = ?1", k.id);
+	publish(rt, "key", k.id);
+	assert_int_equal(held(rt, k.id), 0);
+	/* the deleted key's older full record, replayed: it stays deleted */
+	assert_int_equal(deliver(rt, old.value), VK_APPLIED_OLD);
+	assert_int_equal(held(rt, k.id), 0);
+	vk_publication_free(&old);
+}
+
+/* ---- tombstones -------------------------------------------------------------------- */
+
+static void
+test_tombstone_removes_key(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub;
+	struct fx_key k;
+
+	publish_tree(rt);
+	key_published(rt, "location", rt->fx->loc1, &k);
+	assert_int_equal(held(rt, k.id), 1);
+	fx_sql1(rt->fx->db, "DELETE FROM keys WHERE id = ?1", k.id);
+	build(rt, rt->sk, "key", k.id, &pub);
+	assert_null(pub.value); /* gone: no record, a tombstone where it was */
+	assert_int_equal(pub.nentries, 0);
+	assert_int_equal(pub.ngone, 1);
+	assert_non_null(strstr(pub.tombstone, "\"tombstone\":true"));
+	assert_non_null(strstr(pub.tombstone, "\"scopes\":[]"));
+	assert_int_equal(deliver(rt, pub.tombstone), VK_APPLIED);
+	assert_int_equal(held(rt, k.id), 0);
+	assert_int_equal(
+	    fx_count(rt->replica, "SELECT count(*) FROM grants WHERE key_id = ?1", k.id), 0);
+	vk_publication_free(&pub);
+}
+
+static void
+test_tombstone_keeps_covered_key(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub;
+	struct fx_key k;
+	char scopes[VK_ENTRY_MAX + 32];
+
+	publish_tree(rt);
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
+	fx_grant(rt->fx, k.id, VK_ROLE_VIEWER, "machine", rt->fx->m1a);
+	publish(rt, "key", k.id);
+	assert_int_equal(
+	    fx_count(rt->replica, "SELECT count(*) FROM grants WHERE key_id = ?1", k.id), 2);
+
+	/* one change: the organization grant removed and the key renamed */
+	fx_sql1(rt->fx->db,
+	        "DELETE FROM grants WHERE key_id = ?1 AND resource_type = 'organization'", k.id);
+	fx_sql1(rt->fx->db, "UPDATE keys SET name = 'renamed' WHERE id = ?1", k.id);
+	build(rt, rt->sk, "key", k.id, &pub);
+	assert_int_equal(pub.nentries, 1);
+	assert_int_equal(pub.ngone, 1);
+	snprintf(scopes, sizeof scopes, "\"scopes\":[\"m.%s\"]", rt->fx->m1a);
+	assert_non_null(strstr(pub.tombstone, scopes));
+
+	/* the tombstone first: the key stays (m.<m1a> is left), without the organization grant */
+	assert_int_equal(deliver(rt, pub.tombstone), VK_APPLIED);
+	assert_int_equal(held(rt, k.id), 1);
+	assert_int_equal(fx_count(rt->replica,
+	                          "SELECT count(*) FROM grants WHERE key_id = ?1"
+	                          " AND resource_type = 'organization'",
+	                          k.id),
+	                 0);
+	assert_int_equal(fx_count(rt->replica,
+	                          "SELECT count(*) FROM grants WHERE key_id = ?1"
+	                          " AND resource_type = 'machine'",
+	                          k.id),
+	                 1);
+	assert_int_equal(
+	    fx_count(rt->replica, "SELECT name = 'test key' FROM keys WHERE id = ?1", k.id), 1);
+	/* then the full record of the same revision completes it */
+	assert_int_equal(deliver(rt, pub.value), VK_APPLIED);
+	assert_int_equal(
+	    fx_count(rt->replica, "SELECT name = 'renamed' FROM keys WHERE id = ?1", k.id), 1);
+	assert_int_equal(fx_count(rt->replica, "SELECT full FROM sync_held WHERE id = ?1", k.id),
+	                 1);
+	/* and neither applies twice, nor does the tombstone after the full record */
+	assert_int_equal(deliver(rt, pub.value), VK_APPLIED_OLD);
+	assert_int_equal(deliver(rt, pub.tombstone), VK_APPLIED_OLD);
+	assert_int_equal(held(rt, k.id), 1);
+	vk_publication_free(&pub);
+}
+
+static void
+test_grants_stop_covering(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub;
+	struct fx_key k, k2;
+
+	publish_tree(rt);
+	/* by a tombstone: the grant moved from the organization to loc2, m1a is not in it */
+	key_published(rt, "organization", rt->fx->org, &k);
+	fx_grant(rt->fx, k.id, VK_ROLE_OWNER, "location", rt->fx->loc2);
+	fx_sql1(rt->fx->db,
+	        "DELETE FROM grants WHERE key_id = ?1 AND resource_type = 'organization'", k.id);
+	publish(rt, "key", k.id); /* only the tombstone under o.<org> is in m1a's scopes */
+	assert_int_equal(held(rt, k.id), 0);
+
+	/* by its own record, were it delivered: a key none of whose grants cover m1a is dropped */
+	key_published(rt, "location", rt->fx->loc1, &k2);
+	fx_grant(rt->fx, k2.id, VK_ROLE_OWNER, "machine", rt->fx->m1b);
+	fx_sql1(rt->fx->db, "DELETE FROM grants WHERE key_id = ?1 AND resource_type = 'location'",
+	        k2.id);
+	build(rt, rt->sk, "key", k2.id, &pub);
+	assert_int_equal(deliver(rt, pub.value), VK_APPLIED);
+	assert_int_equal(held(rt, k2.id), 0);
+	vk_publication_free(&pub);
+}
+
+static void
+test_machine_moved(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub;
+	struct vk_apply_result res;
+	struct fx_key lk, ok;
+	char sql[256];
+
+	publish_tree(rt);
+	key_published(rt, "location", rt->fx->loc1, &lk);
+	key_published(rt, "organization", rt->fx->org, &ok);
+	assert_int_equal(held(rt, lk.id) + held(rt, ok.id), 2);
+
+	snprintf(sql, sizeof sql, "UPDATE machines SET location_id = '%s' WHERE id = ?1",
+	         rt->fx->loc2);
+	fx_sql1(rt->fx->db, sql, rt->fx->m1a); /* from loc1 to loc2, in the same organization */
+	build(rt, rt->sk, "machine", rt->fx->m1a, &pub);
+	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED);
+	assert_true(res.moved);
+	assert_int_equal(held(rt, lk.id), 0); /* loc1's key no longer covers it */
+	assert_int_equal(held(rt, ok.id), 1); /* the organization's still does */
+	assert_int_equal(
+	    fx_count(rt->replica, "SELECT location_id = ?1 FROM machines", rt->fx->loc2), 1);
+	/* the same record again: not moved again */
+	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_OLD);
+	assert_false(res.moved);
+	vk_publication_free(&pub);
+}
+
+/* ---- heartbeats ---------------------------------------------------------------------- */
+
+static int64_t
+meta_int(struct rt *rt, const char *name)
+{
+	return fx_count(rt->replica, "SELECT CAST(value AS INTEGER) FROM meta WHERE name = ?1",
+	                name);
+}
+
+static void
+test_heartbeat_replay(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_apply_result res;
+	char *hb = vk_record_heartbeat(rt->sk, 7, FX_NOW - 100, "authority host");
+	char *older = vk_record_heartbeat(rt->sk, 6, FX_NOW - 101, "authority host");
+	char *newer = vk_record_heartbeat(rt->sk, 8, FX_NOW - 99, "authority host");
+
+	assert_non_null(hb);
+	assert_non_null(older);
+	assert_non_null(newer);
+	assert_int_equal(deliver_at(rt, hb, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_REV), 7);
+
+	/* replayed later: the same "at", or an older one, changes nothing */
+	assert_int_equal(deliver_at(rt, hb, FX_NOW + 50, &res), VK_OK);
+	assert_int_not_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(deliver_at(rt, older, FX_NOW + 60, &res), VK_OK);
+	assert_int_not_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_REV), 7);
+
+	/* a newer one counts */
+	assert_int_equal(deliver_at(rt, newer, FX_NOW + 70, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW + 70);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_REV), 8);
+
+	/* and one signed by another key does not */
+	free(hb);
+	hb = vk_record_heartbeat(rt->sk_other, 9, FX_NOW, "rogue");
+	assert_int_equal(deliver_at(rt, hb, FX_NOW + 80, &res), VK_ERR_USAGE);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW + 70);
+	free(hb);
+	free(older);
+	free(newer);
+}
+
+/* ---- no secrets --------------------------------------------------------------------- */
+
+static void
+test_no_secret_in_record(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub;
+	struct vk_token t;
+	char err[VK_ERRLEN], second[VK_TOKEN_LEN + 1], hex[2 * VK_SECRET_BYTES + 1];
+	const char *const tokens[2] = {NULL, second};
+	struct fx_key k;
+
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
+	/* two live secrets: a rotation window */
+	if (fx_rotate(rt->fx, k.id, 3600, FX_NOW, second, err) != VK_OK)
+		fail_msg("%s", err);
+	build(rt, rt->sk, "key", k.id, &pub);
+	assert_int_equal(
+	    fx_count(rt->fx->db, "SELECT count(*) FROM secrets WHERE key_id = ?1", k.id), 2);
+	for (int i = 0; i < 2; i++) {
+		const char *token = tokens[i] != NULL ? tokens[i] : k.token;
+		const char *secret =
+		    token + 3 + VK_KEY_PART_LEN + 1; /* "vk_<id>_": the secret part */
+		char part[16];
+
+		assert_int_equal(vk_token_parse(token, strlen(token), &t), VK_TOKEN_OK);
+		sodium_bin2hex(hex, sizeof hex, t.secret, sizeof t.secret);
+		for (char *h = hex; *h != '\0'; h++)
+			*h = (char)(*h >= 'a' ? *h - 'a' + 'A'
+			                      : *h); /* SQLite's hex() is upper case */
+		assert_null(strstr(pub.value, hex));
+		for (int off = 0; off + 12 <= 43; off += 12) {
+			snprintf(part, sizeof part, "%.12s", secret + off);
+			assert_null(strstr(pub.value, part));
+		}
+		assert_null(strstr(pub.value, token));
+		vk_token_wipe(&t);
+	}
+	/* but both secrets' verifiers and salts are there */
+	{
+		sqlite3_stmt *st;
+
+		assert_int_equal(
+		    sqlite3_prepare_v2(rt->fx->db,
+		                       "SELECT count(*) FROM secrets WHERE key_id = ?1 AND"
+		                       " instr(?2, hex(verifier)) > 0 AND"
+		                       " instr(?2, hex(salt)) > 0",
+		                       -1, &st, NULL),
+		    SQLITE_OK);
+		sqlite3_bind_text(st, 1, k.id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, pub.value, -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 2);
+		sqlite3_finalize(st);
+	}
+	vk_publication_free(&pub);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_other_key_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tampered_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_older_revision_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_replayed_record_after_tombstone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tombstone_removes_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tombstone_keeps_covered_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_grants_stop_covering, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_machine_moved, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_replay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_secret_in_record, setup, teardown),
+	};
+
+	fx_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
