@@ -330,8 +330,8 @@ machines_config(struct ka_ctx *ctx)
 	const struct vk_sync_config *s = &ctx->cfg.sync;
 	const char *id = ctx->args.val[O_MACHINE_ID], *b;
 	unsigned char *sk = NULL;
-	char err[VK_ERRLEN], pk[VK_PUBLIC_KEY_B64], conf[8192], loc[VK_UUID_STRLEN + 1] = "",
-	                                                    org[VK_UUID_STRLEN + 1] = "";
+	char err[VK_ERRLEN], pk[VK_PUBLIC_KEY_B64], conf[8192],
+	    loc[VK_UUID_STRLEN + 1] = "", org[VK_UUID_STRLEN + 1] = "";
 	sqlite3_stmt *st;
 	vk_rc rc;
 	int status;
@@ -374,19 +374,20 @@ machines_config(struct ka_ctx *ctx)
 	         "; acknowledgement; in the nats-server account (docs/FLEET.md):\n"
 	         ";   { user: \"%s\", password: \"...\", permissions: {\n"
 	         ";       publish: { allow: [\n"
-	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.vk-%s-*.$KV.%s.m.%s.>\",\n"
-	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.vk-%s-*.$KV.%s.l.%s.>\",\n"
-	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.vk-%s-*.$KV.%s.o.%s.>\",\n"
-	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.vk-%s-*.$KV.%s.hb\",\n"
-	         ";         \"$JS.API.CONSUMER.DELETE.KV_%s.vk-%s-*\",\n"
+	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.m.%s.>\",\n"
+	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.l.%s.>\",\n"
+	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.o.%s.>\",\n"
+	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.hb\",\n"
+	         ";         \"$JS.API.CONSUMER.DELETE.KV_%s.*\",\n"
 	         ";         \"$KV.%s.a.%s\" ] },\n"
 	         ";       subscribe: { allow: [\n"
 	         ";         \"vk.%s.m.%s.>\", \"vk.%s.l.%s.>\", \"vk.%s.o.%s.>\", \"vk.%s.hb\",\n"
 	         ";         \"_INBOX.%s.>\" ] } } }\n",
-	         id, VK_DEFAULT_STORE, id, s->servers != NULL ? s->servers : "nats://127.0.0.1:4222",
-	         b, pk, (long long)s->heartbeat_interval, (long long)s->resync_interval,
-	         (long long)s->max_staleness, s->max_staleness > 0 ? "s" : "", id, b, id, b, id, b,
-	         id, b, loc, b, id, b, org, b, id, b, b, id, b, id, b, id, b, loc, b, org, b, id);
+	         id, VK_DEFAULT_STORE, id,
+	         s->servers != NULL ? s->servers : "nats://127.0.0.1:4222", b, pk,
+	         (long long)s->heartbeat_interval, (long long)s->resync_interval,
+	         (long long)s->max_staleness, s->max_staleness > 0 ? "s" : "", id, b, b, id, b, b,
+	         loc, b, b, org, b, b, b, b, id, b, id, b, loc, b, org, b, id);
 	if (ctx->json)
 		return ka_print_json(ctx, "SELECT json_object('machine_id', ?1, 'config', ?2)",
 		                     "tt", id, conf);

@@ -31,6 +31,8 @@
 #define POLL_MS        50    /* how often the outbox is looked at: cheap, by its index */
 #define ONCE_DEADLINE  60000 /* ms --once waits for the bus */
 #define HOST_NAME_SIZE 256
+#define RETRY_MIN_MS   1000
+#define RETRY_MAX_MS   30000
 
 struct authority {
 	const struct vk_config *cfg;
@@ -40,8 +42,9 @@ struct authority {
 	char host[HOST_NAME_SIZE];
 	natsSubscription *acks;
 	int bucket_ready;
-	unsigned generation; /* of the acknowledgements consumer's name, as on a machine */
+	char tag[17]; /* in the acknowledgements consumer's name, as on a machine */
 	int64_t next_hb_ms;
+	int64_t retry_ms, next_try_ms; /* after the bus refused: wait longer each time */
 	long published;
 };
 
@@ -252,11 +255,11 @@ read_acks(struct authority *a)
 	int64_t pending, got = 0;
 
 	snprintf(deliver, sizeof deliver, "%s.acks", a->bus.inbox);
-	snprintf(name, sizeof name, "vk-authority-a%u", a->generation);
+	snprintf(name, sizeof name, "vk-authority-a-%s", a->tag);
 	if ((pending = sd_bus_consumer(&a->bus, name, "a.>", deliver, err, sizeof err)) < 0) {
 		sd_log(LOG_WARNING, "cannot read the acknowledgements: %s", err);
 		if (strstr(err, "Timeout") != NULL)
-			a->generation++; /* see catch_up() in machine.c */
+			sd_random_tag(a->tag); /* see catch_up() in machine.c */
 		return -1;
 	}
 	(void)sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -275,6 +278,20 @@ read_acks(struct authority *a)
 	(void)sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
 	sd_bus_consumer_done(&a->bus, name);
 	return 0;
+}
+
+/*
+ * After a round or a heartbeat the bus did not take: the next try waits
+ * 1 s, doubling to 30 s, with jitter (a cluster electing a leader refuses
+ * writes for several seconds; retrying every poll would flood the log).
+ */
+static void
+back_off(struct authority *a)
+{
+	a->retry_ms = a->retry_ms == 0                 ? RETRY_MIN_MS
+	              : a->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
+	                                               : a->retry_ms * 2;
+	a->next_try_ms = sd_now_ms() + a->retry_ms / 2 + randombytes_uniform((uint32_t)a->retry_ms);
 }
 
 int
@@ -305,6 +322,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 		sd_log(LOG_ERR, "%s", a.sk ? err : "out of memory");
 		goto out;
 	}
+	sd_random_tag(a.tag);
 	snprintf(inbox, sizeof inbox, "_INBOX.authority");
 	if (sd_bus_open(&a.bus, &cfg->sync, "viamkey-syncd authority", inbox) != 0)
 		goto out;
@@ -324,23 +342,32 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 		natsMsg *m;
 
 		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED &&
-		    ensure_bucket(&a) == 0) {
+		    sd_now_ms() >= a.next_try_ms && ensure_bucket(&a) == 0) {
 			if (catch_up && read_acks(&a) == 0)
 				catch_up = 0;
 			/* publish while there is something: a change committed or left from before
 			 */
 			while (!sd_stop && (n = publish_round(&a)) > 0)
 				;
-			if (n == 0 && (a.published > 0 || sd_now_ms() >= a.next_hb_ms) &&
-			    heartbeat(&a) == 0) {
-				if (a.published > 0)
-					sd_log(LOG_INFO, "published %ld changes; revision %lld",
-					       a.published, (long long)published_revision(&a));
-				a.published = 0;
-				if (once &&
-				    query_int(&a, "SELECT count(*) FROM sync_outbox") == 0) {
-					status = 0;
-					break;
+			if (n < 0) {
+				back_off(&a);
+			} else if (a.published > 0 || sd_now_ms() >= a.next_hb_ms) {
+				if (heartbeat(&a) != 0) {
+					back_off(&a);
+				} else {
+					a.retry_ms = 0;
+					if (a.published > 0)
+						sd_log(LOG_INFO,
+						       "published %ld changes; revision %lld",
+						       a.published,
+						       (long long)published_revision(&a));
+					a.published = 0;
+					if (once &&
+					    query_int(&a, "SELECT count(*) FROM sync_outbox") ==
+					        0) {
+						status = 0;
+						break;
+					}
 				}
 			}
 		}

@@ -220,7 +220,8 @@ split_servers(char *list, const char *servers[MAX_SERVERS])
 
 	for (char *tok = strtok(list, ", "); tok != NULL; tok = strtok(NULL, ", ")) {
 		if (n == MAX_SERVERS) {
-			sd_log(LOG_WARNING, "[sync] servers: only the first %d are used", MAX_SERVERS);
+			sd_log(LOG_WARNING, "[sync] servers: only the first %d are used",
+			       MAX_SERVERS);
 			break;
 		}
 		servers[n++] = tok;
@@ -403,6 +404,15 @@ sd_bus_consumer_done(struct sd_bus *b, const char *name)
 	if (sd_bus_request(b, subject, "", &reply, err, sizeof err) == 0)
 		free(reply);
 	/* else its inactive threshold removes it */
+}
+
+void
+sd_random_tag(char tag[17])
+{
+	unsigned char raw[8];
+
+	randombytes_buf(raw, sizeof raw);
+	sodium_bin2hex(tag, 17, raw, sizeof raw);
 }
 
 int64_t

@@ -36,8 +36,9 @@
 #define CATCH_UP_WAIT 15000 /* ms without a message before a catch-up is given up */
 #define RETRY_MIN_MS  1000
 #define RETRY_MAX_MS  60000
-#define ACK_REFRESH   6 /* heartbeat intervals between acknowledgements that change nothing */
+#define ACK_REFRESH   6     /* heartbeat intervals between acknowledgements that change nothing */
 #define ONCE_DEADLINE 60000 /* ms --once tries before it gives up */
+#define ACK_WAIT_MS   2000  /* for JetStream to confirm an acknowledgement */
 #define SCOPES        3
 
 struct machine {
@@ -52,8 +53,8 @@ struct machine {
 	char deliver[160];
 	int in_txn;
 	int64_t applied_rev, acked_rev;
-	int64_t last_hb_ms, last_ack_ms, next_resync_ms, retry_ms, next_retry_ms;
-	unsigned generation; /* of the catch-up consumers' names: a new one after a timeout */
+	int64_t last_hb_ms, last_ack_ms, next_ack_ms, next_resync_ms, retry_ms, next_retry_ms;
+	char tag[17]; /* in the catch-up consumers' names: random, new after a timeout */
 	int need_reconcile, was_reconnected;
 	long applied, dropped;
 };
@@ -161,23 +162,36 @@ apply(struct machine *m, natsMsg *msg, int64_t *hb)
 
 /* ---- acknowledgements ---------------------------------------------------------- */
 
+/*
+ * Acknowledges the applied revision under a.<machine>: when it changed, and
+ * every ACK_REFRESH heartbeat intervals. JetStream confirms each one; one
+ * it did not take (a leader election, a dead node) is tried again a second
+ * later, until it is.
+ */
 static void
 acknowledge(struct machine *m)
 {
 	char subject[160], body[160];
+	int64_t now = sd_now_ms();
+	natsMsg *reply = NULL;
 	natsStatus s;
 
-	if (m->applied_rev == m->acked_rev &&
-	    sd_now_ms() - m->last_ack_ms < ACK_REFRESH * m->cfg->sync.heartbeat_interval * 1000)
+	if ((m->applied_rev == m->acked_rev &&
+	     now - m->last_ack_ms < ACK_REFRESH * m->cfg->sync.heartbeat_interval * 1000) ||
+	    now < m->next_ack_ms)
 		return;
 	snprintf(subject, sizeof subject, "%sa.%s", m->bus.kv_prefix, m->id);
 	snprintf(body, sizeof body, "{\"machine\":\"%s\",\"rev\":%lld,\"at\":%lld}", m->id,
 	         (long long)m->applied_rev, (long long)vk_now());
-	s = natsConnection_PublishString(m->bus.nc, subject, body);
-	if (s == NATS_OK) {
+	s = natsConnection_RequestString(&reply, m->bus.nc, subject, body, ACK_WAIT_MS);
+	if (s == NATS_OK && natsMsg_GetData(reply) != NULL &&
+	    strstr(natsMsg_GetData(reply), "\"error\"") == NULL) {
 		m->acked_rev = m->applied_rev;
-		m->last_ack_ms = sd_now_ms();
+		m->last_ack_ms = now;
+	} else {
+		m->next_ack_ms = now + 1000;
 	}
+	natsMsg_Destroy(reply);
 }
 
 static void
@@ -238,7 +252,7 @@ catch_up(struct machine *m, const char *filter, char letter, int64_t *hb)
 	int64_t pending, got = 0, seen_hb;
 	size_t namelen;
 
-	snprintf(name, sizeof name, "vk-%s-%c%u", m->id, letter, m->generation);
+	snprintf(name, sizeof name, "vk-%s-%c-%s", m->id, letter, m->tag);
 	namelen = strlen(name);
 	*hb = -1;
 	if ((pending = sd_bus_consumer(&m->bus, name, filter, m->deliver, err, sizeof err)) < 0) {
@@ -250,7 +264,7 @@ catch_up(struct machine *m, const char *filter, char letter, int64_t *hb)
 		 * other error the name is kept, so that retries leave no orphans.
 		 */
 		if (strstr(err, "Timeout") != NULL)
-			m->generation++;
+			sd_random_tag(m->tag);
 		return -1;
 	}
 	while (got < pending && !sd_stop) {
@@ -403,6 +417,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 	if (sd_bus_subscribe(&m.bus, subject, &m.hb_sub) != 0 ||
 	    sd_bus_subscribe(&m.bus, m.deliver, &m.catch_up_sub) != 0)
 		goto out;
+	sd_random_tag(m.tag);
 	m.need_reconcile = 1;
 	m.last_hb_ms = sd_now_ms();
 	m.retry_ms = RETRY_MIN_MS;
@@ -445,8 +460,9 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 			}
 		}
 		if (once && sd_now_ms() > deadline) {
-			sd_log(LOG_ERR, "--once: the replica could not be brought in step with the bus in"
-			                " %d s",
+			sd_log(LOG_ERR,
+			       "--once: the replica could not be brought in step with the bus in"
+			       " %d s",
 			       ONCE_DEADLINE / 1000);
 			break;
 		}
@@ -456,6 +472,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 			m.need_reconcile = 1;
 			m.next_retry_ms = 0;
 		}
+		if (!m.need_reconcile)
+			acknowledge(&m); /* one the bus did not take, again */
 		if (msg == NULL)
 			continue;
 		if (begin(&m) == 0) {

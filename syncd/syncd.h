@@ -82,6 +82,12 @@ int64_t sd_bus_consumer(struct sd_bus *b, const char *name, const char *filter, 
                         char *err, size_t errlen);
 void sd_bus_consumer_done(struct sd_bus *b, const char *name);
 
+/*
+ * Sixteen random hex digits, for catch-up consumers' names: unguessable,
+ * so that no other bus user can take or delete a machine's consumer by name.
+ */
+void sd_random_tag(char tag[17]);
+
 /* Messages still to come from a consumer, from a delivered message's reply subject; -1 if none. */
 int64_t sd_msg_pending(natsMsg *m);
 

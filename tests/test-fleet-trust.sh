@@ -169,7 +169,7 @@ refused() { # refused DESC SUBJECT [BODY]: M1's user publishing SUBJECT is a per
 refused "a consumer on M3's machine scope" \
 	"\$JS.API.CONSUMER.CREATE.$S.vk-$M1-m.\$KV.$B.m.$M3.>" "$(body "vk-$M1-m" "\$KV.$B.m.$M3.>")"
 refused "a consumer named for M3 on M3's scope" \
-	"\$JS.API.CONSUMER.CREATE.$S.vk-$M3-m.\$KV.$B.m.$M3.>" "$(body "vk-$M3-m" "\$KV.$B.m.$M3.>")"
+	"\$JS.API.CONSUMER.CREATE.$S.vk-$M3-m-0.\$KV.$B.m.$M3.>" "$(body "vk-$M3-m-0" "\$KV.$B.m.$M3.>")"
 refused "a consumer on another location" \
 	"\$JS.API.CONSUMER.CREATE.$S.vk-$M1-l.\$KV.$B.l.$LOC_B.>" "$(body "vk-$M1-l" "\$KV.$B.l.$LOC_B.>")"
 refused "a consumer on another organization" \
@@ -181,7 +181,10 @@ refused "a consumer with the filter only in the body" \
 refused "stream info (it lists every entry)" "\$JS.API.STREAM.INFO.$S" '{"subjects_filter":">"}'
 refused "reading an entry directly" "\$JS.API.DIRECT.GET.$S.\$KV.$B.o.$ORG.k.$K_ID"
 refused "reading a stream message" "\$JS.API.STREAM.MSG.GET.$S" '{"last_by_subj":"$KV.'"$B"'.o.'"$ORG"'.k.'"$K_ID"'"}'
-refused "deleting M3's consumer" "\$JS.API.CONSUMER.DELETE.$S.vk-$M3-m"
+# consumer names are random and no machine may list them: it cannot name another's to delete it
+refused "listing the consumers' names" "\$JS.API.CONSUMER.NAMES.$S" '{}'
+refused "listing the consumers" "\$JS.API.CONSUMER.LIST.$S" '{}'
+refused "a consumer's info" "\$JS.API.CONSUMER.INFO.$S.vk-$M3-m-0"
 refused "writing M3's acknowledgement" "\$KV.$B.a.$M3" '{"machine":"'"$M3"'","rev":999999,"at":0}'
 refused "writing a record" "\$KV.$B.o.$ORG.k.$K_ID" 'vk1.x'
 # the subject names M1's own scope, the body another's: the server refuses the mismatch
