@@ -191,10 +191,11 @@ check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
 	 * on a tie. A key has a handful of grants: ranking them here costs less
 	 * than compiling a query that ranks them.
 	 */
-	if (prepare(db,
-	            "SELECT g.role, g.resource_type, g.resource_id FROM grants g WHERE g.key_id = ?1"
-	            " AND " VK_SQL_GRANT_COVERS("g", "?2", "?3", "?4"),
-	            &st, res) != 0)
+	if (prepare(
+	        db,
+	        "SELECT g.role, g.resource_type, g.resource_id FROM grants g WHERE g.key_id = ?1"
+	        " AND " VK_SQL_GRANT_COVERS("g", "?2", "?3", "?4"),
+	        &st, res) != 0)
 		return;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, sc->machine, -1, SQLITE_STATIC);
@@ -241,12 +242,13 @@ verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *re
 	sqlite3_stmt *st = NULL;
 	int found = 0, match = 0, slots = 0, step;
 
-	if (prepare(db,
-	            "SELECT k.name, k.disabled, coalesce(k.expires_at, 0), s.alg, s.salt,"
-	            " s.verifier, k.break_glass FROM keys k LEFT JOIN secrets s ON s.key_id = k.id"
-	            " AND " VK_SQL_SECRET_LIVE("s", "?2")
-	            " WHERE k.id = ?1 ORDER BY s.id DESC LIMIT " VK_STR(VK_SECRET_SLOTS),
-	            &st, res) != 0)
+	if (prepare(
+	        db,
+	        "SELECT k.name, k.disabled, coalesce(k.expires_at, 0), s.alg, s.salt,"
+	        " s.verifier, k.break_glass FROM keys k LEFT JOIN secrets s ON s.key_id = k.id"
+	        " AND " VK_SQL_SECRET_LIVE(
+	            "s", "?2") " WHERE k.id = ?1 ORDER BY s.id DESC LIMIT " VK_STR(VK_SECRET_SLOTS),
+	        &st, res) != 0)
 		return 0;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, req->now);
@@ -425,8 +427,7 @@ vk_authorize_recheck(const struct vk_login *lg, const char *key_id, const struct
 	if (step == SQLITE_ROW) {
 		check_key(db, &ks, &sc, req, res);
 		check_fresh(db, lg, &ks, req, res);
-	}
-	else if (step == SQLITE_DONE)
+	} else if (step == SQLITE_DONE)
 		set(res, VK_DECISION_DENY, VK_REASON_UNKNOWN_KEY);
 	else
 		store_failed(db, res);

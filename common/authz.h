@@ -72,9 +72,9 @@ struct vk_result {
 	vk_reason reason;
 	char key_id[VK_UUID_STRLEN + 1]; /* "" until the token parsed */
 	char key_name[VK_NAME_BYTES + 1];
-	vk_role role;                    /* role of the matching grant on allow */
-	char via_type[16];               /* matching grant's resource type on allow */
-	char via_id[VK_UUID_STRLEN + 1]; /* and its ID */
+	vk_role role;                     /* role of the matching grant on allow */
+	char via_type[16];                /* matching grant's resource type on allow */
+	char via_id[VK_UUID_STRLEN + 1];  /* and its ID */
 	char machine[VK_UUID_STRLEN + 1]; /* the machine decided for, once known */
 	char err[VK_ERRLEN];
 	char use_err[VK_ERRLEN]; /* why last use was not recorded (harmless), or "" */

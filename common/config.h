@@ -11,12 +11,12 @@
 
 #include "vk.h"
 
-#define VK_DEFAULT_CONFIG  VK_SYSCONFDIR "/viamkey/viamkey.conf"
-#define VK_DEFAULT_STORE   VK_LOCALSTATEDIR "/lib/viamkey/keys.db"
-#define VK_DEFAULT_PROMPT  "API key: "
+#define VK_DEFAULT_CONFIG      VK_SYSCONFDIR "/viamkey/viamkey.conf"
+#define VK_DEFAULT_STORE       VK_LOCALSTATEDIR "/lib/viamkey/keys.db"
+#define VK_DEFAULT_PROMPT      "API key: "
 #define VK_DEFAULT_SIGNING_KEY VK_SYSCONFDIR "/viamkey/signing.key"
-#define VK_DEFAULT_BUCKET  "viamkey"
-#define VK_CONFIG_MAX_SIZE 65536
+#define VK_DEFAULT_BUCKET      "viamkey"
+#define VK_CONFIG_MAX_SIZE     65536
 
 struct vk_service_role {
 	char *service;
@@ -25,10 +25,10 @@ struct vk_service_role {
 
 /* [sync]: the fleet (SPEC §8). Strings are NULL when not set. */
 struct vk_sync_config {
-	char *servers;              /* comma-separated NATS URLs, as written */
-	char *bucket;               /* the Key-Value bucket, default "viamkey" */
-	char *credentials;          /* a NATS .creds file */
-	char *user;                 /* or a user and a file holding the password */
+	char *servers;     /* comma-separated NATS URLs, as written */
+	char *bucket;      /* the Key-Value bucket, default "viamkey" */
+	char *credentials; /* a NATS .creds file */
+	char *user;        /* or a user and a file holding the password */
 	char *password_file;
 	char *authority_key;        /* machines: the authority's Ed25519 public key, base64 */
 	char *signing_key;          /* the authority: its signing key file */
@@ -48,7 +48,7 @@ struct vk_config {
 	int last_used_interval;           /* [audit] last_used_interval, default 60 */
 	struct vk_service_role *services; /* [services] */
 	size_t nservices;
-	struct vk_sync_config sync;       /* [sync] */
+	struct vk_sync_config sync; /* [sync] */
 };
 
 /*

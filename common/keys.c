@@ -190,9 +190,10 @@ vk_key_rotate(struct vk_txn *t, const char *key_id, int64_t grace, char token[VK
 	if (rc != VK_OK)
 		return rc;
 	vk_time_format(t->now + grace, when);
-	if ((rc = grace == 0 ? vk_txn_event(t, "key.rotate", key_id, err, "old secret revoked at once")
-	                     : vk_txn_event(t, "key.rotate", key_id, err,
-	                                    "old secret valid until %s", when)) != VK_OK)
+	if ((rc = grace == 0
+	              ? vk_txn_event(t, "key.rotate", key_id, err, "old secret revoked at once")
+	              : vk_txn_event(t, "key.rotate", key_id, err, "old secret valid until %s",
+	                             when)) != VK_OK)
 		return rc;
 	return vk_txn_changed(t, "key", key_id, err);
 }
@@ -326,7 +327,8 @@ vk_key_add_user(struct vk_txn *t, const char *key_id, const char *user, char err
 	int changed;
 	vk_rc rc;
 
-	if ((rc = check_user(user, err)) != VK_OK || (rc = vk_key_exists(t->db, key_id, err)) != VK_OK ||
+	if ((rc = check_user(user, err)) != VK_OK ||
+	    (rc = vk_key_exists(t->db, key_id, err)) != VK_OK ||
 	    (rc = vk_store_exec(t->db, "cannot add the user", err, &changed,
 	                        "INSERT OR IGNORE INTO key_users (key_id, user) VALUES (?1, ?2)",
 	                        "tt", key_id, user)) != VK_OK)
@@ -344,8 +346,8 @@ vk_key_remove_user(struct vk_txn *t, const char *key_id, const char *user, char 
 
 	if ((rc = vk_key_exists(t->db, key_id, err)) != VK_OK ||
 	    (rc = vk_store_exec(t->db, "cannot remove the user", err, &changed,
-	                        "DELETE FROM key_users WHERE key_id = ?1 AND user = ?2", "tt", key_id,
-	                        user)) != VK_OK)
+	                        "DELETE FROM key_users WHERE key_id = ?1 AND user = ?2", "tt",
+	                        key_id, user)) != VK_OK)
 		return rc;
 	if (changed == 0) {
 		vk_seterr(err, "user %s is not one of key %s's users", user, key_id);
@@ -398,8 +400,9 @@ vk_key_change(struct vk_txn *t, const char *key_id, enum vk_key_change change, c
 	if ((rc = vk_store_exec(t->db, "cannot change the key", err, NULL, c->sql, "tt", key_id,
 	                        name)) != VK_OK)
 		return rc;
-	if ((rc = change == VK_KEY_RENAME ? vk_txn_event(t, c->action, key_id, err, "to \"%s\"", name)
-	                                  : vk_txn_event(t, c->action, key_id, err, "%s", "")) != VK_OK)
+	if ((rc = change == VK_KEY_RENAME
+	              ? vk_txn_event(t, c->action, key_id, err, "to \"%s\"", name)
+	              : vk_txn_event(t, c->action, key_id, err, "%s", "")) != VK_OK)
 		return rc;
 	return vk_txn_changed(t, "key", key_id, err);
 }

@@ -3,11 +3,11 @@
  * keyadm makes to one.
  *
  * Each function runs inside the caller's vk_txn and records its audit
- * event and, on the authority, the change for the fleet; the caller commits. The rules of the data model live here: a key
- * keeps at least one grant and one user, a protected key is neither
- * disabled nor deleted, and a key never has more than two live secrets.
- * Each function that issues a secret writes the token, exactly once, into
- * the caller's `token` buffer, which the caller must wipe after printing it.
+ * event and, on the authority, the change for the fleet; the caller commits. The rules of the data
+ * model live here: a key keeps at least one grant and one user, a protected key is neither disabled
+ * nor deleted, and a key never has more than two live secrets. Each function that issues a secret
+ * writes the token, exactly once, into the caller's `token` buffer, which the caller must wipe
+ * after printing it.
  */
 #ifndef VK_KEYS_H
 #define VK_KEYS_H
@@ -59,8 +59,7 @@ vk_rc vk_key_ungrant(struct vk_txn *t, const char *key_id, const char *type,
                      const char *resource_id, char err[VK_ERRLEN]);
 
 /* Adding a user who is already there changes nothing and records nothing. */
-vk_rc vk_key_add_user(struct vk_txn *t, const char *key_id, const char *user,
-                      char err[VK_ERRLEN]);
+vk_rc vk_key_add_user(struct vk_txn *t, const char *key_id, const char *user, char err[VK_ERRLEN]);
 
 /* Removes a user; VK_ERR_CONFLICT when it is the key's last. */
 vk_rc vk_key_remove_user(struct vk_txn *t, const char *key_id, const char *user,
@@ -72,7 +71,7 @@ enum vk_key_change {
 	VK_KEY_ENABLE,
 	VK_KEY_PROTECT,
 	VK_KEY_UNPROTECT,
-	VK_KEY_DELETE, /* refused on a protected key */
+	VK_KEY_DELETE,           /* refused on a protected key */
 	VK_KEY_MARK_BREAK_GLASS, /* works on a replica however stale (SPEC §8) */
 	VK_KEY_UNMARK_BREAK_GLASS,
 };

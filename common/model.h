@@ -19,8 +19,8 @@
 #define VK_SQL_KEY_STATUS(k, now)                                                                  \
 	"(CASE WHEN " k ".disabled THEN 'disabled'"                                                \
 	" WHEN " k ".expires_at IS NOT NULL AND " k ".expires_at <= " now " THEN 'expired'"        \
-	" WHEN EXISTS (SELECT 1 FROM secrets s WHERE s.key_id = " k ".id AND " VK_SQL_SECRET_IN_WINDOW( \
-	    "s", now) ") THEN 'rotating' ELSE 'active' END)"
+	" WHEN EXISTS (SELECT 1 FROM secrets s WHERE s.key_id = " k                                \
+	".id AND " VK_SQL_SECRET_IN_WINDOW("s", now) ") THEN 'rotating' ELSE 'active' END)"
 
 /*
  * Grant row g covers machine `m`, whose location is `l` and organization

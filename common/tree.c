@@ -75,8 +75,8 @@ vk_resource_exists(sqlite3 *db, const char *type, const char *id, char err[VK_ER
 		vk_seterr(err, "%s ID \"%s\" is not a lowercase UUIDv4", type, id);
 		return VK_ERR_USAGE;
 	}
-	rc = vk_store_query_int(db, "cannot look up the resource", err, &n, kinds[k].exists_sql, "t",
-	                        id);
+	rc = vk_store_query_int(db, "cannot look up the resource", err, &n, kinds[k].exists_sql,
+	                        "t", id);
 	if (rc == VK_OK && n == 0) {
 		vk_seterr(err, "no %s with ID %s", type, id);
 		rc = VK_ERR_NOTFOUND;
@@ -89,8 +89,8 @@ vk_resource_exists(sqlite3 *db, const char *type, const char *id, char err[VK_ER
  * change of resource `id` for the fleet.
  */
 static vk_rc __attribute__((format(printf, 6, 7)))
-tree_event(struct vk_txn *t, enum vk_kind k, const char *verb, const char *id,
-           char err[VK_ERRLEN], const char *fmt, ...)
+tree_event(struct vk_txn *t, enum vk_kind k, const char *verb, const char *id, char err[VK_ERRLEN],
+           const char *fmt, ...)
 {
 	char action[32], detail[512];
 	va_list ap;
@@ -205,8 +205,8 @@ vk_tree_init(struct vk_txn *t, const char *const names[3], char host[VK_UUID_STR
 	if (step == SQLITE_ROW)
 		return VK_OK;
 	for (int i = 0; i < 3; i++)
-		if ((rc = vk_tree_create(t, (enum vk_kind)i, names[i], i ? ids[i - 1] : NULL, ids[i],
-		                         err)) != VK_OK)
+		if ((rc = vk_tree_create(t, (enum vk_kind)i, names[i], i ? ids[i - 1] : NULL,
+		                         ids[i], err)) != VK_OK)
 			return rc;
 	if ((rc = vk_store_set_host_machine(t->db, ids[2], err)) != VK_OK ||
 	    (rc = vk_txn_event(t, "init", NULL, err, "host machine %s", ids[2])) != VK_OK)

@@ -99,7 +99,8 @@ check(struct ka_ctx *ctx)
 	vk_authorize(&lg, &req, &res);
 	sodium_free(buf);
 	if (res.decision == VK_DECISION_ERROR && res.reason != VK_REASON_STALE)
-		return ka_fail(res.reason == VK_REASON_NOMEM ? VK_ERR_NOMEM : VK_ERR_STORE, res.err);
+		return ka_fail(res.reason == VK_REASON_NOMEM ? VK_ERR_NOMEM : VK_ERR_STORE,
+		               res.err);
 	/* SQLite's JSON functions build the answer; the store is closed by now */
 	if (sqlite3_open(":memory:", &ctx->db) != SQLITE_OK)
 		return ka_fail(VK_ERR_NOMEM, "out of memory");
@@ -132,14 +133,16 @@ events(struct ka_ctx *ctx)
 	if (ctx->json)
 		return ka_print_json(
 		    ctx,
-		    "SELECT json_group_array(json_object('id', id, 'at', " KA_TIME_SQL("at") ","
-		    " 'actor', actor, 'effective_user', effective, 'action', action,"
-		    " 'key_id', key_id, 'detail', detail))" EVENTS_FROM,
+		    "SELECT json_group_array(json_object('id', id, 'at', " KA_TIME_SQL(
+		        "at") ","
+		              " 'actor', actor, 'effective_user', effective, 'action', action,"
+		              " 'key_id', key_id, 'detail', detail))" EVENTS_FROM,
 		    "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
 	return ka_print_table(
 	    ctx, headers,
-	    "SELECT " KA_TIME_SQL("at") ", actor || iif(effective IS NULL OR effective = actor, '',"
-	    " ' (as ' || effective || ')'), action, key_id, detail" EVENTS_FROM,
+	    "SELECT " KA_TIME_SQL(
+	        "at") ", actor || iif(effective IS NULL OR effective = actor, '',"
+	              " ' (as ' || effective || ')'), action, key_id, detail" EVENTS_FROM,
 	    "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
 #undef EVENTS_FROM
 }

@@ -289,8 +289,12 @@ static const struct {
 	const char *verb;
 	enum vk_key_change change;
 } upkeeps[] = {
-    {"rename", VK_KEY_RENAME},   {"disable", VK_KEY_DISABLE},     {"enable", VK_KEY_ENABLE},
-    {"protect", VK_KEY_PROTECT}, {"unprotect", VK_KEY_UNPROTECT}, {"delete", VK_KEY_DELETE},
+    {"rename", VK_KEY_RENAME},
+    {"disable", VK_KEY_DISABLE},
+    {"enable", VK_KEY_ENABLE},
+    {"protect", VK_KEY_PROTECT},
+    {"unprotect", VK_KEY_UNPROTECT},
+    {"delete", VK_KEY_DELETE},
     {"mark-break-glass", VK_KEY_MARK_BREAK_GLASS},
     {"unmark-break-glass", VK_KEY_UNMARK_BREAK_GLASS},
 };

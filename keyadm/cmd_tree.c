@@ -21,8 +21,8 @@
 
 /* What keyadm says about organizations, locations and machines. */
 static const struct kind {
-	const char *noun;   /* command noun */
-	enum vk_kind kind;  /* in common/tree.h */
+	const char *noun;  /* command noun */
+	enum vk_kind kind; /* in common/tree.h */
 	enum ka_opt id_opt;
 	enum ka_opt parent_opt; /* O_COUNT: none */
 	const char *object_sql; /* one JSON object, ?1 id */
@@ -313,8 +313,9 @@ init(struct ka_ctx *ctx)
 		return report_init(ctx);
 	}
 	if ((rc = ka_write(ctx, do_init_tree, report_init)) == KA_OK && !init_created)
-		fprintf(stderr, "keyadm: the store already records this host's machine %s;"
-		                " nothing created\n",
+		fprintf(stderr,
+		        "keyadm: the store already records this host's machine %s;"
+		        " nothing created\n",
 		        init_host);
 	return rc;
 }

@@ -493,10 +493,9 @@ out:
 int
 ka_print_key(struct ka_ctx *ctx, const char *key_id)
 {
-	static const char *const labels[] = {"ID",          "Name",    "Preview",    "Status",
-	                                     "Created",     "Created by", "Expires", "Protected",
-	                                     "Break-glass", "Users",   "Grants",     "Secrets",
-	                                     "Last used"};
+	static const char *const labels[] = {
+	    "ID",        "Name",        "Preview", "Status", "Created", "Created by", "Expires",
+	    "Protected", "Break-glass", "Users",   "Grants", "Secrets", "Last used"};
 	struct rows r = {NULL, 0, sizeof labels / sizeof labels[0], 0, NULL};
 	int rc;
 

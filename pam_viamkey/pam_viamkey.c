@@ -229,7 +229,8 @@ static struct vk_login
 login_of(const struct call *c, int record_use)
 {
 	struct vk_login lg = {c->cfg.store_path, c->cfg.busy_timeout_ms,
-	                      record_use ? c->cfg.last_used_interval : -1, c->cfg.sync.max_staleness};
+	                      record_use ? c->cfg.last_used_interval : -1,
+	                      c->cfg.sync.max_staleness};
 
 	return lg;
 }

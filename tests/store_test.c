@@ -949,8 +949,10 @@ shared_range_free(const char *path)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-		                   .l_start = 0x40000000 + 2, .l_len = 510};
+		struct flock fl = {.l_type = F_WRLCK,
+		                   .l_whence = SEEK_SET,
+		                   .l_start = 0x40000000 + 2,
+		                   .l_len = 510};
 		int fd = open(path, O_RDWR | O_CLOEXEC);
 
 		_exit(fd >= 0 && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type == F_UNLCK ? 0 : 1);
