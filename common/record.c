@@ -4,7 +4,7 @@
  *
  * Security rules for this file:
  *  1. A record is applied only after its signature verifies with the
- *     configured authority key (vk_record_verify before vk_record_apply):
+ *     configured authority key (vk_record_verify before vk_replica_apply):
  *     a bus that is taken over cannot create or widen a key.
  *  2. A record is applied only if its revision is newer than the one the
  *     replica holds for that entity, tombstones included: a replayed old
@@ -449,6 +449,153 @@ vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const cha
 
 /* ---- applying: a machine's replica ---------------------------------------- */
 
+/* Every statement the replica runs, prepared once and kept (SQLITE_PREPARE_PERSISTENT). */
+enum {
+	S_HEAD,
+	S_LOCATE,
+	S_KEY_UNUSERS,
+	S_KEY_UNGRANTS,
+	S_KEY_UNSECRETS,
+	S_KEY_UPSERT,
+	S_KEY_USERS,
+	S_KEY_GRANTS,
+	S_KEY_SECRETS,
+	S_TOMB_STAYS,
+	S_KEY_DELETE,
+	S_TOMB_GRANTS,
+	S_ORG_UPSERT,
+	S_ORG_PLACE,
+	S_LOC_PLACE,
+	S_LOC_UPSERT,
+	S_MACHINE_UPSERT,
+	S_ORG_DELETE,
+	S_LOC_DELETE,
+	S_MACHINE_DELETE,
+	S_PRUNE_KEY,
+	S_PRUNE_ALL,
+	S_HELD,
+	S_HB_AT,
+	S_HB_META,
+	S_SAVEPOINT,
+	S_ROLLBACK_TO,
+	S_RELEASE,
+	S_COUNT
+};
+
+static const char *const sqls[S_COUNT] = {
+    /* ?1 the record: its version, type, ID, revision, tombstone, and what is held of it */
+    [S_HEAD] = "SELECT json_extract(?1, '$.v'), json_extract(?1, '$.type'),"
+               " json_extract(?1, '$.id'), json_extract(?1, '$.rev'),"
+               " coalesce(json_extract(?1, '$.tombstone'), 0), h.rev, h.full"
+               " FROM (SELECT 1) LEFT JOIN sync_held h ON h.kind = json_extract(?1, '$.type')"
+               " AND h.id = json_extract(?1, '$.id')",
+    [S_LOCATE] = "SELECT m.location_id, l.org_id FROM machines m"
+                 " LEFT JOIN locations l ON l.id = m.location_id WHERE m.id = ?1",
+    /* a key's whole state, replacing what the replica holds of it (its last use excepted) */
+    [S_KEY_UNUSERS] = "DELETE FROM key_users WHERE key_id = ?1",
+    [S_KEY_UNGRANTS] = "DELETE FROM grants WHERE key_id = ?1",
+    [S_KEY_UNSECRETS] = "DELETE FROM secrets WHERE key_id = ?1",
+    [S_KEY_UPSERT] =
+        "INSERT INTO keys (id, name, created_at, created_by, disabled, protected, break_glass,"
+        " expires_at) SELECT ?1, json_extract(?2, '$.key.name'),"
+        " json_extract(?2, '$.key.created_at'), json_extract(?2, '$.key.created_by'),"
+        " json_extract(?2, '$.key.disabled'), json_extract(?2, '$.key.protected'),"
+        " json_extract(?2, '$.key.break_glass'), json_extract(?2, '$.key.expires_at')"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at,"
+        " created_by = excluded.created_by, disabled = excluded.disabled,"
+        " protected = excluded.protected, break_glass = excluded.break_glass,"
+        " expires_at = excluded.expires_at",
+    [S_KEY_USERS] = "INSERT INTO key_users (key_id, user)"
+                    " SELECT ?1, value FROM json_each(?2, '$.key.users')",
+    [S_KEY_GRANTS] =
+        "INSERT INTO grants (key_id, role, resource_type, resource_id)"
+        " SELECT ?1, json_extract(value, '$.role'), json_extract(value, '$.resource_type'),"
+        " json_extract(value, '$.resource_id') FROM json_each(?2, '$.key.grants')",
+    [S_KEY_SECRETS] =
+        "INSERT INTO secrets (key_id, alg, salt, verifier, created_at, expires_at)"
+        " SELECT ?1, json_extract(value, '$.alg'), vk_unhex(json_extract(value, '$.salt')),"
+        " vk_unhex(json_extract(value, '$.verifier')), json_extract(value, '$.created_at'),"
+        " json_extract(value, '$.expires_at') FROM json_each(?2, '$.key.secrets')",
+    /* a key's tombstone: does what it is still filed under cover this machine? */
+    [S_TOMB_STAYS] = "SELECT EXISTS (SELECT 1 FROM json_each(?1, '$.scopes')"
+                     " WHERE value IN ('m.' || ?2, 'l.' || ?3, 'o.' || ?4))",
+    [S_KEY_DELETE] = "DELETE FROM keys WHERE id = ?1",
+    [S_TOMB_GRANTS] = "DELETE FROM grants WHERE key_id = ?1 AND " PREFIX_SQL(
+        "resource_type") " || resource_id NOT IN (SELECT value FROM json_each(?2, '$.scopes'))",
+    /*
+     * The tree. Rows it needs but has not received yet (this machine's
+     * location and organization, named by its own record) are placeholders,
+     * which their own records fill in.
+     */
+    [S_ORG_UPSERT] =
+        "INSERT INTO organizations (id, name, created_at) VALUES (?1,"
+        " json_extract(?2, '$.organization.name'), json_extract(?2, '$.organization.created_at'))"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at",
+    [S_ORG_PLACE] = "INSERT OR IGNORE INTO organizations (id, name, created_at) VALUES (?1, '', 0)",
+    [S_LOC_PLACE] = "INSERT OR IGNORE INTO locations (id, org_id, name, created_at)"
+                    " VALUES (?1, ?2, '', 0)",
+    [S_LOC_UPSERT] = "INSERT INTO locations (id, org_id, name, created_at) VALUES (?1,"
+                     " json_extract(?2, '$.location.org_id'), json_extract(?2, '$.location.name'),"
+                     " json_extract(?2, '$.location.created_at')) ON CONFLICT (id) DO UPDATE SET"
+                     " org_id = excluded.org_id, name = excluded.name,"
+                     " created_at = excluded.created_at",
+    [S_MACHINE_UPSERT] =
+        "INSERT INTO machines (id, location_id, name, created_at) VALUES (?1,"
+        " json_extract(?2, '$.machine.location_id'), json_extract(?2, '$.machine.name'),"
+        " json_extract(?2, '$.machine.created_at')) ON CONFLICT (id) DO UPDATE SET"
+        " location_id = excluded.location_id, name = excluded.name,"
+        " created_at = excluded.created_at",
+    [S_ORG_DELETE] = "DELETE FROM organizations WHERE id = ?1",
+    [S_LOC_DELETE] = "DELETE FROM locations WHERE id = ?1",
+    [S_MACHINE_DELETE] = "DELETE FROM machines WHERE id = ?1",
+    /*
+     * rule 3: drops the key ?1 (or every key: two statements, so that the
+     * first uses the primary key) when no grant of it covers this machine
+     */
+    [S_PRUNE_KEY] = "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS"
+                    " (SELECT 1 FROM grants g WHERE g.key_id = keys.id AND " VK_SQL_GRANT_COVERS(
+                        "g", "?2", "?3", "?4") ")",
+    [S_PRUNE_ALL] = "DELETE FROM keys WHERE ?1 IS NULL AND NOT EXISTS"
+                    " (SELECT 1 FROM grants g WHERE g.key_id = keys.id AND " VK_SQL_GRANT_COVERS(
+                        "g", "?2", "?3", "?4") ")",
+    [S_HELD] = "INSERT INTO sync_held (kind, id, rev, full) VALUES (?1, ?2, ?3, ?4)"
+               " ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev, full = excluded.full",
+    /*
+     * Only a heartbeat newer than the last one counts: a later time, or the
+     * same second with a higher revision. A replayed one cannot hide
+     * staleness or claim a revision the replica has not seen.
+     */
+    [S_HB_AT] = "INSERT INTO meta (name, value) SELECT '" VK_META_HEARTBEAT_AT "',"
+                " json_extract(?1, '$.at') WHERE (json_extract(?1, '$.at'),"
+                " json_extract(?1, '$.rev')) > (coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+                " WHERE name = '" VK_META_HEARTBEAT_AT "'), 0), coalesce((SELECT CAST(value AS"
+                " INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_REV "'), -1))"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    [S_HB_META] = "INSERT INTO meta (name, value) VALUES"
+                  " ('" VK_META_HEARTBEAT_REV "', json_extract(?1, '$.rev')),"
+                  " ('" VK_META_HEARTBEAT_SEEN "', ?2),"
+                  " ('" VK_META_AUTHORITY "', json_extract(?1, '$.authority'))"
+                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    /* each record is applied whole or not at all, inside the caller's transaction */
+    [S_SAVEPOINT] = "SAVEPOINT vk_record",
+    [S_ROLLBACK_TO] = "ROLLBACK TO vk_record",
+    [S_RELEASE] = "RELEASE vk_record",
+};
+
+/* Where this machine is: its location and organization, "" while unknown. */
+struct place {
+	char location[VK_UUID_STRLEN + 1];
+	char org[VK_UUID_STRLEN + 1];
+};
+
+struct vk_replica {
+	sqlite3 *db;
+	char machine[VK_UUID_STRLEN + 1];
+	struct place place;
+	int placed; /* place is what the tree says now */
+	sqlite3_stmt *st[S_COUNT];
+};
+
 static void
 unhex_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
@@ -465,60 +612,153 @@ unhex_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 }
 
 vk_rc
-vk_record_register(sqlite3 *db, char err[VK_ERRLEN])
+vk_replica_open(sqlite3 *db, const char *machine_id, struct vk_replica **out, char err[VK_ERRLEN])
 {
+	struct vk_replica *r;
+
+	*out = NULL;
+	if (!vk_uuid_valid(machine_id)) {
+		vk_seterr(err, "machine ID \"%s\" is not a lowercase UUIDv4", machine_id);
+		return VK_ERR_USAGE;
+	}
 	if (sqlite3_create_function(db, "vk_unhex", 1,
 	                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
 	                            unhex_fn, NULL, NULL) != SQLITE_OK)
 		return vk_store_error(db, "cannot register SQL functions", err);
+	if ((r = calloc(1, sizeof *r)) == NULL) {
+		vk_seterr(err, "out of memory");
+		return VK_ERR_NOMEM;
+	}
+	r->db = db;
+	memcpy(r->machine, machine_id, sizeof r->machine);
+	*out = r;
 	return VK_OK;
 }
 
-/* Where this machine is: its location and organization, "" while unknown. */
-struct place {
-	char machine[VK_UUID_STRLEN + 1];
-	char location[VK_UUID_STRLEN + 1];
-	char org[VK_UUID_STRLEN + 1];
-};
-
-static vk_rc
-locate(sqlite3 *db, const char *machine_id, struct place *p, char err[VK_ERRLEN])
+void
+vk_replica_close(struct vk_replica *r)
 {
-	sqlite3_stmt *st;
+	if (r == NULL)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(r->st[i]);
+	free(r);
+}
+
+/* Statement i, prepared on first use, reset, with ?1.. bound from the varargs. */
+static vk_rc
+bind(struct vk_replica *r, int i, char err[VK_ERRLEN], const char *types, va_list ap)
+{
+	if (r->st[i] == NULL && sqlite3_prepare_v3(r->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT,
+	                                           &r->st[i], NULL) != SQLITE_OK)
+		return vk_store_error(r->db, "cannot prepare the replica's statements", err);
+	sqlite3_reset(r->st[i]);
+	sqlite3_clear_bindings(r->st[i]);
+	if (vk_store_vbind(r->st[i], types, ap) != SQLITE_OK)
+		return vk_store_error(r->db, "cannot apply the record", err);
+	return VK_OK;
+}
+
+/* Runs statement i to its end; *changes, when asked for, the rows it changed. */
+static vk_rc
+run(struct vk_replica *r, int i, int *changes, char err[VK_ERRLEN], const char *types, ...)
+{
+	va_list ap;
 	vk_rc rc;
 	int step;
 
-	memset(p, 0, sizeof *p);
-	snprintf(p->machine, sizeof p->machine, "%s", machine_id);
-	if ((rc = vk_store_prepare(db, "cannot read the replica's tree", err, &st,
-	                           "SELECT m.location_id, l.org_id FROM machines m"
-	                           " LEFT JOIN locations l ON l.id = m.location_id WHERE m.id = ?1",
-	                           "t", machine_id)) != VK_OK)
+	va_start(ap, types);
+	rc = bind(r, i, err, types, ap);
+	va_end(ap);
+	if (rc != VK_OK)
 		return rc;
-	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *l = (const char *)sqlite3_column_text(st, 0);
-		const char *o = (const char *)sqlite3_column_text(st, 1);
+	while ((step = sqlite3_step(r->st[i])) == SQLITE_ROW)
+		;
+	rc = step == SQLITE_DONE ? VK_OK : vk_store_error(r->db, "cannot apply the record", err);
+	if (rc == VK_OK && changes != NULL)
+		*changes = sqlite3_changes(r->db);
+	sqlite3_reset(r->st[i]);
+	return rc;
+}
 
-		snprintf(p->location, sizeof p->location, "%s", l != NULL ? l : "");
-		snprintf(p->org, sizeof p->org, "%s", o != NULL ? o : "");
-	} else if (step != SQLITE_DONE) {
-		rc = vk_store_error(db, "cannot read the replica's tree", err);
-	}
+/* Runs statement i and leaves it on its first row (SQLITE_ROW) or done; the caller resets it. */
+static int
+first_row(struct vk_replica *r, int i, vk_rc *rc, char err[VK_ERRLEN], const char *types, ...)
+{
+	va_list ap;
+	int step;
+
+	va_start(ap, types);
+	*rc = bind(r, i, err, types, ap);
+	va_end(ap);
+	if (*rc != VK_OK)
+		return SQLITE_ERROR;
+	step = sqlite3_step(r->st[i]);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		*rc = vk_store_error(r->db, "cannot read the replica", err);
+	return step;
+}
+
+static void
+copy_column(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+
+	snprintf(out, size, "%s", v != NULL ? (const char *)v : "");
+}
+
+/* The text at path in json (a one-off: only placeholders of the tree need it), or "". */
+static vk_rc
+json_text(sqlite3 *db, const char *json, const char *path, char *out, size_t size,
+          char err[VK_ERRLEN])
+{
+	sqlite3_stmt *st;
+	vk_rc rc;
+
+	out[0] = '\0';
+	if ((rc = vk_store_prepare(db, "a malformed record", err, &st,
+	                           "SELECT json_extract(?1, ?2)", "tt", json, path)) != VK_OK)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		copy_column(st, 0, out, size);
 	sqlite3_finalize(st);
+	if (!vk_uuid_valid(out)) {
+		vk_seterr(err, "a record names a malformed %s", path + 2);
+		return VK_ERR_USAGE;
+	}
+	return VK_OK;
+}
+
+/* This machine's place in the tree, read again when a tree record may have changed it. */
+static vk_rc
+locate(struct vk_replica *r, struct place *p, char err[VK_ERRLEN])
+{
+	vk_rc rc = VK_OK;
+
+	if (!r->placed) {
+		memset(&r->place, 0, sizeof r->place);
+		if (first_row(r, S_LOCATE, &rc, err, "t", r->machine) == SQLITE_ROW) {
+			copy_column(r->st[S_LOCATE], 0, r->place.location,
+			            sizeof r->place.location);
+			copy_column(r->st[S_LOCATE], 1, r->place.org, sizeof r->place.org);
+		}
+		sqlite3_reset(r->st[S_LOCATE]);
+		r->placed = rc == VK_OK;
+	}
+	*p = r->place;
 	return rc;
 }
 
 vk_rc
-vk_record_scopes(sqlite3 *db, const char *machine_id, char scopes[3][VK_ENTRY_MAX], int *n,
-                 char err[VK_ERRLEN])
+vk_replica_scopes(struct vk_replica *r, char scopes[3][VK_ENTRY_MAX], int *n, char err[VK_ERRLEN])
 {
 	struct place p;
-	vk_rc rc = locate(db, machine_id, &p, err);
+	vk_rc rc = locate(r, &p, err);
 
 	*n = 0;
 	if (rc != VK_OK)
 		return rc;
-	snprintf(scopes[(*n)++], VK_ENTRY_MAX, "m.%s", p.machine);
+	snprintf(scopes[(*n)++], VK_ENTRY_MAX, "m.%s", r->machine);
 	if (p.location[0] != '\0')
 		snprintf(scopes[(*n)++], VK_ENTRY_MAX, "l.%s", p.location);
 	if (p.org[0] != '\0')
@@ -526,51 +766,15 @@ vk_record_scopes(sqlite3 *db, const char *machine_id, char scopes[3][VK_ENTRY_MA
 	return VK_OK;
 }
 
-/* Rule 3: drops every key (key_id, or all when NULL) no grant of which covers this machine. */
 static vk_rc
-prune(sqlite3 *db, const struct place *p, const char *key_id, char err[VK_ERRLEN])
+apply_key(struct vk_replica *r, const char *id, const char *json, char err[VK_ERRLEN])
 {
-	return vk_store_exec(
-	    db, "cannot drop keys that no longer cover this machine", err, NULL,
-	    "DELETE FROM keys WHERE (?1 IS NULL OR id = ?1) AND NOT EXISTS"
-	    " (SELECT 1 FROM grants g WHERE g.key_id = keys.id AND " VK_SQL_GRANT_COVERS(
-	        "g", "?2", "?3", "?4") ")",
-	    "tttt", key_id, p->machine, p->location, p->org);
-}
-
-/* A key's whole state, replacing what the replica holds of it (its last use excepted). */
-static vk_rc
-apply_key(sqlite3 *db, const char *id, const char *json, char err[VK_ERRLEN])
-{
-	static const char *const steps[] = {
-	    "DELETE FROM key_users WHERE key_id = ?1",
-	    "DELETE FROM grants WHERE key_id = ?1",
-	    "DELETE FROM secrets WHERE key_id = ?1",
-	    "INSERT INTO keys (id, name, created_at, created_by, disabled, protected, break_glass,"
-	    " expires_at) SELECT ?1, json_extract(?2, '$.key.name'),"
-	    " json_extract(?2, '$.key.created_at'), json_extract(?2, '$.key.created_by'),"
-	    " json_extract(?2, '$.key.disabled'), json_extract(?2, '$.key.protected'),"
-	    " json_extract(?2, '$.key.break_glass'), json_extract(?2, '$.key.expires_at')"
-	    " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = "
-	    "excluded.created_at,"
-	    " created_by = excluded.created_by, disabled = excluded.disabled,"
-	    " protected = excluded.protected, break_glass = excluded.break_glass,"
-	    " expires_at = excluded.expires_at",
-	    "INSERT INTO key_users (key_id, user)"
-	    " SELECT ?1, value FROM json_each(?2, '$.key.users')",
-	    "INSERT INTO grants (key_id, role, resource_type, resource_id)"
-	    " SELECT ?1, json_extract(value, '$.role'), json_extract(value, '$.resource_type'),"
-	    " json_extract(value, '$.resource_id') FROM json_each(?2, '$.key.grants')",
-	    "INSERT INTO secrets (key_id, alg, salt, verifier, created_at, expires_at)"
-	    " SELECT ?1, json_extract(value, '$.alg'), vk_unhex(json_extract(value, '$.salt')),"
-	    " vk_unhex(json_extract(value, '$.verifier')), json_extract(value, '$.created_at'),"
-	    " json_extract(value, '$.expires_at') FROM json_each(?2, '$.key.secrets')",
-	};
+	static const int steps[] = {S_KEY_UNUSERS, S_KEY_UNGRANTS, S_KEY_UNSECRETS, S_KEY_UPSERT,
+	                            S_KEY_USERS,   S_KEY_GRANTS,   S_KEY_SECRETS};
 	vk_rc rc = VK_OK;
 
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc == VK_OK; i++)
-		rc = vk_store_exec(db, "cannot apply the key's record", err, NULL, steps[i], "tt",
-		                   id, json);
+		rc = run(r, steps[i], NULL, err, "tt", id, json);
 	return rc;
 }
 
@@ -580,127 +784,81 @@ apply_key(sqlite3 *db, const char *id, const char *json, char err[VK_ERRLEN])
  * left (the full record of the same change completes it); else it goes.
  */
 static vk_rc
-apply_key_tombstone(sqlite3 *db, const struct place *p, const char *id, const char *json,
+apply_key_tombstone(struct vk_replica *r, const struct place *p, const char *id, const char *json,
                     char err[VK_ERRLEN])
 {
-	int64_t stays;
+	int stays = 0;
 	vk_rc rc;
 
-	if ((rc = vk_store_query_int(db, "cannot apply the tombstone", err, &stays,
-	                             "SELECT EXISTS (SELECT 1 FROM json_each(?1, '$.scopes')"
-	                             " WHERE value IN ('m.' || ?2, 'l.' || ?3, 'o.' || ?4))",
-	                             "tttt", json, p->machine, p->location, p->org)) != VK_OK)
+	if (first_row(r, S_TOMB_STAYS, &rc, err, "tttt", json, r->machine, p->location, p->org) ==
+	    SQLITE_ROW)
+		stays = sqlite3_column_int(r->st[S_TOMB_STAYS], 0);
+	sqlite3_reset(r->st[S_TOMB_STAYS]);
+	if (rc != VK_OK)
 		return rc;
 	if (!stays)
-		return vk_store_exec(db, "cannot apply the tombstone", err, NULL,
-		                     "DELETE FROM keys WHERE id = ?1", "t", id);
-	return vk_store_exec(db, "cannot apply the tombstone", err, NULL,
-	                     "DELETE FROM grants WHERE key_id = ?1 AND " PREFIX_SQL(
-	                         "resource_type") " || resource_id NOT IN (SELECT value FROM "
-	                                          "json_each(?2, '$.scopes'))",
-	                     "tt", id, json);
+		return run(r, S_KEY_DELETE, NULL, err, "t", id);
+	return run(r, S_TOMB_GRANTS, NULL, err, "tt", id, json);
 }
 
-/*
- * A tree record. Rows the tree needs but has not received yet (this
- * machine's location and organization, named by its own record) are made
- * as placeholders, which their own records fill in.
- */
+/* A tree record, or its tombstone. */
 static vk_rc
-apply_tree(sqlite3 *db, const char *type, const char *id, const char *json, int tombstone,
+apply_tree(struct vk_replica *r, const char *type, const char *id, const char *json, int tombstone,
            char err[VK_ERRLEN])
 {
-	static const struct {
-		const char *type;
-		const char *upsert[3];
-		const char *remove;
-	} tree[] = {
-	    {"organization",
-	     {"INSERT INTO organizations (id, name, created_at) VALUES (?1,"
-	      " json_extract(?2, '$.organization.name'), json_extract(?2, "
-	      "'$.organization.created_at'))"
-	      " ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = "
-	      "excluded.created_at"},
-	     "DELETE FROM organizations WHERE id = ?1"},
-	    {"location",
-	     {"INSERT OR IGNORE INTO organizations (id, name, created_at)"
-	      " VALUES (json_extract(?2, '$.location.org_id'), '', 0)",
-	      "INSERT INTO locations (id, org_id, name, created_at) VALUES (?1,"
-	      " json_extract(?2, '$.location.org_id'), json_extract(?2, '$.location.name'),"
-	      " json_extract(?2, '$.location.created_at')) ON CONFLICT (id) DO UPDATE SET"
-	      " org_id = excluded.org_id, name = excluded.name, created_at = excluded.created_at"},
-	     "DELETE FROM locations WHERE id = ?1"},
-	    {"machine",
-	     {"INSERT OR IGNORE INTO organizations (id, name, created_at)"
-	      " VALUES (json_extract(?2, '$.machine.org_id'), '', 0)",
-	      "INSERT OR IGNORE INTO locations (id, org_id, name, created_at)"
-	      " VALUES (json_extract(?2, '$.machine.location_id'),"
-	      " json_extract(?2, '$.machine.org_id'), '', 0)",
-	      "INSERT INTO machines (id, location_id, name, created_at) VALUES (?1,"
-	      " json_extract(?2, '$.machine.location_id'), json_extract(?2, '$.machine.name'),"
-	      " json_extract(?2, '$.machine.created_at')) ON CONFLICT (id) DO UPDATE SET"
-	      " location_id = excluded.location_id, name = excluded.name,"
-	      " created_at = excluded.created_at"},
-	     "DELETE FROM machines WHERE id = ?1"},
-	};
+	char org[VK_UUID_STRLEN + 1], loc[VK_UUID_STRLEN + 1];
 	vk_rc rc = VK_OK;
 
-	for (size_t i = 0; i < sizeof tree / sizeof tree[0]; i++) {
-		if (strcmp(type, tree[i].type) != 0)
-			continue;
+	r->placed = 0; /* a tree record may move this machine */
+	if (strcmp(type, "organization") == 0)
+		return run(r, tombstone ? S_ORG_DELETE : S_ORG_UPSERT, NULL, err, "tt", id, json);
+	if (strcmp(type, "location") == 0) {
 		if (tombstone)
-			return vk_store_exec(db, "cannot apply the tombstone", err, NULL,
-			                     tree[i].remove, "t", id);
-		for (size_t s = 0; s < 3 && tree[i].upsert[s] != NULL && rc == VK_OK; s++)
-			rc = vk_store_exec(db, "cannot apply the record", err, NULL,
-			                   tree[i].upsert[s], "tt", id, json);
-		return rc;
+			return run(r, S_LOC_DELETE, NULL, err, "t", id);
+		if ((rc = json_text(r->db, json, "$.location.org_id", org, sizeof org, err)) !=
+		        VK_OK ||
+		    (rc = run(r, S_ORG_PLACE, NULL, err, "t", org)) != VK_OK)
+			return rc;
+		return run(r, S_LOC_UPSERT, NULL, err, "tt", id, json);
+	}
+	if (strcmp(type, "machine") == 0) {
+		if (tombstone)
+			return run(r, S_MACHINE_DELETE, NULL, err, "t", id);
+		if ((rc = json_text(r->db, json, "$.machine.org_id", org, sizeof org, err)) !=
+		        VK_OK ||
+		    (rc = json_text(r->db, json, "$.machine.location_id", loc, sizeof loc, err)) !=
+		        VK_OK ||
+		    (rc = run(r, S_ORG_PLACE, NULL, err, "t", org)) != VK_OK ||
+		    (rc = run(r, S_LOC_PLACE, NULL, err, "tt", loc, org)) != VK_OK)
+			return rc;
+		return run(r, S_MACHINE_UPSERT, NULL, err, "tt", id, json);
 	}
 	vk_seterr(err, "a record of unknown type \"%s\"", type);
 	return VK_ERR_USAGE;
 }
 
 static vk_rc
-apply_heartbeat(sqlite3 *db, const char *json, int64_t now, struct vk_apply_result *out,
+apply_heartbeat(struct vk_replica *r, const char *json, int64_t now, struct vk_apply_result *out,
                 char err[VK_ERRLEN])
 {
 	int changed;
 	vk_rc rc;
 
-	/*
-	 * Only a heartbeat newer than the last one counts: a later time, or the
-	 * same second with a higher revision. A replayed one cannot hide
-	 * staleness or claim a revision the replica has not seen.
-	 */
-	if ((rc = vk_store_exec(
-	         db, "cannot record the heartbeat", err, &changed,
-	         "INSERT INTO meta (name, value) SELECT '" VK_META_HEARTBEAT_AT "',"
-	         " json_extract(?1, '$.at') WHERE (json_extract(?1, '$.at'),"
-	         " json_extract(?1, '$.rev')) > (coalesce((SELECT CAST(value AS INTEGER) FROM meta"
-	         " WHERE name = '" VK_META_HEARTBEAT_AT "'), 0), coalesce((SELECT CAST(value AS"
-	         " INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_REV "'), -1))"
-	         " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-	         "t", json)) != VK_OK ||
-	    !changed)
+	if ((rc = run(r, S_HB_AT, &changed, err, "t", json)) != VK_OK || !changed)
 		return rc;
 	out->what = VK_APPLIED_HEARTBEAT;
-	return vk_store_exec(db, "cannot record the heartbeat", err, NULL,
-	                     "INSERT INTO meta (name, value) VALUES"
-	                     " ('" VK_META_HEARTBEAT_REV "', json_extract(?1, '$.rev')),"
-	                     " ('" VK_META_HEARTBEAT_SEEN "', ?2),"
-	                     " ('" VK_META_AUTHORITY "', json_extract(?1, '$.authority'))"
-	                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-	                     "ti", json, now);
+	return run(r, S_HB_META, NULL, err, "ti", json, now);
 }
 
 vk_rc
-vk_record_apply(sqlite3 *db, const char *machine_id, const char *json, size_t len, int64_t now,
-                struct vk_apply_result *out, char err[VK_ERRLEN])
+vk_replica_apply(struct vk_replica *r, const char *json, size_t len, int64_t now,
+                 struct vk_apply_result *out, char err[VK_ERRLEN])
 {
-	char *text = NULL, type[16] = "";
+	char *text = NULL, type[16] = "", err2[VK_ERRLEN];
+	int saved = 0;
 	int64_t held_rev = -1, held_full = 0, tombstone = 0;
 	struct place before, after;
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *head = NULL;
 	vk_rc rc;
 	int step;
 
@@ -712,76 +870,83 @@ vk_record_apply(sqlite3 *db, const char *machine_id, const char *json, size_t le
 	}
 	memcpy(text, json, len);
 	text[len] = '\0';
-	if ((rc = vk_store_prepare(db, "a malformed record", err, &st,
-	                           "SELECT json_extract(?1, '$.v'), json_extract(?1, '$.type'),"
-	                           " json_extract(?1, '$.id'), json_extract(?1, '$.rev'),"
-	                           " coalesce(json_extract(?1, '$.tombstone'), 0),"
-	                           " h.rev, h.full FROM (SELECT 1) LEFT JOIN sync_held h"
-	                           " ON h.kind = json_extract(?1, '$.type')"
-	                           " AND h.id = json_extract(?1, '$.id')",
-	                           "t", text)) != VK_OK)
-		goto out;
-	if ((step = sqlite3_step(st)) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1 ||
-	    sqlite3_column_type(st, 3) != SQLITE_INTEGER || sqlite3_column_int64(st, 3) <= 0) {
-		rc = step == SQLITE_ROW ? VK_ERR_USAGE
-		                        : vk_store_error(db, "a malformed record", err);
-		if (rc == VK_ERR_USAGE)
-			vk_seterr(err, "a malformed record (version, type or revision)");
+	step = first_row(r, S_HEAD, &rc, err, "t", text);
+	head = r->st[S_HEAD];
+	if (rc != VK_OK) {
+		vk_seterr(err, "a malformed record (%s)", sqlite3_errmsg(r->db));
+		rc = VK_ERR_USAGE;
 		goto out;
 	}
-	snprintf(type, sizeof type, "%s",
-	         sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
-	snprintf(out->kind, sizeof out->kind, "%s", type);
-	snprintf(out->id, sizeof out->id, "%s",
-	         sqlite3_column_text(st, 2) ? (const char *)sqlite3_column_text(st, 2) : "");
-	out->rev = sqlite3_column_int64(st, 3);
-	tombstone = sqlite3_column_int64(st, 4);
-	if (sqlite3_column_type(st, 5) == SQLITE_INTEGER) {
-		held_rev = sqlite3_column_int64(st, 5);
-		held_full = sqlite3_column_int64(st, 6);
+	if (step != SQLITE_ROW || sqlite3_column_int(head, 0) != 1 ||
+	    sqlite3_column_type(head, 3) != SQLITE_INTEGER || sqlite3_column_int64(head, 3) <= 0) {
+		vk_seterr(err, "a malformed record (version, type or revision)");
+		rc = VK_ERR_USAGE;
+		goto out;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
+	copy_column(head, 1, type, sizeof type);
+	copy_column(head, 1, out->kind, sizeof out->kind);
+	copy_column(head, 2, out->id, sizeof out->id);
+	out->rev = sqlite3_column_int64(head, 3);
+	tombstone = sqlite3_column_int64(head, 4);
+	if (sqlite3_column_type(head, 5) == SQLITE_INTEGER) {
+		held_rev = sqlite3_column_int64(head, 5);
+		held_full = sqlite3_column_int64(head, 6);
+	}
+	sqlite3_reset(head);
 
-	if (strcmp(type, "heartbeat") == 0) {
-		rc = apply_heartbeat(db, text, now, out, err);
-		goto out;
-	}
-	if (!vk_uuid_valid(out->id)) {
+	if (strcmp(type, "heartbeat") != 0 && !vk_uuid_valid(out->id)) {
 		vk_seterr(err, "a %s record with a malformed ID", type);
 		rc = VK_ERR_USAGE;
 		goto out;
 	}
 	/* rule 2: newer only; a full record completes a tombstone of its own revision */
-	if (out->rev < held_rev || (out->rev == held_rev && (held_full || tombstone))) {
-		rc = VK_OK;
+	if (strcmp(type, "heartbeat") != 0 &&
+	    (out->rev < held_rev || (out->rev == held_rev && (held_full || tombstone))))
+		goto out;
+	if ((rc = run(r, S_SAVEPOINT, NULL, err, "")) != VK_OK)
+		goto out;
+	saved = 1;
+	if (strcmp(type, "heartbeat") == 0) {
+		rc = apply_heartbeat(r, text, now, out, err);
 		goto out;
 	}
-	if ((rc = locate(db, machine_id, &before, err)) != VK_OK)
+	if ((rc = locate(r, &before, err)) != VK_OK)
 		goto out;
 	if (strcmp(type, "key") == 0)
-		rc = tombstone ? apply_key_tombstone(db, &before, out->id, text, err)
-		               : apply_key(db, out->id, text, err);
+		rc = tombstone ? apply_key_tombstone(r, &before, out->id, text, err)
+		               : apply_key(r, out->id, text, err);
 	else
-		rc = apply_tree(db, type, out->id, text, (int)tombstone, err);
-	if (rc != VK_OK || (rc = locate(db, machine_id, &after, err)) != VK_OK)
+		rc = apply_tree(r, type, out->id, text, (int)tombstone, err);
+	if (rc != VK_OK || (rc = locate(r, &after, err)) != VK_OK)
 		goto out;
 	out->moved =
 	    strcmp(before.location, after.location) != 0 || strcmp(before.org, after.org) != 0;
+	if (strcmp(type, "key") != 0)
+		r->placed = 0; /* the caller may yet roll the tree record back: read it again */
 	/* rule 3, for this key, or for every key once the machine's place changed */
 	if ((strcmp(type, "key") == 0 || out->moved) &&
-	    (rc = prune(db, &after, out->moved ? NULL : out->id, err)) != VK_OK)
+	    (rc = run(r, out->moved ? S_PRUNE_ALL : S_PRUNE_KEY, NULL, err, "tttt",
+	              out->moved ? NULL : out->id, r->machine, after.location, after.org)) != VK_OK)
 		goto out;
-	if ((rc =
-	         vk_store_exec(db, "cannot record the revision held", err, NULL,
-	                       "INSERT INTO sync_held (kind, id, rev, full) VALUES (?1, ?2, ?3, ?4)"
-	                       " ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev,"
-	                       " full = excluded.full",
-	                       "ttii", type, out->id, out->rev, (int64_t)!tombstone)) != VK_OK)
+	if ((rc = run(r, S_HELD, NULL, err, "ttii", type, out->id, out->rev,
+	              (int64_t)!tombstone)) != VK_OK)
 		goto out;
 	out->what = VK_APPLIED;
 out:
-	sqlite3_finalize(st);
+	sqlite3_reset(r->st[S_HEAD]);
+	if (saved) {
+		vk_rc released;
+
+		if (rc != VK_OK)
+			(void)run(r, S_ROLLBACK_TO, NULL, err2, "");
+		released = run(r, S_RELEASE, NULL, rc == VK_OK ? err : err2, "");
+		if (rc == VK_OK)
+			rc = released;
+	}
+	if (rc != VK_OK) {
+		r->placed = 0;
+		out->what = VK_APPLIED_OLD;
+	}
 	free(text);
 	return rc;
 }

@@ -14,7 +14,7 @@
  *
  * where the detached signature covers "viamkey record v1\n" and the JSON.
  * A machine applies a record only after the signature verifies, and only if
- * its revision is newer than what it holds of that entity (vk_record_apply).
+ * its revision is newer than what it holds of that entity (vk_replica_apply).
  *
  * Entries (the Key-Value bucket's keys): o.<org>.t, l.<location>.t,
  * m.<machine>.t, o.<org>.k.<key>, l.<location>.k.<key>, m.<machine>.k.<key>,
@@ -118,26 +118,34 @@ struct vk_apply_result {
 };
 
 /*
- * Applies one verified record (its JSON) to the replica of machine_id, in
- * the caller's write transaction: only if its revision is newer than the
- * one sync_held records for the entity (a full record also replaces a
- * tombstone of the same revision); then the replica holds a key only while
- * one of its grants covers this machine. `now` is the local time, recorded
- * with a heartbeat. The replica's connection must have
- * vk_record_register() functions.
+ * A machine's replica, as its daemon applies records to it: the store's
+ * connection (the caller's, which must outlive it), this machine's ID, and
+ * the statements it runs, prepared once.
  */
-vk_rc vk_record_apply(sqlite3 *db, const char *machine_id, const char *json, size_t len,
-                      int64_t now, struct vk_apply_result *out, char err[VK_ERRLEN]);
+struct vk_replica;
 
-/* Registers the SQL function vk_unhex() that vk_record_apply() needs. */
-vk_rc vk_record_register(sqlite3 *db, char err[VK_ERRLEN]);
+vk_rc vk_replica_open(sqlite3 *db, const char *machine_id, struct vk_replica **out,
+                      char err[VK_ERRLEN]);
+void vk_replica_close(struct vk_replica *r);
+
+/*
+ * Applies one verified record (its JSON) to the replica, in the caller's
+ * write transaction: only if its revision is newer than the one sync_held
+ * records for the entity (a full record also replaces a tombstone of the
+ * same revision); then the replica holds a key only while one of its
+ * grants covers this machine. `now` is the local time, recorded with a
+ * heartbeat. A record is applied whole or not at all (a savepoint):
+ * on an error nothing of it stays, and the caller's transaction goes on.
+ */
+vk_rc vk_replica_apply(struct vk_replica *r, const char *json, size_t len, int64_t now,
+                       struct vk_apply_result *out, char err[VK_ERRLEN]);
 
 /*
  * This machine's scopes, as entry prefixes ("m.<machine>", "l.<location>",
  * "o.<org>"): those the replica knows; *n is 1 until the machine's own
  * record has arrived.
  */
-vk_rc vk_record_scopes(sqlite3 *db, const char *machine_id, char scopes[3][VK_ENTRY_MAX], int *n,
-                       char err[VK_ERRLEN]);
+vk_rc vk_replica_scopes(struct vk_replica *r, char scopes[3][VK_ENTRY_MAX], int *n,
+                        char err[VK_ERRLEN]);
 
 #endif

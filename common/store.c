@@ -122,30 +122,29 @@ static const char schema_v2[] = "ALTER TABLE events ADD COLUMN effective TEXT;"
  * on a replica, the revision of each record it holds (full record or
  * tombstone). Key columns come first in WITHOUT ROWID tables (see v1).
  */
-static const char schema_v3[] =
-    "ALTER TABLE keys ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0"
-    " CHECK (break_glass IN (0, 1));"
-    "CREATE TABLE sync_outbox ("
-    " kind TEXT NOT NULL,"
-    " id TEXT NOT NULL,"
-    " rev INTEGER NOT NULL,"
-    " PRIMARY KEY (kind, id)) STRICT, WITHOUT ROWID;"
-    "CREATE INDEX sync_outbox_rev ON sync_outbox(rev);"
-    "CREATE TABLE sync_published ("
-    " kind TEXT NOT NULL,"
-    " id TEXT NOT NULL,"
-    " entry TEXT NOT NULL,"
-    " PRIMARY KEY (kind, id, entry)) STRICT, WITHOUT ROWID;"
-    "CREATE TABLE sync_machines ("
-    " machine_id TEXT PRIMARY KEY NOT NULL,"
-    " revision INTEGER NOT NULL,"
-    " reported_at INTEGER NOT NULL) STRICT;"
-    "CREATE TABLE sync_held ("
-    " kind TEXT NOT NULL,"
-    " id TEXT NOT NULL,"
-    " rev INTEGER NOT NULL,"
-    " full INTEGER NOT NULL,"
-    " PRIMARY KEY (kind, id)) STRICT, WITHOUT ROWID;";
+static const char schema_v3[] = "ALTER TABLE keys ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0"
+                                " CHECK (break_glass IN (0, 1));"
+                                "CREATE TABLE sync_outbox ("
+                                " kind TEXT NOT NULL,"
+                                " id TEXT NOT NULL,"
+                                " rev INTEGER NOT NULL,"
+                                " PRIMARY KEY (kind, id)) STRICT, WITHOUT ROWID;"
+                                "CREATE INDEX sync_outbox_rev ON sync_outbox(rev);"
+                                "CREATE TABLE sync_published ("
+                                " kind TEXT NOT NULL,"
+                                " id TEXT NOT NULL,"
+                                " entry TEXT NOT NULL,"
+                                " PRIMARY KEY (kind, id, entry)) STRICT, WITHOUT ROWID;"
+                                "CREATE TABLE sync_machines ("
+                                " machine_id TEXT PRIMARY KEY NOT NULL,"
+                                " revision INTEGER NOT NULL,"
+                                " reported_at INTEGER NOT NULL) STRICT;"
+                                "CREATE TABLE sync_held ("
+                                " kind TEXT NOT NULL,"
+                                " id TEXT NOT NULL,"
+                                " rev INTEGER NOT NULL,"
+                                " full INTEGER NOT NULL,"
+                                " PRIMARY KEY (kind, id)) STRICT, WITHOUT ROWID;";
 
 static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
 
@@ -411,7 +410,8 @@ check_dir(const char *path, const struct stat *st, char err[VK_ERRLEN])
 	vk_rc rc = check_owner("store directory", path, st, err);
 
 	if (rc == VK_OK && (st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		vk_seterr(err, "store directory %s is writable by group or others; run chmod go-w %s",
+		vk_seterr(err,
+		          "store directory %s is writable by group or others; run chmod go-w %s",
 		          path, path);
 		rc = VK_ERR_STORE;
 	}
@@ -448,7 +448,8 @@ check_file(const struct files *f, const char *what, const char *name, const char
 		return rc;
 	if ((st->st_mode & 077) == 0)
 		return VK_OK;
-	if (fix && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0 && fchmodat(f->dfd, name, 0600, 0) == 0) {
+	if (fix && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0 &&
+	    fchmodat(f->dfd, name, 0600, 0) == 0) {
 		st->st_mode &= ~(mode_t)077;
 		return VK_OK;
 	}
@@ -531,8 +532,9 @@ check_store_file(struct files *f, enum vk_open_mode mode, char err[VK_ERRLEN])
 	vk_rc rc;
 
 	if (mode == VK_OPEN_INIT) {
-		int fd = openat(f->dfd, f->base,
-		                O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+		int fd =
+		    openat(f->dfd, f->base,
+		           O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
 
 		if (fd >= 0) {
 			f->created = 1;
@@ -618,10 +620,11 @@ sqlite_open(const struct files *f, sqlite3 **db, char err[VK_ERRLEN])
 		}
 		flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
 	} else if (!f->have_shm) {
-		vk_seterr(err,
-		          "store %s is on a read-only file system with a non-empty %s-wal but no"
-		          " %s-shm; copy keys.db alone after keyadm init, which folds the log into it",
-		          f->path, f->path, f->path);
+		vk_seterr(
+		    err,
+		    "store %s is on a read-only file system with a non-empty %s-wal but no"
+		    " %s-shm; copy keys.db alone after keyadm init, which folds the log into it",
+		    f->path, f->path, f->path);
 		return VK_ERR_STORE;
 	} else {
 		flags |= SQLITE_OPEN_READONLY;
@@ -671,7 +674,8 @@ same_file(sqlite3 *db, const struct files *f, char err[VK_ERRLEN])
 static vk_rc
 configure(sqlite3 *db, const struct files *f, int busy_timeout_ms, char err[VK_ERRLEN])
 {
-	sqlite3_busy_handler(db, busy_wait, (void *)(intptr_t)(busy_timeout_ms > 0 ? busy_timeout_ms : 0));
+	sqlite3_busy_handler(db, busy_wait,
+	                     (void *)(intptr_t)(busy_timeout_ms > 0 ? busy_timeout_ms : 0));
 	sqlite3_extended_result_codes(db, 0);
 	(void)sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
 	/* the log and its index stay beside the store between uses */
@@ -725,18 +729,13 @@ vk_store_checkpoint(sqlite3 *db, int truncate)
 	    db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_FULL, NULL, NULL);
 }
 
-static vk_rc
-prepare_bind(sqlite3 *db, const char *sql, const char *types, va_list ap, sqlite3_stmt **out)
+int
+vk_store_vbind(sqlite3_stmt *st, const char *types, va_list ap)
 {
-	sqlite3_stmt *st = NULL;
-	int i = 1, ok, used;
+	int i = 1, ok = SQLITE_OK, used = sqlite3_bind_parameter_count(st);
 
-	*out = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return VK_ERR_STORE;
 	/* a statement may use fewer parameters than its caller passes */
-	used = sqlite3_bind_parameter_count(st);
-	for (const char *t = types; *t != '\0'; t++, i++) {
+	for (const char *t = types; *t != '\0' && ok == SQLITE_OK; t++, i++) {
 		if (*t == 't') {
 			const char *v = va_arg(ap, const char *);
 
@@ -751,10 +750,21 @@ prepare_bind(sqlite3 *db, const char *sql, const char *types, va_list ap, sqlite
 
 			ok = i > used ? SQLITE_OK : sqlite3_bind_blob(st, i, p, n, SQLITE_STATIC);
 		}
-		if (ok != SQLITE_OK) {
-			sqlite3_finalize(st);
-			return VK_ERR_STORE;
-		}
+	}
+	return ok;
+}
+
+static vk_rc
+prepare_bind(sqlite3 *db, const char *sql, const char *types, va_list ap, sqlite3_stmt **out)
+{
+	sqlite3_stmt *st = NULL;
+
+	*out = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return VK_ERR_STORE;
+	if (vk_store_vbind(st, types, ap) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return VK_ERR_STORE;
 	}
 	*out = st;
 	return VK_OK;
@@ -931,10 +941,11 @@ vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRL
 			rc = VK_ERR_STORE;
 		} else if (bound == NULL || host_binding(here, err) != VK_OK ||
 		           strcmp(bound, here) != 0) {
-			vk_seterr(err,
-			          "the store's machine %s was recorded on another host; set [machine] id"
-			          " in the config",
-			          v);
+			vk_seterr(
+			    err,
+			    "the store's machine %s was recorded on another host; set [machine] id"
+			    " in the config",
+			    v);
 		} else {
 			memcpy(out, v, VK_UUID_STRLEN + 1);
 			rc = VK_OK;

@@ -78,6 +78,9 @@ vk_rc vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN]);
 vk_rc vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *changes,
                     const char *sql, const char *types, ...);
 
+/* Binds ?1.. of st from ap as vk_store_exec() does; an SQLite result code. */
+int vk_store_vbind(sqlite3_stmt *st, const char *types, va_list ap);
+
 /* Prepares and binds like vk_store_exec(); the caller steps and finalizes *st. */
 vk_rc vk_store_prepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stmt **st,
                        const char *sql, const char *types, ...);

@@ -265,7 +265,7 @@ read_acks(struct authority *a)
 	(void)sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	while (got < pending && !sd_stop) {
 		int connected = 0;
-		natsMsg *m = sd_queue_pop(&a->bus.q, 5000, &connected);
+		natsMsg *m = sd_queue_pop(&a->bus.q, 5000, &connected, NULL);
 
 		if (m == NULL)
 			break;
@@ -376,12 +376,12 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 			       ONCE_DEADLINE / 1000);
 			break;
 		}
-		if ((m = sd_queue_pop(&a.bus.q, POLL_MS, &connected)) != NULL) {
+		if ((m = sd_queue_pop(&a.bus.q, POLL_MS, &connected, NULL)) != NULL) {
 			(void)sqlite3_exec(a.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 			do {
 				acknowledged(&a, m);
 				natsMsg_Destroy(m);
-			} while ((m = sd_queue_pop(&a.bus.q, 0, &connected)) != NULL);
+			} while ((m = sd_queue_pop(&a.bus.q, 0, &connected, NULL)) != NULL);
 			(void)sqlite3_exec(a.db, "COMMIT", NULL, NULL, NULL);
 		}
 		if (connected)

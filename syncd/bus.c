@@ -44,19 +44,20 @@ sd_now_ms(void)
 
 /* ---- the queue ------------------------------------------------------------- */
 
+/* Queues it (NULL: only the connection's news); the main thread is woken when it waits. */
 static void
-queue_push(struct sd_queue *q, natsMsg *m, int connected)
+queue_push(struct sd_queue *q, const struct sd_item *it, int connected)
 {
 	pthread_mutex_lock(&q->mu);
-	if (m != NULL) {
+	if (it != NULL) {
 		if (q->count == q->cap) {
 			size_t cap = q->cap ? q->cap * 2 : QUEUE_INITIAL;
-			natsMsg **items = malloc(cap * sizeof *items);
+			struct sd_item *items = malloc(cap * sizeof *items);
 
 			if (items == NULL) {
 				pthread_mutex_unlock(&q->mu);
-				natsMsg_Destroy(
-				    m); /* lost here, found again by the next reconcile */
+				/* lost here, found again by the next reconcile */
+				natsMsg_Destroy(it->msg);
 				return;
 			}
 			for (size_t i = 0; i < q->count; i++)
@@ -66,18 +67,19 @@ queue_push(struct sd_queue *q, natsMsg *m, int connected)
 			q->head = 0;
 			q->cap = cap;
 		}
-		q->items[(q->head + q->count++) % q->cap] = m;
+		q->items[(q->head + q->count++) % q->cap] = *it;
 	}
 	q->connected |= connected;
-	pthread_cond_signal(&q->cv);
+	if (q->waiting)
+		pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 }
 
 natsMsg *
-sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected)
+sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_item *it)
 {
+	struct sd_item got = {0};
 	struct timespec until;
-	natsMsg *m = NULL;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += timeout_ms / 1000;
@@ -87,28 +89,37 @@ sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected)
 		until.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&q->mu);
+	q->waiting = 1;
 	while (q->count == 0 && !q->connected && !sd_stop)
 		if (pthread_cond_timedwait(&q->cv, &q->mu, &until) != 0)
 			break;
+	q->waiting = 0;
 	if (q->connected) {
 		*connected = 1;
 		q->connected = 0;
 	}
 	if (q->count > 0) {
-		m = q->items[q->head];
+		got = q->items[q->head];
 		q->head = (q->head + 1) % q->cap;
 		q->count--;
 	}
 	pthread_mutex_unlock(&q->mu);
-	return m;
+	if (it != NULL)
+		*it = got;
+	return got.msg;
 }
 
 static void
 on_message(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
 {
+	struct sd_queue *q = closure;
+	struct sd_item it = {.msg = m};
+
 	(void)nc;
 	(void)sub;
-	queue_push(closure, m, 0);
+	if (q->check != NULL)
+		q->check(q->check_ctx, &it);
+	queue_push(q, &it, 0);
 }
 
 static void
@@ -308,7 +319,7 @@ sd_bus_close(struct sd_bus *b)
 		natsConnection_Destroy(b->nc);
 	}
 	for (size_t i = 0; i < b->q.count; i++)
-		natsMsg_Destroy(b->q.items[(b->q.head + i) % b->q.cap]);
+		natsMsg_Destroy(b->q.items[(b->q.head + i) % b->q.cap].msg);
 	free(b->q.items);
 	memset(b, 0, sizeof *b);
 }

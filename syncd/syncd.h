@@ -6,7 +6,8 @@
  * into its replica. bus.c is the NATS side of both; authority.c and
  * machine.c are the two jobs; common/ knows what the records mean.
  * Everything that touches the store runs on the main thread; nats.c's
- * delivery threads only queue messages (struct sd_queue).
+ * delivery thread only queues messages, checking them on the way on a
+ * machine (struct sd_queue).
  */
 #ifndef SYNCD_H
 #define SYNCD_H
@@ -25,13 +26,32 @@ extern volatile sig_atomic_t sd_stop;
 void sd_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t sd_now_ms(void);
 
-/* Messages handed over by nats.c's threads, and what happened to the connection. */
+/*
+ * A message from the bus, with what the queue's check made of it in the
+ * delivery thread: the verified record's JSON (pointing into the
+ * message's data), or NULL.
+ */
+struct sd_item {
+	natsMsg *msg;
+	const char *json;
+	size_t json_len;
+};
+
+/*
+ * Messages handed over by nats.c's delivery thread, and what happened to
+ * the connection. `check`, when set before the first subscription, runs on
+ * each message in the delivery thread, beside the main thread's work (a
+ * machine verifies signatures there while it applies the records before).
+ */
 struct sd_queue {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	natsMsg **items; /* a ring */
+	struct sd_item *items; /* a ring */
 	size_t head, count, cap;
 	int connected; /* set on (re)connect: everything is to be read again */
+	int waiting;   /* the main thread waits: signal it */
+	void (*check)(const void *ctx, struct sd_item *it);
+	const void *check_ctx;
 };
 
 struct sd_bus {
@@ -61,9 +81,10 @@ int sd_bus_subscribe(struct sd_bus *b, const char *subject, natsSubscription **s
 
 /*
  * The next message, waiting at most timeout_ms; NULL when none came. A
- * (re)connection sets *connected (and the queue's flag is cleared).
+ * (re)connection sets *connected (and the queue's flag is cleared). `it`,
+ * when not NULL, receives the message with what the check found.
  */
-natsMsg *sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected);
+natsMsg *sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_item *it);
 
 /*
  * A JetStream API request; the reply's JSON in *reply (malloc()ed) when

@@ -24,6 +24,7 @@ struct rt {
 	struct fx_store *fx; /* the authority */
 	char *replica_path;
 	sqlite3 *replica; /* m1a's */
+	struct vk_replica *rep;
 	unsigned char *sk, *sk_other;
 	unsigned char pk[VK_PUBLIC_KEY_BYTES], pk_other[VK_PUBLIC_KEY_BYTES];
 	int64_t rev;
@@ -42,7 +43,7 @@ setup(void **state)
 	rt->fx = fx;
 	rt->replica_path = fx_join(rt->fx->dir, "replica.db");
 	if (vk_store_open(rt->replica_path, VK_OPEN_INIT, 1000, &rt->replica, err) != VK_OK ||
-	    vk_record_register(rt->replica, err) != VK_OK)
+	    vk_replica_open(rt->replica, rt->fx->m1a, &rt->rep, err) != VK_OK)
 		fail_msg("%s", err);
 	fx_sql(rt->replica, "INSERT INTO meta (name, value) VALUES ('fleet_role', 'replica')");
 	rt->sk = sodium_malloc(VK_SIGNING_KEY_BYTES);
@@ -61,6 +62,7 @@ teardown(void **state)
 	struct rt *rt = *state;
 	void *fx = rt->fx;
 
+	vk_replica_close(rt->rep);
 	sqlite3_close(rt->replica);
 	free(rt->replica_path);
 	sodium_free(rt->sk);
@@ -99,7 +101,7 @@ deliver_at(struct rt *rt, const char *value, int64_t now, struct vk_apply_result
 		return rc;
 	if (vk_store_begin(rt->replica, err) != VK_OK)
 		fail_msg("%s", err);
-	rc = vk_record_apply(rt->replica, rt->fx->m1a, json, len, now, res, err);
+	rc = vk_replica_apply(rt->rep, json, len, now, res, err);
 	if (rc == VK_OK) {
 		if (vk_store_commit(rt->replica, err) != VK_OK)
 			fail_msg("%s", err);
@@ -528,6 +530,88 @@ test_heartbeat_replay(void **state)
 	free(newer);
 }
 
+/* ---- a record that cannot be applied ------------------------------------------------ */
+
+/* value's JSON with `from` replaced by `to`, signed again by the authority (malloc()ed). */
+static char *
+resigned(struct rt *rt, const char *value, const char *from, const char *to)
+{
+	static const char domain[] = "viamkey record v1\n";
+	const char *json = strchr(value + 4, '.') + 1, *at = strstr(json, from);
+	size_t head = (size_t)(at - json), jlen = strlen(json) - strlen(from) + strlen(to);
+	unsigned char sig[crypto_sign_BYTES];
+	char *out = malloc(4 + 86 + 1 + jlen + 1), *msg = malloc(sizeof domain - 1 + jlen);
+	char *j = out + 4 + 86 + 1;
+
+	assert_non_null(at);
+	assert_non_null(out);
+	assert_non_null(msg);
+	memcpy(j, json, head);
+	strcpy(j + head, to);
+	strcat(j, at + strlen(from));
+	memcpy(msg, domain, sizeof domain - 1);
+	memcpy(msg + sizeof domain - 1, j, jlen);
+	crypto_sign_detached(sig, NULL, (unsigned char *)msg, sizeof domain - 1 + jlen, rt->sk);
+	free(msg);
+	memcpy(out, "vk1.", 4);
+	sodium_bin2base64(out + 4, 87, sig, sizeof sig, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	out[4 + 86] = '.';
+	return out;
+}
+
+/*
+ * A signed record the replica's schema refuses halfway (its key row went
+ * in, then a grant with no such role): none of it stays, and what the same
+ * transaction applied before it is committed.
+ */
+static void
+test_failed_record_leaves_nothing(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication a, b;
+	struct vk_apply_result res;
+	struct fx_key ka, kb;
+	char err[VK_ERRLEN], *bad, *before;
+	const char *json;
+	size_t len;
+
+	publish_tree(rt);
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &ka);
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &kb);
+	build(rt, rt->sk, "key", ka.id, &a);
+	build(rt, rt->sk, "key", kb.id, &b);
+	bad = resigned(rt, b.value, "\"role\":\"owner\"", "\"role\":\"emperor\"");
+	before = dump(rt->replica);
+
+	if (vk_store_begin(rt->replica, err) != VK_OK)
+		fail_msg("%s", err);
+	assert_int_equal(vk_record_verify(rt->pk, bad, strlen(bad), &json, &len, err), VK_OK);
+	assert_int_not_equal(vk_replica_apply(rt->rep, json, len, FX_NOW, &res, err), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_OLD);
+	assert_non_null(strstr(err, "CHECK"));
+	{
+		char *after = dump(rt->replica);
+
+		assert_string_equal(before, after); /* not even the key's row */
+		free(after);
+	}
+	assert_int_equal(vk_record_verify(rt->pk, a.value, strlen(a.value), &json, &len, err),
+	                 VK_OK);
+	assert_int_equal(vk_replica_apply(rt->rep, json, len, FX_NOW, &res, err), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED);
+	if (vk_store_commit(rt->replica, err) != VK_OK)
+		fail_msg("%s", err);
+	assert_int_equal(held(rt, ka.id), 1);
+	assert_int_equal(held(rt, kb.id), 0);
+	/* the record as signed is applied afterwards: the refusal was the role's */
+	assert_int_equal(deliver(rt, b.value), VK_APPLIED);
+	assert_int_equal(held(rt, kb.id), 1);
+	free(before);
+	free(bad);
+	vk_publication_free(&a);
+	vk_publication_free(&b);
+}
+
 /* ---- no secrets --------------------------------------------------------------------- */
 
 static void
@@ -599,6 +683,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_grants_stop_covering, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_machine_moved, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeat_replay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_record_leaves_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_secret_in_record, setup, teardown),
 	};
 

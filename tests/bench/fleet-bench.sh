@@ -1,6 +1,7 @@
 #!/bin/sh
 # fleet-bench.sh - `make bench-fleet`: the fleet on this one host, with N
-# machine daemons as real processes (VK_FLEET_SIZES, default "100 1000")
+# machine daemons as real processes (VK_FLEET_SIZES, default "100 1000";
+# empty: none, only the publication rate and first syncs below)
 # beside a three-node nats-server cluster and the authority, all on
 # 127.0.0.1. For each N it measures:
 #  - from keyadm's exit on the authority until every machine has applied a
@@ -25,7 +26,7 @@ bdir=$(pwd)
 KEYADM=$top_builddir/keyadm/keyadm
 SYNCD=$top_builddir/syncd/viamkey-syncd
 FLEETWAIT=$bdir/fleetwait
-SIZES=${VK_FLEET_SIZES:-100 1000}
+SIZES=${VK_FLEET_SIZES-100 1000}
 CHANGES=${VK_FLEET_CHANGES:-10}
 OUT=$bdir/results
 W=$OUT/fleet-work
@@ -134,7 +135,7 @@ idle() {
 	hz=$(getconf CLK_TCK)
 	paste "$W/cpu0" "$W/cpu1" | awk -v s="$(((t1 - t0) / 1000000))" -v hz="$hz" \
 		'{t += ($2 - $1) / hz} END {printf "%.3f\n", 100 * t / NR / (s / 1000)}' >"$W/cpu"
-	for p in $1; do sed -n 's/^VmRSS: *\([0-9]*\).*/\1/p' "/proc/$p/status"; done >"$W/rss"
+	for p in $1; do sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$p/status"; done >"$W/rss"
 	for p in $1; do awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$p/smaps_rollup"; done >"$W/private"
 }
 
@@ -233,7 +234,7 @@ for N in $SIZES; do
 		echo "  private p50 $(pctl "$W/private" 50) kB, max $(sort -n "$W/private" | tail -n 1) kB; CPU $(cat "$W/cpu") % of a core on average"
 		for n in 1 2 3; do
 			eval "p=\$node_$n"
-			echo "  nats-server n$n resident $(sed -n 's/^VmRSS: *\([0-9]*\).*/\1/p' "/proc/$p/status") kB"
+			echo "  nats-server n$n resident $(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$p/status") kB"
 		done
 	} | tee -a "$summary" >&2
 done
@@ -257,10 +258,14 @@ for K in 10000 100000; do
 	ka machines config --machine-id "$NEW" | sed -e "s|^path = .*|path = $W/newcomer/keys.db|" \
 		-e "s|^; credentials = .*|user = viamkey\npassword_file = $W/password|" >"$W/newcomer.conf"
 	t=$(date +%s%N)
-	"$SYNCD" --config "$W/newcomer.conf" --once 2>"$W/newcomer.log"
+	if "$SYNCD" --config "$W/newcomer.conf" --once 2>"$W/newcomer.log"; then
+		done_as="synced"
+	else
+		done_as="gave up (--once: $(tail -n 1 "$W/newcomer.log")) with"
+	fi
 	ms=$((($(date +%s%N) - t) / 1000000))
 	keys=$("$KEYADM" --config "$W/newcomer.conf" --json sync status | jq -r .keys)
-	echo "a new machine synced a scope of $keys keys in $ms ms" | tee -a "$summary" >&2
+	echo "a new machine $done_as a scope of $keys keys in $ms ms" | tee -a "$summary" >&2
 done
 cat "$summary" >>"$md"
 say "done: $md"
