@@ -44,6 +44,26 @@ sd_now_ms(void)
 
 /* ---- the queue ------------------------------------------------------------- */
 
+/* The open bus's queue, for sd_request_stop() to wake. */
+static pthread_mutex_t open_queue_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sd_queue *open_queue;
+
+void
+sd_request_stop(void)
+{
+	pthread_mutex_lock(&open_queue_mu);
+	if (open_queue != NULL) {
+		/* under the queue's lock, which sd_queue_pop() checks sd_stop under */
+		pthread_mutex_lock(&open_queue->mu);
+		sd_stop = 1;
+		pthread_cond_broadcast(&open_queue->cv);
+		pthread_mutex_unlock(&open_queue->mu);
+	} else {
+		sd_stop = 1;
+	}
+	pthread_mutex_unlock(&open_queue_mu);
+}
+
 /* Queues it (NULL: only the connection's news); the main thread is woken when it waits. */
 static void
 queue_push(struct sd_queue *q, const struct sd_item *it, int connected)
@@ -253,6 +273,9 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 	memset(b, 0, sizeof *b);
 	pthread_mutex_init(&b->q.mu, NULL);
 	pthread_cond_init(&b->q.cv, NULL);
+	pthread_mutex_lock(&open_queue_mu);
+	open_queue = &b->q;
+	pthread_mutex_unlock(&open_queue_mu);
 	b->cfg = cfg;
 	snprintf(b->stream, sizeof b->stream, "KV_%s", cfg->bucket);
 	snprintf(b->kv_prefix, sizeof b->kv_prefix, "$KV.%s.", cfg->bucket);
@@ -313,6 +336,10 @@ out:
 void
 sd_bus_close(struct sd_bus *b)
 {
+	pthread_mutex_lock(&open_queue_mu);
+	if (open_queue == &b->q)
+		open_queue = NULL;
+	pthread_mutex_unlock(&open_queue_mu);
 	jsCtx_Destroy(b->js);
 	if (b->nc != NULL) {
 		natsConnection_Close(b->nc);

@@ -40,6 +40,7 @@
 #define ACK_REFRESH   6     /* heartbeat intervals between acknowledgements that change nothing */
 #define ONCE_DEADLINE 60000 /* ms --once tries before it gives up */
 #define ACK_WAIT_MS   2000  /* for JetStream to confirm an acknowledgement */
+#define CREATE_TRIES  3     /* catch-up consumers created in a row after timeouts */
 #define SCOPES        3
 #define TRIM_DELAY    2000 /* ms after a catch-up before its memory goes back to the system */
 
@@ -267,20 +268,29 @@ catch_up(struct machine *m, const char *filter, char letter, int64_t *hb)
 	int64_t pending, got = 0, seen_hb;
 	size_t namelen;
 
-	snprintf(name, sizeof name, "vk-%s-%c-%s", m->id, letter, m->tag);
-	namelen = strlen(name);
 	*hb = -1;
-	if ((pending = sd_bus_consumer(&m->bus, name, filter, m->deliver, err, sizeof err)) < 0) {
+	for (int tries = 1;; tries++) {
+		snprintf(name, sizeof name, "vk-%s-%c-%s", m->id, letter, m->tag);
+		namelen = strlen(name);
+		pending = sd_bus_consumer(&m->bus, name, filter, m->deliver, err, sizeof err);
+		if (pending >= 0)
+			break;
 		sd_log(LOG_WARNING, "cannot read %s from the bus: %s", filter, err);
 		/*
-		 * A consumer of this name may be stuck on a dead bus node, where
-		 * nothing can delete it until the node returns (then its inactive
-		 * threshold does): the next try uses another name. After any
-		 * other error the name is kept, so that retries leave no orphans.
+		 * After any error but a timeout the name is kept, so that
+		 * retries leave no orphans. A timeout is what a consumer
+		 * placed on a dead bus node gives (nats-server before 2.9.12
+		 * places one there; Debian 12 ships 2.9.10): nothing can
+		 * delete it until the node returns (then its inactive
+		 * threshold does), and another try, with another name, is
+		 * likely to land on a live node, so it is made at once.
 		 */
-		if (strstr(err, "Timeout") != NULL)
-			sd_random_tag(m->tag);
-		return -1;
+		if (strstr(err, "Timeout") == NULL)
+			return -1;
+		sd_random_tag(m->tag);
+		if (tries == CREATE_TRIES || sd_stop ||
+		    natsConnection_Status(m->bus.nc) != NATS_CONN_STATUS_CONNECTED)
+			return -1;
 	}
 	while (got < pending && !sd_stop) {
 		int connected = 0;
@@ -460,7 +470,10 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 			m.last_hb_ms = now; /* one reconcile per three silent intervals */
 		}
 		if (m.need_reconcile && now >= m.next_retry_ms) {
-			if (reconcile(&m) == 0) {
+			int done = reconcile(&m);
+
+			now = sd_now_ms(); /* a back-off counts from the end of the try */
+			if (done == 0) {
 				m.retry_ms = RETRY_MIN_MS;
 				m.next_resync_ms = now + cfg->sync.resync_interval * 1000;
 				if (once) {
@@ -480,6 +493,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 				    m.retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : m.retry_ms * 2;
 				snprintf(what, sizeof what, "cannot read the bus; retrying");
 				note_error(&m, what);
+				sd_log(LOG_WARNING, "cannot read the bus; retrying in %lld ms",
+				       (long long)(m.next_retry_ms - now));
 			}
 		}
 		if (once && sd_now_ms() > deadline) {

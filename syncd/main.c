@@ -40,11 +40,19 @@ sd_log(int priority, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void
-on_signal(int sig)
+/*
+ * SIGTERM and SIGINT are blocked in every thread and taken here, by
+ * sigwait(): a thread may then wake the main thread at once, where a
+ * handler could only set a flag that a long wait would not see.
+ */
+static void *
+on_signals(void *set)
 {
-	(void)sig;
-	sd_stop = 1;
+	int sig;
+
+	while (sigwait(set, &sig) == 0)
+		sd_request_stop();
+	return NULL;
 }
 
 static void
@@ -85,8 +93,9 @@ main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
 	const char *config = getenv("VIAMKEY_CONFIG");
-	struct sigaction sa;
+	static sigset_t stop_signals;
 	struct vk_config cfg;
+	pthread_t signals;
 	char err[VK_ERRLEN];
 	int c, once = 0, status;
 
@@ -127,10 +136,17 @@ main(int argc, char **argv)
 		sd_log(LOG_ERR, "%s", err);
 		return 1;
 	}
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	/* before any thread starts: they all inherit the mask */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0 ||
+	    pthread_create(&signals, NULL, on_signals, &stop_signals) != 0) {
+		sd_log(LOG_ERR, "cannot set up the signal thread");
+		vk_config_free(&cfg);
+		return 1;
+	}
+	pthread_detach(signals);
 	signal(SIGPIPE, SIG_IGN);
 	if (is_authority(cfg.store_path))
 		status = sd_authority(&cfg, cfg.store_path, once);

@@ -20,8 +20,14 @@
 
 #include "config.h"
 
-/* Set by SIGTERM and SIGINT: the loops finish what they do and return. */
+/*
+ * Set by SIGTERM and SIGINT (sd_request_stop(), from main.c's signal
+ * thread): the loops finish what they do and return.
+ */
 extern volatile sig_atomic_t sd_stop;
+
+/* Sets sd_stop and wakes the main thread if it waits for the bus. */
+void sd_request_stop(void);
 
 void sd_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t sd_now_ms(void);

@@ -10,7 +10,8 @@
 #    PAM_AUTHINFO_UNAVAIL and keyadm check says "stale" (exit 1), except
 #    with a break-glass key, and a machine without max_staleness keeps
 #    letting everyone in; changes made on the authority meanwhile wait in
-#    its outbox;
+#    its outbox; a daemon waiting to try the bus again ends at once on
+#    SIGTERM;
 #  - the bus back: everything converges (the changes made while it was down
 #    included), sync wait returns 0 and logins work again everywhere.
 # shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
@@ -83,6 +84,22 @@ check "bus down: keyadm check allows the break-glass key on M1" f_check M1 vkt-b
 check "bus down: a refused key is still refused on M1 for its own reason" \
 	eval '! f_check M1 vkt-dee "$D_TOKEN" && grep -q "^deny: disabled" "$WORK/check.out"'
 check "bus down: M2 (max_staleness 0) still lets the key in" f_login M2 vkt-ann "$K_TOKEN"
+# SIGTERM (systemctl stop) ends a daemon at once, even in the middle of a
+# long wait before its next try: signalled as soon as it logs one of 4 s or
+# more, it has that long still to wait
+seen=$(wc -l <"$WORK/M4/syncd.log")
+long_wait() {
+	tail -n +"$((seen + 1))" "$WORK/M4/syncd.log" |
+		grep -Eq "retrying in ([4-9][0-9]{3}|[1-9][0-9]{4,}) ms"
+}
+check "bus down: M4's daemon logs a wait of 4 s or more before its next try (within 90 s)" \
+	f_until 90 long_wait
+t0=$(date +%s%N)
+f_syncd_stop M4
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "bus down: SIGTERM ends M4's daemon in that wait, status 0, within 2 s (${ms} ms)" \
+	eval 'test "$f_status" -eq 0 && test "$ms" -lt 2000'
+f_syncd_start M4
 
 # ---- the bus back -----------------------------------------------------------------
 f_mark "restarting the bus"
