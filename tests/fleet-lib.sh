@@ -38,7 +38,7 @@
 #   f_mark TEXT              a time-stamped line in every daemon's log
 #   f_stop PID... [-SIG]     stop processes this shell started; status in $f_status
 #   check DESC CMD...        one test case
-#   f_end                    summary; exit status 0 only when every check passed
+#   check_end                    summary; exit status 0 only when every check passed
 #
 # Exit 77 (skip) when a tool is missing, except under VK_STRICT=1, where a
 # test that cannot run fails (exit 99).
@@ -56,8 +56,8 @@ EXAMPLES=$top_srcdir/docs/examples
 BUCKET=viamkey
 LC_ALL=C
 export LC_ALL
-passed=0
-failed=0
+# shellcheck source=tests/check-lib.sh
+. "${srcdir:-.}/check-lib.sh"
 f_procs= # "name:pid" of every process started
 
 f_skip() {
@@ -169,22 +169,7 @@ f_cleanup() {
 	exit $rc
 }
 
-check() {
-	f_what=$1
-	shift
-	if "$@"; then
-		echo "PASS: $f_what"
-		passed=$((passed + 1))
-	else
-		echo "FAIL: $f_what"
-		failed=$((failed + 1))
-	fi
-}
 
-f_end() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-}
 
 # f_until SECS CMD...: runs CMD every 0.1 s until it succeeds; 1 after SECS.
 f_until() {

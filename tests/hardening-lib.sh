@@ -25,7 +25,7 @@
 #                          (0: none; $WORK/fault.count then holds how many it made);
 #                          sets FAULT_PID
 #   check DESC CMD...      one test case
-#   h_end                  summary; exit status 0 only when every check passed
+#   check_end                  summary; exit status 0 only when every check passed
 #
 # Exit 77 (skip) when a tool is missing, except under VK_STRICT=1, where a test
 # that cannot run fails (exit 99).
@@ -40,8 +40,8 @@ FAULTPOINT=$top_builddir/tests/.libs/faultpoint.so
 SYSLOG_SINK=$top_builddir/tests/syslog_sink
 LC_ALL=C
 export LC_ALL
-passed=0
-failed=0
+# shellcheck source=tests/check-lib.sh
+. "${srcdir:-.}/check-lib.sh"
 h_pids=
 h_mounts=
 
@@ -275,19 +275,4 @@ login() {
 		>"$WORK/login.out" 2>&1
 }
 
-check() {
-	h_what=$1
-	shift
-	if "$@"; then
-		echo "PASS: $h_what"
-		passed=$((passed + 1))
-	else
-		echo "FAIL: $h_what"
-		failed=$((failed + 1))
-	fi
-}
 
-h_end() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-}

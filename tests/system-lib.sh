@@ -20,8 +20,8 @@
 top_builddir=${abs_top_builddir:-$(cd .. && pwd)}
 MODULE=$top_builddir/pam_viamkey/.libs/pam_viamkey.so
 KEYADM=$top_builddir/keyadm/keyadm
-passed=0
-failed=0
+# shellcheck source=tests/check-lib.sh
+. "${srcdir:-.}/check-lib.sh"
 
 sys_skip() {
 	echo "SKIP: $*"
@@ -127,18 +127,6 @@ sys_user() {
 	useradd -M -d / -s /bin/sh "$1"
 }
 
-# check NAME CONDITION...: one test case; CONDITION is a command.
-check() {
-	what=$1
-	shift
-	if "$@"; then
-		echo "PASS: $what"
-		passed=$((passed + 1))
-	else
-		echo "FAIL: $what"
-		failed=$((failed + 1))
-	fi
-}
 
 # start_sshd METHODS: sshd on a free port, tried until it listens, with
 # keyboard-interactive or password authentication as pam_viamkey(8) shows.
@@ -198,7 +186,3 @@ refused() {
 	[ -z "$out" ]
 }
 
-sys_end() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-}

@@ -184,4 +184,4 @@ check "the store passes PRAGMA integrity_check" [ "$integrity" = ok ]
 check "the key count is initial + created - deleted" [ "$keys" -eq $((initial + creates - deletes)) ]
 check "the rotated key's latest token logs in" login viamkey-test vkt-rot "$(cat "$WORK/rotator.token")"
 check "the live key still logs in" login viamkey-test vkt-live "$LIVE_TOKEN"
-h_end
+check_end

@@ -68,4 +68,4 @@ for case in half 100-bytes empty garbage garbage-page; do
 	check "$case: keyadm check says the store is the problem" grep -q '^keyadm: .' "$WORK/ka.err"
 	check "$case: keyadm check leaves the file as it was" [ "$(sha256sum <"$STORE")" = "$sum" ]
 done
-h_end
+check_end

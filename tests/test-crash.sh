@@ -100,4 +100,4 @@ check "the store passed PRAGMA integrity_check after every kill" \
 	sh -c "! grep -q 'integrity_check' '$WORK/errors'"
 check "keyadm wrote again after every kill" sh -c "! grep -q 'next keyadm write failed' '$WORK/errors'"
 check "nothing else went wrong" sh -c "! grep -qv 'was not the process\|login failed\|neither before\|no kill left\|integrity_check\|next keyadm\|^[<>-]' '$WORK/errors'"
-h_end
+check_end

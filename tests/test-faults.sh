@@ -166,4 +166,4 @@ if [ -s "$WORK/logonly/keys.db-wal" ]; then
 else
 	check "the sqlite3 shell left its changes in the log" false
 fi
-h_end
+check_end

@@ -109,4 +109,4 @@ check "delete: no replica lists the key" \
 	eval 'for m in $MACHINES; do ! km $m --json keys list | grep -q "$K_ID" || exit 1; done'
 check "no daemon dropped a record or met a permissions violation" \
 	eval '! grep -l -i -e "dropped" -e "permission" "$WORK"/*/syncd.log'
-f_end
+check_end

@@ -70,4 +70,4 @@ check "PAM login through M2 with the first key" f_login M2 vkt-k "$FIRST"
 check "PAM login through M4 with the last key (every tenth is ORG2's)" f_login M4 vkt-k "$LAST"
 check "no daemon dropped a record or met a permissions violation" \
 	eval '! grep -l -i -e "dropped" -e "permission" "$WORK"/*/syncd.log'
-f_end
+check_end

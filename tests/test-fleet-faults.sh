@@ -117,4 +117,4 @@ check "bus back: the key enabled while the bus was down logs in through M3" f_lo
 check "bus back: every replica holds exactly what covers it" f_converged $MACHINES
 check "no daemon dropped a record or met a permissions violation" \
 	eval '! grep -l -i -e "dropped" -e "permission" "$WORK"/*/syncd.log'
-f_end
+check_end

@@ -162,4 +162,4 @@ check "... and lets its key in through M3" allowed M3 vkt-hal "$LATE_TOKEN" "$LA
 
 check "no daemon dropped a record or met a permissions violation" \
 	eval '! grep -l -i -e "dropped" -e "permission" "$WORK"/*/syncd.log'
-f_end
+check_end

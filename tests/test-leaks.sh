@@ -229,4 +229,4 @@ if [ "$syslog" -eq 1 ]; then
 	done
 	check "no token or secret in syslog (debug on)" leaks "syslog" "$WORK/syslog"
 fi
-h_end
+check_end

@@ -44,7 +44,7 @@ if [ -z "${VK_SYSTEM_NS:-}" ]; then
 	cmp -s "$state/before" "$state/after" || diff "$state/before" "$state/after"
 	rm -rf "$state"
 	[ "$rc" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
-	sys_end
+	check_end
 	exit
 fi
 
@@ -94,7 +94,7 @@ installed() {
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $debs >"$WORK/apt-install.log" 2>&1
 check "apt-get install ./*.deb installs $packages" installed
-[ "$failed" -eq 0 ] || { cat "$WORK/apt-install.log"; sys_end; exit 1; }
+[ "$failed" -eq 0 ] || { cat "$WORK/apt-install.log"; check_end; exit 1; }
 # shellcheck disable=SC2086
 dpkg -L $packages >"$WORK/package-files"
 
@@ -222,4 +222,4 @@ if [ "$failed" -ne 0 ]; then
 	done
 	[ -s "$WORK/ssh.err" ] && { echo "---- ssh.err"; tail -n 20 "$WORK/ssh.err"; }
 fi
-sys_end
+check_end

@@ -92,4 +92,4 @@ stop_sshd
 if [ "$failed" -ne 0 ]; then
 	cat "$WORK/sshd.log" "$WORK/ssh.err"
 fi
-sys_end
+check_end

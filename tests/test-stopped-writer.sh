@@ -98,4 +98,4 @@ check "keyadm check allowed the live key every time" sh -c "! grep -q 'check fai
 check "every stopped keyadm, continued, finished its change" \
 	sh -c "! grep -q 'continued' '$WORK/errors'"
 check "nothing else went wrong" sh -c "! grep -qv 'did not stop\|login failed\|check failed\|continued' '$WORK/errors'"
-h_end
+check_end

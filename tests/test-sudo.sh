@@ -70,4 +70,4 @@ check "a disabled key refused" refused vkt-ann "$OWNER_TOKEN"
 if [ "$failed" -ne 0 ]; then
 	cat "$WORK/sudo.err"
 fi
-sys_end
+check_end
