@@ -377,7 +377,7 @@ machines_config(struct ka_ctx *ctx)
 	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.m.%s.>\",\n"
 	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.l.%s.>\",\n"
 	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.o.%s.>\",\n"
-	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.hb\",\n"
+	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.hb\",\n"
 	         ";         \"$JS.API.CONSUMER.DELETE.KV_%s.*\",\n"
 	         ";         \"$KV.%s.a.%s\" ] },\n"
 	         ";       subscribe: { allow: [\n"

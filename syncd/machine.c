@@ -40,7 +40,7 @@
 #define ACK_REFRESH   6     /* heartbeat intervals between acknowledgements that change nothing */
 #define ONCE_DEADLINE 60000 /* ms --once tries before it gives up */
 #define ACK_WAIT_MS   2000  /* for JetStream to confirm an acknowledgement */
-#define CREATE_TRIES  3     /* catch-up consumers created in a row after timeouts */
+#define CREATE_TRIES  5     /* catch-up consumers created in a row after timeouts */
 #define SCOPES        3
 #define TRIM_DELAY    2000 /* ms after a catch-up before its memory goes back to the system */
 
@@ -137,13 +137,14 @@ check_record(const void *pk, struct sd_item *it)
 }
 
 /*
- * Applies one verified message from the bus inside the open transaction.
- * *hb is the revision of a newer heartbeat it carried, or -1.
+ * Applies one message from the bus, the value of `entry` (NULL: not the
+ * bucket's), inside the open transaction: verified by the queue's check,
+ * or here. *hb is the revision of a newer heartbeat it carried, or -1.
  */
 static void
-apply(struct machine *m, const struct sd_item *it, int64_t *hb)
+apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t *hb)
 {
-	const char *entry = sd_msg_entry(&m->bus, it->msg), *json = it->json;
+	const char *json = it->json;
 	size_t json_len = it->json_len;
 	struct vk_apply_result r;
 	char err[VK_ERRLEN];
@@ -262,13 +263,12 @@ follow_scopes(struct machine *m)
  * 0, or -1 when the bus did not answer.
  */
 static int
-catch_up(struct machine *m, const char *filter, char letter, int64_t *hb)
+catch_up(struct machine *m, const char *filter, char letter)
 {
 	char name[80], err[512];
-	int64_t pending, got = 0, seen_hb;
+	int64_t pending, got = 0, hb;
 	size_t namelen;
 
-	*hb = -1;
 	for (int tries = 1;; tries++) {
 		snprintf(name, sizeof name, "vk-%s-%c-%s", m->id, letter, m->tag);
 		namelen = strlen(name);
@@ -307,11 +307,8 @@ catch_up(struct machine *m, const char *filter, char letter, int64_t *hb)
 			return -1;
 		}
 		reply = natsMsg_GetReply(msg);
-		if (begin(m) == 0) {
-			apply(m, &it, &seen_hb);
-			if (seen_hb > *hb)
-				*hb = seen_hb;
-		}
+		if (begin(m) == 0)
+			apply(m, &it, sd_msg_entry(&m->bus, msg), &hb);
 		/* this consumer's messages name it in their reply subject */
 		if (reply != NULL && strstr(reply, name) != NULL &&
 		    reply[strstr(reply, name) - reply + (ptrdiff_t)namelen] == '.') {
@@ -329,6 +326,31 @@ catch_up(struct machine *m, const char *filter, char letter, int64_t *hb)
 }
 
 /*
+ * The latest heartbeat, read straight from the stream (no consumer:
+ * nats-server 2.9.10 may place one on a dead node), verified and applied.
+ * A node that lags may answer with an older one: the revision then
+ * acknowledged is older than it could be, never newer. 0, or -1.
+ */
+static int
+read_heartbeat(struct machine *m)
+{
+	struct sd_item it = {0};
+	char err[512];
+	int64_t hb;
+
+	if (sd_bus_last(&m->bus, "hb", &it.msg, err, sizeof err) != 0) {
+		sd_log(LOG_WARNING, "cannot read hb from the bus: %s", err);
+		return -1;
+	}
+	if (it.msg != NULL && begin(m) == 0) {
+		apply(m, &it, "hb", &hb);
+		commit(m);
+	}
+	natsMsg_Destroy(it.msg);
+	return 0;
+}
+
+/*
  * Rule 5: reads the heartbeat, then every scope, again; repeats while
  * reading changed this machine's scopes (it moved, or its own record just
  * arrived). On success acknowledges the heartbeat read first.
@@ -337,7 +359,7 @@ static int
 reconcile(struct machine *m)
 {
 	static const char letters[SCOPES] = {'m', 'l', 'o'};
-	int64_t hb_rev = 0, rev, before = m->applied, started = sd_now_ms();
+	int64_t hb_rev = 0, before = m->applied, started = sd_now_ms();
 	char filter[VK_ENTRY_MAX + 4], err[VK_ERRLEN];
 	int rounds = 0;
 
@@ -345,7 +367,7 @@ reconcile(struct machine *m)
 	m->was_reconnected = 0;
 	follow_scopes(m);
 	/* the heartbeat first: it was published after every change up to its revision */
-	if (catch_up(m, "hb", 'h', &rev) != 0 ||
+	if (read_heartbeat(m) != 0 ||
 	    vk_store_query_int(m->db, "cannot read the heartbeat", err, &hb_rev,
 	                       "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name"
 	                       " = '" VK_META_HEARTBEAT_REV "'), 0)",
@@ -357,7 +379,7 @@ reconcile(struct machine *m)
 			if (m->scopes[i][0] == '\0')
 				continue;
 			snprintf(filter, sizeof filter, "%s.>", m->scopes[i]);
-			if (catch_up(m, filter, letters[i], &rev) != 0)
+			if (catch_up(m, filter, letters[i]) != 0)
 				return -1;
 		}
 	} while ((follow_scopes(m) || m->need_reconcile) && ++rounds < 4);
@@ -525,7 +547,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		if (msg == NULL)
 			continue;
 		if (begin(&m) == 0) {
-			apply(&m, &it, &hb);
+			apply(&m, &it, sd_msg_entry(&m.bus, msg), &hb);
 			commit(&m);
 			if (hb >= 0) {
 				m.last_hb_ms = sd_now_ms();

@@ -100,10 +100,18 @@ int sd_bus_request(struct sd_bus *b, const char *subject, const char *body, char
                    size_t errlen);
 
 /*
+ * The latest value of entry, read straight from the stream (a JetStream
+ * direct get, which any node holding the stream answers: no consumer is
+ * made). 0 with *value NULL when the entry has none; -1 with why in err.
+ */
+int sd_bus_last(struct sd_bus *b, const char *entry, natsMsg **value, char *err, size_t errlen);
+
+/*
  * Catch-up: creates a consumer named `name` on the bucket's entries
  * matching `filter` (an entry pattern such as "m.<id>.>"), delivering the
  * latest value of each to `deliver` (a subject the caller subscribed), and
- * returns how many are pending, or -1. sd_bus_consumer_done() deletes it.
+ * returns how many are pending, or -1 (after 2 s without an answer: a
+ * "Timeout"). sd_bus_consumer_done() deletes it.
  */
 int64_t sd_bus_consumer(struct sd_bus *b, const char *name, const char *filter, const char *deliver,
                         char *err, size_t errlen);

@@ -180,6 +180,9 @@ refused "a consumer with the filter only in the body" \
 	"\$JS.API.CONSUMER.CREATE.$S.vk-$M1-m" "$(body "vk-$M1-m" "\$KV.$B.m.$M3.>")"
 refused "stream info (it lists every entry)" "\$JS.API.STREAM.INFO.$S" '{"subjects_filter":">"}'
 refused "reading an entry directly" "\$JS.API.DIRECT.GET.$S.\$KV.$B.o.$ORG.k.$K_ID"
+f_bus_as M1 request "\$JS.API.DIRECT.GET.$S.\$KV.$B.hb" >"$WORK/request.out" 2>&1
+check "M1's bus user: reading the heartbeat directly, the one entry it may, works" \
+	grep -q '^vk1\..*"type":"heartbeat"' "$WORK/request.out"
 refused "reading a stream message" "\$JS.API.STREAM.MSG.GET.$S" '{"last_by_subj":"$KV.'"$B"'.o.'"$ORG"'.k.'"$K_ID"'"}'
 # consumer names are random and no machine may list them: it cannot name another's to delete it
 refused "listing the consumers' names" "\$JS.API.CONSUMER.NAMES.$S" '{}'
@@ -223,4 +226,4 @@ check "M1's listener ended with M1's own new key (its own scope arrives)" grep -
 check "nothing of M3's or ORG2's scope arrived at M1's bus user" \
 	eval '! grep -q -e "$M3" -e "$ORG2" "$WORK/listen.out"'
 check "no machine's daemon met a permissions violation" eval '! grep -l -i "permission" "$WORK"/M?/syncd.log'
-f_end
+check_end

@@ -111,7 +111,8 @@ outbox() { sqlite3 "$W/authority/keys.db" 'SELECT count(*) FROM sync_outbox'; }
 # random verifiers (publication and sync cost the same), then enqueues them for publication.
 bulk_keys() {
 	sqlite3 "$W/authority/keys.db" <<-EOF
-	BEGIN;
+	.timeout 30000
+	BEGIN IMMEDIATE;
 	CREATE TEMP TABLE ids AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
 	 SELECT lower(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-8'
 	  || substr(h, 18, 3) || '-' || substr(h, 21, 12)) AS id FROM (SELECT hex(randomblob(16)) AS h FROM n);
