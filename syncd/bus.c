@@ -27,9 +27,9 @@
 
 #include "syncd.h"
 
-#define QUEUE_INITIAL    1024
-#define MAX_SERVERS      16
-#define REQUEST_WAIT_MS  5000
+#define QUEUE_INITIAL   1024
+#define MAX_SERVERS     16
+#define REQUEST_WAIT_MS 5000
 /*
  * A consumer is created in 12-25 ms on an idle three-node cluster, and in
  * about 150 ms beside 100,000 other entries; one that takes longer than
