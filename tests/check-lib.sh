@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 # check-lib.sh - what every shell test's library shares (hardening-lib.sh,
-# fleet-lib.sh, system-lib.sh): a test case, and the last line with the
-# counts, which run-tests.sh adds up.
+# fleet-lib.sh, system-lib.sh): a test case, the last line with the counts,
+# which run-tests.sh adds up, and a key made through the library's `ka`.
 
 passed=0
 failed=0
@@ -23,4 +23,19 @@ check() {
 check_end() {
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+}
+
+# ka_key VAR ARGS...: runs `ka --json ARGS` (the sourcing library's keyadm);
+# sets VAR_ID and VAR_TOKEN (empty on failure, with keyadm's error in
+# $WORK/ka_key.err).
+ka_key() {
+	k_var=$1
+	shift
+	if ka --json "$@" >"$WORK/ka_key.json" 2>"$WORK/ka_key.err"; then
+		eval "${k_var}_ID=\$(jq -r .id \"\$WORK/ka_key.json\")"
+		eval "${k_var}_TOKEN=\$(jq -r .key \"\$WORK/ka_key.json\")"
+	else
+		eval "${k_var}_ID= ${k_var}_TOKEN="
+	fi
+	rm -f "$WORK/ka_key.json"
 }

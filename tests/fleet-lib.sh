@@ -17,7 +17,7 @@
 #   f_authority              authority store + config + signing key; sets ACONF
 #   ka ARGS...               keyadm on the authority
 #   km M ARGS...             keyadm on machine M's replica (M: M1 .. M4)
-#   f_key VAR ARGS...        keyadm --json ARGS on the authority; sets VAR_ID, VAR_TOKEN
+#   ka_key VAR ARGS...       keyadm --json ARGS on the authority (check-lib.sh); sets VAR_ID, VAR_TOKEN
 #   f_bus_start              configure (f_bus_conf) and start n1..n3, wait until healthy
 #   f_node_kill N / f_node_start N / f_bus_stop / f_bus_restart
 #   f_machines M...          each machine's config from keyadm machines config
@@ -168,8 +168,6 @@ f_cleanup() {
 	[ -n "${f_t0:-}" ] && echo "($f_name: $(($(date +%s) - f_t0)) s)"
 	exit $rc
 }
-
-
 
 # f_until SECS CMD...: runs CMD every 0.1 s until it succeeds; 1 after SECS.
 f_until() {
@@ -409,20 +407,6 @@ f_tree() {
 # f_id M: machine M's ID.
 f_id() {
 	awk -v m="$1" '$1 == m { print $2 }' "$WORK/machines"
-}
-
-# f_key VAR ARGS...: runs `keyadm --json ARGS` on the authority; sets VAR_ID and
-# VAR_TOKEN (empty on failure, with keyadm's error in $WORK/f_key.err).
-f_key() {
-	f_var=$1
-	shift
-	if ka --json "$@" >"$WORK/f_key.json" 2>"$WORK/f_key.err"; then
-		eval "${f_var}_ID=\$(jq -r .id \"\$WORK/f_key.json\")"
-		eval "${f_var}_TOKEN=\$(jq -r .key \"\$WORK/f_key.json\")"
-	else
-		eval "${f_var}_ID= ${f_var}_TOKEN="
-	fi
-	rm -f "$WORK/f_key.json"
 }
 
 # ---- machines ------------------------------------------------------------------

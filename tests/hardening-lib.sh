@@ -10,7 +10,7 @@
 #   h_store [PATH]         store (at PATH, default $WORK/store/keys.db) + config +
 #                          pam.d; sets STORE CONF PAMD MACHINE_ID
 #   ka ARGS...             keyadm --config $CONF ARGS
-#   h_key VAR ARGS...      keyadm --json ARGS; sets VAR_ID and VAR_TOKEN
+#   ka_key VAR ARGS...     keyadm --json ARGS (check-lib.sh); sets VAR_ID, VAR_TOKEN
 #   login SERVICE USER TOKEN   pam_login; output in $WORK/login.out, status returned
 #   h_pid PID / h_mount DIR    stop PID / unmount DIR on exit
 #   h_namespace            re-run the script as root in a private mount namespace
@@ -255,24 +255,9 @@ ka() {
 	"$KEYADM" --config "$CONF" "$@"
 }
 
-# h_key VAR ARGS...: runs `keyadm --json ARGS`; sets VAR_ID and VAR_TOKEN
-# (empty on failure, with keyadm's error in $WORK/h_key.err).
-h_key() {
-	h_var=$1
-	shift
-	if ka --json "$@" >"$WORK/h_key.json" 2>"$WORK/h_key.err"; then
-		eval "${h_var}_ID=\$(jq -r .id \"\$WORK/h_key.json\")"
-		eval "${h_var}_TOKEN=\$(jq -r .key \"\$WORK/h_key.json\")"
-	else
-		eval "${h_var}_ID= ${h_var}_TOKEN="
-	fi
-	rm -f "$WORK/h_key.json"
-}
-
 # login SERVICE USER TOKEN: one full transaction; the exit status of pam_login.
 login() {
 	printf '%s\n' "$3" | "$PAM_LOGIN" --confdir "$PAMD" --service "$1" "$2" \
 		>"$WORK/login.out" 2>&1
 }
-
 

@@ -28,8 +28,8 @@ service=viamkey-test
 if h_syslog; then
 	service=viamkey-debug
 fi
-h_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
-h_key ROT machines api-key create --machine-id "$MACHINE_ID" --user vkt-rot --name rotating
+ka_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
+ka_key ROT machines api-key create --machine-id "$MACHINE_ID" --user vkt-rot --name rotating
 [ -n "$LIVE_TOKEN" ] && [ -n "$ROT_TOKEN" ] || { echo "FAIL: cannot create the keys"; exit 99; }
 initial=$(sqlite3 "$STORE" 'SELECT count(*) FROM keys')
 echo "store journal mode: $(sqlite3 "$STORE" 'PRAGMA journal_mode')"

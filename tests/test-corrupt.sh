@@ -9,7 +9,7 @@
 h_begin corrupt jq sqlite3 sha256sum truncate
 
 h_store
-h_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
+ka_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
 [ -n "$LIVE_TOKEN" ] || { echo "FAIL: cannot create the key"; exit 99; }
 check "the intact store logs in" login viamkey-test vkt-live "$LIVE_TOKEN"
 cp -p "$STORE" "$WORK/pristine.db"

@@ -59,8 +59,8 @@ mkdir "$WORK/full"
 mount -t tmpfs -o size=400k,mode=0700 tmpfs "$WORK/full" || { echo "FAIL: mount tmpfs"; exit 99; }
 h_mount "$WORK/full"
 h_store "$WORK/full/store/keys.db"
-h_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
-h_key VICTIM machines api-key create --machine-id "$MACHINE_ID" --user vkt-victim
+ka_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
+ka_key VICTIM machines api-key create --machine-id "$MACHINE_ID" --user vkt-victim
 [ -n "$LIVE_TOKEN" ] && [ -n "$VICTIM_ID" ] || { echo "FAIL: cannot create the keys"; exit 99; }
 dd if=/dev/zero of="$WORK/full/filler" bs=4096 2>/dev/null
 dd if=/dev/zero of="$WORK/full/filler2" bs=1 2>/dev/null
@@ -72,7 +72,7 @@ writes "full disk" "full"
 check "full disk: a login still works" login viamkey-test vkt-live "$LIVE_TOKEN"
 check "full disk: keys list still works" ka_quiet keys list
 rm -f "$WORK/full/filler" "$WORK/full/filler2"
-h_key NEW machines api-key create --machine-id "$MACHINE_ID" --user vkt-new
+ka_key NEW machines api-key create --machine-id "$MACHINE_ID" --user vkt-new
 check "with room again, keyadm creates a key" [ -n "$NEW_ID" ]
 check "... which logs in" login viamkey-test vkt-new "$NEW_TOKEN"
 check "the store passes PRAGMA integrity_check" [ "$(h_integrity "$STORE")" = ok ]
@@ -81,8 +81,8 @@ umount "$WORK/full"
 # ---- a read-only store -----------------------------------------------------------
 mkdir "$WORK/ro"
 h_store "$WORK/ro/store/keys.db"
-h_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
-h_key VICTIM machines api-key create --machine-id "$MACHINE_ID" --user vkt-victim
+ka_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
+ka_key VICTIM machines api-key create --machine-id "$MACHINE_ID" --user vkt-victim
 [ -n "$LIVE_TOKEN" ] && [ -n "$VICTIM_ID" ] || { echo "FAIL: cannot create the keys"; exit 99; }
 mount --bind "$WORK/ro/store" "$WORK/ro/store" &&
 	mount -o remount,ro,bind "$WORK/ro/store" || { echo "FAIL: read-only bind mount"; exit 99; }

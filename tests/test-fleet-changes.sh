@@ -18,8 +18,8 @@ f_fleet
 COVERED="M1 M2 M3"
 
 # the key: operator on the organization (M1, M2, M3), never on M4
-f_key K organizations api-key create --org-id "$ORG" --user vkt-ann --role operator --name changing
-[ -n "$K_TOKEN" ] || { echo "FAIL: cannot create the key: $(cat "$WORK/f_key.err")"; exit 99; }
+ka_key K organizations api-key create --org-id "$ORG" --user vkt-ann --role operator --name changing
+[ -n "$K_TOKEN" ] || { echo "FAIL: cannot create the key: $(cat "$WORK/ka_key.err")"; exit 99; }
 
 # step DESC KEYADM-ARGS...: a change on the authority, then sync wait
 step() {

@@ -23,13 +23,13 @@ f_tree
 f_fleet
 
 # K covers every machine (both organizations); BG is break-glass on ORG
-f_key K organizations api-key create --org-id "$ORG" --user vkt-ann --name everywhere
+ka_key K organizations api-key create --org-id "$ORG" --user vkt-ann --name everywhere
 ka keys grant --key-id "$K_ID" --role owner --org-id "$ORG2" >/dev/null
-f_key BG organizations api-key create --org-id "$ORG" --user vkt-bg --name break-glass
+ka_key BG organizations api-key create --org-id "$ORG" --user vkt-bg --name break-glass
 ka keys mark-break-glass --key-id "$BG_ID" >/dev/null
-f_key D organizations api-key create --org-id "$ORG" --user vkt-dee --name to-disable
+ka_key D organizations api-key create --org-id "$ORG" --user vkt-dee --name to-disable
 [ -n "$K_TOKEN" ] && [ -n "$BG_TOKEN" ] && [ -n "$D_TOKEN" ] ||
-	{ echo "FAIL: cannot create the keys: $(cat "$WORK/f_key.err")"; exit 99; }
+	{ echo "FAIL: cannot create the keys: $(cat "$WORK/ka_key.err")"; exit 99; }
 check "sync wait returns 0 with the bus whole" f_sync_wait 60
 check "the key works on every machine" f_all 0 vkt-ann "$K_TOKEN" $MACHINES
 
@@ -38,7 +38,7 @@ leader=$(f_stream_leader) || leader=1
 f_mark "killing node n$leader"
 f_node_kill "$leader"
 check "node n$leader (the stream's leader) was killed" eval '! f_alive "$(f_node_pid "$leader")"'
-f_key A1 organizations api-key create --org-id "$ORG" --user vkt-a1 --name after-the-kill
+ka_key A1 organizations api-key create --org-id "$ORG" --user vkt-a1 --name after-the-kill
 ka keys disable --key-id "$D_ID" >/dev/null
 check "node n$leader down: a new key reaches M1, M2 and M3 within 30 s" f_all 0 vkt-a1 "$A1_TOKEN" M1 M2 M3
 check "node n$leader down: a disable reaches M1, M2 and M3 within 30 s" f_all 1 vkt-dee "$D_TOKEN" M1 M2 M3
@@ -46,7 +46,7 @@ check "node n$leader down: a disable reaches M1, M2 and M3 within 30 s" f_all 1 
 f_mark "restarting node n$leader"
 f_node_start "$leader"
 check "node n$leader restarted: the bus is healthy again within 30 s" f_until 30 f_bus_healthy
-f_key A2 locations api-key create --location-id "$LOC_C" --user vkt-a2 --name after-the-restart
+ka_key A2 locations api-key create --location-id "$LOC_C" --user vkt-a2 --name after-the-restart
 ka keys delete --key-id "$A1_ID" >/dev/null
 check "node n$leader restarted: sync wait returns 0 (within 120 s)" f_sync_wait 120
 check "node n$leader restarted: every replica holds exactly what covers it" f_converged $MACHINES
@@ -60,7 +60,7 @@ for m in $MACHINES; do
 	check "bus down: PAM login through $m's replica still works" f_login "$m" vkt-ann "$K_TOKEN"
 done
 # changes on the authority meanwhile: they wait in its outbox
-f_key DN organizations api-key create --org-id "$ORG" --user vkt-dn --name made-while-down
+ka_key DN organizations api-key create --org-id "$ORG" --user vkt-dn --name made-while-down
 ka keys delete --key-id "$A2_ID" >/dev/null
 ka keys enable --key-id "$D_ID" >/dev/null
 check "bus down: the authority's outbox holds the changes" \

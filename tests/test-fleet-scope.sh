@@ -22,12 +22,12 @@ f_begin fleet-scope
 f_tree
 f_fleet
 
-f_key ORGK organizations api-key create --org-id "$ORG" --user vkt-ann --name org-key
-f_key LOCK locations api-key create --location-id "$LOC_A" --user vkt-bob --name loc-key
-f_key MK machines api-key create --machine-id "$M3" --user vkt-cat --name machine-key
-f_key ORG2K organizations api-key create --org-id "$ORG2" --user vkt-dan --name org2-key
+ka_key ORGK organizations api-key create --org-id "$ORG" --user vkt-ann --name org-key
+ka_key LOCK locations api-key create --location-id "$LOC_A" --user vkt-bob --name loc-key
+ka_key MK machines api-key create --machine-id "$M3" --user vkt-cat --name machine-key
+ka_key ORG2K organizations api-key create --org-id "$ORG2" --user vkt-dan --name org2-key
 [ -n "$ORGK_TOKEN" ] && [ -n "$LOCK_TOKEN" ] && [ -n "$MK_TOKEN" ] && [ -n "$ORG2K_TOKEN" ] ||
-	{ echo "FAIL: cannot create the keys: $(cat "$WORK/f_key.err")"; exit 99; }
+	{ echo "FAIL: cannot create the keys: $(cat "$WORK/ka_key.err")"; exit 99; }
 
 check "sync wait returns 0 once every machine applied the new keys" f_sync_wait 60
 
@@ -120,13 +120,13 @@ check "the refused writes changed nothing in the replica" cmp -s "$WORK/replica.
 check "the organization key still works on M1 after the refused writes" allowed M1 vkt-ann "$ORGK_TOKEN" "$ORGK_ID"
 
 # ---- sync wait with a machine's daemon stopped; that machine catches up ----------
-f_key UG locations api-key create --location-id "$LOC_A" --user vkt-fay --name ungranted
+ka_key UG locations api-key create --location-id "$LOC_A" --user vkt-fay --name ungranted
 ka keys grant --key-id "$UG_ID" --role operator --machine-id "$M3" >/dev/null
 check "sync wait returns 0 with every daemon running" f_sync_wait 60
 check "the key with two grants is allowed on M2 before M2 stops" allowed M2 vkt-fay "$UG_TOKEN" "$UG_ID"
 
 f_syncd_stop M2
-f_key NEW locations api-key create --location-id "$LOC_A" --user vkt-gus --name created-meanwhile
+ka_key NEW locations api-key create --location-id "$LOC_A" --user vkt-gus --name created-meanwhile
 ka keys delete --key-id "$LOCK_ID" >/dev/null
 ka keys ungrant --key-id "$UG_ID" --location-id "$LOC_A" >/dev/null
 waited=0
@@ -156,7 +156,7 @@ wal_before=$(stat -c %i "$WORK/authority/store/keys.db-wal")
 sqlite3 "$WORK/authority/store/keys.db" "SELECT count(*) FROM keys" >/dev/null
 check "the sqlite3 shell reading the authority's store leaves its log in place" \
 	test "$(stat -c %i "$WORK/authority/store/keys.db-wal" 2>/dev/null)" = "$wal_before"
-f_key LATE organizations api-key create --org-id "$ORG" --user vkt-hal --name after-sqlite3
+ka_key LATE organizations api-key create --org-id "$ORG" --user vkt-hal --name after-sqlite3
 check "a change made after that still reaches every machine (sync wait 0)" f_sync_wait 60
 check "... and lets its key in through M3" allowed M3 vkt-hal "$LATE_TOKEN" "$LATE_ID"
 

@@ -28,12 +28,12 @@ f_begin fleet-trust
 f_tree
 f_fleet
 
-f_key K organizations api-key create --org-id "$ORG" --user vkt-ann --name stays
-f_key DIS organizations api-key create --org-id "$ORG" --user vkt-dis --name stays-disabled
-f_key ROT organizations api-key create --org-id "$ORG" --user vkt-rot --name stays-unrotated
-f_key K4 organizations api-key create --org-id "$ORG2" --user vkt-four --name org-two
+ka_key K organizations api-key create --org-id "$ORG" --user vkt-ann --name stays
+ka_key DIS organizations api-key create --org-id "$ORG" --user vkt-dis --name stays-disabled
+ka_key ROT organizations api-key create --org-id "$ORG" --user vkt-rot --name stays-unrotated
+ka_key K4 organizations api-key create --org-id "$ORG2" --user vkt-four --name org-two
 [ -n "$K_TOKEN" ] && [ -n "$DIS_TOKEN" ] && [ -n "$ROT_TOKEN" ] && [ -n "$K4_TOKEN" ] ||
-	{ echo "FAIL: cannot create the keys: $(cat "$WORK/f_key.err")"; exit 99; }
+	{ echo "FAIL: cannot create the keys: $(cat "$WORK/ka_key.err")"; exit 99; }
 ka keys disable --key-id "$DIS_ID" >/dev/null
 check "sync wait returns 0 with the keys in place" f_sync_wait 60
 for m in $MACHINES; do f_keys "$m" >"$WORK/$m.keys.before"; done
@@ -68,7 +68,7 @@ done
 check "the rogue published everything it had (its outbox is empty within 30 s)" \
 	f_until 30 eval 'test "$(kr --json sync status | jq .unpublished)" -eq 0'
 # what arrives after the rogue's last record was applied before (one connection, in order)
-f_key AFTER machines api-key create --machine-id "$M1" --user vkt-after --name after-rogue
+ka_key AFTER machines api-key create --machine-id "$M1" --user vkt-after --name after-rogue
 check "a change of the real authority still reaches every machine (sync wait 0)" f_sync_wait 60
 
 unchanged_keys() {
@@ -111,8 +111,8 @@ check "sync republish on the real authority: sync wait returns 0" f_sync_wait 60
 check "after the republish every replica holds exactly what covers it" f_converged $MACHINES
 
 # ---- replayed records ---------------------------------------------------------------
-f_key R organizations api-key create --org-id "$ORG" --user vkt-rep --name replayed
-f_key D organizations api-key create --org-id "$ORG" --user vkt-del --name replayed-delete
+ka_key R organizations api-key create --org-id "$ORG" --user vkt-rep --name replayed
+ka_key D organizations api-key create --org-id "$ORG" --user vkt-del --name replayed-delete
 check "sync wait returns 0 with the keys to replay" f_sync_wait 60
 f_bus get "$BUCKET" "o.$ORG.k.$R_ID" >"$WORK/r.old"
 f_bus get "$BUCKET" "o.$ORG.k.$D_ID" >"$WORK/d.old"
@@ -129,7 +129,7 @@ f_bus put "$BUCKET" "o.$ORG.k.$R_ID" <"$WORK/r.old"
 f_bus put "$BUCKET" "o.$ORG.k.$D_ID" <"$WORK/d.old"
 check "the replayed values are on the bus" eval 'f_bus get "$BUCKET" "o.$ORG.k.$R_ID" | cmp -s - "$WORK/r.old"'
 # a later change, applied after the replayed values on every machine
-f_key AFTER2 organizations api-key create --org-id "$ORG" --user vkt-after2 --name after-replay
+ka_key AFTER2 organizations api-key create --org-id "$ORG" --user vkt-after2 --name after-replay
 check "a change after the replay: sync wait returns 0" f_sync_wait 60
 for m in M1 M2 M3; do
 	check "replay: the disabled key stays disabled on $m" \
@@ -208,9 +208,9 @@ CONTROL=$!
 f_track listen-control "$CONTROL"
 check "M1's listener and the authority's are subscribed (within 30 s)" \
 	f_until 30 eval 'grep -q ready "$WORK/listen.err" && grep -q ready "$WORK/control.err"'
-f_key M3K machines api-key create --machine-id "$M3" --user vkt-m3 --name m3-only
-f_key O2K organizations api-key create --org-id "$ORG2" --user vkt-o2 --name org2-only
-f_key M1K machines api-key create --machine-id "$M1" --user vkt-m1 --name m1-only
+ka_key M3K machines api-key create --machine-id "$M3" --user vkt-m3 --name m3-only
+ka_key O2K organizations api-key create --org-id "$ORG2" --user vkt-o2 --name org2-only
+ka_key M1K machines api-key create --machine-id "$M1" --user vkt-m1 --name m1-only
 f_stop "$LISTEN" "$CONTROL" -CONT
 f_untrack listen-M1 "$LISTEN"
 f_untrack listen-control "$CONTROL"

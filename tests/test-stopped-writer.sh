@@ -23,8 +23,8 @@ h_begin stopped-writer jq sqlite3
 [ -f "$FAULTPOINT" ] || { echo "FAIL: build first ($FAULTPOINT is missing)"; exit 99; }
 
 h_store
-h_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
-h_key ROT machines api-key create --machine-id "$MACHINE_ID" --user vkt-rot --name rotating
+ka_key LIVE machines api-key create --machine-id "$MACHINE_ID" --user vkt-live --name live
+ka_key ROT machines api-key create --machine-id "$MACHINE_ID" --user vkt-rot --name rotating
 [ -n "$LIVE_TOKEN" ] && [ -n "$ROT_TOKEN" ] || { echo "FAIL: cannot create the keys"; exit 99; }
 h_save start
 
