@@ -14,6 +14,9 @@
  *  2. Only VK_OPEN_INIT creates anything (directory 0700, file 0600) or
  *     changes a mode (to 0600, and only that of a file group and others
  *     could read but not write), and a failed init removes what it created.
+ *     Inits of one store take turns (an exclusive flock(2) on its
+ *     directory), so no init sees another's half-made store or removes a
+ *     file another init has open.
  *  3. A store whose schema is newer than VK_SCHEMA_VERSION, that is not a
  *     viamkey store, or whose size disagrees with its header is refused.
  *  4. No connection checkpoints when it closes: a reader never waits for
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -480,10 +484,43 @@ files_close(struct files *f, int failed)
 	f->dir = NULL;
 }
 
-/* Splits path into its directory and name, and opens and checks the directory. */
+/*
+ * Takes the directory's init lock, waiting up to timeout_ms for another
+ * init to finish; closing f->dfd releases it.
+ */
 static vk_rc
-open_dir(struct files *f, const char *path, enum vk_open_mode mode, char err[VK_ERRLEN])
+lock_for_init(const struct files *f, int timeout_ms, char err[VK_ERRLEN])
 {
+	int64_t until = monotonic_us() + (int64_t)timeout_ms * 1000;
+	const struct timespec step = {0, 10 * 1000000};
+
+	while (flock(f->dfd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			vk_seterr(err, "cannot lock store directory %s: %s", f->dir,
+			          strerror(errno));
+			return VK_ERR_IO;
+		}
+		if (monotonic_us() >= until) {
+			vk_seterr(err,
+			          "store %s: another keyadm init is still creating or migrating it",
+			          f->path);
+			return VK_ERR_IO;
+		}
+		nanosleep(&step, NULL);
+	}
+	return VK_OK;
+}
+
+/*
+ * Splits path into its directory and name, and opens and checks the
+ * directory; init also creates it, and takes its init lock.
+ */
+static vk_rc
+open_dir(struct files *f, const char *path, enum vk_open_mode mode, int busy_timeout_ms,
+         char err[VK_ERRLEN])
+{
+	vk_rc rc;
+
 	const char *slash = strrchr(path, '/');
 	struct statvfs vfs;
 	struct stat st;
@@ -522,7 +559,9 @@ open_dir(struct files *f, const char *path, enum vk_open_mode mode, char err[VK_
 		return VK_ERR_STORE;
 	}
 	f->read_only = fstatvfs(f->dfd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
-	return check_dir(f->dir, &st, err);
+	if ((rc = check_dir(f->dir, &st, err)) != VK_OK || mode != VK_OPEN_INIT)
+		return rc;
+	return lock_for_init(f, busy_timeout_ms, err);
 }
 
 /* Checks the store's entry; only init creates it (the new file is closed at once, unlocked). */
@@ -693,7 +732,7 @@ vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sql
 	vk_rc rc;
 
 	*out = NULL;
-	if ((rc = open_dir(&f, path, mode, err)) != VK_OK ||
+	if ((rc = open_dir(&f, path, mode, busy_timeout_ms, err)) != VK_OK ||
 	    (rc = check_store_file(&f, mode, err)) != VK_OK ||
 	    (rc = check_side_files(&f, mode, err)) != VK_OK ||
 	    (rc = sqlite_open(&f, &db, err)) != VK_OK || (rc = same_file(db, &f, err)) != VK_OK ||

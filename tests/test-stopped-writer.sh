@@ -11,6 +11,8 @@
 # then keyadm, continued, finishes with exit 0 and the state after the
 # command. A writer descheduled at the worst moment, as on a loaded
 # server, is thus covered at every point, without depending on timing.
+# Last, an init stopped while it holds a new store makes a second init wait
+# for it (inits take turns), at both ends of that hold.
 #
 # The calls keyadm makes while it opens the store are left out: the first
 # process to open an idle store rebuilds the index of its log there, and a
@@ -89,7 +91,44 @@ rename|keys rename --key-id $ROT_ID --name stopped-renamed
 delete|keys delete --key-id $ROT_ID
 EOF_COMMANDS
 
+# Inits of a new store take turns. The first is stopped before its first
+# write (the store just created, still empty), then before the last call it
+# makes while it holds the store's init lock: its -journal's unlink when it
+# switches the store to WAL, the second unlink it makes. A second init meanwhile
+# waits its busy timeout and fails naming the other, removing nothing; the
+# first, continued, creates the store and its hierarchy; the second, run
+# again, names that hierarchy's machine and creates nothing.
+NEW=$WORK/init/keys.db
+: >"$WORK/init-errors"
+for at in "1 all" "2 unlink"; do
+	set -- $at
+	rm -rf "$WORK/init"
+	[ "$2" = all ] || { VK_FAULT_CALLS=$2; export VK_FAULT_CALLS; }
+	h_fault stop "$1" --db "$NEW" --json init --org first --location l --machine m
+	unset VK_FAULT_CALLS
+	if ! h_wait_mark || ! h_wait_stopped; then
+		echo "init stopped at $2 call $1: it did not stop there" >>"$WORK/init-errors"
+		kill -CONT "$FAULT_PID" 2>/dev/null
+		wait "$FAULT_PID" 2>/dev/null
+		continue
+	fi
+	if ka --db "$NEW" --json init --org second --location l --machine m >/dev/null 2>"$WORK/init2.err" ||
+		! grep -q 'another keyadm init is still creating or migrating it' "$WORK/init2.err"; then
+		echo "init stopped at $2 call $1: a second init did not wait for it: $(cat "$WORK/init2.err")" >>"$WORK/init-errors"
+	fi
+	kill -CONT "$FAULT_PID"
+	wait "$FAULT_PID" || echo "init stopped at $2 call $1: continued, it failed: $(cat "$WORK/fault.err")" >>"$WORK/init-errors"
+	first=$(jq -r .machine.id "$WORK/fault.out" 2>/dev/null)
+	second=$(ka --db "$NEW" --json init --org second --location l --machine m 2>"$WORK/init2.err" | jq -r .machine.id)
+	[ -n "$first" ] && [ "$first" = "$second" ] && grep -q 'nothing created' "$WORK/init2.err" ||
+		echo "init stopped at $2 call $1: the second init, run again, did not name the first's machine ($first, $second)" >>"$WORK/init-errors"
+	[ "$(sqlite3 "$NEW" 'SELECT group_concat(name) FROM organizations')" = first ] &&
+		[ "$(sqlite3 "$NEW" 'PRAGMA journal_mode')" = wal ] && [ "$(h_integrity "$NEW")" = ok ] ||
+		echo "init stopped at $2 call $1: the store does not hold the first init's hierarchy alone, in WAL mode" >>"$WORK/init-errors"
+done
+
 [ -s "$WORK/errors" ] && cat "$WORK/errors"
+[ -s "$WORK/init-errors" ] && cat "$WORK/init-errors"
 check "keyadm was stopped at every write and sync call of every command ($stops stops)" \
 	sh -c "[ $stops -ge 30 ] && ! grep -q 'did not stop there' '$WORK/errors'"
 check "a PAM login with a live key succeeded while keyadm was stopped, every time" \
@@ -98,4 +137,8 @@ check "keyadm check allowed the live key every time" sh -c "! grep -q 'check fai
 check "every stopped keyadm, continued, finished its change" \
 	sh -c "! grep -q 'continued' '$WORK/errors'"
 check "nothing else went wrong" sh -c "! grep -qv 'did not stop\|login failed\|check failed\|continued' '$WORK/errors'"
+check "an init that holds a new store makes a second init wait, then fail, removing nothing" \
+	sh -c "! grep -q 'did not stop there\|did not wait' '$WORK/init-errors'"
+check "that init, continued, made the store; the second, run again, names its machine" \
+	sh -c "! grep -q 'continued\|did not name\|does not hold' '$WORK/init-errors'"
 check_end
