@@ -1,9 +1,14 @@
 #!/bin/sh
 # The built module's dynamic symbol table defines the pam_sm_* entry points
-# and nothing else: common/ stays private to it.
+# and nothing else: common/ stays private to it. And it loads SQLite and
+# libsodium as shared libraries (NEEDED entries), so that a security update
+# of either reaches the module without a rebuild.
+. "${srcdir:-.}/check-lib.sh"
 top_builddir=${abs_top_builddir:-$(cd .. && pwd)}
 so=$top_builddir/pam_viamkey/.libs/pam_viamkey.so
-command -v nm >/dev/null 2>&1 || { echo "SKIP: needs nm"; exit 77; }
+for tool in nm readelf; do
+	command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: needs $tool"; exit 77; }
+done
 [ -f "$so" ] || { echo "FAIL: $so not built"; exit 99; }
 
 defined=$(nm -D --defined-only "$so" | awk '{ print $3 }' | sort)
@@ -13,12 +18,12 @@ pam_sm_chauthtok
 pam_sm_close_session
 pam_sm_open_session
 pam_sm_setcred'
-if [ "$defined" = "$expected" ]; then
-	echo "PASS: only pam_sm_* exported"
-	echo "1 passed, 0 failed"
-else
-	echo "FAIL: exported symbols differ:"
-	echo "$defined"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+[ "$defined" = "$expected" ] || printf 'exported:\n%s\n' "$defined"
+check "only pam_sm_* exported" [ "$defined" = "$expected" ]
+
+needed=$(readelf -d "$so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p')
+echo "NEEDED: $(echo "$needed" | tr '\n' ' ')"
+needs() { echo "$needed" | grep -q "^$1\.so\."; }
+check "libsqlite3.so is a shared library the module loads" needs libsqlite3
+check "libsodium.so is a shared library the module loads" needs libsodium
+check_end
