@@ -659,11 +659,11 @@ sqlite_open(const struct files *f, sqlite3 **db, char err[VK_ERRLEN])
 		}
 		flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
 	} else if (!f->have_shm) {
-		vk_seterr(
-		    err,
-		    "store %s is on a read-only file system with a non-empty %s-wal but no"
-		    " %s-shm; copy keys.db alone after keyadm init, which folds the log into it",
-		    f->path, f->path, f->path);
+		vk_seterr(err,
+		          "store %s is on a read-only file system with a non-empty -wal file but"
+		          " no -shm beside it; copy keys.db alone after keyadm init, which folds"
+		          " the log into it",
+		          f->path);
 		return VK_ERR_STORE;
 	} else {
 		flags |= SQLITE_OPEN_READONLY;
