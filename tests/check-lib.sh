@@ -39,3 +39,8 @@ ka_key() {
 	fi
 	rm -f "$WORK/ka_key.json"
 }
+
+# ASAN_OPTIONS for a program run with LD_PRELOAD=faultpoint.so: in the
+# sanitize phase the shim comes before ASan's runtime in the list of
+# libraries, which ASan accepts only when told not to check the order.
+FAULT_ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0

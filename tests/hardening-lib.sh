@@ -207,7 +207,7 @@ h_fault() {
 	h_at=$2
 	shift 2
 	rm -f "$WORK/fault.mark" "$WORK/fault.count"
-	VK_FAULT_PROG=keyadm VK_FAULT_ACTION=$h_action VK_FAULT_AT=$h_at \
+	ASAN_OPTIONS=$FAULT_ASAN_OPTIONS VK_FAULT_PROG=keyadm VK_FAULT_ACTION=$h_action VK_FAULT_AT=$h_at \
 		VK_FAULT_MARK=$WORK/fault.mark VK_FAULT_COUNT=$WORK/fault.count \
 		LD_PRELOAD=$FAULTPOINT "$KEYADM" --config "$CONF" "$@" >"$WORK/fault.out" 2>"$WORK/fault.err" &
 	FAULT_PID=$!

@@ -39,8 +39,8 @@ check "the outbox holds them all ($total)" test "$total" -ge "$NKEYS"
 # stopped at each of its syncs in turn, until the outbox is partly drained
 f_mark "starting the authority under faultpoint.so"
 rm -f "$WORK/fault.mark"
-f_syncd_start authority LD_PRELOAD="$FAULTPOINT" VK_FAULT_PROG=viamkey-syncd VK_FAULT_ACTION=stop \
-	VK_FAULT_AT=1 VK_FAULT_REPEAT=1 VK_FAULT_CALLS=fdatasync,fsync VK_FAULT_MARK="$WORK/fault.mark"
+f_syncd_start authority LD_PRELOAD="$FAULTPOINT" ASAN_OPTIONS="$FAULT_ASAN_OPTIONS" VK_FAULT_PROG=viamkey-syncd \
+	VK_FAULT_ACTION=stop VK_FAULT_AT=1 VK_FAULT_REPEAT=1 VK_FAULT_CALLS=fdatasync,fsync VK_FAULT_MARK="$WORK/fault.mark"
 pid=$(f_syncd_pid authority)
 k=1 left=$total
 while :; do
