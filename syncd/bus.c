@@ -348,10 +348,11 @@ sd_bus_close(struct sd_bus *b)
 		open_queue = NULL;
 	pthread_mutex_unlock(&open_queue_mu);
 	jsCtx_Destroy(b->js);
-	if (b->nc != NULL) {
-		natsConnection_Close(b->nc);
-		natsConnection_Destroy(b->nc);
-	}
+	if (b->nc != NULL)
+		natsConnection_Close(b->nc); /* nothing is delivered after this */
+	for (size_t i = 0; i < SD_MAX_SUBS; i++)
+		natsSubscription_Destroy(b->subs[i]);
+	natsConnection_Destroy(b->nc);
 	for (size_t i = 0; i < b->q.count; i++)
 		natsMsg_Destroy(b->q.items[(b->q.head + i) % b->q.cap].msg);
 	free(b->q.items);
@@ -361,15 +362,40 @@ sd_bus_close(struct sd_bus *b)
 int
 sd_bus_subscribe(struct sd_bus *b, const char *subject, natsSubscription **sub)
 {
-	natsStatus s = natsConnection_Subscribe(sub, b->nc, subject, on_message, &b->q);
+	size_t i = 0;
+	natsStatus s;
 
+	*sub = NULL;
+	while (i < SD_MAX_SUBS && b->subs[i] != NULL)
+		i++;
+	if (i == SD_MAX_SUBS) {
+		sd_log(LOG_ERR, "cannot subscribe to %s: more than %d subscriptions", subject,
+		       SD_MAX_SUBS);
+		return -1;
+	}
+	s = natsConnection_Subscribe(sub, b->nc, subject, on_message, &b->q);
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(*sub, -1, -1);
 	if (s != NATS_OK) {
 		sd_log(LOG_ERR, "cannot subscribe to %s: %s", subject, natsStatus_GetText(s));
+		natsSubscription_Destroy(*sub);
+		*sub = NULL;
 		return -1;
 	}
+	b->subs[i] = *sub;
 	return 0;
+}
+
+void
+sd_bus_unsubscribe(struct sd_bus *b, natsSubscription *sub)
+{
+	for (size_t i = 0; i < SD_MAX_SUBS; i++) {
+		if (b->subs[i] == sub && sub != NULL) {
+			natsSubscription_Unsubscribe(sub);
+			natsSubscription_Destroy(sub);
+			b->subs[i] = NULL;
+		}
+	}
 }
 
 /* ---- JetStream API requests ----------------------------------------------------- */

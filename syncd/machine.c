@@ -239,11 +239,8 @@ follow_scopes(struct machine *m)
 		if (strcmp(m->scopes[i], want) == 0)
 			continue;
 		changed = 1;
-		if (m->live[i] != NULL) {
-			natsSubscription_Unsubscribe(m->live[i]);
-			natsSubscription_Destroy(m->live[i]);
-			m->live[i] = NULL;
-		}
+		sd_bus_unsubscribe(&m->bus, m->live[i]);
+		m->live[i] = NULL;
 		snprintf(m->scopes[i], sizeof m->scopes[i], "%.*s", VK_ENTRY_MAX - 1, want);
 		if (want[0] == '\0')
 			continue;

@@ -60,6 +60,8 @@ struct sd_queue {
 	const void *check_ctx;
 };
 
+#define SD_MAX_SUBS 8 /* a machine's: heartbeat, catch-up, three scopes */
+
 struct sd_bus {
 	natsConnection *nc;
 	jsCtx *js;
@@ -70,6 +72,7 @@ struct sd_bus {
 	char live_prefix[96]; /* vk.<bucket>. : the bucket republished */
 	char inbox[128];      /* this daemon's private inbox prefix */
 	int pub_failed;       /* async publishes JetStream refused (atomic; see sd_bus_open) */
+	natsSubscription *subs[SD_MAX_SUBS]; /* the live ones, destroyed by sd_bus_close */
 };
 
 /*
@@ -82,8 +85,12 @@ int sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *
                 const char *inbox);
 void sd_bus_close(struct sd_bus *b);
 
-/* Subscribes subject into the queue; the subscription lives as long as the bus. */
+/*
+ * Subscribes subject into the queue. The bus keeps the subscription until
+ * sd_bus_unsubscribe, or sd_bus_close, destroys it.
+ */
 int sd_bus_subscribe(struct sd_bus *b, const char *subject, natsSubscription **sub);
+void sd_bus_unsubscribe(struct sd_bus *b, natsSubscription *sub);
 
 /*
  * The next message, waiting at most timeout_ms; NULL when none came. A
