@@ -1,7 +1,8 @@
 # shellcheck shell=sh
 # check-lib.sh - what every shell test's library shares (hardening-lib.sh,
 # fleet-lib.sh, system-lib.sh): a test case, the last line with the counts,
-# which run-tests.sh adds up, and a key made through the library's `ka`.
+# which run-tests.sh adds up, a key made through the library's `ka`, and a
+# PAM service file for the built module.
 
 passed=0
 failed=0
@@ -43,4 +44,17 @@ ka_key() {
 # ASAN_OPTIONS for a program run with LD_PRELOAD=faultpoint.so: in the
 # sanitize phase the shim comes before ASan's runtime in the list of
 # libraries, which ASan accepts only when told not to check the order.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 FAULT_ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+
+# pam_service FILE CONF [ARG...]: a PAM service file whose auth, account and
+# session stacks each require the built module ($MODULE) with config=CONF,
+# nodelay and ARGs.
+pam_service() {
+	p_file=$1
+	p_conf=$2
+	shift 2
+	for p_stack in auth account session; do
+		printf '%-8s required %s config=%s nodelay%s\n' "$p_stack" "$MODULE" "$p_conf" "${*:+ $*}"
+	done >"$p_file"
+}

@@ -433,9 +433,7 @@ f_machines() {
 		fail_delay_ms = 0
 		EOF
 		mkdir -p "$WORK/$f_m/pam.d"
-		for f_stack in auth account session; do
-			printf '%-8s required %s config=%s nodelay\n' "$f_stack" "$MODULE" "$WORK/$f_m/viamkey.conf"
-		done >"$WORK/$f_m/pam.d/viamkey-test"
+		pam_service "$WORK/$f_m/pam.d/viamkey-test" "$WORK/$f_m/viamkey.conf"
 	done
 }
 

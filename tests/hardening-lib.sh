@@ -240,12 +240,8 @@ h_store() {
 	fail_delay_ms = 0
 	EOF
 	mkdir -p "$PAMD"
-	for stack in auth account session; do
-		printf '%-8s required %s config=%s nodelay\n' "$stack" "$MODULE" "$CONF"
-	done >"$PAMD/viamkey-test"
-	for stack in auth account session; do
-		printf '%-8s required %s config=%s nodelay debug\n' "$stack" "$MODULE" "$CONF"
-	done >"$PAMD/viamkey-debug"
+	pam_service "$PAMD/viamkey-test" "$CONF"
+	pam_service "$PAMD/viamkey-debug" "$CONF" debug
 	ka --json init --org "Test org" --location "Test location" --machine "Test host" \
 		>"$WORK/init.json" || { echo "FAIL: keyadm init"; exit 99; }
 	MACHINE_ID=$(jq -r .machine.id "$WORK/init.json")

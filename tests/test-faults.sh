@@ -107,9 +107,7 @@ ro_copy() {
 		mount -o remount,ro,bind "$WORK/$h_name/store" || { echo "FAIL: read-only bind mount"; exit 99; }
 	h_mount "$WORK/$h_name/store"
 	sed "s|^path = .*|path = $WORK/$h_name/store/keys.db|" "$CONF" >"$WORK/$h_name.conf"
-	for stack in auth account session; do
-		printf '%-8s required %s config=%s nodelay\n' "$stack" "$MODULE" "$WORK/$h_name.conf"
-	done >"$PAMD/viamkey-$h_name"
+	pam_service "$PAMD/viamkey-$h_name" "$WORK/$h_name.conf"
 }
 
 # ka_copy NAME ARGS...: keyadm ARGS on the copy NAME, quietly
