@@ -8,14 +8,14 @@
 # it. It stops everything it started and leaves its files in ./fleet-demo.
 #
 # Run it after scripts/quickstart.sh (it uses the build tree); it installs
-# nats-server when missing (needs root then). docs/FLEET.md explains each
-# step for real hosts.
+# nats-server, jq and iproute2 (ss) when missing (needs root then).
+# docs/FLEET.md explains each step for real hosts.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 . scripts/deps.sh
 
-install_packages nats-server
+install_packages nats-server jq iproute2
 [ -x keyadm/keyadm ] && [ -x syncd/viamkey-syncd ] && [ -x tests/pam_login ] || {
 	echo "fleet-demo: build first: scripts/quickstart.sh" >&2
 	exit 1
@@ -38,7 +38,7 @@ trap stop_all EXIT
 trap 'exit 1' INT TERM HUP
 
 # A free TCP port on 127.0.0.1, from a base that depends on this process.
-port_free() { ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_free() { [ -z "$(ss -Hltn "( sport = :$1 )")" ]; }
 base=$((20000 + $$ % 20000))
 while ! port_free "$base" || ! port_free $((base + 1)) || ! port_free $((base + 2)) ||
 	! port_free $((base + 100)) || ! port_free $((base + 101)) || ! port_free $((base + 102)); do

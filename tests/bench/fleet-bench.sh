@@ -53,7 +53,7 @@ echo "n,case,count,p50_ms,p99_ms,max_ms" >"$csv"
 md=$OUT/fleet.md
 : >"$md"
 
-port_free() { ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_free() { [ -z "$(ss -Hltn "( sport = :$1 )")" ]; }
 base=$((30000 + $$ % 10000))
 while ! port_free "$base" || ! port_free $((base + 1)) || ! port_free $((base + 2)) ||
 	! port_free $((base + 10)) || ! port_free $((base + 11)) || ! port_free $((base + 12)); do
