@@ -8,10 +8,10 @@
  * Authentication takes the token from the conversation (as pam_viamkey
  * does), trims and parses it with common/'s token parser to get the key
  * ID, opens the store read-only (sqlite3_open_v2, SQLITE_OPEN_READONLY),
- * reads one row by key ID (the current secret's salt and verifier),
- * computes one keyed BLAKE2b over the secret with the salt as key (the
- * message common/verifier.c hashes, so it accepts the same tokens), and
- * compares in constant time. An unknown key ID still costs one hash.
+ * reads one row by key ID (the current secret's algorithm, salt and
+ * verifier), and checks the secret against it with common/verifier.c's
+ * vk_verifier_check: one keyed BLAKE2b with the salt as key, compared in
+ * constant time. An unknown key ID still costs one hash.
  * Account management returns PAM_SUCCESS.
  *
  * It links libsqlite3.so and libsodium.so as pam_viamkey.so does, so that
@@ -31,60 +31,40 @@
 #include <security/pam_modules.h>
 
 #include "token.h"
-
-#define SALT_BYTES   32
-#define VERIFY_BYTES 32
-#define DOMAIN       "viamkey-v1"
-
-static void
-compute(const struct vk_token *t, const unsigned char *salt, unsigned char out[VERIFY_BYTES])
-{
-	crypto_generichash_state st;
-
-	crypto_generichash_init(&st, salt, SALT_BYTES, VERIFY_BYTES);
-	crypto_generichash_update(&st, (const unsigned char *)DOMAIN, sizeof DOMAIN - 1);
-	crypto_generichash_update(&st, t->key_id, sizeof t->key_id);
-	crypto_generichash_update(&st, t->secret, sizeof t->secret);
-	crypto_generichash_final(&st, out, VERIFY_BYTES);
-	sodium_memzero(&st, sizeof st);
-}
+#include "verifier.h"
 
 /* PAM_SUCCESS when the token's current secret matches, PAM_AUTH_ERR when not. */
 static int
 check(const char *path, const struct vk_token *t)
 {
-	static const unsigned char zero[SALT_BYTES];
-	unsigned char salt[SALT_BYTES], want[VERIFY_BYTES], got[VERIFY_BYTES];
 	char key_id[VK_UUID_STRLEN + 1];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	int rc = PAM_AUTHINFO_UNAVAIL, found = 0, step;
+	int rc = PAM_AUTHINFO_UNAVAIL, row, step;
 
-	memcpy(salt, zero, sizeof salt);
-	memcpy(want, zero, sizeof want);
 	vk_uuid_format(t->key_id, key_id);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
-	                       "SELECT salt, verifier FROM secrets"
+	                       "SELECT alg, salt, verifier FROM secrets"
 	                       " WHERE key_id = ?1 AND expires_at IS NULL",
 	                       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC) != SQLITE_OK)
 		goto out;
 	step = sqlite3_step(st);
-	if (step == SQLITE_ROW && sqlite3_column_bytes(st, 0) == SALT_BYTES &&
-	    sqlite3_column_bytes(st, 1) == VERIFY_BYTES) {
-		memcpy(salt, sqlite3_column_blob(st, 0), SALT_BYTES);
-		memcpy(want, sqlite3_column_blob(st, 1), VERIFY_BYTES);
-		found = 1;
-	} else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		goto out;
-	}
-	compute(t, salt, got);
-	rc = crypto_verify_32(got, want) == 0 && found ? PAM_SUCCESS : PAM_AUTH_ERR;
+	row = step == SQLITE_ROW;
+	/* no row: NULLs, which never match but still cost one hash */
+	rc = vk_verifier_check(t, row ? (const char *)sqlite3_column_text(st, 0) : NULL,
+	                       row ? sqlite3_column_blob(st, 1) : NULL,
+	                       row ? (size_t)sqlite3_column_bytes(st, 1) : 0,
+	                       row ? sqlite3_column_blob(st, 2) : NULL,
+	                       row ? (size_t)sqlite3_column_bytes(st, 2) : 0)
+	         ? PAM_SUCCESS
+	         : PAM_AUTH_ERR;
 out:
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	sodium_memzero(got, sizeof got);
 	return rc;
 }
 
