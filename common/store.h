@@ -98,8 +98,10 @@ vk_rc vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int
  * Records a successful login on key_id (time, PAM service, user, remote
  * host; rhost may be NULL) unless one was recorded less than `interval`
  * seconds before `now`. A read decides; only when a write is due, one
- * UPDATE in its own transaction, then vk_store_checkpoint(), both bounded
- * by the connection's busy timeout. The module treats a failure as harmless.
+ * UPDATE in its own transaction, bounded by the connection's busy timeout,
+ * then a checkpoint that never waits. It is the last use of the connection:
+ * it leaves it without a busy handler. The module treats a failure as
+ * harmless.
  */
 vk_rc vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
                         const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN]);
