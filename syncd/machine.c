@@ -61,7 +61,7 @@ struct machine {
 	int64_t trim_at_ms; /* when to give back what the last catch-up's messages took, or 0 */
 	char tag[17];       /* in the catch-up consumers' names: random, new after a timeout */
 	int need_reconcile, was_reconnected;
-	long applied, dropped;
+	long applied;
 };
 
 /* ---- the replica -------------------------------------------------------------- */
@@ -75,6 +75,7 @@ begin(struct machine *m)
 		return 0;
 	if (vk_store_begin(m->db, err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
+		m->need_reconcile = 1; /* the message is lost: read everything again */
 		return -1;
 	}
 	m->in_txn = 1;
@@ -91,6 +92,7 @@ commit(struct machine *m)
 	m->in_txn = 0;
 	if (vk_store_commit(m->db, err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
+		m->need_reconcile = 1; /* what it held is lost: read everything again */
 		return -1;
 	}
 	return 0;
@@ -156,14 +158,19 @@ apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t *h
 	if (json == NULL && vk_record_verify(m->pk, natsMsg_GetData(it->msg),
 	                                     (size_t)natsMsg_GetDataLength(it->msg), &json,
 	                                     &json_len, err) != VK_OK) {
-		m->dropped++;
 		syslog(LOG_AUTHPRIV | LOG_WARNING, "dropped the value of %s: %s", entry, err);
 		sd_log(LOG_WARNING, "dropped the value of %s: %s", entry, err);
 		return;
 	}
 	if ((rc = vk_replica_apply(m->replica, json, json_len, vk_now(), &r, err)) != VK_OK) {
-		m->dropped++;
 		sd_log(LOG_WARNING, "could not apply %s: %s", entry, err);
+		/*
+		 * A signed record the replica could not store (busy, disk full)
+		 * is read again; no revision is acknowledged until it is. One
+		 * that cannot be parsed never will be.
+		 */
+		if (rc != VK_ERR_USAGE)
+			m->need_reconcile = 1;
 		return;
 	}
 	if (r.what == VK_APPLIED) {
@@ -380,8 +387,8 @@ reconcile(struct machine *m)
 				return -1;
 		}
 	} while ((follow_scopes(m) || m->need_reconcile) && ++rounds < 4);
-	if (m->was_reconnected)
-		return -1; /* something may have been missed meanwhile: again */
+	if (m->was_reconnected || m->need_reconcile)
+		return -1; /* something may have been missed or lost meanwhile: again */
 	vk_store_checkpoint(m->db, 1);
 	sqlite3_db_release_memory(m->db);
 	m->trim_at_ms = sd_now_ms() + TRIM_DELAY;
@@ -452,7 +459,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		return 1;
 	}
 	if (vk_public_key_parse(cfg->sync.authority_key, m.pk) != 0) {
-		sd_log(LOG_ERR, "[sync] authority_key is not set: records could not be verified");
+		sd_log(LOG_ERR, "[sync] authority_key is not set or not a public key: records "
+		                "could not be verified");
 		return 1;
 	}
 	if (open_replica(&m, store) != 0)
