@@ -30,6 +30,7 @@
 #define QUEUE_INITIAL   1024
 #define MAX_SERVERS     16
 #define REQUEST_WAIT_MS 5000
+#define CLOSE_WAIT_MS   1000
 /*
  * A consumer is created in 12-25 ms on an idle three-node cluster, and in
  * about 150 ms beside 100,000 other entries; one that takes longer than
@@ -349,10 +350,21 @@ sd_bus_close(struct sd_bus *b)
 	pthread_mutex_unlock(&open_queue_mu);
 	jsCtx_Destroy(b->js);
 	if (b->nc != NULL)
-		natsConnection_Close(b->nc); /* nothing is delivered after this */
+		natsConnection_Close(b->nc);
 	for (size_t i = 0; i < SD_MAX_SUBS; i++)
 		natsSubscription_Destroy(b->subs[i]);
 	natsConnection_Destroy(b->nc);
+	/*
+	 * A message or connection callback may still run once after the close
+	 * (nats.h), and push into the queue: wait until every nats.c thread has
+	 * ended, which also frees what the library allocated, before the queue
+	 * goes. Should that take too long, the queue is left to the exit.
+	 */
+	if (nats_CloseAndWait(CLOSE_WAIT_MS) != NATS_OK) {
+		sd_log(LOG_WARNING, "the bus library did not shut down within %d ms",
+		       CLOSE_WAIT_MS);
+		return;
+	}
 	for (size_t i = 0; i < b->q.count; i++)
 		natsMsg_Destroy(b->q.items[(b->q.head + i) % b->q.cap].msg);
 	free(b->q.items);

@@ -25,8 +25,6 @@
 #include "store.h"
 #include "syncd.h"
 
-#define CLOSE_WAIT_MS 1000
-
 volatile sig_atomic_t sd_stop;
 static int verbose;
 
@@ -158,13 +156,5 @@ main(int argc, char **argv)
 	if (sd_stop && !once)
 		status = 0;
 	vk_config_free(&cfg);
-	/*
-	 * The connection is destroyed, but nats.c's own threads (a reconnect
-	 * attempt, say) may still hold it: wait for them to unwind, so that
-	 * everything the library allocated is freed before the exit.
-	 */
-	if (nats_CloseAndWait(CLOSE_WAIT_MS) != NATS_OK)
-		sd_log(LOG_WARNING, "the bus library did not shut down within %d ms",
-		       CLOSE_WAIT_MS);
 	return status;
 }

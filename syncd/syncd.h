@@ -83,6 +83,7 @@ struct sd_bus {
  */
 int sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name,
                 const char *inbox);
+/* Closes the bus, and nats.c with it, waiting up to a second for its threads. */
 void sd_bus_close(struct sd_bus *b);
 
 /*
