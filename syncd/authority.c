@@ -148,6 +148,10 @@ publish_round(struct authority *a)
 	sqlite3_finalize(st);
 	st = NULL;
 	(void)sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
+	if (n == 0 && !failed) {
+		rc = 0; /* an empty outbox: no write transaction for nothing */
+		goto out;
+	}
 	__atomic_store_n(&a->bus.pub_failed, 0, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < n && !failed; i++) {
 		for (size_t e = 0; e < pubs[i].nentries && !failed; e++)
@@ -247,12 +251,20 @@ acknowledged(struct authority *a, natsMsg *m)
 	free(json);
 }
 
-/* Reads every acknowledgement the bucket holds (after a (re)connect). */
+/*
+ * Reads every acknowledgement the bucket holds (after a (re)connect): -1
+ * when it could not, or the connection was made again meanwhile (a
+ * machine acknowledges again at every heartbeat, so a read that stalls
+ * loses nothing for long). It waits
+ * for the bus with no transaction open, then records what has come in one,
+ * so that keyadm never waits behind the network.
+ */
 static int
 read_acks(struct authority *a)
 {
 	char deliver[160], err[512], name[64];
 	int64_t pending, got = 0;
+	int connected = 0;
 
 	snprintf(deliver, sizeof deliver, "%s.acks", a->bus.inbox);
 	snprintf(name, sizeof name, "vk-authority-a-%s", a->tag);
@@ -262,22 +274,29 @@ read_acks(struct authority *a)
 			sd_random_tag(a->tag); /* see catch_up() in machine.c */
 		return -1;
 	}
-	(void)sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	while (got < pending && !sd_stop) {
-		int connected = 0;
 		natsMsg *m = sd_queue_pop(&a->bus.q, 5000, &connected, NULL);
 
 		if (m == NULL)
 			break;
-		acknowledged(a, m);
-		if (natsMsg_GetReply(m) != NULL && sd_msg_pending(m) >= 0 &&
-		    (++got, sd_msg_pending(m) == 0))
-			got = pending;
-		natsMsg_Destroy(m);
+		if (vk_store_begin(a->db, err) != VK_OK) {
+			sd_log(LOG_WARNING, "%s", err);
+			natsMsg_Destroy(m);
+			break;
+		}
+		do {
+			acknowledged(a, m);
+			if (natsMsg_GetReply(m) != NULL && sd_msg_pending(m) >= 0 &&
+			    (++got, sd_msg_pending(m) == 0))
+				got = pending;
+			natsMsg_Destroy(m);
+		} while (got < pending &&
+		         (m = sd_queue_pop(&a->bus.q, 0, &connected, NULL)) != NULL);
+		if (vk_store_commit(a->db, err) != VK_OK)
+			sd_log(LOG_WARNING, "%s", err);
 	}
-	(void)sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
 	sd_bus_consumer_done(&a->bus, name);
-	return 0;
+	return connected ? -1 : 0; /* one missed here comes again with the machine's next */
 }
 
 /*
