@@ -132,11 +132,10 @@ vk_key_create(struct vk_txn *t, const struct vk_key_spec *spec, char id_out[VK_U
 		if (rc != VK_OK)
 			goto out;
 	}
-	if ((rc = issue(t, &tok, id_out, token, err)) == VK_OK &&
-	    (rc = vk_txn_event(t, "key.create", id_out, err, "\"%s\": %s on %s %s%s", spec->name,
-	                       vk_role_name(spec->role), spec->resource_type, spec->resource_id,
-	                       spec->protected_key ? ", protected" : "")) == VK_OK)
-		rc = vk_txn_changed(t, "key", id_out, err);
+	if ((rc = issue(t, &tok, id_out, token, err)) == VK_OK)
+		rc = vk_txn_event(t, "key.create", id_out, err, "\"%s\": %s on %s %s%s", spec->name,
+		                  vk_role_name(spec->role), spec->resource_type, spec->resource_id,
+		                  spec->protected_key ? ", protected" : "");
 out:
 	vk_token_wipe(&tok);
 	return rc;
@@ -190,12 +189,9 @@ vk_key_rotate(struct vk_txn *t, const char *key_id, int64_t grace, char token[VK
 	if (rc != VK_OK)
 		return rc;
 	vk_time_format(t->now + grace, when);
-	if ((rc = grace == 0
-	              ? vk_txn_event(t, "key.rotate", key_id, err, "old secret revoked at once")
-	              : vk_txn_event(t, "key.rotate", key_id, err, "old secret valid until %s",
-	                             when)) != VK_OK)
-		return rc;
-	return vk_txn_changed(t, "key", key_id, err);
+	return grace == 0
+	           ? vk_txn_event(t, "key.rotate", key_id, err, "old secret revoked at once")
+	           : vk_txn_event(t, "key.rotate", key_id, err, "old secret valid until %s", when);
 }
 
 vk_rc
@@ -215,9 +211,7 @@ vk_key_finish_rotation(struct vk_txn *t, const char *key_id, char err[VK_ERRLEN]
 	                        "DELETE FROM secrets WHERE key_id = ?1 AND expires_at IS NOT NULL",
 	                        "t", key_id)) != VK_OK)
 		return rc;
-	if ((rc = vk_txn_event(t, "key.rotate-finish", key_id, err, "old secret revoked")) != VK_OK)
-		return rc;
-	return vk_txn_changed(t, "key", key_id, err);
+	return vk_txn_event(t, "key.rotate-finish", key_id, err, "old secret revoked");
 }
 
 vk_rc
@@ -246,9 +240,8 @@ vk_key_clone(struct vk_txn *t, const char *key_id, const char *name,
 	                        " SELECT ?1, user FROM key_users WHERE key_id = ?2",
 	                        "tt", id_out, key_id)) != VK_OK)
 		goto out;
-	if ((rc = issue(t, &tok, id_out, token, err)) == VK_OK &&
-	    (rc = vk_txn_event(t, "key.clone", id_out, err, "cloned from %s", key_id)) == VK_OK)
-		rc = vk_txn_changed(t, "key", id_out, err);
+	if ((rc = issue(t, &tok, id_out, token, err)) == VK_OK)
+		rc = vk_txn_event(t, "key.clone", id_out, err, "cloned from %s", key_id);
 out:
 	vk_token_wipe(&tok);
 	return rc;
@@ -272,10 +265,8 @@ vk_key_grant(struct vk_txn *t, const char *key_id, vk_role role, const char *typ
 	                        " resource_id) DO UPDATE SET role = excluded.role",
 	                        "tttt", key_id, vk_role_name(role), type, resource_id)) != VK_OK)
 		return rc;
-	if ((rc = vk_txn_event(t, "key.grant", key_id, err, "%s on %s %s", vk_role_name(role), type,
-	                       resource_id)) != VK_OK)
-		return rc;
-	return vk_txn_changed(t, "key", key_id, err);
+	return vk_txn_event(t, "key.grant", key_id, err, "%s on %s %s", vk_role_name(role), type,
+	                    resource_id);
 }
 
 /* After a removal: a key keeps at least one grant and one user (delete the key instead). */
@@ -316,9 +307,7 @@ vk_key_ungrant(struct vk_txn *t, const char *key_id, const char *type, const cha
 	if ((rc = refuse_last(t, key_id, "SELECT count(*) FROM grants WHERE key_id = ?1", "grant",
 	                      err)) != VK_OK)
 		return rc;
-	if ((rc = vk_txn_event(t, "key.ungrant", key_id, err, "%s %s", type, resource_id)) != VK_OK)
-		return rc;
-	return vk_txn_changed(t, "key", key_id, err);
+	return vk_txn_event(t, "key.ungrant", key_id, err, "%s %s", type, resource_id);
 }
 
 vk_rc
@@ -333,9 +322,9 @@ vk_key_add_user(struct vk_txn *t, const char *key_id, const char *user, char err
 	                        "INSERT OR IGNORE INTO key_users (key_id, user) VALUES (?1, ?2)",
 	                        "tt", key_id, user)) != VK_OK)
 		return rc;
-	if (!changed || (rc = vk_txn_event(t, "key.add-user", key_id, err, "%s", user)) != VK_OK)
-		return rc;
-	return vk_txn_changed(t, "key", key_id, err);
+	if (!changed)
+		return VK_OK;
+	return vk_txn_event(t, "key.add-user", key_id, err, "%s", user);
 }
 
 vk_rc
@@ -356,9 +345,7 @@ vk_key_remove_user(struct vk_txn *t, const char *key_id, const char *user, char 
 	if ((rc = refuse_last(t, key_id, "SELECT count(*) FROM key_users WHERE key_id = ?1", "user",
 	                      err)) != VK_OK)
 		return rc;
-	if ((rc = vk_txn_event(t, "key.remove-user", key_id, err, "%s", user)) != VK_OK)
-		return rc;
-	return vk_txn_changed(t, "key", key_id, err);
+	return vk_txn_event(t, "key.remove-user", key_id, err, "%s", user);
 }
 
 static const struct change {
@@ -400,9 +387,6 @@ vk_key_change(struct vk_txn *t, const char *key_id, enum vk_key_change change, c
 	if ((rc = vk_store_exec(t->db, "cannot change the key", err, NULL, c->sql, "tt", key_id,
 	                        name)) != VK_OK)
 		return rc;
-	if ((rc = change == VK_KEY_RENAME
-	              ? vk_txn_event(t, c->action, key_id, err, "to \"%s\"", name)
-	              : vk_txn_event(t, c->action, key_id, err, "%s", "")) != VK_OK)
-		return rc;
-	return vk_txn_changed(t, "key", key_id, err);
+	return change == VK_KEY_RENAME ? vk_txn_event(t, c->action, key_id, err, "to \"%s\"", name)
+	                               : vk_txn_event(t, c->action, key_id, err, "%s", "");
 }

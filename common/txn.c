@@ -32,21 +32,21 @@ vk_txn_begin(struct vk_txn *t, char err[VK_ERRLEN])
 	if ((rc = vk_fleet_role(t->db, &role, err)) != VK_OK)
 		goto fail;
 	if (role == VK_FLEET_REPLICA) {
-		sqlite3_stmt *st;
+		sqlite3_stmt *st = NULL;
 		const char *name = NULL;
+		char ignored[VK_ERRLEN];
 
-		if (vk_store_prepare(t->db, "cannot read the store", err, &st,
+		/* the authority's name when it is known; the refusal either way */
+		if (vk_store_prepare(t->db, "", ignored, &st,
 		                     "SELECT value FROM meta WHERE name = '" VK_META_AUTHORITY "'",
-		                     "") == VK_OK) {
-			if (sqlite3_step(st) == SQLITE_ROW)
-				name = (const char *)sqlite3_column_text(st, 0);
-			vk_seterr(
-			    err,
-			    "this store is a replica of the fleet's authority%s%s; make the change"
-			    " there, with keyadm on the authority",
-			    name != NULL ? " " : "", name != NULL ? name : "");
-			sqlite3_finalize(st);
-		}
+		                     "") == VK_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			name = (const char *)sqlite3_column_text(st, 0);
+		vk_seterr(err,
+		          "this store is a replica of the fleet's authority%s%s; make the change"
+		          " there, with keyadm on the authority",
+		          name != NULL ? " " : "", name != NULL ? name : "");
+		sqlite3_finalize(st);
 		rc = VK_ERR_CONFLICT;
 		goto fail;
 	}
@@ -79,14 +79,20 @@ vk_txn_event(struct vk_txn *t, const char *action, const char *key_id, char err[
 {
 	char detail[DETAIL_MAX];
 	va_list ap;
+	vk_rc rc;
 
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof detail, fmt, ap);
 	va_end(ap);
-	return vk_store_exec(t->db, "cannot record the audit event", err, NULL,
-	                     "INSERT INTO events (at, actor, effective, action, key_id, detail)"
-	                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	                     "ittttt", t->now, t->actor, t->effective, action, key_id, detail);
+	if ((rc = vk_store_exec(t->db, "cannot record the audit event", err, NULL,
+	                        "INSERT INTO events (at, actor, effective, action, key_id, detail)"
+	                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                        "ittttt", t->now, t->actor, t->effective, action, key_id,
+	                        detail)) != VK_OK ||
+	    key_id == NULL)
+		return rc;
+	/* a key's event is a change of that key: it goes to the fleet with it (rule 2) */
+	return vk_txn_changed(t, "key", key_id, err);
 }
 
 /* This transaction's revision: taken once, the store's last plus one. */

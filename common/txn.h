@@ -37,7 +37,11 @@ vk_rc vk_txn_commit(struct vk_txn *t, char err[VK_ERRLEN]);
 
 void vk_txn_rollback(struct vk_txn *t);
 
-/* Appends one audit event: action "<object>.<verb>", the key it concerns or NULL, and detail. */
+/*
+ * Appends one audit event: action "<object>.<verb>", the key it concerns or
+ * NULL, and detail. An event on a key also records the key's change for the
+ * fleet (vk_txn_changed), so that no key operation can forget it.
+ */
 vk_rc vk_txn_event(struct vk_txn *t, const char *action, const char *key_id, char err[VK_ERRLEN],
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
