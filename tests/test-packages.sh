@@ -152,7 +152,7 @@ STORE=/var/lib/viamkey/keys.db
 KEYADM=keyadm
 sys_key ANN machines api-key create --machine-id "$MACHINE_ID" --user vkp-ann --role operator
 sys_key BOB machines api-key create --machine-id "$MACHINE_ID" --user vkp-bob --role operator
-check "keys made" [ -n "$ANN_TOKEN" ] && [ -n "$BOB_TOKEN" ]
+check "keys made" test -n "$ANN_TOKEN" -a -n "$BOB_TOKEN"
 WRONG_TOKEN=$(printf '%s' "$ANN_TOKEN" | sed 's/.$/x/')
 [ "$WRONG_TOKEN" = "$ANN_TOKEN" ] && WRONG_TOKEN=$(printf '%s' "$ANN_TOKEN" | sed 's/.$/y/')
 
