@@ -19,9 +19,10 @@
  * the key (ON DELETE CASCADE); resources with children or grants cannot be
  * deleted (the caller checks and says why).
  *
- * vk_store_open() checks the store's directory, file and side files
- * (-wal, -shm, -journal) through descriptors opened without following
- * links, then opens it with SQLite; on a read-only file system it opens
+ * vk_store_open() checks the store's directory on the descriptor it opened,
+ * and the file and side files (-wal, -shm, -journal) with fstatat() through
+ * it, without following links, then opens the store with SQLite and checks
+ * that SQLite's file is the one checked; on a read-only file system it opens
  * it read-only. It returns a connection or an error naming the path and,
  * for permission problems, the command that fixes them. The caller closes
  * it with sqlite3_close().
