@@ -48,11 +48,12 @@ tally() {
 	failed=$((failed + f))
 }
 
-# Prints the end of each failed test's log in tests/.
+# Prints the failed checks and the end of each failed test's log in DIR/tests/.
 show_failures() {
 	for trs in $(grep -lE '^:test-result: (FAIL|ERROR|XPASS|SKIP)' "$1"/tests/*.trs \
 		"$1"/tests/cli/*.trs 2>/dev/null); do
 		echo "---- ${trs%.trs}.log"
+		grep '^FAIL' "${trs%.trs}.log" || :
 		tail -n 40 "${trs%.trs}.log"
 	done
 }
@@ -87,6 +88,8 @@ run_sanitize() {
 	status=0
 	make distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-sanitizers --enable-werror" \
 		>"$out/sanitize.log" 2>&1 || status=$?
+	# a failed distcheck leaves its build tree behind
+	[ "$status" -eq 0 ] || show_failures "$(ls -d "$top"/viamkey-*/_build/sub | head -n 1)"
 	tally sanitize "$out/sanitize.log" "$status"
 }
 
