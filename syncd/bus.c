@@ -30,7 +30,6 @@
 #define QUEUE_INITIAL   1024
 #define MAX_SERVERS     16
 #define REQUEST_WAIT_MS 5000
-#define CLOSE_WAIT_MS   1000
 /*
  * A consumer is created in 12-25 ms on an idle three-node cluster, and in
  * about 150 ms beside 100,000 other entries; one that takes longer than
@@ -52,24 +51,29 @@ sd_now_ms(void)
 
 /* ---- the queue ------------------------------------------------------------- */
 
-/* The open bus's queue, for sd_request_stop() to wake. */
-static pthread_mutex_t open_queue_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct sd_queue *open_queue;
+/*
+ * The open bus, which nats.c's callbacks and sd_request_stop() reach only
+ * under open_mu. The callbacks are given no pointer of their own: one may
+ * still run after sd_bus_close() (nats.h), when the bus it would have
+ * named is gone, and then finds none here.
+ */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sd_bus *open_bus;
 
 void
 sd_request_stop(void)
 {
-	pthread_mutex_lock(&open_queue_mu);
-	if (open_queue != NULL) {
+	pthread_mutex_lock(&open_mu);
+	if (open_bus != NULL) {
 		/* under the queue's lock, which sd_queue_pop() checks sd_stop under */
-		pthread_mutex_lock(&open_queue->mu);
+		pthread_mutex_lock(&open_bus->q.mu);
 		sd_stop = 1;
-		pthread_cond_broadcast(&open_queue->cv);
-		pthread_mutex_unlock(&open_queue->mu);
+		pthread_cond_broadcast(&open_bus->q.cv);
+		pthread_mutex_unlock(&open_bus->q.mu);
 	} else {
 		sd_stop = 1;
 	}
-	pthread_mutex_unlock(&open_queue_mu);
+	pthread_mutex_unlock(&open_mu);
 }
 
 /* Queues it (NULL: only the connection's news); the main thread is woken when it waits. */
@@ -140,14 +144,20 @@ sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_i
 static void
 on_message(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
 {
-	struct sd_queue *q = closure;
 	struct sd_item it = {.msg = m};
 
 	(void)nc;
 	(void)sub;
-	if (q->check != NULL)
-		q->check(q->check_ctx, &it);
-	queue_push(q, &it, 0);
+	(void)closure;
+	pthread_mutex_lock(&open_mu);
+	if (open_bus != NULL) {
+		if (open_bus->q.check != NULL)
+			open_bus->q.check(open_bus->q.check_ctx, &it);
+		queue_push(&open_bus->q, &it, 0);
+	} else {
+		natsMsg_Destroy(m);
+	}
+	pthread_mutex_unlock(&open_mu);
 }
 
 static void
@@ -155,9 +165,13 @@ on_connected(natsConnection *nc, void *closure)
 {
 	char url[256] = "";
 
+	(void)closure;
 	natsConnection_GetConnectedUrl(nc, url, sizeof url);
 	sd_log(LOG_INFO, "connected to %s", url[0] ? url : "the bus");
-	queue_push(closure, NULL, 1);
+	pthread_mutex_lock(&open_mu);
+	if (open_bus != NULL)
+		queue_push(&open_bus->q, NULL, 1);
+	pthread_mutex_unlock(&open_mu);
 }
 
 static void
@@ -186,10 +200,12 @@ on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
 static void
 on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 {
-	struct sd_bus *b = closure;
-
 	(void)js;
-	__atomic_add_fetch(&b->pub_failed, 1, __ATOMIC_SEQ_CST);
+	(void)closure;
+	pthread_mutex_lock(&open_mu);
+	if (open_bus != NULL)
+		__atomic_add_fetch(&open_bus->pub_failed, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&open_mu);
 	sd_log(LOG_DEBUG, "the bus refused a publish: %s",
 	       pae->ErrText != NULL ? pae->ErrText : natsStatus_GetText(pae->Err));
 }
@@ -281,9 +297,9 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 	memset(b, 0, sizeof *b);
 	pthread_mutex_init(&b->q.mu, NULL);
 	pthread_cond_init(&b->q.cv, NULL);
-	pthread_mutex_lock(&open_queue_mu);
-	open_queue = &b->q;
-	pthread_mutex_unlock(&open_queue_mu);
+	pthread_mutex_lock(&open_mu);
+	open_bus = b;
+	pthread_mutex_unlock(&open_mu);
 	b->cfg = cfg;
 	snprintf(b->stream, sizeof b->stream, "KV_%s", cfg->bucket);
 	snprintf(b->kv_prefix, sizeof b->kv_prefix, "$KV.%s.", cfg->bucket);
@@ -311,8 +327,8 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 	    natsOptions_SetMaxReconnect(o, -1) != NATS_OK ||
 	    natsOptions_SetReconnectWait(o, 1000) != NATS_OK ||
 	    natsOptions_SetReconnectJitter(o, 1000, 2000) != NATS_OK ||
-	    natsOptions_SetRetryOnFailedConnect(o, true, on_connected, &b->q) != NATS_OK ||
-	    natsOptions_SetReconnectedCB(o, on_connected, &b->q) != NATS_OK ||
+	    natsOptions_SetRetryOnFailedConnect(o, true, on_connected, NULL) != NATS_OK ||
+	    natsOptions_SetReconnectedCB(o, on_connected, NULL) != NATS_OK ||
 	    natsOptions_SetDisconnectedCB(o, on_disconnected, NULL) != NATS_OK ||
 	    natsOptions_SetErrorHandler(o, on_error, NULL) != NATS_OK ||
 	    set_credentials(o, cfg) != 0) {
@@ -329,7 +345,6 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 	jsOptions_Init(&jo);
 	jo.Wait = REQUEST_WAIT_MS;
 	jo.PublishAsync.ErrHandler = on_pub_error;
-	jo.PublishAsync.ErrHandlerClosure = b;
 	if (natsConnection_JetStream(&b->js, b->nc, &jo) != NATS_OK) {
 		sd_log(LOG_ERR, "cannot use JetStream: %s", nats_GetLastError(NULL));
 		goto out;
@@ -341,30 +356,26 @@ out:
 	return rc;
 }
 
+/*
+ * Closes the connection and frees the queue. nats.c's threads live on
+ * until the process exits: nats_CloseAndWait() would end them, but nats.c
+ * 3.4.1 may lose the messages its delivery thread frees while it does
+ * (its garbage collector can end first), and a message freed after it
+ * would use the collector's destroyed lock.
+ */
 void
 sd_bus_close(struct sd_bus *b)
 {
-	pthread_mutex_lock(&open_queue_mu);
-	if (open_queue == &b->q)
-		open_queue = NULL;
-	pthread_mutex_unlock(&open_queue_mu);
+	pthread_mutex_lock(&open_mu);
+	if (open_bus == b)
+		open_bus = NULL;
+	pthread_mutex_unlock(&open_mu);
 	jsCtx_Destroy(b->js);
 	if (b->nc != NULL)
 		natsConnection_Close(b->nc);
 	for (size_t i = 0; i < SD_MAX_SUBS; i++)
 		natsSubscription_Destroy(b->subs[i]);
 	natsConnection_Destroy(b->nc);
-	/*
-	 * A message or connection callback may still run once after the close
-	 * (nats.h), and push into the queue: wait until every nats.c thread has
-	 * ended, which also frees what the library allocated, before the queue
-	 * goes. Should that take too long, the queue is left to the exit.
-	 */
-	if (nats_CloseAndWait(CLOSE_WAIT_MS) != NATS_OK) {
-		sd_log(LOG_WARNING, "the bus library did not shut down within %d ms",
-		       CLOSE_WAIT_MS);
-		return;
-	}
 	for (size_t i = 0; i < b->q.count; i++)
 		natsMsg_Destroy(b->q.items[(b->q.head + i) % b->q.cap].msg);
 	free(b->q.items);
@@ -385,7 +396,7 @@ sd_bus_subscribe(struct sd_bus *b, const char *subject, natsSubscription **sub)
 		       SD_MAX_SUBS);
 		return -1;
 	}
-	s = natsConnection_Subscribe(sub, b->nc, subject, on_message, &b->q);
+	s = natsConnection_Subscribe(sub, b->nc, subject, on_message, NULL);
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(*sub, -1, -1);
 	if (s != NATS_OK) {

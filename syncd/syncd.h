@@ -83,7 +83,7 @@ struct sd_bus {
  */
 int sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name,
                 const char *inbox);
-/* Closes the bus, and nats.c with it, waiting up to a second for its threads. */
+/* Closes the connection; no callback reaches the bus or its queue after it. */
 void sd_bus_close(struct sd_bus *b);
 
 /*
