@@ -113,7 +113,8 @@ f_untrack() {
 }
 
 # f_stop PID... [-SIG]: signals each PID (TERM by default), waits for them
-# (10 s, then SIGKILL); the last one's exit status is in $f_status.
+# (10 s, then SIGKILL); the last one's exit status is in $f_status, and
+# "PID:STATUS" of each that did not exit 0 in $f_failed.
 f_stop() {
 	f_sig=TERM
 	f_list=
@@ -121,6 +122,7 @@ f_stop() {
 		case $f_a in -*) f_sig=${f_a#-} ;; *) f_list="$f_list $f_a" ;; esac
 	done
 	f_status=
+	f_failed=
 	for f_a in $f_list; do
 		f_child "$f_a" && kill -"$f_sig" "$f_a" 2>/dev/null
 	done
@@ -136,6 +138,7 @@ f_stop() {
 		# the shell may have reaped it already: wait still gives its status
 		f_status=0
 		wait "$f_a" 2>/dev/null || f_status=$?
+		[ "$f_status" -eq 0 ] || f_failed="$f_failed $f_a:$f_status"
 	done
 }
 
@@ -148,6 +151,14 @@ f_cleanup() {
 	done
 	# shellcheck disable=SC2086 # lists of PIDs
 	f_stop $f_d
+	# a daemon ends with 0 on SIGTERM (under ASan, not when it leaked)
+	for f_p in $f_failed; do
+		for f_q in $f_procs; do
+			[ "${f_q#*:}" = "${f_p%:*}" ] &&
+				echo "FAIL: ${f_q%%:*} (PID ${f_p%:*}) exited with status ${f_p#*:} on SIGTERM"
+		done
+		rc=1
+	done
 	# shellcheck disable=SC2086
 	f_stop $f_b
 	for f_p in $f_procs; do

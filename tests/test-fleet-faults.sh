@@ -97,7 +97,7 @@ check "bus down: M4's daemon logs a wait of 4 s or more before its next try (wit
 t0=$(date +%s%N)
 f_syncd_stop M4
 ms=$((($(date +%s%N) - t0) / 1000000))
-check "bus down: SIGTERM ends M4's daemon in that wait, status 0, within 2 s (${ms} ms)" \
+check "bus down: SIGTERM ends M4's daemon in that wait, status 0, within 2 s (status $f_status, ${ms} ms)" \
 	eval 'test "$f_status" -eq 0 && test "$ms" -lt 2000'
 f_syncd_start M4
 
