@@ -1,10 +1,12 @@
 # system-lib.sh - shared by the system tests (test-sshd.sh, test-sudo.sh).
 #
 # A system test runs real programs as root inside a private mount namespace
-# where /etc is a throw-away copy and /run a fresh tmpfs: test users, PAM
-# stacks, sshd_config and sudoers change only there, and the host's own
-# files are never written. Everything else lives in a 0700 work directory
-# under the build tree, removed on exit.
+# where /etc is a throw-away copy and /run and /var/log fresh tmpfs: test
+# users, PAM stacks, sshd_config, sudoers and the login records sshd keeps
+# (btmp, wtmp, lastlog) change only there, and the host's own files are
+# never written (the test fails when those login records changed).
+# Everything else lives in a 0700 work directory under the build tree,
+# removed on exit.
 #
 # Source it, then call sys_begin NAME TOOL...; it re-runs the script inside
 # the namespace. Exit 77 (skip) when not root or a tool is missing, except
@@ -66,8 +68,17 @@ sys_begin() {
 	else
 		cp -a /etc "$WORK/etc"
 		mount --bind "$WORK/etc" /etc
+		sys_logs=$(sys_log_state)
+		mount -t tmpfs -o mode=0755 tmpfs /var/log
 	fi
 	mount -t tmpfs -o mode=0755 tmpfs /run
+}
+
+# The host's login records, as "path size mtime" lines.
+sys_log_state() {
+	for f in /var/log/btmp /var/log/wtmp /var/log/lastlog; do
+		stat -c '%n %s %y' "$f" 2>/dev/null || echo "$f none"
+	done
 }
 
 # Functions called on exit; a test appends its own with sys_on_exit.
@@ -80,6 +91,13 @@ sys_cleanup() {
 	rc=$?
 	eval "$cleanup_hooks"
 	umount /run 2>/dev/null || :
+	if [ -n "${sys_logs:-}" ]; then
+		umount /var/log 2>/dev/null || :
+		if [ "$(sys_log_state)" != "$sys_logs" ]; then
+			echo "FAIL: the host's login records changed: $(sys_log_state | tr '\n' ' ')"
+			rc=1
+		fi
+	fi
 	for dir in ${SYS_OVERLAY:-/etc}; do
 		umount -l "$dir" 2>/dev/null || :
 	done
