@@ -508,8 +508,6 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 					break;
 				}
 			} else {
-				char what[128];
-
 				commit(&m);
 				m.need_reconcile = 1;
 				/* back off, with jitter, so that a fleet does not retry in step */
@@ -518,9 +516,11 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 				    (int64_t)randombytes_uniform((uint32_t)m.retry_ms);
 				m.retry_ms =
 				    m.retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : m.retry_ms * 2;
-				snprintf(what, sizeof what, "cannot read the bus; retrying");
-				note_error(&m, what);
-				sd_log(LOG_WARNING, "cannot read the bus; retrying in %lld ms",
+				note_error(
+				    &m, "cannot bring the replica in step with the bus; retrying");
+				sd_log(LOG_WARNING,
+				       "cannot bring the replica in step with the bus; retrying in "
+				       "%lld ms",
 				       (long long)(m.next_retry_ms - now));
 			}
 		}
