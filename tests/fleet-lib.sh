@@ -58,7 +58,8 @@ LC_ALL=C
 export LC_ALL
 # shellcheck source=tests/check-lib.sh
 . "${srcdir:-.}/check-lib.sh"
-f_procs= # "name:pid" of every process started
+f_procs=     # "name:pid" of every process started
+f_bad_stops= # "name:pid:status" of each daemon stopped that did not exit 0
 
 f_skip() {
 	echo "SKIP: $*"
@@ -151,12 +152,16 @@ f_cleanup() {
 	done
 	# shellcheck disable=SC2086 # lists of PIDs
 	f_stop $f_d
-	# a daemon ends with 0 on SIGTERM (under ASan, not when it leaked)
+	# a daemon ends with 0 on SIGTERM (under ASan, not when it leaked),
+	# whether stopped now or during the test (f_syncd_stop)
 	for f_p in $f_failed; do
 		for f_q in $f_procs; do
-			[ "${f_q#*:}" = "${f_p%:*}" ] &&
-				echo "FAIL: ${f_q%%:*} (PID ${f_p%:*}) exited with status ${f_p#*:} on SIGTERM"
+			[ "${f_q#*:}" = "${f_p%:*}" ] && f_bad_stops="$f_bad_stops ${f_q%%:*}:$f_p"
 		done
+	done
+	for f_p in $f_bad_stops; do
+		f_q=${f_p#*:}
+		echo "FAIL: ${f_p%%:*} (PID ${f_q%:*}) exited with status ${f_q#*:} on SIGTERM"
 		rc=1
 	done
 	# shellcheck disable=SC2086
@@ -469,9 +474,11 @@ f_syncd_pid() {
 }
 
 # f_syncd_stop WHO: SIGTERM, and waits for it; its exit status in $f_status.
+# f_cleanup fails the test when it was not 0.
 f_syncd_stop() {
 	f_pid=$(f_syncd_pid "$1")
 	f_stop "$f_pid"
+	[ -z "$f_failed" ] || f_bad_stops="$f_bad_stops syncd-$1:${f_failed# }"
 	f_untrack "syncd-$1" "$f_pid"
 }
 
