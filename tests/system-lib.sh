@@ -4,7 +4,7 @@
 # where /etc is a throw-away copy and /run and /var/log fresh tmpfs: test
 # users, PAM stacks, sshd_config, sudoers and the login records sshd keeps
 # (btmp, wtmp, lastlog) change only there, and the host's own files are
-# never written (the test fails when those login records changed).
+# never written (the test fails when the host's records gain a test user's login).
 # Everything else lives in a 0700 work directory under the build tree,
 # removed on exit.
 #
@@ -74,11 +74,13 @@ sys_begin() {
 	mount -t tmpfs -o mode=0755 tmpfs /run
 }
 
-# The host's login records, as "path size mtime" lines.
+# How many of the host's login records (btmp, wtmp) name a test user (vkt-*);
+# lastlog is indexed by UID and only grows when written.
 sys_log_state() {
-	for f in /var/log/btmp /var/log/wtmp /var/log/lastlog; do
-		stat -c '%n %s %y' "$f" 2>/dev/null || echo "$f none"
+	for f in /var/log/btmp /var/log/wtmp; do
+		[ -f "$f" ] && utmpdump "$f" 2>/dev/null | grep -c '\[vkt-' || :
 	done
+	stat -c '%s' /var/log/lastlog 2>/dev/null || :
 }
 
 # Functions called on exit; a test appends its own with sys_on_exit.
@@ -92,9 +94,11 @@ sys_cleanup() {
 	eval "$cleanup_hooks"
 	umount /run 2>/dev/null || :
 	if [ -n "${sys_logs:-}" ]; then
-		umount /var/log 2>/dev/null || :
-		if [ "$(sys_log_state)" != "$sys_logs" ]; then
-			echo "FAIL: the host's login records changed: $(sys_log_state | tr '\n' ' ')"
+		if ! umount /var/log; then
+			echo "FAIL: cannot unmount the test's /var/log"
+			rc=1
+		elif [ "$(sys_log_state)" != "$sys_logs" ]; then
+			echo "FAIL: the host's login records gained a test user's: $(sys_log_state | tr '\n' ' ')"
 			rc=1
 		fi
 	fi
