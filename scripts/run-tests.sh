@@ -88,8 +88,11 @@ run_sanitize() {
 	status=0
 	make distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-sanitizers --enable-werror" \
 		>"$out/sanitize.log" 2>&1 || status=$?
-	# a failed distcheck leaves its build tree behind
-	[ "$status" -eq 0 ] || show_failures "$(ls -d "$top"/viamkey-*/_build/sub | head -n 1)"
+	# a failed distcheck leaves its build tree behind (none when it failed before)
+	if [ "$status" -ne 0 ]; then
+		sub=$(ls -dt "$top"/viamkey-*/_build/sub 2>/dev/null | head -n 1)
+		[ -z "$sub" ] || show_failures "$sub"
+	fi
 	tally sanitize "$out/sanitize.log" "$status"
 }
 

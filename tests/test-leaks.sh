@@ -38,7 +38,7 @@ n=0
 keep() {
 	eval "t=\$${1}_TOKEN"
 	if [ -z "$t" ]; then
-		echo "FAIL: keyadm did not print a token for $1: $(cat "$WORK/ka_key.err")"
+		echo "FAIL: keyadm did not print a token for $1: $(tail -n 3 "$WORK/once.err")"
 		exit 99
 	fi
 	printf '%s\n' "$t" >>"$WORK/tokens"
