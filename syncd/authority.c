@@ -252,12 +252,43 @@ acknowledged(struct authority *a, natsMsg *m)
 }
 
 /*
+ * Records m and every message queued behind it in one transaction, so that
+ * keyadm never waits behind the network; adds to *got those of a catch-up
+ * consumer (got NULL: none is read), *got = pending after its last. -1 when
+ * no transaction could be opened: the messages are freed all the same, and
+ * each machine's next acknowledgement (six heartbeat intervals at most)
+ * brings its revision again.
+ */
+static int
+record_acks(struct authority *a, natsMsg *m, int *connected, int64_t *got, int64_t pending)
+{
+	char err[VK_ERRLEN];
+	int rc = 0;
+
+	if (vk_store_begin(a->db, err) != VK_OK) {
+		sd_log(LOG_WARNING, "%s", err);
+		rc = -1;
+	}
+	do {
+		if (rc == 0)
+			acknowledged(a, m);
+		if (got != NULL && natsMsg_GetReply(m) != NULL && sd_msg_pending(m) >= 0 &&
+		    (++*got, sd_msg_pending(m) == 0))
+			*got = pending;
+		natsMsg_Destroy(m);
+	} while ((got == NULL || *got < pending) &&
+	         (m = sd_queue_pop(&a->bus.q, 0, connected, NULL)) != NULL);
+	if (rc == 0 && vk_store_commit(a->db, err) != VK_OK)
+		sd_log(LOG_WARNING, "%s", err);
+	return rc;
+}
+
+/*
  * Reads every acknowledgement the bucket holds (after a (re)connect): -1
- * when it could not, or the connection was made again meanwhile (a
- * machine acknowledges again at every heartbeat, so a read that stalls
- * loses nothing for long). It waits
- * for the bus with no transaction open, then records what has come in one,
- * so that keyadm never waits behind the network.
+ * when it could not, or the connection was made again meanwhile (a machine
+ * acknowledges again at least every six heartbeat intervals, so a read that
+ * stalls loses nothing for long). It waits for the bus with no transaction
+ * open.
  */
 static int
 read_acks(struct authority *a)
@@ -277,23 +308,8 @@ read_acks(struct authority *a)
 	while (got < pending && !sd_stop) {
 		natsMsg *m = sd_queue_pop(&a->bus.q, 5000, &connected, NULL);
 
-		if (m == NULL)
+		if (m == NULL || record_acks(a, m, &connected, &got, pending) != 0)
 			break;
-		if (vk_store_begin(a->db, err) != VK_OK) {
-			sd_log(LOG_WARNING, "%s", err);
-			natsMsg_Destroy(m);
-			break;
-		}
-		do {
-			acknowledged(a, m);
-			if (natsMsg_GetReply(m) != NULL && sd_msg_pending(m) >= 0 &&
-			    (++got, sd_msg_pending(m) == 0))
-				got = pending;
-			natsMsg_Destroy(m);
-		} while (got < pending &&
-		         (m = sd_queue_pop(&a->bus.q, 0, &connected, NULL)) != NULL);
-		if (vk_store_commit(a->db, err) != VK_OK)
-			sd_log(LOG_WARNING, "%s", err);
 	}
 	sd_bus_consumer_done(&a->bus, name);
 	return connected ? -1 : 0; /* one missed here comes again with the machine's next */
@@ -395,14 +411,8 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 			       ONCE_DEADLINE / 1000);
 			break;
 		}
-		if ((m = sd_queue_pop(&a.bus.q, POLL_MS, &connected, NULL)) != NULL) {
-			(void)sqlite3_exec(a.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-			do {
-				acknowledged(&a, m);
-				natsMsg_Destroy(m);
-			} while ((m = sd_queue_pop(&a.bus.q, 0, &connected, NULL)) != NULL);
-			(void)sqlite3_exec(a.db, "COMMIT", NULL, NULL, NULL);
-		}
+		if ((m = sd_queue_pop(&a.bus.q, POLL_MS, &connected, NULL)) != NULL)
+			(void)record_acks(&a, m, &connected, NULL, 0);
 		if (connected)
 			catch_up = 1;
 	}
