@@ -40,15 +40,6 @@
 #define PASSWORD_MAX     512
 #define CONSUMER_IDLE_NS "30000000000" /* a forgotten catch-up consumer goes after 30 s */
 
-int64_t
-sd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the queue ------------------------------------------------------------- */
 
 /*
@@ -59,6 +50,8 @@ sd_now_ms(void)
  */
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sd_bus *open_bus;
+
+volatile sig_atomic_t sd_stop;
 
 void
 sd_request_stop(void)

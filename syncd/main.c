@@ -6,39 +6,24 @@
  * On the authority (the store keyadm authority init made one) it
  * publishes; on a machine ([machine] id and [sync] authority_key set) it
  * follows its scopes into its replica. It runs in the foreground and logs
- * to syslog (and, with --verbose, to stderr too). --once does one full
- * pass and exits: 0 once the authority has published everything pending,
- * or once a machine's replica matches the bus; 1 when that could not be
- * done within a minute. Stopped by SIGTERM or SIGINT, it exits 0.
+ * to syslog (and, with --verbose, to stderr too, each line with its time).
+ * --once does one full pass and exits: 0 once the authority has published
+ * everything pending, or once a machine's replica matches the bus; 1 when
+ * that could not be done within a minute. Stopped by SIGTERM or SIGINT, it exits 0.
  */
 #include "autoconfig.h"
 
 #include <getopt.h>
 #include <signal.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fleet.h"
+#include "log.h"
 #include "store.h"
 #include "syncd.h"
-
-volatile sig_atomic_t sd_stop;
-static int verbose;
-
-void
-sd_log(int priority, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (priority == LOG_DEBUG && !verbose)
-		return;
-	va_start(ap, fmt);
-	vsyslog(priority, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * SIGTERM and SIGINT are blocked in every thread and taken here, by
@@ -97,7 +82,7 @@ main(int argc, char **argv)
 	struct vk_config cfg;
 	pthread_t signals;
 	char err[VK_ERRLEN];
-	int c, once = 0, status;
+	int c, once = 0, verbose = 0, status;
 
 	if (config == NULL || *config == '\0')
 		config = VK_DEFAULT_CONFIG;
@@ -127,7 +112,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	openlog("viamkey-syncd", LOG_PID | (verbose ? LOG_PERROR : 0), LOG_DAEMON);
+	openlog("viamkey-syncd", LOG_PID, LOG_DAEMON);
+	sd_log_verbose(verbose);
 	if (sodium_init() < 0) {
 		sd_log(LOG_ERR, "cannot initialise libsodium");
 		return 1;

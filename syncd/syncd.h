@@ -19,18 +19,16 @@
 #include <syslog.h>
 
 #include "config.h"
+#include "log.h"
 
 /*
  * Set by SIGTERM and SIGINT (sd_request_stop(), from main.c's signal
- * thread): the loops finish what they do and return.
+ * thread): the loops finish what they do and return. bus.c owns it.
  */
 extern volatile sig_atomic_t sd_stop;
 
 /* Sets sd_stop and wakes the main thread if it waits for the bus. */
 void sd_request_stop(void);
-
-void sd_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int64_t sd_now_ms(void);
 
 /*
  * A message from the bus, with what the queue's check made of it in the
