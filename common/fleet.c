@@ -36,7 +36,7 @@ vk_fleet_stale(sqlite3 *db, int64_t now, int64_t max_staleness, int *stale, char
 		    db, "cannot read the replica's heartbeat", err, &s,
 		    "SELECT EXISTS (SELECT 1 FROM meta WHERE name = '" VK_META_ROLE
 		    "' AND value = 'replica') AND coalesce((SELECT CAST(value AS INTEGER)"
-		    " FROM meta WHERE name = '" VK_META_HEARTBEAT_SEEN "'), 0) < ?1",
+		    " FROM meta WHERE name = '" VK_META_HEARTBEAT_AT "'), 0) < ?1",
 		    "i", now - max_staleness);
 	*stale = rc == VK_OK && s != 0;
 	return rc;

@@ -18,6 +18,23 @@
  *  5. Records carry verifiers and salts, never a secret; the signing key is
  *     read by descriptor, lives in sodium_malloc() memory, and is never
  *     written anywhere but its own file.
+ *  6. A value is applied only when its entry is under one of this machine's
+ *     scopes and the record is what that entry holds (the scope's own tree
+ *     record; a key's record that grants something in the scope, or its
+ *     tombstone there): anything else is dropped and changes nothing, so a
+ *     record copied under another entry, or delivered to the wrong
+ *     machine, cannot place or prune a key. A key record that still does
+ *     not cover the machine is held as a tombstone, so that the same
+ *     revision's record that covers it is applied when it comes.
+ *  7. The newest revision seen under each entry of this machine's scopes is
+ *     recorded, so that the replica can be compared with the scope heads
+ *     (head.h, scope.h).
+ *  8. Heartbeats are ordered by epoch and counter, never by the clock, and
+ *     one signed more than VK_CLOCK_SKEW ahead of this machine's clock is
+ *     refused without changing anything.
+ *  9. A value older than the revision its scope's index page lists for its
+ *     entry is refused: a machine that learns its scopes from their heads
+ *     (a new or re-imaged one) cannot be handed replayed old records.
  */
 #include "autoconfig.h"
 
@@ -30,6 +47,7 @@
 #include <unistd.h>
 
 #include "fleet.h"
+#include "head.h"
 #include "model.h"
 #include "record.h"
 #include "store.h"
@@ -158,9 +176,9 @@ out:
 
 /* ---- signing and verifying ------------------------------------------------ */
 
-/* "vk1." base64url(Ed25519(DOMAIN || json)) "." json, malloc()ed; NULL when out of memory. */
-static char *
-sign(const unsigned char *sk, const char *json)
+/* "vk1." base64url(Ed25519(DOMAIN || json)) "." json. */
+char *
+vk_record_sign(const unsigned char *sk, const char *json)
 {
 	size_t jlen = strlen(json), mlen = sizeof DOMAIN - 1 + jlen;
 	unsigned char sig[crypto_sign_BYTES];
@@ -379,7 +397,7 @@ vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const ch
 	snprintf(pub->id, sizeof pub->id, "%s", id);
 	pub->rev = rev;
 	if ((json = query_text(db, k->record_sql, id, rev, now, &rc, err)) != NULL) {
-		pub->value = sign(sk, json);
+		pub->value = vk_record_sign(sk, json);
 		free(json);
 		if (pub->value == NULL)
 			goto nomem;
@@ -397,7 +415,7 @@ vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const ch
 				rc = VK_ERR_STORE;
 			goto fail;
 		}
-		pub->tombstone = sign(sk, json);
+		pub->tombstone = vk_record_sign(sk, json);
 		free(json);
 		if (pub->tombstone == NULL)
 			goto nomem;
@@ -411,18 +429,52 @@ fail:
 	return rc;
 }
 
+/*
+ * Whether entry is a scope's (its tree record or one of its keys); its
+ * scope, and its page (-1 for the tree record).
+ */
+static int
+entry_scope(const char *entry, char scope[VK_SCOPE_MAX], int *page)
+{
+	const char *rest = entry + VK_SCOPE_MAX;
+
+	if (strlen(entry) < VK_SCOPE_MAX + 1 || entry[VK_SCOPE_MAX - 1] != '.')
+		return 0;
+	memcpy(scope, entry, VK_SCOPE_MAX - 1);
+	scope[VK_SCOPE_MAX - 1] = '\0';
+	if (!vk_scope_valid(scope))
+		return 0;
+	*page = strcmp(rest, "t") == 0        ? -1
+	        : strncmp(rest, "k.", 2) == 0 ? vk_page_of(rest + 2)
+	                                      : -2;
+	return *page >= -1;
+}
+
 vk_rc
 vk_record_published(sqlite3 *db, const struct vk_publication *pub, char err[VK_ERRLEN])
 {
+	char scope[VK_SCOPE_MAX];
 	vk_rc rc = VK_OK;
+	int page;
 
-	for (size_t i = 0; i < pub->nentries + pub->ngone && rc == VK_OK; i++)
+	for (size_t i = 0; i < pub->nentries + pub->ngone && rc == VK_OK; i++) {
+		const char *entry =
+		    i < pub->nentries ? pub->entries[i] : pub->gone[i - pub->nentries];
+
 		rc = vk_store_exec(db, "cannot record what was published", err, NULL,
-		                   "INSERT OR IGNORE INTO sync_published (kind, id, entry)"
-		                   " VALUES (?1, ?2, ?3)",
-		                   "ttt", pub->kind, pub->id,
-		                   i < pub->nentries ? pub->entries[i]
-		                                     : pub->gone[i - pub->nentries]);
+		                   "INSERT INTO sync_published (kind, id, entry, rev, tomb)"
+		                   " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kind, id, entry)"
+		                   " DO UPDATE SET rev = excluded.rev, tomb = excluded.tomb",
+		                   "tttii", pub->kind, pub->id, entry, pub->rev,
+		                   (int64_t)(i >= pub->nentries));
+		/* its scope's head and page are published again (scope.h) */
+		if (rc == VK_OK && entry_scope(entry, scope, &page))
+			rc = vk_store_exec(
+			    db, "cannot record what was published", err, NULL,
+			    "INSERT INTO sync_dirty (scope, page, rev) VALUES (?1, ?2, ?3)"
+			    " ON CONFLICT (scope, page) DO UPDATE SET rev = excluded.rev",
+			    "tii", scope, (int64_t)page, pub->rev);
+	}
 	if (rc == VK_OK)
 		rc = vk_store_exec(
 		    db, "cannot update the outbox", err, NULL,
@@ -432,7 +484,8 @@ vk_record_published(sqlite3 *db, const struct vk_publication *pub, char err[VK_E
 }
 
 char *
-vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const char *name)
+vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const char *name,
+                    int64_t seq, int64_t epoch)
 {
 	char json[512], clean[128];
 
@@ -442,9 +495,11 @@ vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const cha
 		if (*p == '"' || *p == '\\')
 			*p = '?';
 	snprintf(json, sizeof json,
-	         "{\"v\":1,\"type\":\"heartbeat\",\"rev\":%lld,\"at\":%lld,\"authority\":\"%s\"}",
-	         (long long)rev, (long long)now, clean);
-	return sign(sk, json);
+	         "{\"v\":1,\"type\":\"heartbeat\",\"rev\":%lld,\"at\":%lld,\"authority\":\"%s\","
+	         "\"seq\":%lld,\"epoch\":%lld,\"format\":%d}",
+	         (long long)rev, (long long)now, clean, (long long)seq, (long long)epoch,
+	         VK_FORMAT);
+	return vk_record_sign(sk, json);
 }
 
 /* ---- applying: a machine's replica ---------------------------------------- */
@@ -474,7 +529,9 @@ enum {
 	S_PRUNE_KEY,
 	S_PRUNE_ALL,
 	S_HELD,
-	S_HB_AT,
+	S_FILED,
+	S_ENTRY,
+	S_HB_HELD,
 	S_HB_META,
 	S_SAVEPOINT,
 	S_ROLLBACK_TO,
@@ -561,21 +618,36 @@ static const char *const sqls[S_COUNT] = {
     [S_HELD] = "INSERT INTO sync_held (kind, id, rev, full) VALUES (?1, ?2, ?3, ?4)"
                " ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev, full = excluded.full",
     /*
-     * Only a heartbeat newer than the last one counts: a later time, or the
-     * same second with a higher revision. A replayed one cannot hide
-     * staleness or claim a revision the replica has not seen.
+     * rule 6: the record ?1 belongs under scope ?2: a key's record grants
+     * something there, a key's tombstone says it left it
      */
-    [S_HB_AT] = "INSERT INTO meta (name, value) SELECT '" VK_META_HEARTBEAT_AT "',"
-                " json_extract(?1, '$.at') WHERE (json_extract(?1, '$.at'),"
-                " json_extract(?1, '$.rev')) > (coalesce((SELECT CAST(value AS INTEGER) FROM meta"
-                " WHERE name = '" VK_META_HEARTBEAT_AT "'), 0), coalesce((SELECT CAST(value AS"
-                " INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_REV "'), -1))"
-                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    [S_HB_META] = "INSERT INTO meta (name, value) VALUES"
+    [S_FILED] = "SELECT CASE WHEN coalesce(json_extract(?1, '$.tombstone'), 0)"
+                " THEN NOT EXISTS (SELECT 1 FROM json_each(?1, '$.scopes') WHERE value = ?2)"
+                " ELSE EXISTS (SELECT 1 FROM json_each(?1, '$.key.grants') WHERE " PREFIX_SQL(
+                    "json_extract(value, '$.resource_type')") " || json_extract(value,"
+                                                              " '$.resource_id') = ?2) END",
+    /* the newest revision seen under each entry of this machine's scopes (rule 7) */
+    [S_ENTRY] = "INSERT INTO sync_entries (entry, rev, tomb) VALUES (?1, ?2, ?3)"
+                " ON CONFLICT (entry) DO UPDATE SET rev = excluded.rev, tomb = excluded.tomb"
+                " WHERE excluded.rev > sync_entries.rev",
+    /* ?1 a heartbeat: its fields, and what the replica holds of the last one */
+    [S_HB_HELD] =
+        "SELECT json_extract(?1, '$.epoch'), json_extract(?1, '$.seq'), json_extract(?1, '$.rev'),"
+        " json_extract(?1, '$.at'), (SELECT CAST(value AS INTEGER) FROM meta WHERE name = "
+        "'" VK_META_HEARTBEAT_EPOCH
+        "'), (SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_SEQ
+        "'), (SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_AT
+        "'), (SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_REV "')",
+    /* ?1 the heartbeat, ?2 now, ?3 whether it is counted (it has a seq) */
+    [S_HB_META] = "INSERT INTO meta (name, value) SELECT * FROM (VALUES"
                   " ('" VK_META_HEARTBEAT_REV "', json_extract(?1, '$.rev')),"
+                  " ('" VK_META_HEARTBEAT_AT "', json_extract(?1, '$.at')),"
                   " ('" VK_META_HEARTBEAT_SEEN "', ?2),"
-                  " ('" VK_META_AUTHORITY "', json_extract(?1, '$.authority'))"
-                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                  " ('" VK_META_AUTHORITY "', json_extract(?1, '$.authority')),"
+                  " ('" VK_META_HEARTBEAT_EPOCH "', coalesce(json_extract(?1, '$.epoch'), 0)),"
+                  " ('" VK_META_HEARTBEAT_FORMAT "', coalesce(json_extract(?1, '$.format'), 1)))"
+                  " UNION ALL SELECT '" VK_META_HEARTBEAT_SEQ "', json_extract(?1, '$.seq')"
+                  " WHERE ?3 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     /* each record is applied whole or not at all, inside the caller's transaction */
     [S_SAVEPOINT] = "SAVEPOINT vk_record",
     [S_ROLLBACK_TO] = "ROLLBACK TO vk_record",
@@ -837,25 +909,110 @@ apply_tree(struct vk_replica *r, const char *type, const char *id, const char *j
 	return VK_ERR_USAGE;
 }
 
+/* Column i of st as an integer, or `none` when it is NULL or not an integer. */
+static int64_t
+column_int(sqlite3_stmt *st, int i, int64_t none)
+{
+	return sqlite3_column_type(st, i) == SQLITE_INTEGER ? sqlite3_column_int64(st, i) : none;
+}
+
+/*
+ * Rule 8: heartbeats are ordered by their epoch and counter, never by the
+ * clock; one signed further ahead of this machine's clock than VK_CLOCK_SKEW
+ * is refused and changes nothing, so it cannot hold back the ones after it.
+ * A heartbeat without a counter (an authority of format 1) is ordered by
+ * time and revision, as that format was, until a counted one has come.
+ */
 static vk_rc
 apply_heartbeat(struct vk_replica *r, const char *json, int64_t now, struct vk_apply_result *out,
                 char err[VK_ERRLEN])
 {
-	int changed;
+	int64_t epoch, seq, rev, at, held_epoch, held_seq, held_at, held_rev;
+	sqlite3_stmt *st;
+	int newer;
 	vk_rc rc;
 
-	if ((rc = run(r, S_HB_AT, &changed, err, "t", json)) != VK_OK || !changed)
+	if (first_row(r, S_HB_HELD, &rc, err, "t", json) != SQLITE_ROW) {
+		sqlite3_reset(r->st[S_HB_HELD]);
 		return rc;
+	}
+	st = r->st[S_HB_HELD];
+	epoch = column_int(st, 0, 0);
+	seq = column_int(st, 1, -1);
+	rev = column_int(st, 2, -1);
+	at = column_int(st, 3, -1);
+	held_epoch = column_int(st, 4, 0);
+	held_seq = column_int(st, 5, -1);
+	held_at = column_int(st, 6, 0);
+	held_rev = column_int(st, 7, -1);
+	sqlite3_reset(st);
+	if (rev < 0 || at < 0 || sqlite3_column_type(st, 1) == SQLITE_FLOAT) {
+		vk_seterr(err, "a malformed heartbeat");
+		return VK_ERR_USAGE;
+	}
+	out->rev = rev;
+	if (at > now + VK_CLOCK_SKEW) {
+		out->what = VK_APPLIED_FUTURE;
+		return VK_OK;
+	}
+	if (seq >= 0)
+		newer =
+		    held_seq < 0 || epoch > held_epoch || (epoch == held_epoch && seq > held_seq);
+	else
+		newer = held_seq < 0 && (at > held_at || (at == held_at && rev > held_rev));
+	if (!newer)
+		return VK_OK;
 	out->what = VK_APPLIED_HEARTBEAT;
-	return run(r, S_HB_META, NULL, err, "ti", json, now);
+	return run(r, S_HB_META, NULL, err, "tii", json, now, (int64_t)(seq >= 0));
+}
+
+/*
+ * Rules 6 and 7: an entry's value concerns this machine only when the entry
+ * is under one of its scopes and the record is what that entry holds: the
+ * tree record of that very scope, or a record of the key the entry names
+ * that grants something in that scope (a tombstone: that left it). 1 when
+ * it fits.
+ */
+static int
+filed(struct vk_replica *r, const struct place *p, const char *entry, const char *type,
+      const char *id, const char *json, vk_rc *rc, char err[VK_ERRLEN])
+{
+	char scope[VK_SCOPE_MAX], mine[3][VK_SCOPE_MAX];
+	const char *rest;
+	int fits = 0;
+
+	*rc = VK_OK;
+	if (strlen(entry) < VK_SCOPE_MAX + 1 || entry[VK_SCOPE_MAX - 1] != '.')
+		return 0;
+	memcpy(scope, entry, VK_SCOPE_MAX - 1);
+	scope[VK_SCOPE_MAX - 1] = '\0';
+	rest = entry + VK_SCOPE_MAX;
+	snprintf(mine[0], sizeof mine[0], "m.%s", r->machine);
+	snprintf(mine[1], sizeof mine[1], "l.%s", p->location);
+	snprintf(mine[2], sizeof mine[2], "o.%s", p->org);
+	if (strcmp(scope, mine[0]) != 0 &&
+	    (p->location[0] == '\0' || strcmp(scope, mine[1]) != 0) &&
+	    (p->org[0] == '\0' || strcmp(scope, mine[2]) != 0))
+		return 0;
+	if (strcmp(rest, "t") == 0)
+		return strcmp(id, scope + 2) == 0 &&
+		       strcmp(type, scope[0] == 'o'   ? "organization"
+		                    : scope[0] == 'l' ? "location"
+		                                      : "machine") == 0;
+	if (strncmp(rest, "k.", 2) != 0 || strcmp(rest + 2, id) != 0 || strcmp(type, "key") != 0)
+		return 0;
+	if (first_row(r, S_FILED, rc, err, "tt", json, scope) == SQLITE_ROW)
+		fits = sqlite3_column_int(r->st[S_FILED], 0);
+	sqlite3_reset(r->st[S_FILED]);
+	return fits;
 }
 
 vk_rc
-vk_replica_apply(struct vk_replica *r, const char *json, size_t len, int64_t now,
-                 struct vk_apply_result *out, char err[VK_ERRLEN])
+vk_replica_apply(struct vk_replica *r, const char *entry, int64_t floor, const char *json,
+                 size_t len, int64_t now, struct vk_apply_result *out, char err[VK_ERRLEN])
 {
 	char *text = NULL, type[16] = "", err2[VK_ERRLEN];
-	int saved = 0;
+	int saved = 0, is_hb, pruned = 0, held_changes = 0;
 	int64_t held_rev = -1, held_full = 0, tombstone = 0;
 	struct place before, after;
 	sqlite3_stmt *head = NULL;
@@ -894,23 +1051,40 @@ vk_replica_apply(struct vk_replica *r, const char *json, size_t len, int64_t now
 	}
 	sqlite3_reset(head);
 
-	if (strcmp(type, "heartbeat") != 0 && !vk_uuid_valid(out->id)) {
+	is_hb = strcmp(type, "heartbeat") == 0;
+	if (is_hb != (strcmp(entry, "hb") == 0)) {
+		out->what = VK_APPLIED_MISFILED;
+		goto out;
+	}
+	if (!is_hb && !vk_uuid_valid(out->id)) {
 		vk_seterr(err, "a %s record with a malformed ID", type);
 		rc = VK_ERR_USAGE;
 		goto out;
 	}
-	/* rule 2: newer only; a full record completes a tombstone of its own revision */
-	if (strcmp(type, "heartbeat") != 0 &&
-	    (out->rev < held_rev || (out->rev == held_rev && (held_full || tombstone))))
-		goto out;
 	if ((rc = run(r, S_SAVEPOINT, NULL, err, "")) != VK_OK)
 		goto out;
 	saved = 1;
-	if (strcmp(type, "heartbeat") == 0) {
+	if (is_hb) {
 		rc = apply_heartbeat(r, text, now, out, err);
 		goto out;
 	}
 	if ((rc = locate(r, &before, err)) != VK_OK)
+		goto out;
+	if (!filed(r, &before, entry, type, out->id, text, &rc, err)) {
+		if (rc == VK_OK)
+			out->what = VK_APPLIED_MISFILED;
+		goto out;
+	}
+	/* rule 9: a value older than its scope's head says the entry is, is a replay */
+	if (out->rev < floor) {
+		out->what = VK_APPLIED_STALE;
+		goto out;
+	}
+	/* rule 7: the newest value seen under this entry, whatever the entity's state */
+	if ((rc = run(r, S_ENTRY, NULL, err, "tii", entry, out->rev, tombstone)) != VK_OK)
+		goto out;
+	/* rule 2: newer only; a full record completes a tombstone of its own revision */
+	if (out->rev < held_rev || (out->rev == held_rev && (held_full || tombstone)))
 		goto out;
 	if (strcmp(type, "key") == 0)
 		rc = tombstone ? apply_key_tombstone(r, &before, out->id, text, err)
@@ -925,11 +1099,18 @@ vk_replica_apply(struct vk_replica *r, const char *json, size_t len, int64_t now
 		r->placed = 0; /* the caller may yet roll the tree record back: read it again */
 	/* rule 3, for this key, or for every key once the machine's place changed */
 	if ((strcmp(type, "key") == 0 || out->moved) &&
-	    (rc = run(r, out->moved ? S_PRUNE_ALL : S_PRUNE_KEY, NULL, err, "tttt",
+	    (rc = run(r, out->moved ? S_PRUNE_ALL : S_PRUNE_KEY, &held_changes, err, "tttt",
 	              out->moved ? NULL : out->id, r->machine, after.location, after.org)) != VK_OK)
 		goto out;
+	pruned = !out->moved && strcmp(type, "key") == 0 && !tombstone && held_changes > 0;
+	/*
+	 * A key record that does not cover this machine is held as a
+	 * tombstone would be: an older record stays refused, and the full
+	 * record of this same revision, should one come that covers it, is
+	 * still applied.
+	 */
 	if ((rc = run(r, S_HELD, NULL, err, "ttii", type, out->id, out->rev,
-	              (int64_t)!tombstone)) != VK_OK)
+	              (int64_t)(!tombstone && !pruned))) != VK_OK)
 		goto out;
 	out->what = VK_APPLIED;
 out:

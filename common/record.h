@@ -84,14 +84,23 @@ vk_rc vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, co
 void vk_publication_free(struct vk_publication *pub);
 
 /*
- * After every entry of pub is on the bus: records its entries in
- * sync_published and removes its outbox row unless a newer change of the
- * entity came meanwhile. Runs in the caller's write transaction.
+ * After every entry of pub is on the bus: records its entries, with their
+ * revision, in sync_published, marks their scopes' pages for a new head
+ * (sync_dirty, scope.h), and removes its outbox row unless a newer change
+ * of the entity came meanwhile. Runs in the caller's write transaction.
  */
 vk_rc vk_record_published(sqlite3 *db, const struct vk_publication *pub, char err[VK_ERRLEN]);
 
-/* The signed heartbeat: the authority's revision, its time and its name. malloc()ed. */
-char *vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const char *name);
+/*
+ * The signed heartbeat: the authority's revision, its time, its name, the
+ * counter that orders heartbeats, the epoch and the format it publishes.
+ * malloc()ed; NULL when out of memory.
+ */
+char *vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const char *name,
+                          int64_t seq, int64_t epoch);
+
+/* Any JSON text, signed as a value of the bus; malloc()ed, NULL when out of memory. */
+char *vk_record_sign(const unsigned char *sk, const char *json);
 
 /*
  * Verifies a value taken from the bus against the authority's public key;
@@ -107,6 +116,9 @@ enum vk_applied {
 	VK_APPLIED_OLD,       /* not newer than what the replica holds: ignored */
 	VK_APPLIED_ELSEWHERE, /* concerns no entity this machine holds: ignored */
 	VK_APPLIED_HEARTBEAT, /* a newer heartbeat, recorded */
+	VK_APPLIED_MISFILED,  /* not this machine's entry, or not what that entry holds: dropped */
+	VK_APPLIED_FUTURE,    /* a heartbeat signed beyond VK_CLOCK_SKEW ahead: refused */
+	VK_APPLIED_STALE,     /* older than its scope's head says the entry is: refused */
 };
 
 struct vk_apply_result {
@@ -129,16 +141,23 @@ vk_rc vk_replica_open(sqlite3 *db, const char *machine_id, struct vk_replica **o
 void vk_replica_close(struct vk_replica *r);
 
 /*
- * Applies one verified record (its JSON) to the replica, in the caller's
- * write transaction: only if its revision is newer than the one sync_held
- * records for the entity (a full record also replaces a tombstone of the
- * same revision); then the replica holds a key only while one of its
- * grants covers this machine. `now` is the local time, recorded with a
- * heartbeat. A record is applied whole or not at all (a savepoint):
- * on an error nothing of it stays, and the caller's transaction goes on.
+ * Applies one verified record (its JSON), the value of `entry` on the bus,
+ * to the replica, in the caller's write transaction. A record that is not
+ * what that entry of this machine's scopes holds (a tree record of another
+ * scope, a key's record under a scope it grants nothing in) is
+ * VK_APPLIED_MISFILED and changes nothing, and so does one older than
+ * `floor`, the revision the scope's index page lists for the entry (0 when
+ * none is known): VK_APPLIED_STALE. Otherwise the entry's revision is
+ * recorded, and the record applied only if its revision is newer than
+ * the one sync_held records for the entity (a full record also replaces a
+ * tombstone of the same revision); then the replica holds a key only while
+ * one of its grants covers this machine. `now` is the local time, recorded
+ * with a heartbeat (entry "hb"). A record is applied whole or not at all (a
+ * savepoint): on an error nothing of it stays, and the caller's
+ * transaction goes on.
  */
-vk_rc vk_replica_apply(struct vk_replica *r, const char *json, size_t len, int64_t now,
-                       struct vk_apply_result *out, char err[VK_ERRLEN]);
+vk_rc vk_replica_apply(struct vk_replica *r, const char *entry, int64_t floor, const char *json,
+                       size_t len, int64_t now, struct vk_apply_result *out, char err[VK_ERRLEN]);
 
 /*
  * This machine's scopes, as entry prefixes ("m.<machine>", "l.<location>",

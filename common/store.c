@@ -150,7 +150,52 @@ static const char schema_v3[] = "ALTER TABLE keys ADD COLUMN break_glass INTEGER
                                 " full INTEGER NOT NULL,"
                                 " PRIMARY KEY (kind, id)) STRICT, WITHOUT ROWID;";
 
-static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
+/*
+ * v4: a bus that cannot lie (SPEC §8, rules 7 to 11). On the authority,
+ * each published entry's revision and whether it holds a tombstone, the
+ * index pages it last published for each scope (head.h) and the pages
+ * whose scope head must be published again; each machine's format and last
+ * error. On a replica, the revision of every entry of its scopes it has
+ * seen, and the latest head of each scope. An authority publishes
+ * everything again, so that every entry's revision is known.
+ */
+static const char schema_v4[] =
+    "ALTER TABLE sync_published ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sync_published ADD COLUMN tomb INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX sync_published_entry ON sync_published(entry);"
+    "CREATE TABLE sync_pages ("
+    " scope TEXT NOT NULL,"
+    " page INTEGER NOT NULL,"
+    " count INTEGER NOT NULL,"
+    " digest BLOB NOT NULL,"
+    " rev INTEGER NOT NULL,"
+    " PRIMARY KEY (scope, page)) STRICT, WITHOUT ROWID;"
+    "CREATE TABLE sync_dirty ("
+    " scope TEXT NOT NULL,"
+    " page INTEGER NOT NULL,"
+    " rev INTEGER NOT NULL,"
+    " PRIMARY KEY (scope, page)) STRICT, WITHOUT ROWID;"
+    "CREATE INDEX sync_dirty_rev ON sync_dirty(rev);"
+    "ALTER TABLE sync_machines ADD COLUMN format INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE sync_machines ADD COLUMN last_error TEXT;"
+    "CREATE TABLE sync_entries ("
+    " entry TEXT PRIMARY KEY NOT NULL,"
+    " rev INTEGER NOT NULL,"
+    " tomb INTEGER NOT NULL) STRICT, WITHOUT ROWID;"
+    "CREATE TABLE sync_heads ("
+    " scope TEXT PRIMARY KEY NOT NULL,"
+    " epoch INTEGER NOT NULL,"
+    " rev INTEGER NOT NULL,"
+    " value TEXT NOT NULL) STRICT, WITHOUT ROWID;"
+    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'fleet_revision'"
+    " AND EXISTS (SELECT 1 FROM meta WHERE name = 'fleet_role' AND value = 'authority');"
+    "INSERT INTO sync_outbox (kind, id, rev) SELECT DISTINCT kind, id,"
+    " (SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'fleet_revision')"
+    " FROM sync_published WHERE EXISTS (SELECT 1 FROM meta WHERE name = 'fleet_role'"
+    " AND value = 'authority') ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev;";
+
+static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                          schema_v4};
 
 vk_rc
 vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN])

@@ -13,8 +13,9 @@
  *   events(id, at, actor, effective, action, key_id, detail)
  *   meta(name, value)     -- "host_machine_id" and "host_binding": this host's machine;
  *                            the fleet's role, revision and heartbeat (fleet.h)
- *   keys.break_glass; sync_outbox, sync_published, sync_machines (the authority);
- *   sync_held (a replica): the fleet, SPEC §8 (fleet.h, record.h)
+ *   keys.break_glass; sync_outbox, sync_published, sync_pages, sync_dirty,
+ *   sync_machines (the authority); sync_held, sync_entries, sync_heads (a
+ *   replica): the fleet, SPEC §8 (fleet.h, record.h, scope.h)
  * Times are integer seconds since the epoch. Rows of keys' children go with
  * the key (ON DELETE CASCADE); resources with children or grants cannot be
  * deleted (the caller checks and says why).
@@ -36,7 +37,7 @@
 
 #include "vk.h"
 
-#define VK_SCHEMA_VERSION 3
+#define VK_SCHEMA_VERSION 4
 
 enum vk_open_mode {
 	VK_OPEN_LOGIN, /* existing, current schema; the module and `check` */

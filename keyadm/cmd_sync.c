@@ -180,24 +180,46 @@ status_authority(struct ka_ctx *ctx, const char *host)
 		    " coalesce(" META_INT(
 		        VK_META_REVISION) ", 0),"
 		                          " 'unpublished', (SELECT count(*) FROM sync_outbox),"
-		                          " 'machines', (SELECT json_group_array(json_object('id', "
-		                          "id, 'name', name,"
-		                          "  'revision', revision, 'reported_at', reported_at)) "
-		                          "FROM (SELECT m.id, m.name,"
-		                          "  s.revision, " KA_TIME_SQL(
-		                              "s.reported_at") " AS reported_at" MACHINES_SQL ")))",
+		                          " 'heads_unpublished', (SELECT count(DISTINCT scope) "
+		                          "FROM sync_dirty),"
+		                          " 'bucket_made_at', " KA_TIME_SQL(META_INT(
+		                              VK_META_BUCKET_MADE)) ","
+		                                                    " 'machines', (SELECT "
+		                                                    "json_group_array(json_object('"
+		                                                    "id', id, 'name', name,"
+		                                                    "  'revision', revision, "
+		                                                    "'reported_at', reported_at, "
+		                                                    "'format', format,"
+		                                                    "  'last_error', last_error)) "
+		                                                    "FROM (SELECT m.id, m.name, "
+		                                                    "s.revision,"
+		                                                    "  " KA_TIME_SQL(
+		                                                        "s.reported_at") " AS "
+		                                                                         "reported_"
+		                                                                         "at, "
+		                                                                         "s.format,"
+		                                                                         " s.last_"
+		                                                                         "erro"
+		                                                                         "r" MACHINES_SQL
+		                                                                         ")))",
 		    "t", host);
-	if (ka_print_table(ctx, (const char *const[]){"ROLE", "REVISION", "UNPUBLISHED", NULL},
-	                   "SELECT 'authority', coalesce(" META_INT(
-	                       VK_META_REVISION) ", 0),"
-	                                         " (SELECT count(*) FROM sync_outbox)",
-	                   "") != KA_OK)
+	if (ka_print_table(
+	        ctx, (const char *const[]){"ROLE", "REVISION", "UNPUBLISHED", "BUCKET MADE", NULL},
+	        "SELECT 'authority', coalesce(" META_INT(
+	            VK_META_REVISION) ", 0),"
+	                              " (SELECT count(*) FROM sync_outbox),"
+	                              " coalesce(" KA_TIME_SQL(
+	                                  META_INT(VK_META_BUCKET_MADE)) ", '-')",
+	        "") != KA_OK)
 		return KA_FAIL;
 	putchar('\n');
 	return ka_print_table(
-	    ctx, (const char *const[]){"MACHINE", "NAME", "REVISION", "REPORTED", NULL},
+	    ctx,
+	    (const char *const[]){"MACHINE", "NAME", "REVISION", "REPORTED", "FORMAT", "LAST ERROR",
+	                          NULL},
 	    "SELECT m.id, m.name, coalesce(s.revision, 'never'),"
-	    " coalesce(" KA_TIME_SQL("s.reported_at") ", '-')" MACHINES_SQL,
+	    " coalesce(" KA_TIME_SQL("s.reported_at") ", '-'), coalesce(s.format, '-'),"
+	                                              " coalesce(s.last_error, '-')" MACHINES_SQL,
 	    "t", host);
 }
 
@@ -213,12 +235,15 @@ status_replica(struct ka_ctx *ctx)
 		    " 'revision', coalesce(" META_INT(
 		        VK_META_APPLIED_REV) ", 0),"
 		                             " 'heartbeat_at', " KA_TIME_SQL(META_INT(
-		                                 VK_META_HEARTBEAT_SEEN)) ","
-		                                                          " 'keys', (SELECT "
-		                                                          "count(*) FROM keys),"
-		                                                          " 'last_error',"
-		                                                          " " META_TEXT(
-		                                                              VK_META_SYNC_ERROR) ")",
+		                                 VK_META_HEARTBEAT_AT)) ","
+		                                                        " 'heartbeat_seen',"
+		                                                        " " KA_TIME_SQL(META_INT(
+		                                                            VK_META_HEARTBEAT_SEEN)) ","
+		                                                                                     " 'authority_format', " META_INT(
+		                                                                                         VK_META_HEARTBEAT_FORMAT) ","
+		                                                                                                                   " 'keys', (SELECT count(*) FROM keys),"
+		                                                                                                                   " 'last_error', " META_TEXT(
+		                                                                                                                       VK_META_SYNC_ERROR) ")",
 		    "t", machine);
 	return ka_print_table(
 	    ctx,
@@ -227,10 +252,10 @@ status_replica(struct ka_ctx *ctx)
 	    "SELECT 'replica', coalesce(?1, '-'), coalesce(" META_INT(
 	        VK_META_APPLIED_REV) ", 0),"
 	                             " coalesce((?2 - " META_INT(
-	                                 VK_META_HEARTBEAT_SEEN) ") || 's', 'never'),"
-	                                                         " (SELECT count(*) FROM keys), "
-	                                                         "coalesce(" META_TEXT(
-	                                                             VK_META_SYNC_ERROR) ", '-')",
+	                                 VK_META_HEARTBEAT_AT) ") || 's', 'never'),"
+	                                                       " (SELECT count(*) FROM keys), "
+	                                                       "coalesce(" META_TEXT(
+	                                                           VK_META_SYNC_ERROR) ", '-')",
 	    "ti", machine, ctx->now);
 }
 
@@ -370,16 +395,15 @@ machines_config(struct ka_ctx *ctx)
 	         "authority_key = %s\n"
 	         "heartbeat_interval = %llds\nresync_interval = %llds\nmax_staleness = %lld%s\n"
 	         ";\n"
-	         "; This machine's bus user may read only its own scopes and write only its own\n"
-	         "; acknowledgement; in the nats-server account (docs/FLEET.md):\n"
-	         ";   { user: \"%s\", password: \"...\", permissions: {\n"
+	         "; This machine's bus user, in the account for machines (docs/FLEET.md), may\n"
+	         "; read only its own scopes and say only its own acknowledgement:\n"
+	         ";   { user: \"machine-%s\", password: \"...\", permissions: {\n"
 	         ";       publish: { allow: [\n"
-	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.m.%s.>\",\n"
-	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.l.%s.>\",\n"
-	         ";         \"$JS.API.CONSUMER.CREATE.KV_%s.*.$KV.%s.o.%s.>\",\n"
+	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.m.%s.>\",\n"
+	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.l.%s.>\",\n"
+	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.o.%s.>\",\n"
 	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.hb\",\n"
-	         ";         \"$JS.API.CONSUMER.DELETE.KV_%s.*\",\n"
-	         ";         \"$KV.%s.a.%s\" ] },\n"
+	         ";         \"vkack.%s.%s\" ] },\n"
 	         ";       subscribe: { allow: [\n"
 	         ";         \"vk.%s.m.%s.>\", \"vk.%s.l.%s.>\", \"vk.%s.o.%s.>\", \"vk.%s.hb\",\n"
 	         ";         \"_INBOX.%s.>\" ] } } }\n",
@@ -387,7 +411,7 @@ machines_config(struct ka_ctx *ctx)
 	         s->servers != NULL ? s->servers : "nats://127.0.0.1:4222", b, pk,
 	         (long long)s->heartbeat_interval, (long long)s->resync_interval,
 	         (long long)s->max_staleness, s->max_staleness > 0 ? "s" : "", id, b, b, id, b, b,
-	         loc, b, b, org, b, b, b, b, id, b, id, b, loc, b, org, b, id);
+	         loc, b, b, org, b, b, b, id, b, id, b, loc, b, org, b, id);
 	if (ctx->json)
 		return ka_print_json(ctx, "SELECT json_object('machine_id', ?1, 'config', ?2)",
 		                     "tt", id, conf);

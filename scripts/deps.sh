@@ -9,7 +9,7 @@ libsodium-dev libsqlite3-dev libiniparser-dev libnats-dev"
 # holds libFuzzer; clang only recommends it, and installs here skip recommends).
 TEST_PACKAGES="libcmocka-dev openssh-server openssh-client
 sshpass sudo sqlite3 jq clang libclang-rt-14-dev valgrind util-linux procps iproute2 passwd binutils
-libpam-modules nats-server curl"
+libpam-modules nats-server curl faketime"
 
 # To build the Debian packages (scripts/build-packages.sh) and test them as
 # installed (tests/test-packages.sh): debhelper, lintian, and what the test

@@ -1,16 +1,24 @@
 /*
  * authority.c - viamkey-syncd on the authority: publishes the outbox to
- * the bus, signed, and a heartbeat; collects the machines'
- * acknowledgements for keyadm sync status and sync wait.
+ * the bus, signed, then the heads of the scopes it changed, and a
+ * heartbeat; collects the machines' acknowledgements (acks.c) for keyadm
+ * sync status and sync wait.
  *
  * Security rules for this file:
  *  1. An outbox row leaves the outbox only once every entry of its
  *     publication is acknowledged by JetStream: a crash or an unreachable
- *     bus loses nothing, and publishing twice is harmless (revisions).
- *  2. A heartbeat's revision is one every change up to which is on the
- *     bus: a machine that applied everything before a heartbeat has
- *     applied that revision.
- *  3. The signing key stays in sodium_malloc() memory, loaded once.
+ *     bus loses nothing, and publishing twice is harmless (revisions). A
+ *     scope's head is published again until JetStream has it (sync_dirty).
+ *  2. A heartbeat's revision is one every change up to which, and every
+ *     head that describes it, is in the bucket: a machine that applied
+ *     everything before a heartbeat has applied that revision.
+ *  3. Every value goes first to the live subjects machines follow, plain
+ *     NATS, then into the bucket: a stream electing a leader delays the
+ *     bucket, not the machines that are connected.
+ *  4. Heartbeats are counted: each carries a counter that never goes back,
+ *     across restarts too (VK_META_HB_BOOT), so that a machine orders them
+ *     without a clock.
+ *  5. The signing key stays in sodium_malloc() memory, loaded once.
  */
 #include "autoconfig.h"
 
@@ -22,17 +30,20 @@
 #include "duration.h"
 #include "fleet.h"
 #include "record.h"
+#include "scope.h"
 #include "store.h"
 #include "syncd.h"
 #include "token.h"
+#include "txn.h"
 
-#define BATCH          500   /* outbox rows per publication round */
+#define BATCH          500   /* outbox rows, or scope heads, per publication round */
 #define PUBLISH_WAIT   10000 /* ms for JetStream to acknowledge a round */
 #define POLL_MS        50    /* how often the outbox is looked at: cheap, by its index */
 #define ONCE_DEADLINE  60000 /* ms --once waits for the bus */
 #define HOST_NAME_SIZE 256
 #define RETRY_MIN_MS   1000
 #define RETRY_MAX_MS   30000
+#define EPOCH          0 /* the epoch of a fleet trusted by [sync] authority_key alone */
 
 struct authority {
 	const struct vk_config *cfg;
@@ -40,11 +51,12 @@ struct authority {
 	struct sd_bus bus;
 	unsigned char *sk;
 	char host[HOST_NAME_SIZE];
-	natsSubscription *acks;
 	int bucket_ready;
 	char tag[17]; /* in the acknowledgements consumer's name, as on a machine */
+	int64_t boot, beats;
 	int64_t next_hb_ms;
 	int64_t retry_ms, next_try_ms; /* after the bus refused: wait longer each time */
+	int64_t live_rev;              /* records up to here went to the live subjects already */
 	long published;
 };
 
@@ -59,60 +71,43 @@ query_int(struct authority *a, const char *sql)
 	return v;
 }
 
-/* The bucket, created when missing, with the republished subjects machines follow. */
+/* Rule 3: the value on the live subject of entry, then into the bucket (async). */
 static int
-ensure_bucket(struct authority *a)
-{
-	const struct vk_sync_config *s = &a->cfg->sync;
-	char source[128], destination[128];
-	kvStore *kv = NULL;
-	jsRePublish rp;
-	kvConfig kc;
-	natsStatus st;
-
-	if (a->bucket_ready)
-		return 0;
-	st = js_KeyValue(&kv, a->bus.js, s->bucket);
-	if (st == NATS_OK) {
-		kvStore_Destroy(kv);
-		a->bucket_ready = 1;
-		return 0;
-	}
-	if (st != NATS_NOT_FOUND) {
-		sd_log(LOG_WARNING, "cannot look up bucket %s: %s", s->bucket,
-		       natsStatus_GetText(st));
-		return -1;
-	}
-	kvConfig_Init(&kc);
-	jsRePublish_Init(&rp);
-	snprintf(source, sizeof source, "%s>", a->bus.kv_prefix);
-	snprintf(destination, sizeof destination, "%s>", a->bus.live_prefix);
-	rp.Source = source;
-	rp.Destination = destination;
-	kc.Bucket = s->bucket;
-	kc.History = 1;
-	kc.Replicas = s->replicas;
-	kc.MaxValueSize = VK_RECORD_MAX;
-	kc.RePublish = &rp;
-	if ((st = js_CreateKeyValue(&kv, a->bus.js, &kc)) != NATS_OK) {
-		sd_log(LOG_WARNING, "cannot create bucket %s: %s (%s)", s->bucket,
-		       natsStatus_GetText(st), nats_GetLastError(NULL));
-		return -1;
-	}
-	kvStore_Destroy(kv);
-	sd_log(LOG_INFO, "created bucket %s with %d replicas", s->bucket, s->replicas);
-	a->bucket_ready = 1;
-	return 0;
-}
-
-static int
-put(struct authority *a, const char *entry, const char *value)
+put(struct authority *a, const char *entry, const char *value, int live)
 {
 	char subject[VK_ENTRY_MAX + 96];
+	size_t len = strlen(value);
 
+	if (live) {
+		snprintf(subject, sizeof subject, "%s%s", a->bus.live_prefix, entry);
+		(void)sd_bus_publish(&a->bus, subject, value, len);
+	}
 	snprintf(subject, sizeof subject, "%s%s", a->bus.kv_prefix, entry);
-	return js_PublishAsync(a->bus.js, subject, value, (int)strlen(value), NULL) == NATS_OK ? 0
-	                                                                                       : -1;
+	return js_PublishAsync(a->bus.js, subject, value, (int)len, NULL) == NATS_OK ? 0 : -1;
+}
+
+/* Waits for JetStream to acknowledge every put of the round; 0, or -1 when any was refused. */
+static int
+round_done(struct authority *a, int failed, int n, const char *what)
+{
+	jsPubOptions po;
+
+	jsPubOptions_Init(&po);
+	po.MaxWait = PUBLISH_WAIT;
+	/* rule 1: every put acknowledged, none refused (bus.c's on_pub_error counts those) */
+	if (js_PublishAsyncComplete(a->bus.js, &po) != NATS_OK || failed ||
+	    __atomic_load_n(&a->bus.pub_failed, __ATOMIC_SEQ_CST) != 0) {
+		natsMsgList pending;
+
+		/* drop whatever is still in flight: the store keeps the rows for the next round */
+		if (js_PublishAsyncGetPendingList(&pending, a->bus.js) == NATS_OK)
+			natsMsgList_Destroy(&pending);
+		sd_log(LOG_WARNING, "the bus did not take %d %s; they stay to be published", n,
+		       what);
+		a->bucket_ready = 0; /* is the bucket still there? (bucket.c) */
+		return -1;
+	}
+	return 0;
 }
 
 /* One round: up to BATCH outbox rows, built, put, acknowledged, then marked. Rows done, or -1. */
@@ -121,9 +116,9 @@ publish_round(struct authority *a)
 {
 	struct vk_publication *pubs = NULL;
 	char err[VK_ERRLEN];
-	jsPubOptions po;
 	sqlite3_stmt *st = NULL;
 	int n = 0, failed = 0, rc = -1;
+	int64_t top = 0;
 
 	if (vk_store_prepare(a->db, "cannot read the outbox", err, &st,
 	                     "SELECT kind, id, rev FROM sync_outbox ORDER BY rev LIMIT ?1", "i",
@@ -154,24 +149,20 @@ publish_round(struct authority *a)
 	}
 	__atomic_store_n(&a->bus.pub_failed, 0, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < n && !failed; i++) {
-		for (size_t e = 0; e < pubs[i].nentries && !failed; e++)
-			failed = put(a, pubs[i].entries[e], pubs[i].value) != 0;
-		for (size_t e = 0; e < pubs[i].ngone && !failed; e++)
-			failed = put(a, pubs[i].gone[e], pubs[i].tombstone) != 0;
-	}
-	jsPubOptions_Init(&po);
-	po.MaxWait = PUBLISH_WAIT;
-	/* rule 1: every put acknowledged, none refused (bus.c's on_pub_error counts those) */
-	if (js_PublishAsyncComplete(a->bus.js, &po) != NATS_OK || failed ||
-	    __atomic_load_n(&a->bus.pub_failed, __ATOMIC_SEQ_CST) != 0) {
-		natsMsgList pending;
+		/* a record that went live in a round the bucket refused does not go again */
+		int live = pubs[i].rev > a->live_rev;
 
-		/* drop whatever is still in flight: the outbox keeps the rows for the next round */
-		if (js_PublishAsyncGetPendingList(&pending, a->bus.js) == NATS_OK)
-			natsMsgList_Destroy(&pending);
-		sd_log(LOG_WARNING, "the bus did not take %d changes; they stay in the outbox", n);
-		goto out;
+		for (size_t e = 0; e < pubs[i].nentries && !failed; e++)
+			failed = put(a, pubs[i].entries[e], pubs[i].value, live) != 0;
+		for (size_t e = 0; e < pubs[i].ngone && !failed; e++)
+			failed = put(a, pubs[i].gone[e], pubs[i].tombstone, live) != 0;
+		if (pubs[i].rev > top)
+			top = pubs[i].rev;
 	}
+	if (top > a->live_rev)
+		a->live_rev = top;
+	if (round_done(a, failed, n, "changes") != 0)
+		goto out;
 	if (vk_store_begin(a->db, err) != VK_OK)
 		goto fail;
 	for (int i = 0; i < n; i++)
@@ -194,125 +185,167 @@ out:
 	return rc;
 }
 
-/* The revision every change up to which is on the bus (rule 2). */
+/* One round of scope heads (scope.h): built, put, acknowledged, marked. Heads done, or -1. */
+static int
+heads_round(struct authority *a)
+{
+	struct vk_head_pub *pubs = NULL;
+	char err[VK_ERRLEN], entry[VK_ENTRY_MAX];
+	size_t n = 0;
+	int failed = 0;
+	vk_rc rc;
+
+	(void)sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL);
+	rc = vk_heads_build(a->db, a->sk, EPOCH, vk_now(), BATCH, &pubs, &n, err);
+	(void)sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	__atomic_store_n(&a->bus.pub_failed, 0, __ATOMIC_SEQ_CST);
+	for (size_t i = 0; i < n && !failed; i++) {
+		/* the pages first: a machine that reads the head finds what it lists */
+		for (int p = 0; p < VK_HEAD_PAGES && !failed; p++) {
+			if (pubs[i].pages[p] == NULL)
+				continue;
+			snprintf(entry, sizeof entry, "%s.i.%x", pubs[i].scope, p);
+			failed = put(a, entry, pubs[i].pages[p], 0) != 0;
+		}
+		snprintf(entry, sizeof entry, "%s.h", pubs[i].scope);
+		failed = failed || put(a, entry, pubs[i].value, 1) != 0;
+	}
+	if (round_done(a, failed, (int)n, "scope heads") != 0) {
+		vk_heads_free(pubs, n);
+		return -1;
+	}
+	if ((rc = vk_store_begin(a->db, err)) == VK_OK &&
+	    (rc = vk_heads_published(a->db, pubs, n, err)) == VK_OK)
+		rc = vk_store_commit(a->db, err);
+	else
+		vk_store_rollback(a->db);
+	vk_heads_free(pubs, n);
+	if (rc != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	return (int)n;
+}
+
+/* The revision every change up to which, and every head of it, is in the bucket (rule 2). */
 static int64_t
 published_revision(struct authority *a)
 {
-	return query_int(a,
-	                 "SELECT coalesce((SELECT min(rev) - 1 FROM sync_outbox),"
-	                 " (SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_REVISION
-	                 "'), 0)");
+	return query_int(
+	    a, "SELECT CASE WHEN pending IS NULL THEN coalesce((SELECT CAST(value AS INTEGER)"
+	       " FROM meta WHERE name = '" VK_META_REVISION "'), 0) ELSE pending - 1 END"
+	       " FROM (SELECT min(rev) AS pending FROM (SELECT min(rev) AS rev FROM sync_outbox"
+	       " UNION ALL SELECT min(rev) FROM sync_dirty))");
 }
 
+/*
+ * Rule 4: the heartbeat's counter starts above every one an earlier run of
+ * this daemon could have used: each run takes the next 2^32.
+ */
+static int
+count_boots(struct authority *a)
+{
+	char err[VK_ERRLEN];
+
+	if (vk_store_begin(a->db, err) != VK_OK ||
+	    vk_store_query_int(a->db, "cannot read the heartbeat's counter", err, &a->boot,
+	                       "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+	                       " WHERE name = '" VK_META_HB_BOOT "'), 0) + 1",
+	                       "") != VK_OK ||
+	    vk_store_exec(a->db, "cannot record the heartbeat's counter", err, NULL,
+	                  "INSERT INTO meta (name, value) VALUES ('" VK_META_HB_BOOT "', ?1)"
+	                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                  "i", a->boot) != VK_OK ||
+	    vk_store_commit(a->db, err) != VK_OK) {
+		vk_store_rollback(a->db);
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The heartbeat: on the live subject every interval, whatever the bucket
+ * does (rule 3), and into the bucket for machines that read it there. 0
+ * when the bucket took it.
+ */
 static int
 heartbeat(struct authority *a)
 {
 	int64_t rev = published_revision(a);
-	char *value = vk_record_heartbeat(a->sk, rev, vk_now(), a->host);
+	char *value = vk_record_heartbeat(a->sk, rev, vk_now(), a->host,
+	                                  a->boot * ((int64_t)1 << 32) + ++a->beats, EPOCH);
 	char subject[128];
 	jsPubAck *ack = NULL;
+	jsPubOptions po;
 	natsStatus st;
 
 	if (value == NULL)
 		return -1;
+	a->next_hb_ms = sd_now_ms() + a->cfg->sync.heartbeat_interval * 1000;
+	snprintf(subject, sizeof subject, "%shb", a->bus.live_prefix);
+	(void)sd_bus_publish(&a->bus, subject, value, strlen(value));
+	if (!a->bucket_ready) {
+		free(value);
+		return -1;
+	}
+	jsPubOptions_Init(&po);
+	po.MaxWait = 2000;
 	snprintf(subject, sizeof subject, "%shb", a->bus.kv_prefix);
-	st = js_Publish(&ack, a->bus.js, subject, value, (int)strlen(value), NULL, NULL);
+	st = js_Publish(&ack, a->bus.js, subject, value, (int)strlen(value), &po, NULL);
 	jsPubAck_Destroy(ack);
 	free(value);
 	if (st != NATS_OK) {
-		sd_log(LOG_WARNING, "cannot publish the heartbeat: %s", natsStatus_GetText(st));
+		sd_log(LOG_WARNING, "cannot put the heartbeat in the bucket: %s",
+		       natsStatus_GetText(st));
+		a->bucket_ready = 0;
 		return -1;
 	}
-	a->next_hb_ms = sd_now_ms() + a->cfg->sync.heartbeat_interval * 1000;
 	return 0;
 }
 
-/* A machine's acknowledgement, under a.<machine>: {"machine", "rev", "at"}. */
-static void
-acknowledged(struct authority *a, natsMsg *m)
-{
-	const char *entry = sd_msg_entry(&a->bus, m);
-	char err[VK_ERRLEN], *json;
-
-	if (entry == NULL || strncmp(entry, "a.", 2) != 0 || !vk_uuid_valid(entry + 2))
-		return;
-	if ((json = strndup(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m))) == NULL)
-		return;
-	/* the entry names the machine: its bus user may write only its own */
-	if (vk_store_exec(a->db, "cannot record an acknowledgement", err, NULL,
-	                  "INSERT INTO sync_machines (machine_id, revision, reported_at)"
-	                  " SELECT ?1, json_extract(?2, '$.rev'), ?3"
-	                  " WHERE json_valid(?2) AND json_extract(?2, '$.machine') = ?1"
-	                  " AND typeof(json_extract(?2, '$.rev')) = 'integer'"
-	                  " ON CONFLICT (machine_id) DO UPDATE SET revision = excluded.revision,"
-	                  " reported_at = excluded.reported_at",
-	                  "tti", entry + 2, json, vk_now()) != VK_OK)
-		sd_log(LOG_WARNING, "%s", err);
-	free(json);
-}
-
-/*
- * Records m and every message queued behind it in one transaction, so that
- * keyadm never waits behind the network; adds to *got those of a catch-up
- * consumer (got NULL: none is read), *got = pending after its last. -1 when
- * no transaction could be opened: the messages are freed all the same, and
- * each machine's next acknowledgement (six heartbeat intervals at most)
- * brings its revision again.
- */
+/* Rule 10 of SPEC §8: a bucket made anew gets everything again, and the audit trail says so. */
 static int
-record_acks(struct authority *a, natsMsg *m, int *connected, int64_t *got, int64_t pending)
+publish_everything(struct authority *a)
 {
+	struct vk_txn t = {.db = a->db, .actor = "viamkey-syncd", .now = vk_now()};
 	char err[VK_ERRLEN];
-	int rc = 0;
 
-	if (vk_store_begin(a->db, err) != VK_OK) {
-		sd_log(LOG_WARNING, "%s", err);
-		rc = -1;
-	}
-	do {
-		if (rc == 0)
-			acknowledged(a, m);
-		if (got != NULL && natsMsg_GetReply(m) != NULL && sd_msg_pending(m) >= 0 &&
-		    (++*got, sd_msg_pending(m) == 0))
-			*got = pending;
-		natsMsg_Destroy(m);
-	} while ((got == NULL || *got < pending) &&
-	         (m = sd_queue_pop(&a->bus.q, 0, connected, NULL)) != NULL);
-	if (rc == 0 && vk_store_commit(a->db, err) != VK_OK)
-		sd_log(LOG_WARNING, "%s", err);
-	return rc;
-}
-
-/*
- * Reads every acknowledgement the bucket holds (after a (re)connect): -1
- * when it could not, or the connection was made again meanwhile (a machine
- * acknowledges again at least every six heartbeat intervals, so a read that
- * stalls loses nothing for long). It waits for the bus with no transaction
- * open.
- */
-static int
-read_acks(struct authority *a)
-{
-	char deliver[160], err[512], name[64];
-	int64_t pending, got = 0;
-	int connected = 0;
-
-	snprintf(deliver, sizeof deliver, "%s.acks", a->bus.inbox);
-	snprintf(name, sizeof name, "vk-authority-a-%s", a->tag);
-	if ((pending = sd_bus_consumer(&a->bus, name, "a.>", deliver, err, sizeof err)) < 0) {
-		sd_log(LOG_WARNING, "cannot read the acknowledgements: %s", err);
-		if (strstr(err, "Timeout") != NULL)
-			sd_random_tag(a->tag); /* see catch_up() in machine.c */
+	if (vk_txn_begin(&t, err) != VK_OK || vk_txn_changed_all(&t, err) != VK_OK ||
+	    vk_store_exec(a->db, "cannot record the bucket", err, NULL,
+	                  "INSERT INTO meta (name, value) VALUES ('" VK_META_BUCKET_MADE "', ?1)"
+	                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                  "i", t.now) != VK_OK ||
+	    vk_txn_event(&t, "sync.bucket", NULL, err,
+	                 "bucket %s made anew; everything published again",
+	                 a->cfg->sync.bucket) != VK_OK ||
+	    vk_txn_commit(&t, err) != VK_OK) {
+		vk_txn_rollback(&t);
+		sd_log(LOG_ERR, "%s", err);
 		return -1;
 	}
-	while (got < pending && !sd_stop) {
-		natsMsg *m = sd_queue_pop(&a->bus.q, 5000, &connected, NULL);
+	return 0;
+}
 
-		if (m == NULL || record_acks(a, m, &connected, &got, pending) != 0)
-			break;
-	}
-	sd_bus_consumer_done(&a->bus, name);
-	return connected ? -1 : 0; /* one missed here comes again with the machine's next */
+/* The bucket, made (again) when it is missing or not as bucket.c wants it. */
+static int
+ensure_bucket(struct authority *a)
+{
+	int made;
+
+	if (a->bucket_ready)
+		return 0;
+	if (sd_bucket_ensure(&a->bus, &a->cfg->sync, &made) != 0 ||
+	    (made && publish_everything(a) != 0))
+		return -1;
+	a->bucket_ready = 1;
+	return 0;
 }
 
 /*
@@ -329,11 +362,35 @@ back_off(struct authority *a)
 	a->next_try_ms = sd_now_ms() + a->retry_ms / 2 + randombytes_uniform((uint32_t)a->retry_ms);
 }
 
+/* One pass of publishing: everything due, then a heartbeat. 1 when nothing is left, 0, -1. */
+static int
+publish(struct authority *a)
+{
+	int n = 0, heads = 0;
+
+	while (!sd_stop && (n = publish_round(a)) > 0)
+		;
+	while (n == 0 && !sd_stop && (heads = heads_round(a)) > 0)
+		;
+	if (n < 0 || heads < 0)
+		return -1;
+	if (a->published == 0 && sd_now_ms() < a->next_hb_ms)
+		return 0;
+	if (heartbeat(a) != 0)
+		return -1;
+	if (a->published > 0)
+		sd_log(LOG_INFO, "published %ld changes; revision %lld", a->published,
+		       (long long)published_revision(a));
+	a->published = 0;
+	return query_int(a, "SELECT (SELECT count(*) FROM sync_outbox) +"
+	                    " (SELECT count(*) FROM sync_dirty)") == 0;
+}
+
 int
 sd_authority(const struct vk_config *cfg, const char *store, int once)
 {
 	struct authority a;
-	char err[VK_ERRLEN], subject[160], inbox[96];
+	char err[VK_ERRLEN], inbox[96];
 	enum vk_fleet_role role;
 	int64_t deadline = sd_now_ms() + ONCE_DEADLINE;
 	int status = 1, catch_up = 1;
@@ -357,62 +414,47 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 		sd_log(LOG_ERR, "%s", a.sk ? err : "out of memory");
 		goto out;
 	}
+	if (count_boots(&a) != 0)
+		goto out;
 	sd_random_tag(a.tag);
 	snprintf(inbox, sizeof inbox, "_INBOX.authority");
-	if (sd_bus_open(&a.bus, &cfg->sync, "viamkey-syncd authority", inbox) != 0)
+	if (sd_bus_open(&a.bus, &cfg->sync, "viamkey-syncd authority", inbox) != 0 ||
+	    sd_acks_subscribe(&a.bus) != 0)
 		goto out;
-	snprintf(subject, sizeof subject, "%sa.>", a.bus.live_prefix);
-	if (sd_bus_subscribe(&a.bus, subject, &a.acks) != 0)
-		goto out;
-	snprintf(subject, sizeof subject, "%s.acks", inbox);
-	{
-		natsSubscription *acks_inbox;
-
-		if (sd_bus_subscribe(&a.bus, subject, &acks_inbox) != 0)
-			goto out;
-	}
 	sd_log(LOG_INFO, "publishing store %s to bucket %s", store, cfg->sync.bucket);
 	while (!sd_stop) {
-		int connected = 0, n = 0;
+		int connected = 0, done;
 		natsMsg *m;
 
 		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED &&
-		    sd_now_ms() >= a.next_try_ms && ensure_bucket(&a) == 0) {
-			if (catch_up && read_acks(&a) == 0)
-				catch_up = 0;
-			/* publish while there is something: a change committed or left from before
-			 */
-			while (!sd_stop && (n = publish_round(&a)) > 0)
-				;
-			if (n < 0) {
+		    sd_now_ms() >= a.next_try_ms) {
+			if (ensure_bucket(&a) != 0) {
 				back_off(&a);
-			} else if (a.published > 0 || sd_now_ms() >= a.next_hb_ms) {
-				if (heartbeat(&a) != 0) {
+			} else {
+				if (catch_up && sd_acks_read(a.db, &a.bus, a.tag) == 0)
+					catch_up = 0;
+				if ((done = publish(&a)) < 0) {
 					back_off(&a);
 				} else {
 					a.retry_ms = 0;
-					if (a.published > 0)
-						sd_log(LOG_INFO,
-						       "published %ld changes; revision %lld",
-						       a.published,
-						       (long long)published_revision(&a));
-					a.published = 0;
-					if (once &&
-					    query_int(&a, "SELECT count(*) FROM sync_outbox") ==
-					        0) {
+					if (once && done == 1) {
 						status = 0;
 						break;
 					}
 				}
 			}
 		}
+		/* machines hear from the authority while the bucket is away (rule 3) */
+		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED &&
+		    sd_now_ms() >= a.next_hb_ms)
+			(void)heartbeat(&a);
 		if (once && sd_now_ms() > deadline) {
 			sd_log(LOG_ERR, "--once: the bus did not take everything in %d s",
 			       ONCE_DEADLINE / 1000);
 			break;
 		}
 		if ((m = sd_queue_pop(&a.bus.q, POLL_MS, &connected, NULL)) != NULL)
-			(void)record_acks(&a, m, &connected, NULL, 0);
+			(void)sd_acks_record(a.db, &a.bus, m, &connected, NULL, 0);
 		if (connected)
 			catch_up = 1;
 	}

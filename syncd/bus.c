@@ -25,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "record.h"
 #include "syncd.h"
 
 #define QUEUE_INITIAL   1024
@@ -38,6 +39,8 @@
  */
 #define CONSUMER_WAIT_MS 2000
 #define PASSWORD_MAX     512
+#define FETCH_WINDOW     256           /* direct gets in flight at once */
+#define FETCH_SLICE_MS   100           /* how often a fetch looks whether the server refused it */
 #define CONSUMER_IDLE_NS "30000000000" /* a forgotten catch-up consumer goes after 30 s */
 
 /* ---- the queue ------------------------------------------------------------- */
@@ -178,10 +181,22 @@ on_disconnected(natsConnection *nc, void *closure)
 static void
 on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
 {
-	(void)nc;
+	const char *text = NULL;
+
 	(void)sub;
 	(void)closure;
-	sd_log(LOG_WARNING, "bus: %s", natsStatus_GetText(s));
+	if (s == NATS_NOT_PERMITTED && natsConnection_GetLastError(nc, &text) != NATS_OK &&
+	    text != NULL && strstr(text, "$JS.API.DIRECT.GET.") != NULL) {
+		/* sd_bus_fetch() tells its caller: this bus user reads its scopes otherwise */
+		pthread_mutex_lock(&open_mu);
+		if (open_bus != NULL)
+			__atomic_add_fetch(&open_bus->denied_get, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&open_mu);
+		sd_log(LOG_DEBUG, "bus: %s", text);
+		return;
+	}
+	sd_log(LOG_WARNING, "bus: %s%s%s", natsStatus_GetText(s), text != NULL ? ": " : "",
+	       text != NULL ? text : "");
 }
 
 /*
@@ -297,6 +312,7 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 	snprintf(b->stream, sizeof b->stream, "KV_%s", cfg->bucket);
 	snprintf(b->kv_prefix, sizeof b->kv_prefix, "$KV.%s.", cfg->bucket);
 	snprintf(b->live_prefix, sizeof b->live_prefix, "vk.%s.", cfg->bucket);
+	snprintf(b->ack_prefix, sizeof b->ack_prefix, "vkack.%s.", cfg->bucket);
 	snprintf(b->inbox, sizeof b->inbox, "%s", inbox);
 	if (cfg->servers == NULL) {
 		sd_log(LOG_ERR, "no [sync] servers configured");
@@ -368,6 +384,7 @@ sd_bus_close(struct sd_bus *b)
 		natsConnection_Close(b->nc);
 	for (size_t i = 0; i < SD_MAX_SUBS; i++)
 		natsSubscription_Destroy(b->subs[i]);
+	natsSubscription_Destroy(b->fetch_sub);
 	natsConnection_Destroy(b->nc);
 	for (size_t i = 0; i < b->q.count; i++)
 		natsMsg_Destroy(b->q.items[(b->q.head + i) % b->q.cap].msg);
@@ -473,6 +490,130 @@ sd_bus_last(struct sd_bus *b, const char *entry, natsMsg **value, char *err, siz
 		*value = NULL;
 	}
 	return 0;
+}
+
+int
+sd_bus_publish(struct sd_bus *b, const char *subject, const char *data, size_t len)
+{
+	natsStatus s = natsConnection_Publish(b->nc, subject, data, (int)len);
+
+	if (s != NATS_OK)
+		sd_log(LOG_DEBUG, "cannot publish on %s: %s", subject, natsStatus_GetText(s));
+	return s == NATS_OK ? 0 : -1;
+}
+
+/* A fetch's reply: entry i of generation gen, from the reply subject <inbox>.f.<gen>.<i>. */
+static int
+fetch_index(const struct sd_bus *b, natsMsg *m, size_t n, size_t *i)
+{
+	const char *subject = natsMsg_GetSubject(m);
+	size_t len = strlen(b->inbox);
+	char *end;
+	unsigned long long gen, idx;
+
+	if (strncmp(subject, b->inbox, len) != 0 || strncmp(subject + len, ".f.", 3) != 0)
+		return -1;
+	gen = strtoull(subject + len + 3, &end, 10);
+	if (*end != '.' || gen != b->fetch_gen)
+		return -1;
+	idx = strtoull(end + 1, &end, 10);
+	if (*end != '\0' || idx >= n)
+		return -1;
+	*i = (size_t)idx;
+	return 0;
+}
+
+int
+sd_bus_fetch(struct sd_bus *b, const char *const *entries, size_t n,
+             void (*got)(void *ctx, size_t i, natsMsg *m), void *ctx, char *err, size_t errlen)
+{
+	char subject[VK_ENTRY_MAX + 192], reply[160];
+	unsigned char *answered = NULL;
+	size_t sent = 0, done = 0, i;
+	int denied = __atomic_load_n(&b->denied_get, __ATOMIC_SEQ_CST), rc = -1;
+	int64_t last = sd_now_ms();
+
+	if (n == 0)
+		return 0;
+	if (b->fetch_sub == NULL) {
+		snprintf(subject, sizeof subject, "%s.f.>", b->inbox);
+		if (natsConnection_SubscribeSync(&b->fetch_sub, b->nc, subject) != NATS_OK ||
+		    natsSubscription_SetPendingLimits(b->fetch_sub, -1, -1) != NATS_OK) {
+			snprintf(err, errlen, "cannot subscribe to %s", subject);
+			natsSubscription_Destroy(b->fetch_sub);
+			b->fetch_sub = NULL;
+			return -1;
+		}
+	}
+	if ((answered = calloc(n, 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	b->fetch_gen++;
+	while (done < n && !sd_stop) {
+		natsMsg *m = NULL;
+		natsStatus s;
+
+		/* keep FETCH_WINDOW requests in flight */
+		for (; sent < n && sent - done < FETCH_WINDOW; sent++) {
+			snprintf(subject, sizeof subject, "$JS.API.DIRECT.GET.%s.%s%s", b->stream,
+			         b->kv_prefix, entries[sent]);
+			snprintf(reply, sizeof reply, "%s.f.%llu.%zu", b->inbox,
+			         (unsigned long long)b->fetch_gen, sent);
+			if (natsConnection_PublishRequest(b->nc, subject, reply, NULL, 0) !=
+			    NATS_OK) {
+				snprintf(err, errlen, "cannot read %s: %s", entries[sent],
+				         nats_GetLastError(NULL));
+				goto out;
+			}
+		}
+		s = natsSubscription_NextMsg(&m, b->fetch_sub, FETCH_SLICE_MS);
+		if (__atomic_load_n(&b->denied_get, __ATOMIC_SEQ_CST) != denied) {
+			natsMsg_Destroy(m);
+			snprintf(err, errlen, "the bus refused this user direct reads of %s",
+			         entries[done]);
+			rc = -2;
+			goto out;
+		}
+		if (s == NATS_TIMEOUT) {
+			if (sd_now_ms() - last >= REQUEST_WAIT_MS) {
+				snprintf(err, errlen, "reading %s: Timeout", entries[done]);
+				goto out;
+			}
+			/* a slow answer: the server may yet say the reads are refused */
+			(void)natsConnection_FlushTimeout(b->nc, FETCH_SLICE_MS);
+			continue;
+		}
+		if (s != NATS_OK) {
+			snprintf(err, errlen, "reading %s: %s", entries[done],
+			         natsStatus_GetText(s));
+			goto out;
+		}
+		last = sd_now_ms();
+		if (fetch_index(b, m, n, &i) != 0 || answered[i]) {
+			natsMsg_Destroy(m); /* a late answer to an earlier fetch */
+			continue;
+		}
+		if (natsMsg_IsNoResponders(m)) {
+			natsMsg_Destroy(m);
+			snprintf(err, errlen, "no bucket %s on the bus", b->cfg->bucket);
+			goto out;
+		}
+		answered[i] = 1;
+		done++;
+		/* a value is never empty: an empty answer is a status (404: no such entry) */
+		if (natsMsg_GetDataLength(m) == 0) {
+			natsMsg_Destroy(m);
+			m = NULL;
+		}
+		got(ctx, i, m);
+	}
+	rc = done == n ? 0 : -1;
+	if (rc != 0)
+		snprintf(err, errlen, "stopped");
+out:
+	free(answered);
+	return rc;
 }
 
 /* The integer after "field": in json, or -1. */

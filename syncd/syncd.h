@@ -14,6 +14,7 @@
 
 #include <nats/nats.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdint.h>
 #include <syslog.h>
@@ -67,10 +68,14 @@ struct sd_bus {
 	const struct vk_sync_config *cfg;
 	char stream[96];      /* KV_<bucket> */
 	char kv_prefix[96];   /* $KV.<bucket>. */
-	char live_prefix[96]; /* vk.<bucket>. : the bucket republished */
+	char live_prefix[96]; /* vk.<bucket>. : the live subjects the authority publishes on */
+	char ack_prefix[96];  /* vkack.<bucket>. : machines' acknowledgements */
 	char inbox[128];      /* this daemon's private inbox prefix */
 	int pub_failed;       /* async publishes JetStream refused (atomic; see sd_bus_open) */
+	int denied_get;       /* direct gets the server refused to this user (atomic) */
 	natsSubscription *subs[SD_MAX_SUBS]; /* the live ones, destroyed by sd_bus_close */
+	natsSubscription *fetch_sub;         /* sd_bus_fetch()'s replies, kept until the close */
+	uint64_t fetch_gen;                  /* tells one fetch's replies from a late one's */
 };
 
 /*
@@ -112,6 +117,21 @@ int sd_bus_request(struct sd_bus *b, const char *subject, const char *body, char
  */
 int sd_bus_last(struct sd_bus *b, const char *entry, natsMsg **value, char *err, size_t errlen);
 
+/* Publishes data on subject, plain NATS (no JetStream): 0, or -1. */
+int sd_bus_publish(struct sd_bus *b, const char *subject, const char *data, size_t len);
+
+/*
+ * Reads the latest values of n entries straight from the stream (JetStream
+ * direct gets, several in flight at once, which any node holding the
+ * stream answers), calling got(ctx, i, m) for entry i: m is NULL when the
+ * entry has none, and got destroys it otherwise. 0 once every entry was
+ * answered; -1 with why in err (a timeout, no bucket on the bus), or -2
+ * when the server refused this bus user the reads (a bus set up by the
+ * first format's docs, which allowed it only the heartbeat's).
+ */
+int sd_bus_fetch(struct sd_bus *b, const char *const *entries, size_t n,
+                 void (*got)(void *ctx, size_t i, natsMsg *m), void *ctx, char *err, size_t errlen);
+
 /*
  * Catch-up: creates a consumer named `name` on the bucket's entries
  * matching `filter` (an entry pattern such as "m.<id>.>"), delivering the
@@ -135,6 +155,25 @@ int64_t sd_msg_pending(natsMsg *m);
 /* The entry a message is about ("m.<id>.k.<id>"), from its subject; NULL if it is not the bucket's.
  */
 const char *sd_msg_entry(const struct sd_bus *b, natsMsg *m);
+
+/*
+ * The authority's bucket (bucket.c): made when it is missing, made again
+ * when an older viamkey-syncd made it otherwise; *made says whether it was
+ * (then everything must be published again). 0, or -1 after logging why.
+ */
+int sd_bucket_ensure(struct sd_bus *b, const struct vk_sync_config *cfg, int *made);
+
+/*
+ * The machines' acknowledgements, on the authority (acks.c): subscribed
+ * (both ways machines send them), recorded (m and whatever is queued behind
+ * it, in one transaction; with a catch-up consumer's counts as
+ * sd_acks_read() uses them), and read again from the bucket after a
+ * (re)connect (tag: the consumer's random name part). 0, or -1.
+ */
+int sd_acks_subscribe(struct sd_bus *b);
+int sd_acks_record(sqlite3 *db, struct sd_bus *b, natsMsg *m, int *connected, int64_t *got,
+                   int64_t pending);
+int sd_acks_read(sqlite3 *db, struct sd_bus *b, char tag[17]);
 
 /* The two jobs; each returns the exit status. `once`: one full pass, then exit. */
 int sd_authority(const struct vk_config *cfg, const char *store, int once);

@@ -34,6 +34,7 @@
 #   f_converged M...         each replica holds exactly what the authority's
 #                            store says covers it (f_projection of both)
 #   f_bus ARGS / f_bus_as M ARGS   vk_bus as the authority's or M's bus user
+#   f_stream                 the bucket's stream info (JSON), as the authority's user
 #   f_stream_leader          the node (1-3) leading the bucket's stream
 #   f_mark TEXT              a time-stamped line in every daemon's log
 #   f_stop PID... [-SIG]     stop processes this shell started; status in $f_status
@@ -51,6 +52,7 @@ KEYADM=$top_builddir/keyadm/keyadm
 SYNCD=$top_builddir/syncd/viamkey-syncd
 PAM_LOGIN=$top_builddir/tests/pam_login
 VK_BUS=$top_builddir/tests/vk_bus
+VK_SIGN=$top_builddir/tests/vk_sign
 FAULTPOINT=$top_builddir/tests/.libs/faultpoint.so
 EXAMPLES=$top_srcdir/docs/examples
 BUCKET=viamkey
@@ -76,7 +78,7 @@ f_begin() {
 	for tool in nats-server jq sqlite3 curl ss "$@"; do
 		command -v "$tool" >/dev/null 2>&1 || f_skip "$f_name needs $tool"
 	done
-	for f in "$MODULE" "$KEYADM" "$SYNCD" "$PAM_LOGIN" "$VK_BUS"; do
+	for f in "$MODULE" "$KEYADM" "$SYNCD" "$PAM_LOGIN" "$VK_BUS" "$VK_SIGN"; do
 		[ -e "$f" ] || { echo "FAIL: build first ($f is missing)"; exit 99; }
 	done
 	for f in nats-cluster-n1.conf nats-cluster-n2.conf nats-cluster-n3.conf viamkey-accounts.conf; do
@@ -253,10 +255,11 @@ f_bus_conf() {
 			-e "s/MACHINE_PASSWORD/$(cat "$WORK/$f_m/bus.password")/" \
 			"$WORK/nats/machine.block" >>"$WORK/nats/machines.conf"
 	done <"$WORK/machines"
-	sed -e "/# BEGIN machine/,/# END machine/d" \
+	# the block's place, in the example's account for machines, holds them all
+	sed -e "/# BEGIN machine/r $WORK/nats/machines.conf" \
+		-e "/# BEGIN machine/,/# END machine/d" \
 		-e "s/AUTHORITY_PASSWORD/$(cat "$WORK/nats/authority.password")/" \
 		-e "s/SYSTEM_PASSWORD/$(cat "$WORK/nats/system.password")/" \
-		-e "/{ user: \"authority\"/r $WORK/nats/machines.conf" \
 		"$EXAMPLES/viamkey-accounts.conf" >"$WORK/nats/viamkey-accounts.conf"
 }
 
@@ -348,6 +351,11 @@ f_bus_as() {
 	shift
 	"$VK_BUS" --user "machine-$(f_id "$f_m")" --password-file "$WORK/$f_m/bus.password" \
 		--inbox "_INBOX.$(f_id "$f_m")" "$SERVERS" "$@"
+}
+
+# f_stream: the bucket's stream info, as the authority's bus user sees it.
+f_stream() {
+	f_bus request "\$JS.API.STREAM.INFO.KV_$BUCKET" '{}'
 }
 
 # ---- the authority -----------------------------------------------------------

@@ -88,9 +88,13 @@ in_scope(struct rt *rt, const char *entry)
 	return 0;
 }
 
-/* Verifies value with the authority's public key and applies it to the replica at `now`. */
+/*
+ * Verifies value, the value of `entry`, with the authority's public key and
+ * applies it to the replica at `now`, refusing revisions below floor.
+ */
 static vk_rc
-deliver_at(struct rt *rt, const char *value, int64_t now, struct vk_apply_result *res)
+deliver_full(struct rt *rt, const char *entry, int64_t floor, const char *value, int64_t now,
+             struct vk_apply_result *res)
 {
 	char err[VK_ERRLEN];
 	const char *json;
@@ -101,7 +105,7 @@ deliver_at(struct rt *rt, const char *value, int64_t now, struct vk_apply_result
 		return rc;
 	if (vk_store_begin(rt->replica, err) != VK_OK)
 		fail_msg("%s", err);
-	rc = vk_replica_apply(rt->rep, json, len, now, res, err);
+	rc = vk_replica_apply(rt->rep, entry, floor, json, len, now, res, err);
 	if (rc == VK_OK) {
 		if (vk_store_commit(rt->replica, err) != VK_OK)
 			fail_msg("%s", err);
@@ -111,15 +115,44 @@ deliver_at(struct rt *rt, const char *value, int64_t now, struct vk_apply_result
 	return rc;
 }
 
+/* The first of n entries that is in m1a's scopes. */
+static const char *
+first_in_scope(struct rt *rt, char (*entries)[VK_ENTRY_MAX], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (in_scope(rt, entries[i]))
+			return entries[i];
+	fail_msg("no entry in m1a's scopes");
+	return NULL;
+}
+
+/* pub's record (tomb: its tombstone) at its first entry in m1a's scopes, at `now`. */
+static vk_rc
+deliver_at(struct rt *rt, const struct vk_publication *pub, int tomb, int64_t now,
+           struct vk_apply_result *res)
+{
+	return deliver_full(rt,
+	                    tomb ? first_in_scope(rt, pub->gone, pub->ngone)
+	                         : first_in_scope(rt, pub->entries, pub->nentries),
+	                    0, tomb ? pub->tombstone : pub->value, now, res);
+}
+
 static enum vk_applied
-deliver(struct rt *rt, const char *value)
+deliver(struct rt *rt, const struct vk_publication *pub, int tomb)
 {
 	struct vk_apply_result res;
-	vk_rc rc = deliver_at(rt, value, FX_NOW, &res);
+	vk_rc rc = deliver_at(rt, pub, tomb, FX_NOW, &res);
 
 	if (rc != VK_OK)
 		fail_msg("a record the authority signed was refused (%d)", rc);
 	return res.what;
+}
+
+/* A heartbeat, under its entry. */
+static vk_rc
+deliver_hb(struct rt *rt, const char *value, int64_t now, struct vk_apply_result *res)
+{
+	return deliver_full(rt, "hb", 0, value, now, res);
 }
 
 /* Builds the publication of (kind, id) at the next revision, signed with sk. */
@@ -152,12 +185,16 @@ publish(struct rt *rt, const char *kind, const char *id)
 	struct vk_publication pub;
 
 	build(rt, rt->sk, kind, id, &pub);
+	struct vk_apply_result res;
+
 	for (size_t i = 0; i < pub.nentries; i++)
-		if (in_scope(rt, pub.entries[i]))
-			(void)deliver(rt, pub.value);
+		if (in_scope(rt, pub.entries[i]) &&
+		    deliver_full(rt, pub.entries[i], 0, pub.value, FX_NOW, &res) != VK_OK)
+			fail_msg("a record the authority signed was refused");
 	for (size_t i = 0; i < pub.ngone; i++)
-		if (in_scope(rt, pub.gone[i]))
-			(void)deliver(rt, pub.tombstone);
+		if (in_scope(rt, pub.gone[i]) &&
+		    deliver_full(rt, pub.gone[i], 0, pub.tombstone, FX_NOW, &res) != VK_OK)
+			fail_msg("a tombstone the authority signed was refused");
 	published(rt, &pub);
 	vk_publication_free(&pub);
 }
@@ -241,7 +278,7 @@ test_other_key_refused(void **state)
 	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
 	before = dump(rt->replica);
 	build(rt, rt->sk_other, "key", k.id, &pub);
-	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_ERR_USAGE);
+	assert_int_equal(deliver_at(rt, &pub, 0, FX_NOW, &res), VK_ERR_USAGE);
 	assert_int_equal(held(rt, k.id), 0);
 	{
 		char *after = dump(rt->replica);
@@ -252,7 +289,7 @@ test_other_key_refused(void **state)
 	/* the same record signed by the authority is applied: the refusal was the key's */
 	vk_publication_free(&pub);
 	build(rt, rt->sk, "key", k.id, &pub);
-	assert_int_equal(deliver(rt, pub.value), VK_APPLIED);
+	assert_int_equal(deliver(rt, &pub, 0), VK_APPLIED);
 	assert_int_equal(held(rt, k.id), 1);
 	vk_publication_free(&pub);
 	free(before);
@@ -275,16 +312,16 @@ test_tampered_refused(void **state)
 	p = strstr(pub.value, "\"disabled\":1");
 	assert_non_null(p);
 	p[strlen("\"disabled\":")] = '0';
-	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_ERR_USAGE);
+	assert_int_equal(deliver_at(rt, &pub, 0, FX_NOW, &res), VK_ERR_USAGE);
 	p[strlen("\"disabled\":")] = '1';
 	/* one byte of the signature */
 	pub.value[10] = pub.value[10] == 'A' ? 'B' : 'A';
-	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_ERR_USAGE);
+	assert_int_equal(deliver_at(rt, &pub, 0, FX_NOW, &res), VK_ERR_USAGE);
 	/* the signature moved to other JSON, and a value cut short */
 	pub.value[10] = pub.value[10] == 'A' ? 'B' : 'A';
 	pub.value[strlen(pub.value) - 1] = '\0';
-	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_ERR_USAGE);
-	assert_int_equal(deliver_at(rt, "vk1.", FX_NOW, &res), VK_ERR_USAGE);
+	assert_int_equal(deliver_at(rt, &pub, 0, FX_NOW, &res), VK_ERR_USAGE);
+	assert_int_equal(deliver_full(rt, pub.entries[0], 0, "vk1.", FX_NOW, &res), VK_ERR_USAGE);
 	assert_int_equal(held(rt, k.id), 0);
 	vk_publication_free(&pub);
 }
@@ -302,16 +339,16 @@ test_older_revision_ignored(void **state)
 	publish_tree(rt);
 	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
 	build(rt, rt->sk, "key", k.id, &old);
-	assert_int_equal(deliver(rt, old.value), VK_APPLIED);
+	assert_int_equal(deliver(rt, &old, 0), VK_APPLIED);
 	published(rt, &old);
 	fx_sql1(rt->fx->db, "UPDATE keys SET disabled = 1 WHERE id = ?1", k.id);
 	build(rt, rt->sk, "key", k.id, &now);
-	assert_int_equal(deliver(rt, now.value), VK_APPLIED);
+	assert_int_equal(deliver(rt, &now, 0), VK_APPLIED);
 	assert_int_equal(fx_count(rt->replica, "SELECT disabled FROM keys WHERE id = ?1", k.id), 1);
 
 	before = dump(rt->replica);
-	assert_int_equal(deliver(rt, old.value), VK_APPLIED_OLD); /* a replay of the older record */
-	assert_int_equal(deliver(rt, now.value), VK_APPLIED_OLD); /* the same revision again */
+	assert_int_equal(deliver(rt, &old, 0), VK_APPLIED_OLD); /* a replay of the older record */
+	assert_int_equal(deliver(rt, &now, 0), VK_APPLIED_OLD); /* the same revision again */
 	after = dump(rt->replica);
 	assert_string_equal(before, after);
 	assert_int_equal(fx_count(rt->replica, "SELECT disabled FROM keys WHERE id = ?1", k.id), 1);
@@ -331,13 +368,13 @@ test_replayed_record_after_tombstone(void **state)
 	publish_tree(rt);
 	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
 	build(rt, rt->sk, "key", k.id, &old);
-	assert_int_equal(deliver(rt, old.value), VK_APPLIED);
+	assert_int_equal(deliver(rt, &old, 0), VK_APPLIED);
 	published(rt, &old);
 	fx_sql1(rt->fx->db, "DELETE FROM keys WHERE id = ?1", k.id);
 	publish(rt, "key", k.id);
 	assert_int_equal(held(rt, k.id), 0);
 	/* the deleted key's older full record, replayed: it stays deleted */
-	assert_int_equal(deliver(rt, old.value), VK_APPLIED_OLD);
+	assert_int_equal(deliver(rt, &old, 0), VK_APPLIED_OLD);
 	assert_int_equal(held(rt, k.id), 0);
 	vk_publication_free(&old);
 }
@@ -361,7 +398,7 @@ test_tombstone_removes_key(void **state)
 	assert_int_equal(pub.ngone, 1);
 	assert_non_null(strstr(pub.tombstone, "\"tombstone\":true"));
 	assert_non_null(strstr(pub.tombstone, "\"scopes\":[]"));
-	assert_int_equal(deliver(rt, pub.tombstone), VK_APPLIED);
+	assert_int_equal(deliver(rt, &pub, 1), VK_APPLIED);
 	assert_int_equal(held(rt, k.id), 0);
 	assert_int_equal(
 	    fx_count(rt->replica, "SELECT count(*) FROM grants WHERE key_id = ?1", k.id), 0);
@@ -394,7 +431,7 @@ test_tombstone_keeps_covered_key(void **state)
 	assert_non_null(strstr(pub.tombstone, scopes));
 
 	/* the tombstone first: the key stays (m.<m1a> is left), without the organization grant */
-	assert_int_equal(deliver(rt, pub.tombstone), VK_APPLIED);
+	assert_int_equal(deliver(rt, &pub, 1), VK_APPLIED);
 	assert_int_equal(held(rt, k.id), 1);
 	assert_int_equal(fx_count(rt->replica,
 	                          "SELECT count(*) FROM grants WHERE key_id = ?1"
@@ -409,14 +446,14 @@ test_tombstone_keeps_covered_key(void **state)
 	assert_int_equal(
 	    fx_count(rt->replica, "SELECT name = 'test key' FROM keys WHERE id = ?1", k.id), 1);
 	/* then the full record of the same revision completes it */
-	assert_int_equal(deliver(rt, pub.value), VK_APPLIED);
+	assert_int_equal(deliver(rt, &pub, 0), VK_APPLIED);
 	assert_int_equal(
 	    fx_count(rt->replica, "SELECT name = 'renamed' FROM keys WHERE id = ?1", k.id), 1);
 	assert_int_equal(fx_count(rt->replica, "SELECT full FROM sync_held WHERE id = ?1", k.id),
 	                 1);
 	/* and neither applies twice, nor does the tombstone after the full record */
-	assert_int_equal(deliver(rt, pub.value), VK_APPLIED_OLD);
-	assert_int_equal(deliver(rt, pub.tombstone), VK_APPLIED_OLD);
+	assert_int_equal(deliver(rt, &pub, 0), VK_APPLIED_OLD);
+	assert_int_equal(deliver(rt, &pub, 1), VK_APPLIED_OLD);
 	assert_int_equal(held(rt, k.id), 1);
 	vk_publication_free(&pub);
 }
@@ -437,15 +474,129 @@ test_grants_stop_covering(void **state)
 	publish(rt, "key", k.id); /* only the tombstone under o.<org> is in m1a's scopes */
 	assert_int_equal(held(rt, k.id), 0);
 
-	/* by its own record, were it delivered: a key none of whose grants cover m1a is dropped */
+	/*
+	 * by its own record: a key none of whose grants cover m1a any more is
+	 * filed under m.<m1b> only, and its record copied under the entry
+	 * it left (l.<loc1>) is not what that entry holds: dropped
+	 */
 	key_published(rt, "location", rt->fx->loc1, &k2);
 	fx_grant(rt->fx, k2.id, VK_ROLE_OWNER, "machine", rt->fx->m1b);
 	fx_sql1(rt->fx->db, "DELETE FROM grants WHERE key_id = ?1 AND resource_type = 'location'",
 	        k2.id);
 	build(rt, rt->sk, "key", k2.id, &pub);
-	assert_int_equal(deliver(rt, pub.value), VK_APPLIED);
-	assert_int_equal(held(rt, k2.id), 0);
+	{
+		struct vk_apply_result res;
+		char entry[VK_ENTRY_MAX];
+
+		snprintf(entry, sizeof entry, "l.%s.k.%s", rt->fx->loc1, k2.id);
+		assert_int_equal(deliver_full(rt, entry, 0, pub.value, FX_NOW, &res), VK_OK);
+		assert_int_equal(res.what, VK_APPLIED_MISFILED);
+		assert_int_equal(held(rt, k2.id), 1);               /* the copy changed nothing */
+		assert_int_equal(deliver(rt, &pub, 1), VK_APPLIED); /* its tombstone there does */
+		assert_int_equal(held(rt, k2.id), 0);
+	}
 	vk_publication_free(&pub);
+}
+
+/* The entries of a record that are not what they hold, or not this machine's, change nothing. */
+static void
+test_misfiled_dropped(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub, tree;
+	struct vk_apply_result res;
+	char entry[VK_ENTRY_MAX], *before, *after;
+	struct fx_key lk, ok;
+
+	/* m1a has not received its own record: it knows only its machine scope */
+	fx_key(rt->fx, VK_ROLE_OWNER, "location", rt->fx->loc1, &lk);
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &ok);
+	build(rt, rt->sk, "key", lk.id, &pub);
+	before = dump(rt->replica);
+	/* the location key's record copied under m1a's own entry of it */
+	snprintf(entry, sizeof entry, "m.%s.k.%s", rt->fx->m1a, lk.id);
+	assert_int_equal(deliver_full(rt, entry, 0, pub.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_MISFILED);
+	/* under another key's entry of a scope m1a knows */
+	snprintf(entry, sizeof entry, "m.%s.k.%s", rt->fx->m1a, ok.id);
+	assert_int_equal(deliver_full(rt, entry, 0, pub.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_MISFILED);
+	/* under its real entry, in a scope m1a does not know yet */
+	snprintf(entry, sizeof entry, "l.%s.k.%s", rt->fx->loc1, lk.id);
+	assert_int_equal(deliver_full(rt, entry, 0, pub.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_MISFILED);
+	/* a tree record under another scope's entry, and a heartbeat's entry */
+	build(rt, rt->sk, "location", rt->fx->loc2, &tree);
+	snprintf(entry, sizeof entry, "m.%s.t", rt->fx->m1a);
+	assert_int_equal(deliver_full(rt, entry, 0, tree.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_MISFILED);
+	assert_int_equal(deliver_full(rt, "hb", 0, tree.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_MISFILED);
+	after = dump(rt->replica);
+	assert_string_equal(before, after); /* nothing held, not even a revision */
+	assert_int_equal(fx_count(rt->replica, "SELECT count(*) FROM sync_entries", NULL), 0);
+
+	/* once m1a knows its location, the genuine record of that revision is applied */
+	publish_tree(rt);
+	snprintf(entry, sizeof entry, "l.%s.k.%s", rt->fx->loc1, lk.id);
+	assert_int_equal(deliver_full(rt, entry, 0, pub.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED);
+	assert_int_equal(held(rt, lk.id), 1);
+	free(before);
+	free(after);
+	vk_publication_free(&pub);
+	vk_publication_free(&tree);
+}
+
+/* Each entry's newest revision is kept; a value older than its page lists it is refused. */
+static void
+test_entries_and_floor(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub, older;
+	struct vk_apply_result res;
+	char entry[VK_ENTRY_MAX], *before, *after;
+	struct fx_key k;
+
+	publish_tree(rt);
+	fx_key(rt->fx, VK_ROLE_OWNER, "organization", rt->fx->org, &k);
+	build(rt, rt->sk, "key", k.id, &older);
+	published(rt, &older);
+	fx_sql1(rt->fx->db, "DELETE FROM keys WHERE id = ?1", k.id);
+	build(rt, rt->sk, "key", k.id, &pub);
+	snprintf(entry, sizeof entry, "o.%s.k.%s", rt->fx->org, k.id);
+	/* a new machine told by the page that the entry is at the tombstone's revision */
+	before = dump(rt->replica);
+	assert_int_equal(deliver_full(rt, entry, pub.rev, older.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_STALE);
+	after = dump(rt->replica);
+	assert_string_equal(before, after);
+	assert_int_equal(held(rt, k.id), 0);
+	assert_int_equal(
+	    fx_count(rt->replica, "SELECT count(*) FROM sync_entries WHERE entry = ?1", entry), 0);
+	/* without a floor the older record applies (and is recorded under its entry) */
+	assert_int_equal(deliver_full(rt, entry, 0, older.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED);
+	assert_int_equal(
+	    fx_count(rt->replica, "SELECT rev FROM sync_entries WHERE entry = ?1", entry),
+	    older.rev);
+	/* the tombstone at the floor applies and is recorded as one */
+	assert_int_equal(deliver_full(rt, entry, pub.rev, pub.tombstone, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED);
+	assert_int_equal(held(rt, k.id), 0);
+	assert_int_equal(fx_count(rt->replica,
+	                          "SELECT rev * 10 + tomb FROM sync_entries WHERE entry = ?1",
+	                          entry),
+	                 pub.rev * 10 + 1);
+	/* and the older record, replayed after it, neither applies nor lowers the entry */
+	assert_int_equal(deliver_full(rt, entry, 0, older.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_OLD);
+	assert_int_equal(
+	    fx_count(rt->replica, "SELECT rev FROM sync_entries WHERE entry = ?1", entry), pub.rev);
+	free(before);
+	free(after);
+	vk_publication_free(&pub);
+	vk_publication_free(&older);
 }
 
 static void
@@ -466,7 +617,7 @@ test_machine_moved(void **state)
 	         rt->fx->loc2);
 	fx_sql1(rt->fx->db, sql, rt->fx->m1a); /* from loc1 to loc2, in the same organization */
 	build(rt, rt->sk, "machine", rt->fx->m1a, &pub);
-	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(deliver_at(rt, &pub, 0, FX_NOW, &res), VK_OK);
 	assert_int_equal(res.what, VK_APPLIED);
 	assert_true(res.moved);
 	assert_int_equal(held(rt, lk.id), 0); /* loc1's key no longer covers it */
@@ -474,7 +625,7 @@ test_machine_moved(void **state)
 	assert_int_equal(
 	    fx_count(rt->replica, "SELECT location_id = ?1 FROM machines", rt->fx->loc2), 1);
 	/* the same record again: not moved again */
-	assert_int_equal(deliver_at(rt, pub.value, FX_NOW, &res), VK_OK);
+	assert_int_equal(deliver_at(rt, &pub, 0, FX_NOW, &res), VK_OK);
 	assert_int_equal(res.what, VK_APPLIED_OLD);
 	assert_false(res.moved);
 	vk_publication_free(&pub);
@@ -490,44 +641,130 @@ meta_int(struct rt *rt, const char *name)
 }
 
 static void
-test_heartbeat_replay(void **state)
+test_heartbeat_order(void **state)
 {
 	struct rt *rt = *state;
 	struct vk_apply_result res;
-	char *hb = vk_record_heartbeat(rt->sk, 7, FX_NOW - 100, "authority host");
-	char *older = vk_record_heartbeat(rt->sk, 6, FX_NOW - 101, "authority host");
-	char *newer = vk_record_heartbeat(rt->sk, 8, FX_NOW - 99, "authority host");
+	char *hb = vk_record_heartbeat(rt->sk, 7, FX_NOW - 100, "authority host", 20, 0);
+	char *older = vk_record_heartbeat(rt->sk, 8, FX_NOW - 90, "authority host", 19, 0);
+	char *newer = vk_record_heartbeat(rt->sk, 8, FX_NOW - 200, "authority host", 21, 0);
 
-	assert_non_null(hb);
-	assert_non_null(older);
-	assert_non_null(newer);
-	assert_int_equal(deliver_at(rt, hb, FX_NOW, &res), VK_OK);
+	assert_int_equal(deliver_hb(rt, hb, FX_NOW, &res), VK_OK);
 	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_AT), FX_NOW - 100);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_REV), 7);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEQ), 20);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_FORMAT), VK_FORMAT);
 
-	/* replayed later: the same "at", or an older one, changes nothing */
-	assert_int_equal(deliver_at(rt, hb, FX_NOW + 50, &res), VK_OK);
+	/* replayed, or a lower counter with a later time and revision: changes nothing */
+	assert_int_equal(deliver_hb(rt, hb, FX_NOW + 50, &res), VK_OK);
 	assert_int_not_equal(res.what, VK_APPLIED_HEARTBEAT);
-	assert_int_equal(deliver_at(rt, older, FX_NOW + 60, &res), VK_OK);
+	assert_int_equal(deliver_hb(rt, older, FX_NOW + 60, &res), VK_OK);
 	assert_int_not_equal(res.what, VK_APPLIED_HEARTBEAT);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_REV), 7);
 
-	/* a newer one counts */
-	assert_int_equal(deliver_at(rt, newer, FX_NOW + 70, &res), VK_OK);
+	/* a higher counter counts, whatever its time says */
+	assert_int_equal(deliver_hb(rt, newer, FX_NOW + 70, &res), VK_OK);
 	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW + 70);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_AT), FX_NOW - 200);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_REV), 8);
 
 	/* and one signed by another key does not */
 	free(hb);
-	hb = vk_record_heartbeat(rt->sk_other, 9, FX_NOW, "rogue");
-	assert_int_equal(deliver_at(rt, hb, FX_NOW + 80, &res), VK_ERR_USAGE);
+	hb = vk_record_heartbeat(rt->sk_other, 9, FX_NOW, "rogue", 99, 0);
+	assert_int_equal(deliver_hb(rt, hb, FX_NOW + 80, &res), VK_ERR_USAGE);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW + 70);
 	free(hb);
 	free(older);
 	free(newer);
+}
+
+/* SPEC §8 rule 9: a heartbeat from a clock set ahead is refused and holds back nothing. */
+static void
+test_heartbeat_future(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_apply_result res;
+	char *ahead = vk_record_heartbeat(rt->sk, 9, FX_NOW + 86400, "authority host", 30, 0);
+	char *near =
+	    vk_record_heartbeat(rt->sk, 9, FX_NOW + VK_CLOCK_SKEW, "authority host", 31, 0);
+	char *next = vk_record_heartbeat(rt->sk, 10, FX_NOW + 1, "authority host", 32, 0);
+	char *before, *after;
+
+	before = dump(rt->replica);
+	assert_int_equal(deliver_hb(rt, ahead, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_FUTURE);
+	after = dump(rt->replica);
+	assert_string_equal(before, after);
+	/* within the allowed skew: counted */
+	assert_int_equal(deliver_hb(rt, near, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
+	/* the next one counts too, though signed earlier than the one before it */
+	assert_int_equal(deliver_hb(rt, next, FX_NOW + 2, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_REV), 10);
+	free(before);
+	free(after);
+	free(ahead);
+	free(near);
+	free(next);
+}
+
+/* A heartbeat of format 1 (no counter) is ordered by time, until a counted one came. */
+static void
+test_heartbeat_format1(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_apply_result res;
+	char *old1 = vk_record_sign(rt->sk, "{\"v\":1,\"type\":\"heartbeat\",\"rev\":3,\"at\":"
+	                                    "1700000000,\"authority\":\"a\"}");
+	char *old2 = vk_record_sign(rt->sk, "{\"v\":1,\"type\":\"heartbeat\",\"rev\":4,\"at\":"
+	                                    "1700000001,\"authority\":\"a\"}");
+	char *counted = vk_record_heartbeat(rt->sk, 4, 1700000000, "a", 5, 0);
+
+	assert_int_equal(deliver_hb(rt, old2, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_FORMAT), 1);
+	assert_int_equal(deliver_hb(rt, old1, FX_NOW, &res), VK_OK);
+	assert_int_not_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(deliver_hb(rt, counted, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_FORMAT), VK_FORMAT);
+	/* an uncounted one after a counted one never counts again */
+	free(old1);
+	old1 = vk_record_sign(rt->sk, "{\"v\":1,\"type\":\"heartbeat\",\"rev\":9,\"at\":"
+	                              "1800000000,\"authority\":\"a\"}");
+	assert_int_equal(deliver_hb(rt, old1, FX_NOW, &res), VK_OK);
+	assert_int_not_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_REV), 4);
+	free(old1);
+	free(old2);
+	free(counted);
+}
+
+/* Staleness runs from the heartbeat's signed time, not from when it arrived. */
+static void
+test_stale_by_signed_time(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_apply_result res;
+	char err[VK_ERRLEN], *late = vk_record_heartbeat(rt->sk, 3, FX_NOW - 18, "a", 40, 0);
+	int stale = -1;
+
+	assert_int_equal(vk_fleet_stale(rt->replica, FX_NOW, 6, &stale, err), VK_OK);
+	assert_int_equal(stale, 1); /* none yet */
+	assert_int_equal(deliver_hb(rt, late, FX_NOW, &res), VK_OK);
+	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(vk_fleet_stale(rt->replica, FX_NOW, 6, &stale, err), VK_OK);
+	assert_int_equal(stale, 1); /* delivered now, signed 18 s ago */
+	assert_int_equal(vk_fleet_stale(rt->replica, FX_NOW, 20, &stale, err), VK_OK);
+	assert_int_equal(stale, 0);
+	assert_int_equal(vk_fleet_stale(rt->replica, FX_NOW, 0, &stale, err), VK_OK);
+	assert_int_equal(stale, 0); /* off */
+	free(late);
 }
 
 /* ---- a record that cannot be applied ------------------------------------------------ */
@@ -586,7 +823,9 @@ test_failed_record_leaves_nothing(void **state)
 	if (vk_store_begin(rt->replica, err) != VK_OK)
 		fail_msg("%s", err);
 	assert_int_equal(vk_record_verify(rt->pk, bad, strlen(bad), &json, &len, err), VK_OK);
-	assert_int_not_equal(vk_replica_apply(rt->rep, json, len, FX_NOW, &res, err), VK_OK);
+	assert_int_not_equal(vk_replica_apply(rt->rep, first_in_scope(rt, b.entries, b.nentries), 0,
+	                                      json, len, FX_NOW, &res, err),
+	                     VK_OK);
 	assert_int_equal(res.what, VK_APPLIED_OLD);
 	assert_non_null(strstr(err, "CHECK"));
 	{
@@ -597,14 +836,16 @@ test_failed_record_leaves_nothing(void **state)
 	}
 	assert_int_equal(vk_record_verify(rt->pk, a.value, strlen(a.value), &json, &len, err),
 	                 VK_OK);
-	assert_int_equal(vk_replica_apply(rt->rep, json, len, FX_NOW, &res, err), VK_OK);
+	assert_int_equal(vk_replica_apply(rt->rep, first_in_scope(rt, a.entries, a.nentries), 0,
+	                                  json, len, FX_NOW, &res, err),
+	                 VK_OK);
 	assert_int_equal(res.what, VK_APPLIED);
 	if (vk_store_commit(rt->replica, err) != VK_OK)
 		fail_msg("%s", err);
 	assert_int_equal(held(rt, ka.id), 1);
 	assert_int_equal(held(rt, kb.id), 0);
 	/* the record as signed is applied afterwards: the refusal was the role's */
-	assert_int_equal(deliver(rt, b.value), VK_APPLIED);
+	assert_int_equal(deliver(rt, &b, 0), VK_APPLIED);
 	assert_int_equal(held(rt, kb.id), 1);
 	free(before);
 	free(bad);
@@ -682,7 +923,12 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_tombstone_keeps_covered_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_grants_stop_covering, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_machine_moved, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_heartbeat_replay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_misfiled_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_entries_and_floor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_future, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_format1, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_by_signed_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_record_leaves_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_secret_in_record, setup, teardown),
 	};

@@ -90,7 +90,7 @@ check "bus down: M2 (max_staleness 0) still lets the key in" f_login M2 vkt-ann 
 seen=$(wc -l <"$WORK/M4/syncd.log")
 long_wait() {
 	tail -n +"$((seen + 1))" "$WORK/M4/syncd.log" |
-		grep -Eq "retrying in ([4-9][0-9]{3}|[1-9][0-9]{4,}) ms"
+		grep -Eq "trying again in ([4-9][0-9]{3}|[1-9][0-9]{4,}) ms"
 }
 check "bus down: M4's daemon logs a wait of 4 s or more before its next try (within 90 s)" \
 	f_until 90 long_wait

@@ -10,6 +10,11 @@
  *   request SUBJECT [BODY]    one request (2 s); prints "denied" when the
  *                             server said the publish was a permissions
  *                             violation, "timeout", or the reply
+ *   publish SUBJECT BODY [REPLY [NAME:VALUE...]]
+ *                             one message, with that reply subject ("":
+ *                             none) and those headers; prints "denied" as
+ *                             request does, else "sent" (once the server
+ *                             has it)
  *   listen UNTIL SUBJECT...   subscribes to each SUBJECT, then prints the
  *                             subject of every message received until one
  *                             arrives on UNTIL (subscribed too), 30 s at
@@ -74,7 +79,8 @@ static int
 usage(void)
 {
 	fputs("usage: vk_bus [--user U --password-file F] [--inbox PREFIX] SERVERS"
-	      " get|put BUCKET ENTRY | request SUBJECT [BODY] | listen UNTIL SUBJECT...\n",
+	      " get|put BUCKET ENTRY | request SUBJECT [BODY]"
+	      " | publish SUBJECT BODY [REPLY [NAME:VALUE...]] | listen UNTIL SUBJECT...\n",
 	      stderr);
 	return 2;
 }
@@ -154,6 +160,39 @@ cmd_request(natsConnection *nc, const char *subject, const char *body)
 	}
 	natsMsg_Destroy(reply);
 	return 0;
+}
+
+static int
+cmd_publish(natsConnection *nc, const char *subject, const char *body, const char *reply,
+            char **headers, int nheaders)
+{
+	natsMsg *m = NULL;
+	int rc = 1;
+
+	if (natsMsg_Create(&m, subject, reply != NULL && *reply != '\0' ? reply : NULL, body,
+	                   (int)strlen(body)) != NATS_OK)
+		return 1;
+	for (int i = 0; i < nheaders; i++) {
+		char *colon = strchr(headers[i], ':');
+
+		if (colon == NULL) {
+			fprintf(stderr, "vk_bus: a header is NAME:VALUE, not %s\n", headers[i]);
+			goto out;
+		}
+		*colon = '\0';
+		if (natsMsgHeader_Set(m, headers[i], colon + 1) != NATS_OK)
+			goto out;
+	}
+	if (natsConnection_PublishMsg(nc, m) != NATS_OK ||
+	    natsConnection_FlushTimeout(nc, WAIT_MS) != NATS_OK) {
+		fprintf(stderr, "vk_bus: cannot publish to %s\n", subject);
+		goto out;
+	}
+	puts(was_denied(subject) ? "denied" : "sent");
+	rc = 0;
+out:
+	natsMsg_Destroy(m);
+	return rc;
 }
 
 static int
@@ -261,6 +300,9 @@ main(int argc, char **argv)
 		rc = cmd_put(nc, argv[i + 1], argv[i + 2]);
 	else if (strcmp(argv[i], "request") == 0 && (argc - i == 2 || argc - i == 3))
 		rc = cmd_request(nc, argv[i + 1], argc - i == 3 ? argv[i + 2] : "");
+	else if (strcmp(argv[i], "publish") == 0 && argc - i >= 3)
+		rc = cmd_publish(nc, argv[i + 1], argv[i + 2], argc - i >= 4 ? argv[i + 3] : NULL,
+		                 argv + i + 4, argc - i >= 4 ? argc - i - 4 : 0);
 	else if (strcmp(argv[i], "listen") == 0 && argc - i >= 3)
 		rc = cmd_listen(nc, argv[i + 1], argv + i + 2, argc - i - 2);
 	else

@@ -1,0 +1,109 @@
+/*
+ * machine.h - viamkey-syncd on a machine: what its parts share.
+ *
+ * machine.c runs the loop (live messages, acknowledgements); catchup.c
+ * reads the bus again (reconcile); replica.c applies what either brings
+ * to the replica and compares each scope with its head. They call each
+ * other only downward: machine.c, catchup.c, replica.c.
+ */
+#ifndef SD_MACHINE_H
+#define SD_MACHINE_H
+
+#include "head.h"
+#include "record.h"
+#include "syncd.h"
+
+#define SD_SCOPES 3 /* the machine's own, its location's, its organization's */
+
+struct sd_scope {
+	char name[VK_SCOPE_MAX]; /* "m.<id>", "l.<id>", "o.<id>"; "" while unknown */
+	natsSubscription *live;
+	int complete;  /* the replica matches the head held, and no record came since */
+	char why[192]; /* when it does not: what is missing or stale */
+};
+
+struct machine {
+	const struct vk_config *cfg;
+	sqlite3 *db;
+	struct vk_replica *replica;
+	struct sd_bus bus;
+	unsigned char pk[VK_PUBLIC_KEY_BYTES];
+	const char *id;
+	struct sd_scope scopes[SD_SCOPES];
+	natsSubscription *hb_sub, *catch_up_sub;
+	char deliver[160];
+	int in_txn;
+	int64_t applied_rev, acked_rev;
+	int64_t last_hb_ms, last_ack_ms, next_ack_ms, next_resync_ms, retry_ms, next_retry_ms;
+	int64_t trim_at_ms; /* when to give back what the last catch-up's messages took, or 0 */
+	char tag[17];       /* in the catch-up consumers' names: random, new after a timeout */
+	int need_reconcile, was_reconnected;
+	int need_repair; /* a scope was incomplete at the last heartbeat: read what it lacks */
+	int consumers;   /* this connection reads by catch-up consumers (a bus of format 1) */
+	int heads;       /* the authority publishes scope heads (its heartbeat says format 2) */
+	int waiting_first_hb; /* the bus has no heartbeat yet: the first one starts a reconcile */
+	long applied;
+	char error[256]; /* what the replica lacks, for sync status and the acknowledgement */
+	char acked_error[256];
+};
+
+/* ---- replica.c ---------------------------------------------------------------- */
+
+int sd_begin(struct machine *m);
+int sd_commit(struct machine *m);
+
+/* The record check nats.c's delivery thread runs on every message (struct sd_queue). */
+void sd_check_record(const void *pk, struct sd_item *it);
+
+/*
+ * Applies one value from the bus, the value of `entry` (NULL: not the
+ * bucket's), inside the open transaction: a record, a heartbeat or a scope
+ * head; verified by the queue's check, or here. floor: the revision the
+ * scope's index page says the entry is at (0: none known); a record older
+ * than that is refused and reported. *hb is the revision of a newer
+ * heartbeat it carried, or -1. 1 when it was applied, 0 when it was not,
+ * -1 when it was refused as stale or misfiled.
+ */
+int sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t floor,
+             int64_t *hb);
+
+/* Records the replica's revision: the last heartbeat's, once its view was complete. */
+void sd_set_applied(struct machine *m, int64_t rev);
+
+/* Records what the replica lacks (NULL: nothing) for sync status and acknowledgements. */
+void sd_note_error(struct machine *m, const char *what);
+
+/* Subscribes the live path of every scope the replica knows; 1 when that changed them. */
+int sd_follow_scopes(struct machine *m);
+
+/*
+ * Compares scope i with the head the replica holds of it: sets its
+ * complete and why; *pages and *tree say what differs (NULL: not wanted).
+ * 0, or -1 when the store could not say.
+ */
+int sd_check_scope(struct machine *m, int i, unsigned *pages, int *tree);
+
+/* Whether every known scope is complete (a fleet of format 1 has no heads to check). */
+int sd_complete(struct machine *m);
+
+/* ---- catchup.c ------------------------------------------------------------------ */
+
+/*
+ * SPEC §8 rule 5: reads the heartbeat and every scope again. 0 when the
+ * replica is in step; 1 when the bus has no heartbeat yet (the first one
+ * starts it again); 2 when a scope is incomplete (the bus lacks entries its
+ * head lists: m->error says which); -1 when the bus did not answer.
+ */
+int sd_reconcile(struct machine *m);
+
+/*
+ * Reads scope i's head, the pages that differ and the keys they list anew.
+ * 0 complete, 1 not (its why says what the bus lacks), -1 the bus did not
+ * answer, -2 it refused this user direct reads.
+ */
+int sd_repair_scope(struct machine *m, int i);
+
+/* Gives the heap back to the system after a large catch-up, once its time has come. */
+void sd_trim(struct machine *m);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * replica.c - viamkey-syncd on a machine: what the bus brings, applied to
+ * the replica; each scope compared with its head.
+ *
+ * Security rules for this file (SPEC §8, "What a machine MUST do"):
+ *  1. A value is applied only after vk_record_verify() accepts it with
+ *     [sync] authority_key; anything else is dropped and logged
+ *     (LOG_AUTHPRIV, warning), and so is a record that is not what its
+ *     entry of this machine's scopes holds, or older than that scope's
+ *     head says (record.h).
+ *  2. and 3. vk_replica_apply() keeps revisions growing and holds a key
+ *     only while it covers this machine.
+ *  4. Each message is applied in one durable transaction (synchronous =
+ *     FULL), or a batch of them during a catch-up: a login sees the state
+ *     before or after, and what was applied survives a power cut.
+ *  5. A scope counts as complete only when what the replica has seen under
+ *     its entries adds up to the newest head it holds (scope.h); until every
+ *     scope is, no revision is acknowledged (machine.c).
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duration.h"
+#include "fleet.h"
+#include "machine.h"
+#include "scope.h"
+#include "store.h"
+
+int
+sd_begin(struct machine *m)
+{
+	char err[VK_ERRLEN];
+
+	if (m->in_txn)
+		return 0;
+	if (vk_store_begin(m->db, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		m->need_reconcile = 1; /* the message is lost: read everything again */
+		return -1;
+	}
+	m->in_txn = 1;
+	return 0;
+}
+
+int
+sd_commit(struct machine *m)
+{
+	char err[VK_ERRLEN];
+
+	if (!m->in_txn)
+		return 0;
+	m->in_txn = 0;
+	if (vk_store_commit(m->db, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		m->need_reconcile = 1; /* what it held is lost: read everything again */
+		return -1;
+	}
+	return 0;
+}
+
+static void
+set_meta(struct machine *m, const char *name, const char *text, int64_t value)
+{
+	char err[VK_ERRLEN];
+
+	if (vk_store_exec(m->db, "cannot record the replica's state", err, NULL,
+	                  "INSERT INTO meta (name, value) VALUES (?1, coalesce(?2, ?3))"
+	                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                  "tti", name, text, value) != VK_OK)
+		sd_log(LOG_ERR, "%s", err);
+}
+
+void
+sd_note_error(struct machine *m, const char *what)
+{
+	char err[VK_ERRLEN];
+
+	if (what == NULL) {
+		if (m->error[0] != '\0')
+			(void)vk_store_exec(
+			    m->db, "", err, NULL,
+			    "DELETE FROM meta WHERE name = '" VK_META_SYNC_ERROR "'", "");
+		m->error[0] = '\0';
+		return;
+	}
+	if (strcmp(m->error, what) != 0)
+		sd_log(LOG_WARNING, "%s", what);
+	snprintf(m->error, sizeof m->error, "%s", what);
+	set_meta(m, VK_META_SYNC_ERROR, m->error, 0);
+}
+
+void
+sd_set_applied(struct machine *m, int64_t rev)
+{
+	if (rev <= m->applied_rev)
+		return;
+	m->applied_rev = rev;
+	set_meta(m, VK_META_APPLIED_REV, NULL, rev);
+}
+
+/*
+ * Verifies a message's signature, in nats.c's delivery thread (the queue's
+ * check): it->json is then the signed JSON. A message that fails is
+ * verified again by sd_apply(), on the main thread, for the reason.
+ */
+void
+sd_check_record(const void *pk, struct sd_item *it)
+{
+	char err[VK_ERRLEN];
+
+	if (vk_record_verify(pk, natsMsg_GetData(it->msg), (size_t)natsMsg_GetDataLength(it->msg),
+	                     &it->json, &it->json_len, err) != VK_OK)
+		it->json = NULL;
+}
+
+/* The scope (an index into m->scopes) entry is under, or -1. */
+static int
+scope_of(const struct machine *m, const char *entry)
+{
+	for (int i = 0; i < SD_SCOPES; i++) {
+		size_t len = strlen(m->scopes[i].name);
+
+		if (len > 0 && strncmp(entry, m->scopes[i].name, len) == 0 && entry[len] == '.')
+			return i;
+	}
+	return -1;
+}
+
+/* Drops a value, saying why where a security log reads it too. */
+static void
+dropped(const char *entry, const char *why)
+{
+	syslog(LOG_AUTHPRIV | LOG_WARNING, "dropped the value of %s: %s", entry, why);
+	sd_log(LOG_WARNING, "dropped the value of %s: %s", entry, why);
+}
+
+/* A scope's head (entry "<scope>.h"), verified: kept unless an older one. 1 kept, 0, -1. */
+static int
+take_head(struct machine *m, const char *entry, const char *json, size_t len)
+{
+	char err[VK_ERRLEN], *text;
+	struct vk_head h;
+	int i = scope_of(m, entry), kept = 0;
+
+	if (vk_head_decode(json, len, &h) != 0) {
+		dropped(entry, "not a scope head of this format");
+		return -1;
+	}
+	if (i < 0 || strcmp(h.scope, m->scopes[i].name) != 0 ||
+	    strcmp(entry + strlen(h.scope), ".h") != 0) {
+		dropped(entry, "not the head of that scope of this machine");
+		return -1;
+	}
+	if ((text = strndup(json, len)) == NULL)
+		return 0;
+	if (vk_scope_hold(m->db, &h, text, &kept, err) != VK_OK) {
+		sd_log(LOG_WARNING, "%s", err);
+		m->need_reconcile = 1;
+	}
+	free(text);
+	if (kept)
+		m->scopes[i].complete = 0; /* compared again at the next heartbeat */
+	return kept;
+}
+
+int
+sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t floor, int64_t *hb)
+{
+	const char *json = it->json;
+	size_t json_len = it->json_len;
+	struct vk_apply_result r;
+	char err[VK_ERRLEN], why[VK_ERRLEN + 64];
+	const char *tail;
+	int i;
+	vk_rc rc;
+
+	*hb = -1;
+	if (entry == NULL || strncmp(entry, "a.", 2) == 0)
+		return 0; /* not a record: another machine's acknowledgement, say */
+	if (json == NULL && vk_record_verify(m->pk, natsMsg_GetData(it->msg),
+	                                     (size_t)natsMsg_GetDataLength(it->msg), &json,
+	                                     &json_len, err) != VK_OK) {
+		dropped(entry, err);
+		return -1;
+	}
+	i = scope_of(m, entry);
+	tail = i >= 0 ? entry + strlen(m->scopes[i].name) : "";
+	if (strcmp(tail, ".h") == 0)
+		return take_head(m, entry, json, json_len);
+	if (strncmp(tail, ".i.", 3) == 0)
+		return 0; /* an index page: read when a head calls for it (catchup.c) */
+	if ((rc = vk_replica_apply(m->replica, entry, floor, json, json_len, vk_now(), &r, err)) !=
+	    VK_OK) {
+		sd_log(LOG_WARNING, "could not apply %s: %s", entry, err);
+		/*
+		 * A signed record the replica could not store (busy, disk full)
+		 * is read again; no revision is acknowledged until it is. One
+		 * that cannot be parsed never will be.
+		 */
+		if (rc != VK_ERR_USAGE)
+			m->need_reconcile = 1;
+		return -1;
+	}
+	if (i >= 0)
+		m->scopes[i].complete = 0; /* its entries changed: compared again */
+	switch (r.what) {
+	case VK_APPLIED:
+		m->applied++;
+		sd_log(LOG_DEBUG, "applied %s %s revision %lld from %s", r.kind, r.id,
+		       (long long)r.rev, entry);
+		break;
+	case VK_APPLIED_HEARTBEAT:
+		*hb = r.rev;
+		break;
+	case VK_APPLIED_MISFILED:
+		dropped(entry, "it is not what that entry of this machine's scopes holds");
+		return -1;
+	case VK_APPLIED_STALE:
+		snprintf(why, sizeof why,
+		         "revision %lld is older than its scope's head says the entry is (%lld):"
+		         " a replayed value",
+		         (long long)r.rev, (long long)floor);
+		dropped(entry, why);
+		return -1;
+	case VK_APPLIED_FUTURE:
+		sd_log(LOG_WARNING,
+		       "refused a heartbeat signed more than %d s ahead of this machine's clock",
+		       VK_CLOCK_SKEW);
+		return -1;
+	default:
+		break;
+	}
+	if (r.moved)
+		m->need_reconcile = 1; /* this machine's scopes changed */
+	return r.what == VK_APPLIED || r.what == VK_APPLIED_HEARTBEAT;
+}
+
+int
+sd_follow_scopes(struct machine *m)
+{
+	char scopes[SD_SCOPES][VK_ENTRY_MAX], err[VK_ERRLEN], subject[VK_ENTRY_MAX + 128];
+	int n, changed = 0;
+
+	if (vk_replica_scopes(m->replica, scopes, &n, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return 0;
+	}
+	for (int i = 0; i < SD_SCOPES; i++) {
+		struct sd_scope *s = &m->scopes[i];
+		const char *want = i < n ? scopes[i] : "";
+
+		if (strcmp(s->name, want) == 0)
+			continue;
+		changed = 1;
+		sd_bus_unsubscribe(&m->bus, s->live);
+		s->live = NULL;
+		s->complete = 0;
+		s->why[0] = '\0';
+		snprintf(s->name, sizeof s->name, "%.*s", VK_SCOPE_MAX - 1, want);
+		if (want[0] == '\0')
+			continue;
+		snprintf(subject, sizeof subject, "%s%s.>", m->bus.live_prefix, s->name);
+		if (sd_bus_subscribe(&m->bus, subject, &s->live) != 0)
+			s->name[0] = '\0';
+		else
+			sd_log(LOG_INFO, "following %s", want);
+	}
+	return changed;
+}
+
+int
+sd_check_scope(struct machine *m, int i, unsigned *pages, int *tree)
+{
+	struct sd_scope *s = &m->scopes[i];
+	char name[VK_SCOPE_MAX];
+	unsigned differ = 0;
+	int tree_differs = 0;
+	char err[VK_ERRLEN];
+	struct vk_head h;
+	vk_rc rc;
+
+	if (pages != NULL)
+		*pages = 0;
+	if (tree != NULL)
+		*tree = 0;
+	if (!m->heads) {
+		s->complete = 1; /* an authority of format 1 publishes no heads to check */
+		return 0;
+	}
+	snprintf(name, sizeof name, "%s", s->name);
+	rc = vk_scope_held(m->db, name, &h, err);
+	if (rc == VK_ERR_NOTFOUND) {
+		s->complete = 0;
+		snprintf(s->why, sizeof s->why, "no head of %s has come from the bus", name);
+		if (pages != NULL)
+			*pages = (1u << VK_HEAD_PAGES) - 1;
+		if (tree != NULL)
+			*tree = 1;
+		return 0;
+	}
+	if (rc != VK_OK ||
+	    (rc = vk_scope_compare(m->db, &h, &differ, &tree_differs, err)) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	s->complete = differ == 0 && !tree_differs;
+	if (!s->complete) {
+		size_t o = (size_t)snprintf(s->why, sizeof s->why,
+		                            "%s differs from its head (revision %lld) in", h.scope,
+		                            (long long)h.rev);
+
+		for (int p = 0; p < VK_HEAD_PAGES && o < sizeof s->why; p++)
+			if (differ & (1u << p))
+				o += (size_t)snprintf(s->why + o, sizeof s->why - o, " page %x", p);
+		if (tree_differs && o < sizeof s->why)
+			snprintf(s->why + o, sizeof s->why - o, " its tree record");
+	}
+	if (pages != NULL)
+		*pages = differ;
+	if (tree != NULL)
+		*tree = tree_differs;
+	return 0;
+}
+
+int
+sd_complete(struct machine *m)
+{
+	for (int i = 0; i < SD_SCOPES; i++) {
+		struct sd_scope *s = &m->scopes[i];
+
+		if (s->name[0] == '\0' || s->complete)
+			continue;
+		if (sd_check_scope(m, i, NULL, NULL) != 0 || !s->complete)
+			return 0;
+	}
+	return 1;
+}
