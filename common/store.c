@@ -336,7 +336,9 @@ validate_header(const char *path, const struct header *h, enum vk_open_mode mode
 		          path, h->user_version, VK_SCHEMA_VERSION);
 		return VK_ERR_STORE;
 	}
-	if (h->user_version < VK_SCHEMA_VERSION && mode != VK_OPEN_INIT) {
+	/* a login reads only what schema VK_SCHEMA_LOGIN already had: an upgrade fails none */
+	if (h->user_version < (mode == VK_OPEN_LOGIN ? VK_SCHEMA_LOGIN : VK_SCHEMA_VERSION) &&
+	    mode != VK_OPEN_INIT) {
 		vk_seterr(err, "store %s has schema version %d; run keyadm init to migrate it",
 		          path, h->user_version);
 		return VK_ERR_STORE;

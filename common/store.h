@@ -38,9 +38,15 @@
 #include "vk.h"
 
 #define VK_SCHEMA_VERSION 4
+/*
+ * The oldest schema a login reads: what the decision needs has not changed
+ * since, so that a login works from the moment a package upgrade replaces
+ * the module to the moment the store is migrated (SPEC §8, rule 11).
+ */
+#define VK_SCHEMA_LOGIN 3
 
 enum vk_open_mode {
-	VK_OPEN_LOGIN, /* existing, current schema; the module and `check` */
+	VK_OPEN_LOGIN, /* existing, schema VK_SCHEMA_LOGIN or later; the module and `check` */
 	VK_OPEN_ADMIN, /* existing, current schema; keyadm's other commands */
 	VK_OPEN_INIT,  /* create directory (0700) and file (0600) if missing, migrate */
 };

@@ -9,7 +9,7 @@ libsodium-dev libsqlite3-dev libiniparser-dev libnats-dev"
 # holds libFuzzer; clang only recommends it, and installs here skip recommends).
 TEST_PACKAGES="libcmocka-dev openssh-server openssh-client
 sshpass sudo sqlite3 jq clang libclang-rt-14-dev valgrind util-linux procps iproute2 passwd binutils
-libpam-modules nats-server curl faketime"
+libpam-modules nats-server curl faketime git"
 
 # To build the Debian packages (scripts/build-packages.sh) and test them as
 # installed (tests/test-packages.sh): debhelper, lintian, and what the test
@@ -33,6 +33,29 @@ install_packages() {
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# The commit of viamkey's first fleet format, as released: the fleet's upgrade
+# test (tests/test-fleet-upgrade.sh) runs it beside this tree.
+BASELINE=2e953a2036edf294d10f9339ce910137683aaa18
+
+# Builds BASELINE from git into tests/baseline (once) and exports
+# VK_BASELINE for the tests; says why when it cannot (then the upgrade
+# test fails under VK_STRICT=1).
+build_baseline() {
+	b_dir=$(pwd)/tests/baseline
+	if [ ! -x "$b_dir/syncd/viamkey-syncd" ]; then
+		rm -rf "$b_dir"
+		mkdir -p "$b_dir"
+		if ! git archive "$BASELINE" | tar -x -C "$b_dir" ||
+			! (cd "$b_dir" && autoreconf -fi && ./configure && make -j"$(nproc)") \
+				>"$b_dir.log" 2>&1; then
+			echo "viamkey: cannot build the first fleet format ($BASELINE); see $b_dir.log" >&2
+			return 0
+		fi
+	fi
+	VK_BASELINE=$b_dir
+	export VK_BASELINE
 }
 
 # Configures and builds the tree in the current directory. configure runs

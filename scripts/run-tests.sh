@@ -14,6 +14,9 @@
 #              private mount namespace, pam-auth-update, a real sshd login,
 #              disable and purge; the host is left as it was
 #
+# Before them it builds viamkey's first fleet format from git (tests/baseline),
+# for the test of a fleet upgraded one host at a time.
+#
 # Name phases to run only those (e.g. `run-tests.sh check`). Ends with one
 # line "N passed, N failed" over all phases. Every test must run: with
 # VK_STRICT=1 a test that cannot (not root, a tool missing) fails instead of
@@ -26,6 +29,7 @@ top=$(pwd)
 phases=${*:-check valgrind sanitize fuzz packages}
 install_packages $BUILD_PACKAGES $TEST_PACKAGES
 build_tree tests
+build_baseline
 VK_STRICT=1
 export VK_STRICT
 

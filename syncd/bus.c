@@ -470,7 +470,8 @@ sd_bus_request(struct sd_bus *b, const char *subject, const char *body, char **r
 }
 
 int
-sd_bus_last(struct sd_bus *b, const char *entry, natsMsg **value, char *err, size_t errlen)
+sd_bus_last(struct sd_bus *b, const char *entry, int64_t wait_ms, natsMsg **value, char *err,
+            size_t errlen)
 {
 	char subject[256];
 	natsStatus s;
@@ -478,8 +479,7 @@ sd_bus_last(struct sd_bus *b, const char *entry, natsMsg **value, char *err, siz
 	*value = NULL;
 	snprintf(subject, sizeof subject, "$JS.API.DIRECT.GET.%s.%s%s", b->stream, b->kv_prefix,
 	         entry);
-	if ((s = natsConnection_Request(value, b->nc, subject, NULL, 0, REQUEST_WAIT_MS)) !=
-	    NATS_OK) {
+	if ((s = natsConnection_Request(value, b->nc, subject, NULL, 0, wait_ms)) != NATS_OK) {
 		snprintf(err, errlen, "%s", natsStatus_GetText(s));
 		*value = NULL;
 		return -1;

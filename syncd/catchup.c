@@ -36,6 +36,7 @@
 #define CATCH_UP_WAIT 15000 /* ms without a message before a catch-up is given up */
 #define CREATE_TRIES  5     /* catch-up consumers created in a row after timeouts */
 #define TRIM_DELAY    2000  /* ms after a catch-up before its memory goes back to the system */
+#define HB_WAIT_MS    1000  /* for the heartbeat's direct get, answered in milliseconds */
 
 /* ---- direct gets ------------------------------------------------------------------ */
 
@@ -340,7 +341,9 @@ consume_scope(struct machine *m, int i)
  * The latest heartbeat, read straight from the stream, verified and
  * applied; whether its authority publishes heads. A node that lags may
  * answer with an older one: the revision then acknowledged is older than
- * it could be, never newer. 0, 1 when the bus has none (yet), -1.
+ * it could be, never newer. 0, or 1 when the bus has none: no heartbeat
+ * yet, or no bucket yet, which JetStream does not answer at all (the
+ * first live heartbeat, or a try a second later, reads it then).
  */
 static int
 read_heartbeat(struct machine *m)
@@ -349,13 +352,8 @@ read_heartbeat(struct machine *m)
 	char err[512];
 	int64_t hb, format = 1;
 
-	if (sd_bus_last(&m->bus, "hb", &it.msg, err, sizeof err) != 0) {
-		/* no bucket yet answers as no responders: the same as no heartbeat */
-		if (strstr(err, "No responders") != NULL)
-			return 1;
-		sd_log(LOG_WARNING, "cannot read hb from the bus: %s", err);
-		return -1;
-	}
+	if (sd_bus_last(&m->bus, "hb", HB_WAIT_MS, &it.msg, err, sizeof err) != 0)
+		return 1;
 	if (it.msg == NULL)
 		return 1;
 	if (sd_begin(m) == 0) {
@@ -385,8 +383,8 @@ sd_reconcile(struct machine *m)
 	if ((rc = read_heartbeat(m)) != 0) {
 		m->waiting_first_hb = rc == 1;
 		if (rc == 1)
-			sd_note_error(m,
-			              "no heartbeat on the bus yet: waiting for the authority's");
+			sd_note_error(
+			    m, "no heartbeat on the bus yet: waiting for the authority's first");
 		return rc;
 	}
 	m->waiting_first_hb = 0;
@@ -396,8 +394,11 @@ sd_reconcile(struct machine *m)
 	                       "") != VK_OK)
 		return -1;
 	/* an authority of format 1 publishes no heads: its bus lets machines read by consumers */
-	if (!m->heads)
+	if (!m->heads && !m->consumers) {
+		sd_log(LOG_INFO, "the authority publishes no scope heads (format 1): reading by"
+		                 " catch-up consumers");
 		m->consumers = 1;
+	}
 	do {
 		m->need_reconcile = 0;
 		for (int i = 0; i < SD_SCOPES; i++) {

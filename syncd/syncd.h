@@ -113,9 +113,12 @@ int sd_bus_request(struct sd_bus *b, const char *subject, const char *body, char
 /*
  * The latest value of entry, read straight from the stream (a JetStream
  * direct get, which any node holding the stream answers: no consumer is
- * made). 0 with *value NULL when the entry has none; -1 with why in err.
+ * made), waiting at most wait_ms. 0 with *value NULL when the entry has
+ * none; -1 with why in err (a bucket that is not there yet gives no
+ * answer: a timeout).
  */
-int sd_bus_last(struct sd_bus *b, const char *entry, natsMsg **value, char *err, size_t errlen);
+int sd_bus_last(struct sd_bus *b, const char *entry, int64_t wait_ms, natsMsg **value, char *err,
+                size_t errlen);
 
 /* Publishes data on subject, plain NATS (no JetStream): 0, or -1. */
 int sd_bus_publish(struct sd_bus *b, const char *subject, const char *data, size_t len);

@@ -607,6 +607,10 @@ store_unusable(void **state)
 
 	fx_sql(t->fx->db, "PRAGMA user_version = 99");
 	check_unavailable(t, k.token); /* schema newer than the module */
+	fx_sql(t->fx->db, "PRAGMA user_version = " VK_STR(VK_SCHEMA_LOGIN));
+	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS); /* not yet migrated: read */
+	fx_sql(t->fx->db, "PRAGMA user_version = 2");
+	check_unavailable(t, k.token); /* older than what a login reads */
 	fx_sql(t->fx->db, "PRAGMA user_version = " VK_STR(VK_SCHEMA_VERSION));
 	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
 	free(moved);

@@ -577,6 +577,20 @@ test_older_schema_needs_init(void **state)
 	raw_exec(f->path, "PRAGMA user_version = 0");
 	expect_refused(f, VK_OPEN_LOGIN, "keyadm init");
 	expect_refused(f, VK_OPEN_ADMIN, "migrate");
+	/* what a login reads is the same since VK_SCHEMA_LOGIN: such a store serves logins */
+	{
+		char sql[64], err[VK_ERRLEN];
+		sqlite3 *db;
+
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", VK_SCHEMA_LOGIN - 1);
+		raw_exec(f->path, sql);
+		expect_refused(f, VK_OPEN_LOGIN, "keyadm init");
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", VK_SCHEMA_LOGIN);
+		raw_exec(f->path, sql);
+		expect_refused(f, VK_OPEN_ADMIN, "migrate");
+		assert_int_equal(vk_store_open(f->path, VK_OPEN_LOGIN, 100, &db, err), VK_OK);
+		close_ok(db);
+	}
 }
 
 static void
