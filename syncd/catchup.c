@@ -341,19 +341,28 @@ consume_scope(struct machine *m, int i)
  * The latest heartbeat, read straight from the stream, verified and
  * applied; whether its authority publishes heads. A node that lags may
  * answer with an older one: the revision then acknowledged is older than
- * it could be, never newer. 0, or 1 when the bus has none: no heartbeat
- * yet, or no bucket yet, which JetStream does not answer at all (the
- * first live heartbeat, or a try a second later, reads it then).
+ * it could be, never newer. 0; 1 when the bus has none yet: no heartbeat
+ * in the bucket, or, for a replica that never held one, no answer at all
+ * (JetStream does not answer for a bucket not made yet; the first live
+ * heartbeat, or a try a second later, reads it then); -1 when the bus did
+ * not answer.
  */
 static int
 read_heartbeat(struct machine *m)
 {
 	struct sd_item it = {0};
-	char err[512];
-	int64_t hb, format = 1;
+	char err[512], store_err[VK_ERRLEN];
+	int64_t hb, format = 1, held = 0;
 
-	if (sd_bus_last(&m->bus, "hb", HB_WAIT_MS, &it.msg, err, sizeof err) != 0)
-		return 1;
+	if (sd_bus_last(&m->bus, "hb", HB_WAIT_MS, &it.msg, err, sizeof err) != 0) {
+		(void)vk_store_query_int(
+		    m->db, "", store_err, &held,
+		    "SELECT count(*) FROM meta WHERE name = '" VK_META_HEARTBEAT_SEEN "'", "");
+		if (held == 0 && natsConnection_Status(m->bus.nc) == NATS_CONN_STATUS_CONNECTED)
+			return 1;
+		sd_log(LOG_WARNING, "cannot read hb from the bus: %s", err);
+		return -1;
+	}
 	if (it.msg == NULL)
 		return 1;
 	if (sd_begin(m) == 0) {
