@@ -268,15 +268,19 @@ apply_sync(struct vk_sync_config *s, const struct ctx *c, const char *key, const
 		if (!vk_user_valid(v))
 			return bad_value(c, "sync", key, "must be a NATS user name");
 		return replace(&s->user, v, c->err);
-	} else if (strcmp(key, "authority_key") == 0) {
+	} else if (strcmp(key, "authority_key") == 0 || strcmp(key, "root_key") == 0) {
 		if (sodium_base642bin(pk, sizeof pk, v, strlen(v), NULL, &n, NULL,
 		                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 		    n != sizeof pk)
 			return bad_value(
 			    c, "sync", key,
-			    "must be an Ed25519 public key in base64, as keyadm authority init"
-			    " prints it");
-		return replace(&s->authority_key, v, c->err);
+			    strcmp(key, "root_key") == 0
+			        ? "must be an Ed25519 public key in base64, as keyadm root"
+			          " init prints it"
+			        : "must be an Ed25519 public key in base64, as keyadm"
+			          " authority init prints it");
+		return replace(strcmp(key, "root_key") == 0 ? &s->root_key : &s->authority_key, v,
+		               c->err);
 	} else if (strcmp(key, "heartbeat_interval") == 0 || strcmp(key, "resync_interval") == 0 ||
 	           strcmp(key, "max_staleness") == 0) {
 		int zero_ok = strcmp(key, "max_staleness") == 0;
@@ -561,6 +565,7 @@ vk_config_free(struct vk_config *cfg)
 	free(cfg->sync.user);
 	free(cfg->sync.password_file);
 	free(cfg->sync.authority_key);
+	free(cfg->sync.root_key);
 	free(cfg->sync.signing_key);
 	memset(cfg, 0, sizeof *cfg);
 }

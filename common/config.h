@@ -31,6 +31,7 @@ struct vk_sync_config {
 	char *user;        /* or a user and a file holding the password */
 	char *password_file;
 	char *authority_key;        /* machines: the authority's Ed25519 public key, base64 */
+	char *root_key;             /* or the fleet's root (SPEC §10), which certifies it */
 	char *signing_key;          /* the authority: its signing key file */
 	int64_t heartbeat_interval; /* seconds, default 10 */
 	int64_t resync_interval;    /* seconds, default 600 */

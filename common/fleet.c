@@ -14,13 +14,14 @@ vk_fleet_role(sqlite3 *db, enum vk_fleet_role *role, char err[VK_ERRLEN])
 	int64_t r;
 	vk_rc rc = vk_store_query_int(db, "cannot read the store's role", err, &r,
 	                              "SELECT CASE value WHEN 'authority' THEN 1"
-	                              " WHEN 'replica' THEN 2 ELSE 0 END"
+	                              " WHEN 'replica' THEN 2 WHEN 'standby' THEN 3 ELSE 0 END"
 	                              " FROM meta WHERE name = '" VK_META_ROLE "'",
 	                              "");
 
 	*role = rc != VK_OK ? VK_FLEET_STANDALONE
 	        : r == 1    ? VK_FLEET_AUTHORITY
 	        : r == 2    ? VK_FLEET_REPLICA
+	        : r == 3    ? VK_FLEET_STANDBY
 	                    : VK_FLEET_STANDALONE;
 	return rc;
 }

@@ -19,6 +19,7 @@ enum vk_fleet_role {
 	VK_FLEET_STANDALONE,
 	VK_FLEET_AUTHORITY,
 	VK_FLEET_REPLICA,
+	VK_FLEET_STANDBY, /* a full copy of the authority's, ready to be promoted (SPEC §10) */
 };
 
 #define VK_META_ROLE             "fleet_role"       /* "authority" or "replica" */
@@ -34,6 +35,11 @@ enum vk_fleet_role {
 #define VK_META_SYNC_ERROR       "sync_error"       /* a replica: the daemon's last error */
 #define VK_META_HB_BOOT          "heartbeat_boot"   /* the authority: its daemon's starts */
 #define VK_META_BUCKET_MADE      "bucket_made" /* the authority: when it (re)created the bucket */
+#define VK_META_AUTHORITY_EPOCH  "authority_epoch" /* the authority (or standby): its epoch, */
+#define VK_META_AUTHORITY_CERT   "authority_cert"  /* and its signing key's certificate */
+#define VK_META_LEASE_LOST       "lease_lost"      /* a former authority: who holds the lease */
+#define VK_META_PROMOTE          "promote_request" /* a standby: "force" or "wait", from keyadm */
+#define VK_META_PROMOTED         "promote_result"  /* and the daemon's answer: "ok" or why not */
 
 /*
  * How far ahead of a machine's clock an authority's may be: a heartbeat

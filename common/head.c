@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canon.h"
 #include "head.h"
 #include "token.h"
 
-#define NUM_MAX ((int64_t)1 << 53) /* what a JSON number holds exactly */
-#define HEX     "0123456789abcdef"
+#define HEX "0123456789abcdef"
 
 int
 vk_scope_valid(const char *scope)
@@ -127,108 +127,39 @@ vk_head_encode(const struct vk_head *h)
 	return text;
 }
 
-/* ---- decoding: a cursor that accepts only the canonical text ---------------- */
-
-struct cursor {
-	const char *p, *end;
-	int bad;
-};
-
-static void
-lit(struct cursor *c, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (c->bad || (size_t)(c->end - c->p) < n || memcmp(c->p, s, n) != 0)
-		c->bad = 1;
-	else
-		c->p += n;
-}
-
-/* A canonical integer from 0 to NUM_MAX: "0", or no leading zero. */
-static int64_t
-num(struct cursor *c)
-{
-	int64_t v = 0;
-	const char *start = c->p;
-
-	if (c->bad)
-		return 0;
-	while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && v <= NUM_MAX)
-		v = v * 10 + (*c->p++ - '0');
-	if (c->p == start || (*start == '0' && c->p - start > 1) || v > NUM_MAX)
-		c->bad = 1;
-	return v;
-}
-
-/* A quoted string of at most size - 1 characters, none of them a quote or a backslash. */
-static void
-str(struct cursor *c, char *out, size_t size)
-{
-	size_t n = 0;
-
-	lit(c, "\"");
-	while (!c->bad && c->p < c->end && *c->p != '"') {
-		if (*c->p == '\\' || n + 1 == size) {
-			c->bad = 1;
-			break;
-		}
-		out[n++] = *c->p++;
-	}
-	out[n] = '\0';
-	lit(c, "\"");
-}
-
-static void
-digest(struct cursor *c, unsigned char out[VK_DIGEST_BYTES])
-{
-	char text[2 * VK_DIGEST_BYTES + 2];
-
-	str(c, text, sizeof text);
-	for (size_t i = 0; !c->bad && i < VK_DIGEST_BYTES; i++) {
-		const char *hi = strchr(HEX, text[2 * i]), *lo = strchr(HEX, text[2 * i + 1]);
-
-		if (text[2 * i] == '\0' || text[2 * i + 1] == '\0' || hi == NULL || lo == NULL)
-			c->bad = 1;
-		else
-			out[i] = (unsigned char)((hi - HEX) << 4 | (lo - HEX));
-	}
-	if (!c->bad && strlen(text) != 2 * VK_DIGEST_BYTES)
-		c->bad = 1;
-}
-
 int
 vk_head_decode(const char *json, size_t len, struct vk_head *h)
 {
-	struct cursor c = {json, json + len, 0};
+	struct vk_cursor c;
 	unsigned char count_digest[VK_DIGEST_BYTES];
 	int64_t count;
 
 	memset(h, 0, sizeof *h);
-	lit(&c, "{\"v\":2,\"type\":\"head\",\"scope\":");
-	str(&c, h->scope, sizeof h->scope);
-	lit(&c, ",\"epoch\":");
-	h->epoch = num(&c);
-	lit(&c, ",\"rev\":");
-	h->rev = num(&c);
-	lit(&c, ",\"at\":");
-	h->at = num(&c);
-	lit(&c, ",\"tree\":");
-	h->tree = num(&c);
-	lit(&c, ",\"count\":");
-	count = num(&c);
-	lit(&c, ",\"digest\":");
-	digest(&c, count_digest);
-	lit(&c, ",\"pages\":[");
+	vk_canon_start(&c, json, len);
+	vk_canon_lit(&c, "{\"v\":2,\"type\":\"head\",\"scope\":");
+	vk_canon_str(&c, h->scope, sizeof h->scope);
+	vk_canon_lit(&c, ",\"epoch\":");
+	h->epoch = vk_canon_num(&c);
+	vk_canon_lit(&c, ",\"rev\":");
+	h->rev = vk_canon_num(&c);
+	vk_canon_lit(&c, ",\"at\":");
+	h->at = vk_canon_num(&c);
+	vk_canon_lit(&c, ",\"tree\":");
+	h->tree = vk_canon_num(&c);
+	vk_canon_lit(&c, ",\"count\":");
+	count = vk_canon_num(&c);
+	vk_canon_lit(&c, ",\"digest\":");
+	vk_canon_hex(&c, count_digest, VK_DIGEST_BYTES);
+	vk_canon_lit(&c, ",\"pages\":[");
 	for (int p = 0; p < VK_HEAD_PAGES && !c.bad; p++) {
-		lit(&c, p ? ",[" : "[");
-		h->pages[p].count = num(&c);
-		lit(&c, ",");
-		digest(&c, h->pages[p].digest);
-		lit(&c, "]");
+		vk_canon_lit(&c, p ? ",[" : "[");
+		h->pages[p].count = vk_canon_num(&c);
+		vk_canon_lit(&c, ",");
+		vk_canon_hex(&c, h->pages[p].digest, VK_DIGEST_BYTES);
+		vk_canon_lit(&c, "]");
 	}
-	lit(&c, "]}");
-	if (c.bad || c.p != c.end || !vk_scope_valid(h->scope) || h->rev < h->tree)
+	vk_canon_lit(&c, "]}");
+	if (!vk_canon_done(&c) || !vk_scope_valid(h->scope) || h->rev < h->tree)
 		return -1;
 	vk_head_seal(h);
 	/* rule 2: what it says of itself is what its pages add up to */
@@ -261,20 +192,21 @@ int
 vk_page_decode(const char *json, size_t len, char scope[VK_SCOPE_MAX], int *page, int64_t *rev,
                struct vk_page_key **keys, size_t *n)
 {
-	struct cursor c = {json, json + len, 0};
+	struct vk_cursor c;
 	struct vk_page_key *list = NULL;
 	size_t count = 0, cap = 0;
 	char letter[3];
 
 	*keys = NULL;
 	*n = 0;
-	lit(&c, "{\"v\":2,\"type\":\"page\",\"scope\":");
-	str(&c, scope, VK_SCOPE_MAX);
-	lit(&c, ",\"page\":");
-	str(&c, letter, sizeof letter);
-	lit(&c, ",\"rev\":");
-	*rev = num(&c);
-	lit(&c, ",\"keys\":[");
+	vk_canon_start(&c, json, len);
+	vk_canon_lit(&c, "{\"v\":2,\"type\":\"page\",\"scope\":");
+	vk_canon_str(&c, scope, VK_SCOPE_MAX);
+	vk_canon_lit(&c, ",\"page\":");
+	vk_canon_str(&c, letter, sizeof letter);
+	vk_canon_lit(&c, ",\"rev\":");
+	*rev = vk_canon_num(&c);
+	vk_canon_lit(&c, ",\"keys\":[");
 	*page = strlen(letter) == 1 && strchr(HEX, letter[0]) != NULL
 	            ? (int)(strchr(HEX, letter[0]) - HEX)
 	            : -1;
@@ -283,16 +215,16 @@ vk_page_decode(const char *json, size_t len, char scope[VK_SCOPE_MAX], int *page
 	while (!c.bad && c.p < c.end && *c.p != ']') {
 		struct vk_page_key k;
 
-		lit(&c, count ? ",[" : "[");
-		str(&c, k.id, sizeof k.id);
-		lit(&c, ",");
-		k.rev = num(&c);
-		lit(&c, ",");
+		vk_canon_lit(&c, count ? ",[" : "[");
+		vk_canon_str(&c, k.id, sizeof k.id);
+		vk_canon_lit(&c, ",");
+		k.rev = vk_canon_num(&c);
+		vk_canon_lit(&c, ",");
 		if (c.p < c.end && (*c.p == '0' || *c.p == '1'))
 			k.tomb = *c.p++ - '0';
 		else
 			c.bad = 1;
-		lit(&c, "]");
+		vk_canon_lit(&c, "]");
 		/* rule 2: of this page, in order, within the page's revision */
 		if (c.bad || vk_page_of(k.id) != *page || k.rev < 1 || k.rev > *rev ||
 		    (count > 0 && strcmp(list[count - 1].id, k.id) >= 0)) {
@@ -311,7 +243,7 @@ vk_page_decode(const char *json, size_t len, char scope[VK_SCOPE_MAX], int *page
 		}
 		list[count++] = k;
 	}
-	lit(&c, "]}");
+	vk_canon_lit(&c, "]}");
 	if (c.bad || c.p != c.end) {
 		free(list);
 		return -1;

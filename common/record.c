@@ -35,6 +35,11 @@
  *  9. A value older than the revision its scope's index page lists for its
  *     entry is refused: a machine that learns its scopes from their heads
  *     (a new or re-imaged one) cannot be handed replayed old records.
+ * 10. A record or heartbeat of an epoch below the one the replica trusts
+ *     (trust.h) changes nothing: a former authority's, however it came. A
+ *     record of a higher epoch than the one held of its entity replaces it,
+ *     whatever its revision: the epoch's authority published everything
+ *     anew.
  */
 #include "autoconfig.h"
 
@@ -48,6 +53,7 @@
 
 #include "fleet.h"
 #include "head.h"
+#include "trust.h"
 #include "model.h"
 #include "record.h"
 #include "store.h"
@@ -254,7 +260,7 @@ vk_record_verify(const unsigned char pk[VK_PUBLIC_KEY_BYTES], const char *value,
 /* The entries it was filed under before and is not now; ?1 its ID, ?2 its kind. */
 #define GONE(entries) "SELECT entry FROM sync_published WHERE kind = ?2 AND id = ?1 EXCEPT " entries
 
-/* How each kind of entity becomes a record; ?1 id, ?2 rev, ?3 at, ?4 now. */
+/* How each kind of entity becomes a record; ?1 id, ?2 rev, ?3 at, ?4 now, ?5 epoch. */
 static const struct kind {
 	const char *name;
 	const char *record_sql;  /* the record, no row when the entity is gone */
@@ -263,29 +269,31 @@ static const struct kind {
 	const char *tombstone_sql;
 } kinds[] = {
     {"organization",
-     "SELECT json_object('v', 1, 'type', 'organization', 'id', id, 'rev', ?2, 'at', ?3,"
+     "SELECT json_object('v', 1, 'type', 'organization', 'id', id, 'rev', ?2, 'epoch', ?5, 'at', "
+     "?3,"
      " 'organization', json_object('name', name, 'created_at', created_at))"
      " FROM organizations WHERE id = ?1",
      ORG_ENTRIES, GONE(ORG_ENTRIES),
-     "SELECT json_object('v', 1, 'type', 'organization', 'id', ?1, 'rev', ?2, 'at', ?3,"
+     "SELECT json_object('v', 1, 'type', 'organization', 'id', ?1, 'rev', ?2, 'epoch', ?5, 'at', "
+     "?3,"
      " 'tombstone', json('true'))"},
     {"location",
-     "SELECT json_object('v', 1, 'type', 'location', 'id', id, 'rev', ?2, 'at', ?3,"
+     "SELECT json_object('v', 1, 'type', 'location', 'id', id, 'rev', ?2, 'epoch', ?5, 'at', ?3,"
      " 'location', json_object('name', name, 'org_id', org_id, 'created_at', created_at))"
      " FROM locations WHERE id = ?1",
      LOCATION_ENTRIES, GONE(LOCATION_ENTRIES),
-     "SELECT json_object('v', 1, 'type', 'location', 'id', ?1, 'rev', ?2, 'at', ?3,"
+     "SELECT json_object('v', 1, 'type', 'location', 'id', ?1, 'rev', ?2, 'epoch', ?5, 'at', ?3,"
      " 'tombstone', json('true'))"},
     {"machine",
-     "SELECT json_object('v', 1, 'type', 'machine', 'id', m.id, 'rev', ?2, 'at', ?3,"
+     "SELECT json_object('v', 1, 'type', 'machine', 'id', m.id, 'rev', ?2, 'epoch', ?5, 'at', ?3,"
      " 'machine', json_object('name', m.name, 'location_id', m.location_id,"
      " 'org_id', l.org_id, 'created_at', m.created_at))"
      " FROM machines m JOIN locations l ON l.id = m.location_id WHERE m.id = ?1",
      MACHINE_ENTRIES, GONE(MACHINE_ENTRIES),
-     "SELECT json_object('v', 1, 'type', 'machine', 'id', ?1, 'rev', ?2, 'at', ?3,"
+     "SELECT json_object('v', 1, 'type', 'machine', 'id', ?1, 'rev', ?2, 'epoch', ?5, 'at', ?3,"
      " 'tombstone', json('true'))"},
     {"key",
-     "SELECT json_object('v', 1, 'type', 'key', 'id', k.id, 'rev', ?2, 'at', ?3,"
+     "SELECT json_object('v', 1, 'type', 'key', 'id', k.id, 'rev', ?2, 'epoch', ?5, 'at', ?3,"
      " 'key', json_object('name', k.name, 'created_at', k.created_at,"
      "  'created_by', k.created_by, 'disabled', k.disabled, 'protected', k.protected,"
      "  'break_glass', k.break_glass, 'expires_at', k.expires_at,"
@@ -301,7 +309,7 @@ static const struct kind {
                                              " FROM keys k WHERE k.id = ?1",
      KEY_ENTRIES, GONE(KEY_ENTRIES),
      /* what is left: the scopes the key is still filed under */
-     "SELECT json_object('v', 1, 'type', 'key', 'id', ?1, 'rev', ?2, 'at', ?3,"
+     "SELECT json_object('v', 1, 'type', 'key', 'id', ?1, 'rev', ?2, 'epoch', ?5, 'at', ?3,"
      " 'tombstone', json('true'), 'scopes', (SELECT json_group_array(p) FROM"
      "  (SELECT " PREFIX_SQL("resource_type") " || resource_id AS p FROM grants"
                                               "   WHERE key_id = ?1 ORDER BY 1)))"},
@@ -318,15 +326,15 @@ kind_named(const char *name)
 
 /* The first column of sql's first row, malloc()ed; NULL with *rc VK_OK when there is none. */
 static char *
-query_text(sqlite3 *db, const char *sql, const char *id, int64_t rev, int64_t now, vk_rc *rc,
-           char err[VK_ERRLEN])
+query_text(sqlite3 *db, const char *sql, const char *id, int64_t rev, int64_t now, int64_t epoch,
+           vk_rc *rc, char err[VK_ERRLEN])
 {
 	sqlite3_stmt *st;
 	char *text = NULL;
 	int step;
 
-	if ((*rc = vk_store_prepare(db, "cannot build the record", err, &st, sql, "tiii", id, rev,
-	                            now, now)) != VK_OK)
+	if ((*rc = vk_store_prepare(db, "cannot build the record", err, &st, sql, "tiiii", id, rev,
+	                            now, now, epoch)) != VK_OK)
 		return NULL;
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL &&
@@ -381,8 +389,9 @@ vk_publication_free(struct vk_publication *pub)
 }
 
 vk_rc
-vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const char *id, int64_t rev,
-                int64_t now, struct vk_publication *pub, char err[VK_ERRLEN])
+vk_record_build(sqlite3 *db, const unsigned char *sk, int64_t epoch, const char *kind,
+                const char *id, int64_t rev, int64_t now, struct vk_publication *pub,
+                char err[VK_ERRLEN])
 {
 	const struct kind *k = kind_named(kind);
 	char *json;
@@ -396,7 +405,7 @@ vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const ch
 	snprintf(pub->kind, sizeof pub->kind, "%s", kind);
 	snprintf(pub->id, sizeof pub->id, "%s", id);
 	pub->rev = rev;
-	if ((json = query_text(db, k->record_sql, id, rev, now, &rc, err)) != NULL) {
+	if ((json = query_text(db, k->record_sql, id, rev, now, epoch, &rc, err)) != NULL) {
 		pub->value = vk_record_sign(sk, json);
 		free(json);
 		if (pub->value == NULL)
@@ -410,7 +419,8 @@ vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const ch
 	if ((rc = entries(db, k->gone_sql, id, kind, &pub->gone, &pub->ngone, err)) != VK_OK)
 		goto fail;
 	if (pub->ngone > 0) {
-		if ((json = query_text(db, k->tombstone_sql, id, rev, now, &rc, err)) == NULL) {
+		if ((json = query_text(db, k->tombstone_sql, id, rev, now, epoch, &rc, err)) ==
+		    NULL) {
 			if (rc == VK_OK)
 				rc = VK_ERR_STORE;
 			goto fail;
@@ -485,21 +495,28 @@ vk_record_published(sqlite3 *db, const struct vk_publication *pub, char err[VK_E
 
 char *
 vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const char *name,
-                    int64_t seq, int64_t epoch)
+                    int64_t seq, int64_t epoch, const char *cert)
 {
-	char json[512], clean[128];
+	char clean[128], *json, *value;
+	size_t size = 512 + (cert != NULL ? strlen(cert) : 0);
 
+	if ((json = malloc(size)) == NULL)
+		return NULL;
 	vk_text_clean(name, clean, sizeof clean);
 	/* the host name is cleaned text: no quote or backslash needs escaping but these two */
 	for (char *p = clean; *p != '\0'; p++)
 		if (*p == '"' || *p == '\\')
 			*p = '?';
-	snprintf(json, sizeof json,
+	/* the certificate is base64url: nothing to escape */
+	snprintf(json, size,
 	         "{\"v\":1,\"type\":\"heartbeat\",\"rev\":%lld,\"at\":%lld,\"authority\":\"%s\","
-	         "\"seq\":%lld,\"epoch\":%lld,\"format\":%d}",
-	         (long long)rev, (long long)now, clean, (long long)seq, (long long)epoch,
-	         VK_FORMAT);
-	return vk_record_sign(sk, json);
+	         "\"seq\":%lld,\"epoch\":%lld,\"format\":%d%s%s%s}",
+	         (long long)rev, (long long)now, clean, (long long)seq, (long long)epoch, VK_FORMAT,
+	         cert != NULL ? ",\"cert\":\"" : "", cert != NULL ? cert : "",
+	         cert != NULL ? "\"" : "");
+	value = vk_record_sign(sk, json);
+	free(json);
+	return value;
 }
 
 /* ---- applying: a machine's replica ---------------------------------------- */
@@ -516,6 +533,7 @@ enum {
 	S_KEY_GRANTS,
 	S_KEY_SECRETS,
 	S_TOMB_STAYS,
+	S_TOMB_ANYWHERE,
 	S_KEY_DELETE,
 	S_TOMB_GRANTS,
 	S_ORG_UPSERT,
@@ -541,11 +559,15 @@ enum {
 
 static const char *const sqls[S_COUNT] = {
     /* ?1 the record: its version, type, ID, revision, tombstone, and what is held of it */
-    [S_HEAD] = "SELECT json_extract(?1, '$.v'), json_extract(?1, '$.type'),"
-               " json_extract(?1, '$.id'), json_extract(?1, '$.rev'),"
-               " coalesce(json_extract(?1, '$.tombstone'), 0), h.rev, h.full"
-               " FROM (SELECT 1) LEFT JOIN sync_held h ON h.kind = json_extract(?1, '$.type')"
-               " AND h.id = json_extract(?1, '$.id')",
+    [S_HEAD] =
+        "SELECT json_extract(?1, '$.v'), json_extract(?1, '$.type'),"
+        " json_extract(?1, '$.id'), json_extract(?1, '$.rev'),"
+        " coalesce(json_extract(?1, '$.tombstone'), 0), h.rev, h.full,"
+        " coalesce(json_extract(?1, '$.epoch'), 0), h.epoch,"
+        " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_TRUST_EPOCH
+        "'), 0)"
+        " FROM (SELECT 1) LEFT JOIN sync_held h ON h.kind = json_extract(?1, '$.type')"
+        " AND h.id = json_extract(?1, '$.id')",
     [S_LOCATE] = "SELECT m.location_id, l.org_id FROM machines m"
                  " LEFT JOIN locations l ON l.id = m.location_id WHERE m.id = ?1",
     /* a key's whole state, replacing what the replica holds of it (its last use excepted) */
@@ -576,6 +598,7 @@ static const char *const sqls[S_COUNT] = {
     /* a key's tombstone: does what it is still filed under cover this machine? */
     [S_TOMB_STAYS] = "SELECT EXISTS (SELECT 1 FROM json_each(?1, '$.scopes')"
                      " WHERE value IN ('m.' || ?2, 'l.' || ?3, 'o.' || ?4))",
+    [S_TOMB_ANYWHERE] = "SELECT json_array_length(?1, '$.scopes') > 0",
     [S_KEY_DELETE] = "DELETE FROM keys WHERE id = ?1",
     [S_TOMB_GRANTS] = "DELETE FROM grants WHERE key_id = ?1 AND " PREFIX_SQL(
         "resource_type") " || resource_id NOT IN (SELECT value FROM json_each(?2, '$.scopes'))",
@@ -615,8 +638,9 @@ static const char *const sqls[S_COUNT] = {
     [S_PRUNE_ALL] = "DELETE FROM keys WHERE ?1 IS NULL AND NOT EXISTS"
                     " (SELECT 1 FROM grants g WHERE g.key_id = keys.id AND " VK_SQL_GRANT_COVERS(
                         "g", "?2", "?3", "?4") ")",
-    [S_HELD] = "INSERT INTO sync_held (kind, id, rev, full) VALUES (?1, ?2, ?3, ?4)"
-               " ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev, full = excluded.full",
+    [S_HELD] = "INSERT INTO sync_held (kind, id, rev, full, epoch) VALUES (?1, ?2, ?3, ?4, ?5)"
+               " ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev, full = excluded.full,"
+               " epoch = excluded.epoch",
     /*
      * rule 6: the record ?1 belongs under scope ?2: a key's record grants
      * something there, a key's tombstone says it left it
@@ -637,7 +661,8 @@ static const char *const sqls[S_COUNT] = {
         "'" VK_META_HEARTBEAT_EPOCH
         "'), (SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_SEQ
         "'), (SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_AT
-        "'), (SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_REV "')",
+        "'), (SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_HEARTBEAT_REV
+        "'), (SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_TRUST_EPOCH "')",
     /* ?1 the heartbeat, ?2 now, ?3 whether it is counted (it has a seq) */
     [S_HB_META] = "INSERT INTO meta (name, value) SELECT * FROM (VALUES"
                   " ('" VK_META_HEARTBEAT_REV "', json_extract(?1, '$.rev')),"
@@ -689,7 +714,7 @@ vk_replica_open(sqlite3 *db, const char *machine_id, struct vk_replica **out, ch
 	struct vk_replica *r;
 
 	*out = NULL;
-	if (!vk_uuid_valid(machine_id)) {
+	if (machine_id != NULL && !vk_uuid_valid(machine_id)) {
 		vk_seterr(err, "machine ID \"%s\" is not a lowercase UUIDv4", machine_id);
 		return VK_ERR_USAGE;
 	}
@@ -702,7 +727,8 @@ vk_replica_open(sqlite3 *db, const char *machine_id, struct vk_replica **out, ch
 		return VK_ERR_NOMEM;
 	}
 	r->db = db;
-	memcpy(r->machine, machine_id, sizeof r->machine);
+	if (machine_id != NULL)
+		memcpy(r->machine, machine_id, sizeof r->machine);
 	*out = r;
 	return VK_OK;
 }
@@ -862,10 +888,17 @@ apply_key_tombstone(struct vk_replica *r, const struct place *p, const char *id,
 	int stays = 0;
 	vk_rc rc;
 
-	if (first_row(r, S_TOMB_STAYS, &rc, err, "tttt", json, r->machine, p->location, p->org) ==
-	    SQLITE_ROW)
-		stays = sqlite3_column_int(r->st[S_TOMB_STAYS], 0);
-	sqlite3_reset(r->st[S_TOMB_STAYS]);
+	/* a full copy (r->machine ""): the key stays while it is filed anywhere */
+	if (r->machine[0] == '\0') {
+		if (first_row(r, S_TOMB_ANYWHERE, &rc, err, "t", json) == SQLITE_ROW)
+			stays = sqlite3_column_int(r->st[S_TOMB_ANYWHERE], 0);
+		sqlite3_reset(r->st[S_TOMB_ANYWHERE]);
+	} else {
+		if (first_row(r, S_TOMB_STAYS, &rc, err, "tttt", json, r->machine, p->location,
+		              p->org) == SQLITE_ROW)
+			stays = sqlite3_column_int(r->st[S_TOMB_STAYS], 0);
+		sqlite3_reset(r->st[S_TOMB_STAYS]);
+	}
 	if (rc != VK_OK)
 		return rc;
 	if (!stays)
@@ -927,7 +960,7 @@ static vk_rc
 apply_heartbeat(struct vk_replica *r, const char *json, int64_t now, struct vk_apply_result *out,
                 char err[VK_ERRLEN])
 {
-	int64_t epoch, seq, rev, at, held_epoch, held_seq, held_at, held_rev;
+	int64_t epoch, seq, rev, at, held_epoch, held_seq, held_at, held_rev, trusted;
 	sqlite3_stmt *st;
 	int newer;
 	vk_rc rc;
@@ -945,12 +978,17 @@ apply_heartbeat(struct vk_replica *r, const char *json, int64_t now, struct vk_a
 	held_seq = column_int(st, 5, -1);
 	held_at = column_int(st, 6, 0);
 	held_rev = column_int(st, 7, -1);
+	trusted = column_int(st, 8, 0);
 	sqlite3_reset(st);
 	if (rev < 0 || at < 0 || sqlite3_column_type(st, 1) == SQLITE_FLOAT) {
 		vk_seterr(err, "a malformed heartbeat");
 		return VK_ERR_USAGE;
 	}
 	out->rev = rev;
+	if (epoch < trusted) {
+		out->what = VK_APPLIED_FORMER;
+		return VK_OK;
+	}
 	if (at > now + VK_CLOCK_SKEW) {
 		out->what = VK_APPLIED_FUTURE;
 		return VK_OK;
@@ -990,9 +1028,11 @@ filed(struct vk_replica *r, const struct place *p, const char *entry, const char
 	snprintf(mine[0], sizeof mine[0], "m.%s", r->machine);
 	snprintf(mine[1], sizeof mine[1], "l.%s", p->location);
 	snprintf(mine[2], sizeof mine[2], "o.%s", p->org);
-	if (strcmp(scope, mine[0]) != 0 &&
-	    (p->location[0] == '\0' || strcmp(scope, mine[1]) != 0) &&
-	    (p->org[0] == '\0' || strcmp(scope, mine[2]) != 0))
+	/* a full copy (r->machine "") holds every scope */
+	if (r->machine[0] == '\0' ? !vk_scope_valid(scope)
+	                          : strcmp(scope, mine[0]) != 0 &&
+	                                (p->location[0] == '\0' || strcmp(scope, mine[1]) != 0) &&
+	                                (p->org[0] == '\0' || strcmp(scope, mine[2]) != 0))
 		return 0;
 	if (strcmp(rest, "t") == 0)
 		return strcmp(id, scope + 2) == 0 &&
@@ -1013,7 +1053,7 @@ vk_replica_apply(struct vk_replica *r, const char *entry, int64_t floor, const c
 {
 	char *text = NULL, type[16] = "", err2[VK_ERRLEN];
 	int saved = 0, is_hb, pruned = 0, held_changes = 0;
-	int64_t held_rev = -1, held_full = 0, tombstone = 0;
+	int64_t held_rev = -1, held_full = 0, tombstone = 0, epoch, held_epoch = -1, trusted;
 	struct place before, after;
 	sqlite3_stmt *head = NULL;
 	vk_rc rc;
@@ -1048,8 +1088,16 @@ vk_replica_apply(struct vk_replica *r, const char *entry, int64_t floor, const c
 	if (sqlite3_column_type(head, 5) == SQLITE_INTEGER) {
 		held_rev = sqlite3_column_int64(head, 5);
 		held_full = sqlite3_column_int64(head, 6);
+		held_epoch = sqlite3_column_int64(head, 8);
 	}
+	epoch = sqlite3_column_int64(head, 7);
+	trusted = sqlite3_column_int64(head, 9);
 	sqlite3_reset(head);
+	/* rule 10: a former authority's values change nothing */
+	if (epoch < trusted) {
+		out->what = VK_APPLIED_FORMER;
+		goto out;
+	}
 
 	is_hb = strcmp(type, "heartbeat") == 0;
 	if (is_hb != (strcmp(entry, "hb") == 0)) {
@@ -1083,8 +1131,10 @@ vk_replica_apply(struct vk_replica *r, const char *entry, int64_t floor, const c
 	/* rule 7: the newest value seen under this entry, whatever the entity's state */
 	if ((rc = run(r, S_ENTRY, NULL, err, "tii", entry, out->rev, tombstone)) != VK_OK)
 		goto out;
-	/* rule 2: newer only; a full record completes a tombstone of its own revision */
-	if (out->rev < held_rev || (out->rev == held_rev && (held_full || tombstone)))
+	/* rule 2: newer only (a higher epoch is); a full record completes a tombstone of its own */
+	if (epoch < held_epoch ||
+	    (epoch == held_epoch &&
+	     (out->rev < held_rev || (out->rev == held_rev && (held_full || tombstone)))))
 		goto out;
 	if (strcmp(type, "key") == 0)
 		rc = tombstone ? apply_key_tombstone(r, &before, out->id, text, err)
@@ -1098,7 +1148,7 @@ vk_replica_apply(struct vk_replica *r, const char *entry, int64_t floor, const c
 	if (strcmp(type, "key") != 0)
 		r->placed = 0; /* the caller may yet roll the tree record back: read it again */
 	/* rule 3, for this key, or for every key once the machine's place changed */
-	if ((strcmp(type, "key") == 0 || out->moved) &&
+	if (r->machine[0] != '\0' && (strcmp(type, "key") == 0 || out->moved) &&
 	    (rc = run(r, out->moved ? S_PRUNE_ALL : S_PRUNE_KEY, &held_changes, err, "tttt",
 	              out->moved ? NULL : out->id, r->machine, after.location, after.org)) != VK_OK)
 		goto out;
@@ -1109,8 +1159,8 @@ vk_replica_apply(struct vk_replica *r, const char *entry, int64_t floor, const c
 	 * record of this same revision, should one come that covers it, is
 	 * still applied.
 	 */
-	if ((rc = run(r, S_HELD, NULL, err, "ttii", type, out->id, out->rev,
-	              (int64_t)(!tombstone && !pruned))) != VK_OK)
+	if ((rc = run(r, S_HELD, NULL, err, "ttiii", type, out->id, out->rev,
+	              (int64_t)(!tombstone && !pruned), epoch)) != VK_OK)
 		goto out;
 	out->what = VK_APPLIED;
 out:

@@ -73,13 +73,14 @@ struct vk_publication {
 
 /*
  * Builds, from the store's current state, the publication of entity
- * (kind, id) at revision rev: its record and entries if it exists, and a
- * tombstone for each entry sync_published lists for it that it no longer
- * has. Runs in the caller's read transaction. vk_publication_free() frees
- * it.
+ * (kind, id) at revision rev, signed with sk in `epoch`: its record and
+ * entries if it exists, and a tombstone for each entry sync_published lists
+ * for it that it no longer has. Runs in the caller's read transaction.
+ * vk_publication_free() frees it.
  */
-vk_rc vk_record_build(sqlite3 *db, const unsigned char *sk, const char *kind, const char *id,
-                      int64_t rev, int64_t now, struct vk_publication *pub, char err[VK_ERRLEN]);
+vk_rc vk_record_build(sqlite3 *db, const unsigned char *sk, int64_t epoch, const char *kind,
+                      const char *id, int64_t rev, int64_t now, struct vk_publication *pub,
+                      char err[VK_ERRLEN]);
 
 void vk_publication_free(struct vk_publication *pub);
 
@@ -93,11 +94,12 @@ vk_rc vk_record_published(sqlite3 *db, const struct vk_publication *pub, char er
 
 /*
  * The signed heartbeat: the authority's revision, its time, its name, the
- * counter that orders heartbeats, the epoch and the format it publishes.
- * malloc()ed; NULL when out of memory.
+ * counter that orders heartbeats, the epoch and the format it publishes,
+ * and the certificate of its key (cert, base64url of its value; NULL for a
+ * fleet of [sync] authority_key alone). malloc()ed; NULL when out of memory.
  */
 char *vk_record_heartbeat(const unsigned char *sk, int64_t rev, int64_t now, const char *name,
-                          int64_t seq, int64_t epoch);
+                          int64_t seq, int64_t epoch, const char *cert);
 
 /* Any JSON text, signed as a value of the bus; malloc()ed, NULL when out of memory. */
 char *vk_record_sign(const unsigned char *sk, const char *json);
@@ -119,6 +121,7 @@ enum vk_applied {
 	VK_APPLIED_MISFILED,  /* not this machine's entry, or not what that entry holds: dropped */
 	VK_APPLIED_FUTURE,    /* a heartbeat signed beyond VK_CLOCK_SKEW ahead: refused */
 	VK_APPLIED_STALE,     /* older than its scope's head says the entry is: refused */
+	VK_APPLIED_FORMER,    /* of an epoch below the one the replica trusts: refused */
 };
 
 struct vk_apply_result {
@@ -136,6 +139,11 @@ struct vk_apply_result {
  */
 struct vk_replica;
 
+/*
+ * machine_id NULL: a full copy, a standby's (SPEC §10), which holds every
+ * scope: no key is pruned for its coverage, and one leaves only when its
+ * tombstone says it is filed nowhere.
+ */
 vk_rc vk_replica_open(sqlite3 *db, const char *machine_id, struct vk_replica **out,
                       char err[VK_ERRLEN]);
 void vk_replica_close(struct vk_replica *r);

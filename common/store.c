@@ -151,16 +151,19 @@ static const char schema_v3[] = "ALTER TABLE keys ADD COLUMN break_glass INTEGER
                                 " PRIMARY KEY (kind, id)) STRICT, WITHOUT ROWID;";
 
 /*
- * v4: a bus that cannot lie (SPEC §8, rules 7 to 11). On the authority,
+ * v4: a bus that cannot lie (SPEC §8, rules 7 to 11), and an authority
+ * that survives its host (§10). On the authority,
  * each published entry's revision and whether it holds a tombstone, the
  * index pages it last published for each scope (head.h) and the pages
  * whose scope head must be published again; each machine's format and last
- * error. On a replica, the revision of every entry of its scopes it has
- * seen, and the latest head of each scope. An authority publishes
+ * error. On a replica, the epoch of each record it holds, the revision of
+ * every entry of its scopes it has seen, and the latest head of each scope.
+ * An authority publishes
  * everything again, so that every entry's revision is known.
  */
 static const char schema_v4[] =
     "ALTER TABLE sync_published ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sync_held ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE sync_published ADD COLUMN tomb INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX sync_published_entry ON sync_published(entry);"
     "CREATE TABLE sync_pages ("

@@ -7,6 +7,8 @@
  *  2. On the authority every change MUST reach the outbox in the same
  *     transaction as the change itself, so that a crash or an unreachable
  *     bus loses nothing; revisions only grow.
+ *  3. A standby, and a former authority whose daemon found the authority
+ *     lease another's, MUST NOT be changed either: they say who does.
  */
 #include "autoconfig.h"
 
@@ -49,6 +51,33 @@ vk_txn_begin(struct vk_txn *t, char err[VK_ERRLEN])
 		sqlite3_finalize(st);
 		rc = VK_ERR_CONFLICT;
 		goto fail;
+	}
+	if (role == VK_FLEET_STANDBY) {
+		vk_seterr(err,
+		          "this store is a standby of the fleet's authority; make the change on"
+		          " the authority, or make this one it with keyadm authority promote");
+		rc = VK_ERR_CONFLICT;
+		goto fail;
+	}
+	if (role == VK_FLEET_AUTHORITY) {
+		sqlite3_stmt *st = NULL;
+		char ignored[VK_ERRLEN];
+
+		/* rule 3: a former authority, whose daemon found the lease another's */
+		if (vk_store_prepare(t->db, "", ignored, &st,
+		                     "SELECT value FROM meta WHERE name = '" VK_META_LEASE_LOST "'",
+		                     "") == VK_OK &&
+		    sqlite3_step(st) == SQLITE_ROW) {
+			vk_seterr(
+			    err,
+			    "this store is no longer the fleet's authority: the authority lease is"
+			    " held by %s",
+			    (const char *)sqlite3_column_text(st, 0));
+			rc = VK_ERR_CONFLICT;
+		}
+		sqlite3_finalize(st);
+		if (rc != VK_OK)
+			goto fail;
 	}
 	t->authority = role == VK_FLEET_AUTHORITY;
 	return VK_OK;

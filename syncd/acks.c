@@ -27,9 +27,8 @@
 #include "syncd.h"
 #include "token.h"
 
-/* The machine an acknowledgement's subject names, or NULL when it is none. */
-static const char *
-ack_machine(const struct sd_bus *b, natsMsg *m)
+const char *
+sd_ack_machine(const struct sd_bus *b, natsMsg *m)
 {
 	const char *subject = natsMsg_GetSubject(m), *entry = sd_msg_entry(b, m);
 	size_t len = strlen(b->ack_prefix);
@@ -41,11 +40,10 @@ ack_machine(const struct sd_bus *b, natsMsg *m)
 	return NULL;
 }
 
-/* Records one acknowledgement: {"machine", "rev", "at", "format", "error"}. */
-static void
-record(sqlite3 *db, const struct sd_bus *b, natsMsg *m)
+void
+sd_ack_record(sqlite3 *db, const struct sd_bus *b, natsMsg *m)
 {
-	const char *machine = ack_machine(b, m);
+	const char *machine = sd_ack_machine(b, m);
 	char err[VK_ERRLEN], *json;
 
 	if (machine == NULL || natsMsg_GetDataLength(m) <= 0 || natsMsg_GetDataLength(m) > 4096)
@@ -100,7 +98,7 @@ sd_acks_record(sqlite3 *db, struct sd_bus *b, natsMsg *m, int *connected, int64_
 	}
 	do {
 		if (rc == 0)
-			record(db, b, m);
+			sd_ack_record(db, b, m);
 		if (got != NULL && natsMsg_GetReply(m) != NULL && sd_msg_pending(m) >= 0 &&
 		    (++*got, sd_msg_pending(m) == 0))
 			*got = pending;

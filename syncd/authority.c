@@ -18,7 +18,14 @@
  *  4. Heartbeats are counted: each carries a counter that never goes back,
  *     across restarts too (VK_META_HB_BOOT), so that a machine orders them
  *     without a clock.
- *  5. The signing key stays in sodium_malloc() memory, loaded once.
+ *  5. The signing key stays in sodium_malloc() memory, loaded once (and
+ *     again after a rekey).
+ *  6. In a fleet with a root of trust (epoch 1 and up) it publishes only
+ *     while it holds the authority lease (lease.c), taken for its epoch;
+ *     once the lease is another's (a standby promoted, a newer epoch), it
+ *     publishes nothing ever again and records who holds it, so that its
+ *     keyadm refuses every change. (A fleet of authority_key alone has one
+ *     authority and no lease.)
  */
 #include "autoconfig.h"
 
@@ -31,6 +38,7 @@
 #include "fleet.h"
 #include "record.h"
 #include "scope.h"
+#include "signer.h"
 #include "store.h"
 #include "syncd.h"
 #include "token.h"
@@ -43,14 +51,19 @@
 #define HOST_NAME_SIZE 256
 #define RETRY_MIN_MS   1000
 #define RETRY_MAX_MS   30000
-#define EPOCH          0 /* the epoch of a fleet trusted by [sync] authority_key alone */
+#define LEASE_CHECK_MS 10000 /* how often a former authority looks at the lease again */
 
 struct authority {
 	const struct vk_config *cfg;
 	sqlite3 *db;
 	struct sd_bus bus;
-	unsigned char *sk;
+	struct vk_signer sig;
 	char host[HOST_NAME_SIZE];
+	char holder[HOST_NAME_SIZE + 64]; /* this authority in the lease: its host and key */
+	struct sd_lease lease;
+	int leased; /* the lease is ours, as read or taken */
+	int lost;   /* the lease is another's: this host publishes nothing any more */
+	int64_t next_lease_ms;
 	int bucket_ready;
 	char tag[17]; /* in the acknowledgements consumer's name, as on a machine */
 	int64_t boot, beats;
@@ -130,10 +143,10 @@ publish_round(struct authority *a)
 	/* one read transaction: every record of the round from one state of the store */
 	(void)sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL);
 	while (sqlite3_step(st) == SQLITE_ROW && n < BATCH) {
-		if (vk_record_build(a->db, a->sk, (const char *)sqlite3_column_text(st, 0),
-		                    (const char *)sqlite3_column_text(st, 1),
-		                    sqlite3_column_int64(st, 2), vk_now(), &pubs[n],
-		                    err) != VK_OK) {
+		if (vk_record_build(
+		        a->db, a->sig.sk, a->sig.epoch, (const char *)sqlite3_column_text(st, 0),
+		        (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+		        vk_now(), &pubs[n], err) != VK_OK) {
 			sd_log(LOG_ERR, "%s", err);
 			failed = 1;
 			break;
@@ -196,7 +209,7 @@ heads_round(struct authority *a)
 	vk_rc rc;
 
 	(void)sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL);
-	rc = vk_heads_build(a->db, a->sk, EPOCH, vk_now(), BATCH, &pubs, &n, err);
+	rc = vk_heads_build(a->db, a->sig.sk, a->sig.epoch, vk_now(), BATCH, &pubs, &n, err);
 	(void)sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
@@ -279,8 +292,9 @@ static int
 heartbeat(struct authority *a)
 {
 	int64_t rev = published_revision(a);
-	char *value = vk_record_heartbeat(a->sk, rev, vk_now(), a->host,
-	                                  a->boot * ((int64_t)1 << 32) + ++a->beats, EPOCH);
+	char *value = vk_record_heartbeat(a->sig.sk, rev, vk_now(), a->host,
+	                                  a->boot * ((int64_t)1 << 32) + ++a->beats, a->sig.epoch,
+	                                  a->sig.cert_b64);
 	char subject[128];
 	jsPubAck *ack = NULL;
 	jsPubOptions po;
@@ -307,6 +321,115 @@ heartbeat(struct authority *a)
 		a->bucket_ready = 0;
 		return -1;
 	}
+	return 0;
+}
+
+/* This authority as the lease names it. */
+static void
+holder_name(struct authority *a)
+{
+	sd_lease_holder(a->host, a->sig.pk, a->holder, sizeof a->holder);
+}
+
+/*
+ * Rule 6: the lease is someone else's. From now on this host publishes
+ * nothing, and its keyadm refuses every change, naming the holder.
+ */
+static void
+lose_lease(struct authority *a)
+{
+	char err[VK_ERRLEN], who[sizeof a->lease.holder + 64];
+
+	snprintf(who, sizeof who, "%s, epoch %lld", a->lease.holder, (long long)a->lease.epoch);
+	a->lost = 1;
+	a->leased = 0;
+	if (vk_store_exec(a->db, "cannot record the lease", err, NULL,
+	                  "INSERT INTO meta (name, value) VALUES ('" VK_META_LEASE_LOST "', ?1)"
+	                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                  "t", who) != VK_OK)
+		sd_log(LOG_ERR, "%s", err);
+	sd_log(LOG_ERR,
+	       "the authority lease is held by %s: this host is no longer the fleet's authority"
+	       " and publishes nothing",
+	       who);
+}
+
+/*
+ * Rule 6: holds the lease, taking it (by compare-and-swap) when it is
+ * nobody's, ours or a lower epoch's, and renewing it at each heartbeat.
+ * 0 held; -1 the bus did not answer (try again); 1 lost.
+ */
+static int
+hold_lease(struct authority *a)
+{
+	int64_t until = vk_now() + 3 * a->cfg->sync.heartbeat_interval;
+	char err[512];
+	int rc;
+
+	for (int tries = 0; tries < 3; tries++) {
+		if (!a->leased) {
+			if (sd_lease_read(&a->bus, a->db, &a->lease, err, sizeof err) != 0) {
+				sd_log(LOG_WARNING, "cannot read the authority lease: %s", err);
+				return -1;
+			}
+			if (a->lease.present && strcmp(a->lease.holder, a->holder) != 0 &&
+			    a->lease.epoch >= a->sig.epoch) {
+				lose_lease(a);
+				return 1;
+			}
+		}
+		rc = sd_lease_take(&a->bus, a->sig.sk, &a->lease, a->holder, a->sig.epoch, until,
+		                   err, sizeof err);
+		if (rc == 0) {
+			if (!a->leased)
+				sd_log(LOG_INFO, "holding the authority lease (epoch %lld)",
+				       (long long)a->sig.epoch);
+			a->leased = 1;
+			a->next_lease_ms = sd_now_ms() + a->cfg->sync.heartbeat_interval * 1000;
+			return 0;
+		}
+		if (rc < 0) {
+			sd_log(LOG_WARNING, "%s", err);
+			return -1;
+		}
+		a->leased = 0; /* changed meanwhile: read it again */
+	}
+	return -1;
+}
+
+/*
+ * A rekey (keyadm authority rekey) recorded a new epoch in the store: its
+ * key is loaded and the lease taken for it; the outbox already holds
+ * everything, to be published under it. 0, or -1.
+ */
+static int
+rekeyed(struct authority *a)
+{
+	struct vk_signer next;
+	char err[VK_ERRLEN];
+	int64_t epoch = 0;
+
+	if (vk_store_query_int(
+	        a->db, "cannot read the authority's epoch", err, &epoch,
+	        "SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_AUTHORITY_EPOCH
+	        "'",
+	        "") != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	if (epoch == a->sig.epoch)
+		return 0;
+	if (vk_signer_load(a->db, a->cfg->sync.signing_key, &next, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	vk_signer_free(&a->sig);
+	a->sig = next;
+	holder_name(a);
+	a->leased = 0;
+	a->next_lease_ms = 0;
+	a->live_rev = 0;
+	sd_log(LOG_INFO, "signing with a new key, in epoch %lld", (long long)a->sig.epoch);
 	return 0;
 }
 
@@ -409,11 +532,11 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 		       store);
 		goto out;
 	}
-	if ((a.sk = sodium_malloc(VK_SIGNING_KEY_BYTES)) == NULL ||
-	    vk_signing_key_load(cfg->sync.signing_key, a.sk, err) != VK_OK) {
-		sd_log(LOG_ERR, "%s", a.sk ? err : "out of memory");
+	if (vk_signer_load(a.db, cfg->sync.signing_key, &a.sig, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
 		goto out;
 	}
+	holder_name(&a);
 	if (count_boots(&a) != 0)
 		goto out;
 	sd_random_tag(a.tag);
@@ -428,8 +551,15 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 
 		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED &&
 		    sd_now_ms() >= a.next_try_ms) {
-			if (ensure_bucket(&a) != 0) {
-				back_off(&a);
+			if (a.lost) {
+				a.next_try_ms = sd_now_ms() + LEASE_CHECK_MS; /* for good: say so */
+				if (once)
+					break;
+			} else if (ensure_bucket(&a) != 0 || rekeyed(&a) != 0 ||
+			           (a.sig.epoch > 0 && sd_now_ms() >= a.next_lease_ms &&
+			            hold_lease(&a) != 0)) {
+				if (!a.lost)
+					back_off(&a);
 			} else {
 				if (catch_up && sd_acks_read(a.db, &a.bus, a.tag) == 0)
 					catch_up = 0;
@@ -445,7 +575,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 			}
 		}
 		/* machines hear from the authority while the bucket is away (rule 3) */
-		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED &&
+		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED && !a.lost &&
 		    sd_now_ms() >= a.next_hb_ms)
 			(void)heartbeat(&a);
 		if (once && sd_now_ms() > deadline) {
@@ -460,7 +590,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 	}
 out:
 	sd_bus_close(&a.bus);
-	sodium_free(a.sk);
+	vk_signer_free(&a.sig);
 	sqlite3_close(a.db);
 	return status;
 }

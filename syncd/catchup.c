@@ -157,8 +157,9 @@ take_page(void *ctx, size_t i, natsMsg *msg)
 		p->bad = 1; /* a page its head counts is not on the bus */
 		return;
 	}
-	if (vk_record_verify(p->m->pk, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
-	                     &json, &len, err) == VK_OK &&
+	if (p->m->trust.have_key &&
+	    vk_record_verify(p->m->trust.key, natsMsg_GetData(msg),
+	                     (size_t)natsMsg_GetDataLength(msg), &json, &len, err) == VK_OK &&
 	    vk_page_decode(json, len, scope, &page, &rev, &keys, &n) == 0 &&
 	    strcmp(scope, p->head->scope) == 0) {
 		vk_page_digest(keys, n, digest);
@@ -440,6 +441,32 @@ sd_reconcile(struct machine *m)
 	sd_note_error(m, NULL);
 	sd_log(LOG_INFO,
 	       "replica in step with the bus at revision %lld (%ld changes applied in %lld ms)",
+	       (long long)m->applied_rev, m->applied - before, (long long)(sd_now_ms() - started));
+	return 0;
+}
+
+int
+sd_reconcile_all(struct machine *m)
+{
+	int64_t hb_rev = 0, before = m->applied, started = sd_now_ms();
+	char err[VK_ERRLEN];
+
+	m->need_reconcile = 0;
+	m->was_reconnected = 0;
+	if (read_heartbeat(m) < 0 || catch_up(m, ">", 'a') != 0 || m->was_reconnected ||
+	    m->need_reconcile)
+		return -1;
+	(void)vk_store_query_int(m->db, "", err, &hb_rev,
+	                         "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE"
+	                         " name = '" VK_META_HEARTBEAT_REV "'), 0)",
+	                         "");
+	vk_store_checkpoint(m->db, 1);
+	m->trim_at_ms = sd_now_ms() + TRIM_DELAY;
+	sd_set_applied(m, hb_rev);
+	sd_note_error(m, NULL);
+	sd_log(LOG_INFO,
+	       "the full copy is in step with the bus at revision %lld (%ld changes applied in"
+	       " %lld ms)",
 	       (long long)m->applied_rev, m->applied - before, (long long)(sd_now_ms() - started));
 	return 0;
 }

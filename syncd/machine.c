@@ -226,12 +226,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		sd_log(LOG_ERR, "[machine] id is not set: a machine's daemon follows that machine");
 		return 1;
 	}
-	if (vk_public_key_parse(cfg->sync.authority_key, m.pk) != 0) {
-		sd_log(LOG_ERR, "[sync] authority_key is not set or not a public key: records "
-		                "could not be verified");
-		return 1;
-	}
-	if (open_replica(&m, store) != 0)
+	if (open_replica(&m, store) != 0 || sd_trust_load(&m) != 0)
 		goto out;
 	snprintf(name, sizeof name, "viamkey-syncd %s", m.id);
 	snprintf(inbox, sizeof inbox, "_INBOX.%s", m.id);
@@ -239,7 +234,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 	if (sd_bus_open(&m.bus, &cfg->sync, name, inbox) != 0)
 		goto out;
 	m.bus.q.check = sd_check_record; /* before any subscription delivers */
-	m.bus.q.check_ctx = m.pk;
+	m.bus.q.check_ctx = &m.ring;
 	snprintf(subject, sizeof subject, "%shb", m.bus.live_prefix);
 	if (sd_bus_subscribe(&m.bus, subject, &m.hb_sub) != 0 ||
 	    sd_bus_subscribe(&m.bus, m.deliver, &m.catch_up_sub) != 0)

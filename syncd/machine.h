@@ -12,6 +12,7 @@
 #include "head.h"
 #include "record.h"
 #include "syncd.h"
+#include "trust.h"
 
 #define SD_SCOPES 3 /* the machine's own, its location's, its organization's */
 
@@ -22,12 +23,23 @@ struct sd_scope {
 	char why[192]; /* when it does not: what is missing or stale */
 };
 
+/*
+ * The key nats.c's delivery thread verifies with (sd_check_record()): the
+ * trusted epoch's, which the main thread changes when the epoch rises.
+ */
+struct sd_keyring {
+	pthread_mutex_t mu;
+	int have;
+	unsigned char key[VK_PUBLIC_KEY_BYTES];
+};
+
 struct machine {
 	const struct vk_config *cfg;
 	sqlite3 *db;
 	struct vk_replica *replica;
 	struct sd_bus bus;
-	unsigned char pk[VK_PUBLIC_KEY_BYTES];
+	struct vk_trust trust; /* whom this machine believes (trust.h) */
+	struct sd_keyring ring;
 	const char *id;
 	struct sd_scope scopes[SD_SCOPES];
 	natsSubscription *hb_sub, *catch_up_sub;
@@ -37,6 +49,7 @@ struct machine {
 	int64_t last_hb_ms, last_ack_ms, next_ack_ms, next_resync_ms, retry_ms, next_retry_ms;
 	int64_t trim_at_ms; /* when to give back what the last catch-up's messages took, or 0 */
 	char tag[17];       /* in the catch-up consumers' names: random, new after a timeout */
+	int full;           /* a standby's full copy: every scope, no heads, no acknowledgement */
 	int need_reconcile, was_reconnected;
 	int need_repair; /* a scope was incomplete at the last heartbeat: read what it lacks */
 	int consumers;   /* this connection reads by catch-up consumers (a bus of format 1) */
@@ -52,8 +65,11 @@ struct machine {
 int sd_begin(struct machine *m);
 int sd_commit(struct machine *m);
 
-/* The record check nats.c's delivery thread runs on every message (struct sd_queue). */
-void sd_check_record(const void *pk, struct sd_item *it);
+/* The record check nats.c's delivery thread runs on every message (ring: a struct sd_keyring). */
+void sd_check_record(void *ring, struct sd_item *it);
+
+/* Loads the trust of the replica and the config; 0, or -1 after logging why. */
+int sd_trust_load(struct machine *m);
 
 /*
  * Applies one value from the bus, the value of `entry` (NULL: not the
@@ -102,6 +118,9 @@ int sd_reconcile(struct machine *m);
  * answer, -2 it refused this user direct reads.
  */
 int sd_repair_scope(struct machine *m, int i);
+
+/* A standby's reconcile: the heartbeat, then the whole bucket by a catch-up consumer. 0, -1. */
+int sd_reconcile_all(struct machine *m);
 
 /* Gives the heap back to the system after a large catch-up, once its time has come. */
 void sd_trim(struct machine *m);

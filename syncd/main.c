@@ -54,19 +54,19 @@ usage(FILE *f)
 	        VK_DEFAULT_CONFIG);
 }
 
-/* The job this host has: the authority's store publishes, a machine follows. */
-static int
-is_authority(const char *store)
+/* The job this host has: the authority publishes, a standby follows all, a machine its own. */
+static enum vk_fleet_role
+role_of(const char *store)
 {
 	enum vk_fleet_role role = VK_FLEET_STANDALONE;
 	char err[VK_ERRLEN];
 	sqlite3 *db;
 
 	if (vk_store_open(store, VK_OPEN_ADMIN, 5000, &db, err) != VK_OK)
-		return 0;
+		return VK_FLEET_STANDALONE;
 	(void)vk_fleet_role(db, &role, err);
 	sqlite3_close(db);
-	return role == VK_FLEET_AUTHORITY;
+	return role;
 }
 
 int
@@ -134,10 +134,16 @@ main(int argc, char **argv)
 	}
 	pthread_detach(signals);
 	signal(SIGPIPE, SIG_IGN);
-	if (is_authority(cfg.store_path))
+	switch (role_of(cfg.store_path)) {
+	case VK_FLEET_AUTHORITY:
 		status = sd_authority(&cfg, cfg.store_path, once);
-	else
+		break;
+	case VK_FLEET_STANDBY:
+		status = sd_standby(&cfg, cfg.store_path, once);
+		break;
+	default:
 		status = sd_machine(&cfg, cfg.store_path, once);
+	}
 	/* stopped by SIGTERM or SIGINT, as systemctl stop does: a clean end */
 	if (sd_stop && !once)
 		status = 0;

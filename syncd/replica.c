@@ -107,13 +107,108 @@ sd_set_applied(struct machine *m, int64_t rev)
  * verified again by sd_apply(), on the main thread, for the reason.
  */
 void
-sd_check_record(const void *pk, struct sd_item *it)
+sd_check_record(void *ctx, struct sd_item *it)
+{
+	struct sd_keyring *ring = ctx;
+	unsigned char key[VK_PUBLIC_KEY_BYTES];
+	char err[VK_ERRLEN];
+	int have;
+
+	pthread_mutex_lock(&ring->mu);
+	have = ring->have;
+	memcpy(key, ring->key, sizeof key);
+	pthread_mutex_unlock(&ring->mu);
+	it->json = NULL;
+	if (have &&
+	    vk_record_verify(key, natsMsg_GetData(it->msg), (size_t)natsMsg_GetDataLength(it->msg),
+	                     &it->json, &it->json_len, err) != VK_OK)
+		it->json = NULL;
+}
+
+/* The delivery thread's key becomes the trusted epoch's. */
+static void
+ring_set(struct machine *m)
+{
+	pthread_mutex_lock(&m->ring.mu);
+	m->ring.have = m->trust.have_key;
+	memcpy(m->ring.key, m->trust.key, sizeof m->ring.key);
+	pthread_mutex_unlock(&m->ring.mu);
+}
+
+int
+sd_trust_load(struct machine *m)
 {
 	char err[VK_ERRLEN];
 
-	if (vk_record_verify(pk, natsMsg_GetData(it->msg), (size_t)natsMsg_GetDataLength(it->msg),
-	                     &it->json, &it->json_len, err) != VK_OK)
-		it->json = NULL;
+	if (vk_trust_load(m->db, m->cfg->sync.root_key, m->cfg->sync.authority_key, &m->trust,
+	                  err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	pthread_mutex_init(&m->ring.mu, NULL);
+	ring_set(m);
+	return 0;
+}
+
+/* Root version `version`, read from the bucket and taken when it is the next (trust.h). */
+static void
+take_root(void *ctx, size_t i, natsMsg *msg)
+{
+	struct machine *m = ctx;
+	char err[VK_ERRLEN];
+
+	(void)i;
+	if (msg == NULL)
+		return;
+	if (vk_trust_root(m->db, &m->trust, natsMsg_GetData(msg),
+	                  (size_t)natsMsg_GetDataLength(msg), err) != VK_OK)
+		syslog(LOG_AUTHPRIV | LOG_WARNING, "refused a root version: %s", err);
+	else
+		sd_log(LOG_INFO, "trusting root version %lld now",
+		       (long long)m->trust.root_version);
+	natsMsg_Destroy(msg);
+}
+
+/*
+ * Verifies a value on the main thread, with the trusted epoch's key: a
+ * heartbeat of a higher epoch moves the trust there (reading the root
+ * versions its certificate needs first), and then every scope is read
+ * again under it. 0, or -1 when it does not verify (err says why).
+ */
+static int
+verify(struct machine *m, const struct sd_item *it, const char **json, size_t *json_len,
+       char err[VK_ERRLEN])
+{
+	const char *value = natsMsg_GetData(it->msg);
+	size_t len = (size_t)natsMsg_GetDataLength(it->msg);
+	int64_t need, before = m->trust.root_version;
+	int moved;
+	vk_rc rc;
+
+	while ((rc = vk_trust_verify(m->db, &m->trust, value, len, json, json_len, &moved, &need,
+	                             err)) == VK_ERR_NOTFOUND) {
+		char entry[64], fetch_err[256];
+		const char *names[1] = {entry};
+
+		snprintf(entry, sizeof entry, "root.%lld", (long long)need);
+		if (sd_bus_fetch(&m->bus, names, 1, take_root, m, fetch_err, sizeof fetch_err) !=
+		        0 ||
+		    m->trust.root_version == before)
+			break; /* the root version it needs is not on the bus: err says so */
+		before = m->trust.root_version;
+	}
+	if (rc != VK_OK)
+		return -1;
+	if (moved) {
+		ring_set(m);
+		sd_log(LOG_INFO,
+		       "following epoch %lld of the authority now; reading everything again",
+		       (long long)m->trust.epoch);
+		for (int i = 0; i < SD_SCOPES; i++)
+			m->scopes[i].complete = 0;
+		m->need_reconcile = 1;
+	}
+	return 0;
 }
 
 /* The scope (an index into m->scopes) entry is under, or -1. */
@@ -180,18 +275,18 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 	*hb = -1;
 	if (entry == NULL || strncmp(entry, "a.", 2) == 0)
 		return 0; /* not a record: another machine's acknowledgement, say */
-	if (json == NULL && vk_record_verify(m->pk, natsMsg_GetData(it->msg),
-	                                     (size_t)natsMsg_GetDataLength(it->msg), &json,
-	                                     &json_len, err) != VK_OK) {
+	if (json == NULL && verify(m, it, &json, &json_len, err) != 0) {
 		dropped(entry, err);
 		return -1;
 	}
 	i = scope_of(m, entry);
-	tail = i >= 0 ? entry + strlen(m->scopes[i].name) : "";
+	/* what follows "<scope>" in a scope's entry ("o.<ID>": VK_SCOPE_MAX - 1 characters) */
+	tail = strlen(entry) >= VK_SCOPE_MAX - 1 ? entry + VK_SCOPE_MAX - 1 : "";
 	if (strcmp(tail, ".h") == 0)
-		return take_head(m, entry, json, json_len);
-	if (strncmp(tail, ".i.", 3) == 0)
-		return 0; /* an index page: read when a head calls for it (catchup.c) */
+		return m->full ? 0 : take_head(m, entry, json, json_len);
+	if (strncmp(tail, ".i.", 3) == 0 || strcmp(entry, "lease") == 0 ||
+	    strncmp(entry, "root.", 5) == 0)
+		return 0; /* an index page (read when a head calls for it), the lease, the root */
 	if ((rc = vk_replica_apply(m->replica, entry, floor, json, json_len, vk_now(), &r, err)) !=
 	    VK_OK) {
 		sd_log(LOG_WARNING, "could not apply %s: %s", entry, err);
@@ -224,6 +319,10 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 		         " a replayed value",
 		         (long long)r.rev, (long long)floor);
 		dropped(entry, why);
+		return -1;
+	case VK_APPLIED_FORMER:
+		dropped(entry, "it is of an epoch below the one this machine follows: a former"
+		               " authority's");
 		return -1;
 	case VK_APPLIED_FUTURE:
 		sd_log(LOG_WARNING,

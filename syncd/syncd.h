@@ -55,8 +55,8 @@ struct sd_queue {
 	size_t head, count, cap;
 	int connected; /* set on (re)connect: everything is to be read again */
 	int waiting;   /* the main thread waits: signal it */
-	void (*check)(const void *ctx, struct sd_item *it);
-	const void *check_ctx;
+	void (*check)(void *ctx, struct sd_item *it);
+	void *check_ctx;
 };
 
 #define SD_MAX_SUBS 8 /* a machine's: heartbeat, catch-up, three scopes */
@@ -174,12 +174,40 @@ int sd_bucket_ensure(struct sd_bus *b, const struct vk_sync_config *cfg, int *ma
  * (re)connect (tag: the consumer's random name part). 0, or -1.
  */
 int sd_acks_subscribe(struct sd_bus *b);
+/* The machine an acknowledgement's subject names, or NULL when m is none. */
+const char *sd_ack_machine(const struct sd_bus *b, natsMsg *m);
+/* Records one: {"machine", "rev", "at", "format", "error"}, in the caller's transaction. */
+void sd_ack_record(sqlite3 *db, const struct sd_bus *b, natsMsg *m);
 int sd_acks_record(sqlite3 *db, struct sd_bus *b, natsMsg *m, int *connected, int64_t *got,
                    int64_t pending);
 int sd_acks_read(sqlite3 *db, struct sd_bus *b, char tag[17]);
 
+/* The authority lease (lease.c): who holds it, and the stream sequence of its value. */
+struct sd_lease {
+	int present;
+	uint64_t seq;
+	char holder[192];
+	int64_t epoch, until;
+};
+
+/* Reads the lease into l (l->present 0: there is none). 0, or -1 with why in err. */
+int sd_lease_read(struct sd_bus *b, sqlite3 *db, struct sd_lease *l, char *err, size_t errlen);
+
+/* How the lease names a host's authority: the host, and the start of its key. */
+void sd_lease_holder(const char *host, const unsigned char *pk, char *out, size_t size);
+
+/*
+ * Takes the lease for holder in epoch until `until`, signed with sk, if it
+ * is still as l says (compare-and-swap); l then says it is held so. 0
+ * taken, 1 someone changed it first (read it again), -1 with why in err.
+ */
+int sd_lease_take(struct sd_bus *b, const unsigned char *sk, struct sd_lease *l, const char *holder,
+                  int64_t epoch, int64_t until, char *err, size_t errlen);
+
 /* The two jobs; each returns the exit status. `once`: one full pass, then exit. */
 int sd_authority(const struct vk_config *cfg, const char *store, int once);
 int sd_machine(const struct vk_config *cfg, const char *store, int once);
+/* A standby (standby.c): follows everything; promoted, it runs sd_authority() on. */
+int sd_standby(const struct vk_config *cfg, const char *store, int once);
 
 #endif
