@@ -162,7 +162,7 @@ build(struct rt *rt, const unsigned char *sk, const char *kind, const char *id,
 {
 	char err[VK_ERRLEN];
 
-	if (vk_record_build(rt->fx->db, sk, kind, id, ++rt->rev, FX_NOW, pub, err) != VK_OK)
+	if (vk_record_build(rt->fx->db, sk, 0, kind, id, ++rt->rev, FX_NOW, pub, err) != VK_OK)
 		fail_msg("%s", err);
 }
 
@@ -645,9 +645,9 @@ test_heartbeat_order(void **state)
 {
 	struct rt *rt = *state;
 	struct vk_apply_result res;
-	char *hb = vk_record_heartbeat(rt->sk, 7, FX_NOW - 100, "authority host", 20, 0);
-	char *older = vk_record_heartbeat(rt->sk, 8, FX_NOW - 90, "authority host", 19, 0);
-	char *newer = vk_record_heartbeat(rt->sk, 8, FX_NOW - 200, "authority host", 21, 0);
+	char *hb = vk_record_heartbeat(rt->sk, 7, FX_NOW - 100, "authority host", 20, 0, NULL);
+	char *older = vk_record_heartbeat(rt->sk, 8, FX_NOW - 90, "authority host", 19, 0, NULL);
+	char *newer = vk_record_heartbeat(rt->sk, 8, FX_NOW - 200, "authority host", 21, 0, NULL);
 
 	assert_int_equal(deliver_hb(rt, hb, FX_NOW, &res), VK_OK);
 	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
@@ -674,7 +674,7 @@ test_heartbeat_order(void **state)
 
 	/* and one signed by another key does not */
 	free(hb);
-	hb = vk_record_heartbeat(rt->sk_other, 9, FX_NOW, "rogue", 99, 0);
+	hb = vk_record_heartbeat(rt->sk_other, 9, FX_NOW, "rogue", 99, 0, NULL);
 	assert_int_equal(deliver_hb(rt, hb, FX_NOW + 80, &res), VK_ERR_USAGE);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW + 70);
 	free(hb);
@@ -688,10 +688,10 @@ test_heartbeat_future(void **state)
 {
 	struct rt *rt = *state;
 	struct vk_apply_result res;
-	char *ahead = vk_record_heartbeat(rt->sk, 9, FX_NOW + 86400, "authority host", 30, 0);
+	char *ahead = vk_record_heartbeat(rt->sk, 9, FX_NOW + 86400, "authority host", 30, 0, NULL);
 	char *near =
-	    vk_record_heartbeat(rt->sk, 9, FX_NOW + VK_CLOCK_SKEW, "authority host", 31, 0);
-	char *next = vk_record_heartbeat(rt->sk, 10, FX_NOW + 1, "authority host", 32, 0);
+	    vk_record_heartbeat(rt->sk, 9, FX_NOW + VK_CLOCK_SKEW, "authority host", 31, 0, NULL);
+	char *next = vk_record_heartbeat(rt->sk, 10, FX_NOW + 1, "authority host", 32, 0, NULL);
 	char *before, *after;
 
 	before = dump(rt->replica);
@@ -723,7 +723,7 @@ test_heartbeat_format1(void **state)
 	                                    "1700000000,\"authority\":\"a\"}");
 	char *old2 = vk_record_sign(rt->sk, "{\"v\":1,\"type\":\"heartbeat\",\"rev\":4,\"at\":"
 	                                    "1700000001,\"authority\":\"a\"}");
-	char *counted = vk_record_heartbeat(rt->sk, 4, 1700000000, "a", 5, 0);
+	char *counted = vk_record_heartbeat(rt->sk, 4, 1700000000, "a", 5, 0, NULL);
 
 	assert_int_equal(deliver_hb(rt, old2, FX_NOW, &res), VK_OK);
 	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
@@ -751,7 +751,7 @@ test_stale_by_signed_time(void **state)
 {
 	struct rt *rt = *state;
 	struct vk_apply_result res;
-	char err[VK_ERRLEN], *late = vk_record_heartbeat(rt->sk, 3, FX_NOW - 18, "a", 40, 0);
+	char err[VK_ERRLEN], *late = vk_record_heartbeat(rt->sk, 3, FX_NOW - 18, "a", 40, 0, NULL);
 	int stale = -1;
 
 	assert_int_equal(vk_fleet_stale(rt->replica, FX_NOW, 6, &stale, err), VK_OK);
