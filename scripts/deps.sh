@@ -7,9 +7,10 @@ libsodium-dev libsqlite3-dev libiniparser-dev libnats-dev"
 # To run every test: unit, module, CLI, hardening, sshd, sudo and fleet, under
 # valgrind and the sanitizers, and the libFuzzer smoke run (libclang-rt-14-dev
 # holds libFuzzer; clang only recommends it, and installs here skip recommends).
+# git is for test-copy-source.sh.
 TEST_PACKAGES="libcmocka-dev openssh-server openssh-client
 sshpass sudo sqlite3 jq clang libclang-rt-14-dev valgrind util-linux procps iproute2 passwd binutils
-libpam-modules nats-server curl"
+libpam-modules nats-server curl git"
 
 # To build the Debian packages (scripts/build-packages.sh) and test them as
 # installed (tests/test-packages.sh): debhelper, lintian, and what the test
