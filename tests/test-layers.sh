@@ -23,7 +23,8 @@ trap 'rm -rf "$WORK"' EXIT
 # objects DIR PROGRAM: the objects PROGRAM is linked from, as its Makefile in DIR names them.
 objects() {
 	printf 'vk-print-objects:\n\t@echo $(%s_OBJECTS)\n' "$2" >"$WORK/print.mk"
-	make -s --no-print-directory -C "$1" -f Makefile -f "$WORK/print.mk" vk-print-objects
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		make -s --no-print-directory -C "$1" -f Makefile -f "$WORK/print.mk" vk-print-objects
 }
 
 # layers DIR PROGRAM: 0 when the files of PROGRAM, built in DIR, use each other in no circle.
