@@ -2,12 +2,11 @@
  * complete.c - `keyadm --complete [--] WORD... CURRENT`, the candidates
  * for shell completion (data/bash-completion/keyadm).
  *
- * The nouns, verbs and options come from the command tables
- * (commands.c) and the option table (options.c) that dispatch and --help
- * use, so a command or an option added there completes without a change
- * here. Only the kinds of option
- * values (a file, a user, a role) are listed here; an option missing from
- * value_kinds[] completes no value.
+ * The nouns, verbs and options come from the command tables (commands.c)
+ * and the option table (options.c) that dispatch and --help use, so a
+ * command or an option added there completes without a change here. Only
+ * the kinds of option values (a file, a user, a role) are listed here; an
+ * option missing from value_kinds[] completes no value.
  *
  * The words are those before the cursor, the command name left out; the
  * last is the one being completed, "" at a fresh word. The first line
