@@ -20,11 +20,13 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-layers.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-# objects DIR PROGRAM: the objects PROGRAM is linked from, as its Makefile in DIR names them.
+# objects DIR PROGRAM: the objects PROGRAM is linked from, as its Makefile
+# in DIR names them, one a line.
 objects() {
 	printf 'vk-print-objects:\n\t@echo $(%s_OBJECTS)\n' "$2" >"$WORK/print.mk"
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
-		make -s --no-print-directory -C "$1" -f Makefile -f "$WORK/print.mk" vk-print-objects
+		make -s --no-print-directory -C "$1" -f Makefile -f "$WORK/print.mk" vk-print-objects |
+		tr ' ' '\n' | grep '\.o$'
 }
 
 # layers DIR PROGRAM: 0 when the files of PROGRAM, built in DIR, use each other in no circle.
