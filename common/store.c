@@ -1061,8 +1061,11 @@ vk_store_set_host_machine(sqlite3 *db, const char *machine_id, char err[VK_ERRLE
 	vk_rc rc;
 
 	if ((rc = host_binding(here, err)) != VK_OK) {
-		vk_seterr(err, "cannot record this host's machine: %s; set [machine] id instead",
-		          MACHINE_ID_FILE " is missing");
+		vk_seterr(err,
+		          "cannot record this host's machine: " MACHINE_ID_FILE
+		          " is missing or not a machine ID; give the host one"
+		          " (systemd-machine-id-setup, or dbus-uuidgen --ensure=" MACHINE_ID_FILE
+		          "), or set [machine] id instead");
 		return VK_ERR_CONFLICT;
 	}
 	return vk_store_exec(db, "cannot record the host machine", err, NULL,

@@ -120,7 +120,7 @@ vk_rc vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, co
  * (the store keeps a keyed hash of /etc/machine-id beside it);
  * VK_ERR_NOTFOUND otherwise. vk_store_set_host_machine() records a machine
  * as this host's, with this host's binding; VK_ERR_CONFLICT when the host
- * has no /etc/machine-id.
+ * has no /etc/machine-id, with an error that names the commands that make one.
  */
 vk_rc vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRLEN + 1],
                             char err[VK_ERRLEN]);

@@ -2,11 +2,11 @@
  * complete.c - `keyadm --complete [--] WORD... CURRENT`, the candidates
  * for shell completion (data/bash-completion/keyadm).
  *
- * The nouns, verbs and options come from the command tables and the
- * option table that dispatch and --help use, so a command or an option
- * added there completes without a change here. Only the kinds of option
- * values (a file, a user, a role) are listed here; an option missing from
- * value_kinds[] completes no value.
+ * The nouns, verbs and options come from the command tables (commands.c)
+ * and the option table (options.c) that dispatch and --help use, so a
+ * command or an option added there completes without a change here. Only
+ * the kinds of option values (a file, a user, a role) are listed here; an
+ * option missing from value_kinds[] completes no value.
  *
  * The words are those before the cursor, the command name left out; the
  * last is the one being completed, "" at a fresh word. The first line
@@ -35,7 +35,6 @@ static const struct {
 };
 
 struct completion {
-	const struct option *options;
 	const char *cur;            /* the word being completed, less any "--opt=" */
 	const char *pos[MAX_WORDS]; /* the words before it that are not options */
 	size_t npos;
@@ -46,7 +45,7 @@ struct completion {
 
 /* The option named by word ("--name" or "--name=value"), or NULL. */
 static const struct option *
-find_option(const struct option *options, const char *word)
+find_option(const char *word)
 {
 	size_t len;
 
@@ -54,7 +53,7 @@ find_option(const struct option *options, const char *word)
 		return NULL;
 	word += 2;
 	len = strcspn(word, "=");
-	for (const struct option *o = options; o->name != NULL; o++)
+	for (const struct option *o = ka_options; o->name != NULL; o++)
 		if (strlen(o->name) == len && strncmp(o->name, word, len) == 0)
 			return o;
 	return NULL;
@@ -67,7 +66,7 @@ command_words(const struct ka_command *c, char buf[64], const char *out[MAX_WORD
 	size_t n = 0;
 	char *save = NULL;
 
-	snprintf(buf, 64, "%s%s%s", c->noun, c->verb ? " " : "", c->verb ? c->verb : "");
+	ka_command_name(c, buf, 64);
 	for (char *w = strtok_r(buf, " ", &save); w != NULL && n < MAX_WORDS;
 	     w = strtok_r(NULL, " ", &save))
 		out[n++] = w;
@@ -117,12 +116,12 @@ options(const struct completion *cp, const struct ka_command *cmd)
 {
 	char buf[64];
 
-	for (const struct option *o = cp->options; o->name != NULL; o++) {
+	for (const struct option *o = ka_options; o->name != NULL; o++) {
 		int global = o->val > O_COUNT;
 
 		if (!global && (cmd == NULL || (cmd->opts & OPT(o->val)) == 0))
 			continue;
-		if (cp->given[o - cp->options] && o->val != O_USER)
+		if (cp->given[o - ka_options] && o->val != O_USER)
 			continue;
 		snprintf(buf, sizeof buf, "--%s", o->name);
 		candidate(cp, buf);
@@ -130,8 +129,7 @@ options(const struct completion *cp, const struct ka_command *cmd)
 }
 
 int
-ka_complete(int argc, char **argv, const struct ka_command *const *tables, size_t ntables,
-            const struct option *options_table)
+ka_complete(int argc, char **argv)
 {
 	struct completion cp;
 	const struct ka_command *cmd = NULL;
@@ -139,7 +137,6 @@ ka_complete(int argc, char **argv, const struct ka_command *const *tables, size_
 	int last;
 
 	memset(&cp, 0, sizeof cp);
-	cp.options = options_table;
 	if (argc > 0 && strcmp(argv[0], "--") == 0)
 		argc--, argv++;
 	if (argc < 1) {
@@ -150,9 +147,9 @@ ka_complete(int argc, char **argv, const struct ka_command *const *tables, size_
 	cp.cur = argv[last];
 
 	for (int i = 0; i < last; i++) {
-		if ((o = find_option(options_table, argv[i])) != NULL) {
-			if (o - options_table < (long)sizeof cp.given)
-				cp.given[o - options_table] = 1;
+		if ((o = find_option(argv[i])) != NULL) {
+			if (o - ka_options < (long)sizeof cp.given)
+				cp.given[o - ka_options] = 1;
 			if (o->has_arg == required_argument && strchr(argv[i], '=') == NULL) {
 				if (i + 1 == last)
 					return value(&cp, o);
@@ -162,15 +159,15 @@ ka_complete(int argc, char **argv, const struct ka_command *const *tables, size_
 			cp.pos[cp.npos++] = argv[i];
 		}
 	}
-	if ((o = find_option(options_table, cp.cur)) != NULL && strchr(cp.cur, '=') != NULL) {
+	if ((o = find_option(cp.cur)) != NULL && strchr(cp.cur, '=') != NULL) {
 		cp.cur = strchr(cp.cur, '=') + 1;
 		return o->has_arg == no_argument ? (printf("none\n"), KA_OK) : value(&cp, o);
 	}
 
 	printf("words\n");
 	/* The next word of every command whose name starts with the words typed. */
-	for (size_t t = 0; t < ntables; t++) {
-		for (const struct ka_command *c = tables[t]; c->noun != NULL; c++) {
+	for (size_t t = 0; ka_command_tables[t] != NULL; t++) {
+		for (const struct ka_command *c = ka_command_tables[t]; c->noun != NULL; c++) {
 			const char *words[MAX_WORDS];
 			char buf[64];
 			size_t n = command_words(c, buf, words), i;

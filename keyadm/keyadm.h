@@ -1,12 +1,24 @@
 /*
- * keyadm.h - what keyadm's command handlers share.
+ * keyadm.h - what keyadm's files share.
  *
  * Handlers return an exit status: KA_OK, KA_FAIL (refused or failed, one
  * "keyadm: " line on stderr) or KA_USAGE.
+ *
+ * A file uses only files below it in this list (tests/test-layers.sh
+ * checks that no two use each other, directly or around a circle):
+ *   keyadm.c     main(): who asks, the command line, the config, the run
+ *   complete.c   keyadm --complete, for the shell
+ *   commands.c   the table of every command, and --help
+ *   cmd_*.c      the commands, each file with its table
+ *   db.c         the store: opening it, this host's machine, one change
+ *   output.c     tables and JSON
+ *   options.c    the options, and the checks of their values
+ *   fail.c       how a failure is reported
  */
 #ifndef KEYADM_H
 #define KEYADM_H
 
+#include <getopt.h>
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -49,6 +61,9 @@ enum ka_opt {
 	O_COUNT,
 };
 
+/* Global options, accepted before or among any command's own. */
+enum ka_global { G_CONFIG = O_COUNT + 1, G_DB, G_JSON, G_HELP, G_VERSION };
+
 #define OPT(o) (1u << (o))
 
 #define KA_MAX_USERS 64
@@ -87,15 +102,26 @@ typedef vk_rc (*ka_change_fn)(struct ka_ctx *ctx, struct vk_txn *t, char *err);
 /* Prints what a change did, inside its transaction; KA_OK or a failure already reported. */
 typedef int (*ka_report_fn)(struct ka_ctx *ctx);
 
-/* keyadm.c */
+/* fail.c */
+/* Prints err as one "keyadm: " line; KA_USAGE for VK_ERR_USAGE, else KA_FAIL. */
 int ka_fail(vk_rc rc, const char *err);
+/* Prints a usage error, naming ctx's command if known; returns KA_USAGE. */
 int ka_usage_error(const struct ka_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int ka_open(struct ka_ctx *ctx, enum vk_open_mode mode);
+/* "noun verb", or the noun alone, as --help and errors name a command. */
+void ka_command_name(const struct ka_command *c, char *buf, size_t size);
+
+/* options.c: every option, global ones included; a getopt_long() table */
+extern const struct option ka_options[];
+const char *ka_opt_name(enum ka_opt o);
+/* 0, or -1 after a usage error: o is missing, not a duration, not a UUID. */
 int ka_require(struct ka_ctx *ctx, enum ka_opt o);
 int ka_duration(struct ka_ctx *ctx, enum ka_opt o, int64_t *out);
 int ka_id(struct ka_ctx *ctx, enum ka_opt o);
-const char *ka_opt_name(enum ka_opt o);
+
+/* db.c */
+/* Opens the store (--db, else [store] path) in mode; KA_OK or a failure reported. */
+int ka_open(struct ka_ctx *ctx, enum vk_open_mode mode);
 /* This host's machine: `given` (a --machine-id), else [machine] id, else init's record. */
 vk_rc ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN + 1],
                       char *err);
@@ -131,16 +157,22 @@ vk_rc ka_register_functions(sqlite3 *db, char *err);
 /* Flushes stdout; KA_OK, or KA_FAIL after one line saying what failed, ending in `then`. */
 int ka_flush(const char *then);
 
-/* complete.c: `keyadm --complete [--] WORD... CURRENT`, from these tables and options */
-struct option;
-int ka_complete(int argc, char **argv, const struct ka_command *const *tables, size_t ntables,
-                const struct option *options);
-
-/* command tables */
+/* command tables, one per cmd_*.c */
 extern const struct ka_command ka_tree_commands[];
 extern const struct ka_command ka_key_commands[];
 extern const struct ka_command ka_check_commands[];
 extern const struct ka_command ka_sync_commands[];
+
+/* commands.c */
+/* Every command table, NULL-terminated: dispatch, --help and --complete read these. */
+extern const struct ka_command *const ka_command_tables[];
+/* The command named by the first words of argv (*consumed of them), or NULL. */
+const struct ka_command *ka_find_command(int argc, char **argv, int *consumed);
+/* keyadm's --help, or the help of one command. */
+void ka_print_help(const struct ka_command *only);
+
+/* complete.c: `keyadm --complete [--] WORD... CURRENT`, from the tables and options */
+int ka_complete(int argc, char **argv);
 
 /*
  * A time as RFC 3339 UTC, NULL for NULL: strftime('%Y-%m-%dT%H:%M:%SZ',

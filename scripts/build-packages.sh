@@ -1,8 +1,10 @@
 #!/bin/sh
 # build-packages.sh - the Debian packages libpam-viamkey and viamkey, built
-# with `dpkg-buildpackage -us -uc -b` from the files git tracks (as they are
-# in the working tree, uncommitted changes included), then checked with
-# lintian. Installs the build packages that are missing.
+# with `dpkg-buildpackage -us -uc -b` from a copy of the source (by
+# scripts/copy-source.sh: in a git work tree, the files git tracks, as they
+# are in the working tree, uncommitted changes included; in a tree without
+# git, every file but demo/ and packages/), then checked with lintian.
+# Installs the build packages that are missing.
 #
 # The .deb files, with the .changes, .buildinfo and lintian's report
 # (lintian.txt), land in ./packages (or $VK_PACKAGES_DIR). Fails when the
@@ -23,19 +25,8 @@ rm -f "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo "$out"/lintian.txt "$out"
 # A clean copy of the source: no build products of the developer's tree.
 src=$(mktemp -d "$out/src.XXXXXX")
 trap 'rm -rf "$src"' EXIT
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	# tracked and new files, less those deleted in the working tree
-	git ls-files --cached --others --exclude-standard | while IFS= read -r f; do
-		if [ -e "$f" ] || [ -L "$f" ]; then
-			cp -P --parents -t "$src" "$f" || exit 1
-		fi
-	done || { echo "build-packages.sh: copying the source failed" >&2; exit 1; }
-else
-	cp -a . "$src"
-	rm -rf "$src/packages"
-fi
-mkdir -p "$src/viamkey"
-(cd "$src" && find . -mindepth 1 -maxdepth 1 ! -name viamkey -exec mv -t viamkey {} +)
+mkdir "$src/viamkey"
+scripts/copy-source.sh "$src/viamkey"
 
 echo "== dpkg-buildpackage -us -uc -b (log: $out/build.log)"
 if ! (cd "$src/viamkey" && dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1; then

@@ -7,14 +7,20 @@ libsodium-dev libsqlite3-dev libiniparser-dev libnats-dev"
 # To run every test: unit, module, CLI, hardening, sshd, sudo and fleet, under
 # valgrind and the sanitizers, and the libFuzzer smoke run (libclang-rt-14-dev
 # holds libFuzzer; clang only recommends it, and installs here skip recommends).
+# mount (mount, umount) is not Essential: a minimal root has none. git is for
+# test-copy-source.sh and for building the first fleet format (build_baseline
+# below); faketime for test-fleet-clock.sh. tests/test-deps.sh checks that every program a test
+# needs comes from a package named here or an Essential one.
 TEST_PACKAGES="libcmocka-dev openssh-server openssh-client
-sshpass sudo sqlite3 jq clang libclang-rt-14-dev valgrind util-linux procps iproute2 passwd binutils
-libpam-modules nats-server curl faketime git"
+sshpass sudo sqlite3 jq clang libclang-rt-14-dev valgrind util-linux mount procps iproute2 passwd
+binutils libpam-modules nats-server curl faketime git"
 
 # To build the Debian packages (scripts/build-packages.sh) and test them as
 # installed (tests/test-packages.sh): debhelper, lintian, and what the test
-# asks of the installed files (bash-completion's loader, systemd-analyze).
-PACKAGE_PACKAGES="debhelper dh-autoreconf dpkg-dev fakeroot lintian bash-completion systemd"
+# asks of the installed files (bash-completion's loader, systemd-analyze,
+# pam-auth-update) and apt-get, which it installs them with.
+PACKAGE_PACKAGES="debhelper dh-autoreconf dpkg-dev fakeroot lintian bash-completion systemd
+libpam-runtime apt"
 
 # Installs whichever of the named packages are missing (needs root then).
 install_packages() {

@@ -10,7 +10,30 @@
 
 #include "authz.h"
 #include "fixture.h"
+#include "fleet.h"
 #include "store.h"
+#include "verifier.h"
+
+/*
+ * Every vk_verifier_check() call made from common/ comes here first: this
+ * test is linked with -Wl,--wrap=vk_verifier_check (tests/Makefile.am), so
+ * the calls authz.c makes are counted, then passed on to the real function.
+ * The built module and keyadm are linked without it.
+ */
+int __real_vk_verifier_check(const struct vk_token *t, const char *alg, const void *salt,
+                             size_t salt_len, const void *verifier, size_t verifier_len);
+int __wrap_vk_verifier_check(const struct vk_token *t, const char *alg, const void *salt,
+                             size_t salt_len, const void *verifier, size_t verifier_len);
+
+static int verifications;
+
+int
+__wrap_vk_verifier_check(const struct vk_token *t, const char *alg, const void *salt,
+                         size_t salt_len, const void *verifier, size_t verifier_len)
+{
+	verifications++;
+	return __real_vk_verifier_check(t, alg, salt, salt_len, verifier, verifier_len);
+}
 
 static void
 expect(const struct vk_result *res, vk_decision d, vk_reason r)
@@ -331,8 +354,8 @@ test_machine_from_store_record(void **state)
 	struct vk_result res;
 	struct fx_key k;
 
-	if (access("/etc/machine-id", R_OK) != 0)
-		skip();
+	if (!fx_have_machine_id())
+		fx_skip("this host has no /etc/machine-id to bind the store's record to");
 	fx_key(fx, VK_ROLE_OWNER, "location", fx->loc1, &k);
 	if (vk_store_set_host_machine(fx->db, fx->m1b, err) != VK_OK)
 		fail_msg("%s", err);
@@ -754,6 +777,195 @@ test_recheck(void **state)
 	expect(&res, VK_DECISION_ERROR, VK_REASON_MACHINE);
 }
 
+/* The reason for token in the usual login at `now`, and how many verifications it ran. */
+static int
+verifications_for(struct fx_store *fx, const char *token, int64_t now, vk_reason want)
+{
+	vk_reason got;
+
+	verifications = 0;
+	got = fx_reason(fx, token, now);
+	if (got != want)
+		fail_msg("got %s, want %s", vk_reason_name(got), vk_reason_name(want));
+	return verifications;
+}
+
+/*
+ * authz.c rule 3: every token that parses costs exactly two verifications,
+ * whether its key exists and whatever it holds (0, 1, 2 or, in a damaged
+ * store, 3 live secrets), so the time taken does not tell which key IDs
+ * exist. A token refused before the store is opened costs none.
+ */
+static void
+test_same_verifications_for_every_key(void **state)
+{
+	struct fx_store *fx = *state;
+	char unknown[VK_TOKEN_LEN + 1], forged[VK_TOKEN_LEN + 1], next[VK_TOKEN_LEN + 1],
+	    err[VK_ERRLEN];
+	struct vk_token t;
+	struct fx_key k, none;
+
+	vk_token_generate(&t);
+	vk_token_format(&t, unknown);
+	vk_token_wipe(&t);
+	assert_int_equal(verifications_for(fx, unknown, FX_NOW + 1, VK_REASON_UNKNOWN_KEY), 2);
+
+	/* one live secret */
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	forge(&k, forged);
+	assert_int_equal(verifications_for(fx, k.token, FX_NOW + 1, VK_REASON_OK), 2);
+	assert_int_equal(verifications_for(fx, forged, FX_NOW + 1, VK_REASON_WRONG_SECRET), 2);
+
+	/* two: a rotation window */
+	assert_int_equal(fx_rotate(fx, k.id, 600, FX_NOW + 10, next, err), VK_OK);
+	assert_int_equal(verifications_for(fx, k.token, FX_NOW + 11, VK_REASON_OK), 2);
+	assert_int_equal(verifications_for(fx, next, FX_NOW + 11, VK_REASON_OK), 2);
+	assert_int_equal(verifications_for(fx, forged, FX_NOW + 11, VK_REASON_WRONG_SECRET), 2);
+
+	/* three live rows, which keyadm never leaves: still two */
+	fx_sql1(fx->db,
+	        "INSERT INTO secrets (key_id, alg, salt, verifier, created_at, expires_at)"
+	        " SELECT key_id, alg, salt, verifier, created_at + 1, NULL FROM secrets"
+	        " WHERE key_id = ?1 AND expires_at IS NULL",
+	        k.id);
+	assert_int_equal(fx_count(fx->db, "SELECT count(*) FROM secrets WHERE key_id = ?1", k.id),
+	                 3);
+	assert_int_equal(verifications_for(fx, forged, FX_NOW + 11, VK_REASON_WRONG_SECRET), 2);
+
+	/* none live: every secret expired */
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &none);
+	fx_sql1(fx->db, "UPDATE secrets SET expires_at = created_at WHERE key_id = ?1", none.id);
+	assert_int_equal(verifications_for(fx, none.token, FX_NOW + 1, VK_REASON_WRONG_SECRET), 2);
+
+	/* a disabled key is verified all the same */
+	fx_sql1(fx->db, "UPDATE keys SET disabled = 1 WHERE id = ?1", k.id);
+	assert_int_equal(verifications_for(fx, next, FX_NOW + 11, VK_REASON_DISABLED), 2);
+
+	/* refused before the store: a typo, a malformed answer */
+	next[40] = next[40] == 'a' ? 'b' : 'a';
+	assert_int_equal(verifications_for(fx, next, FX_NOW + 11, VK_REASON_CHECKSUM), 0);
+	assert_int_equal(verifications_for(fx, "hunter2", FX_NOW + 11, VK_REASON_MALFORMED), 0);
+}
+
+/* Sets the replica's last heartbeat, as the authority signed it and as it arrived, to `at`. */
+static void
+heartbeat(struct fx_store *fx, int64_t at)
+{
+	char v[24];
+
+	snprintf(v, sizeof v, "%lld", (long long)at);
+	fx_sql1(fx->db,
+	        "INSERT INTO meta (name, value) VALUES ('" VK_META_HEARTBEAT_AT "', ?1),"
+	        " ('" VK_META_HEARTBEAT_SEEN "', ?1)"
+	        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	        v);
+}
+
+/* vk_fleet_stale() on fx->db at `now` with `max` seconds; fails the test on an error. */
+static int
+stale(struct fx_store *fx, int64_t now, int64_t max)
+{
+	char err[VK_ERRLEN];
+	int s = -1;
+
+	if (vk_fleet_stale(fx->db, now, max, &s, err) != VK_OK)
+		fail_msg("%s", err);
+	assert_true(s == 0 || s == 1);
+	return s;
+}
+
+/*
+ * [sync] max_staleness: a replica whose last heartbeat is older than
+ * max_staleness is stale, a fresh one is not; 0 turns the check off; a
+ * store that is not a replica is never stale.
+ */
+static void
+test_fleet_stale(void **state)
+{
+	static const char *const roles[] = {"authority", "replica"};
+	struct fx_store *fx = *state;
+	const int64_t max = 600, now = FX_NOW + 100000;
+
+	/* standalone (no role recorded), then an authority: never stale, even without heartbeat */
+	for (size_t i = 0; i < 2; i++) {
+		if (i == 1)
+			fx_sql1(fx->db,
+			        "INSERT INTO meta (name, value) VALUES ('" VK_META_ROLE "', ?1)",
+			        roles[0]);
+		assert_int_equal(stale(fx, now, max), 0);
+		heartbeat(fx, now - 10 * max);
+		assert_int_equal(stale(fx, now, max), 0);
+		fx_sql(fx->db, "DELETE FROM meta WHERE name IN ('" VK_META_HEARTBEAT_AT
+		               "', '" VK_META_HEARTBEAT_SEEN "')");
+	}
+
+	fx_sql1(fx->db, "UPDATE meta SET value = ?1 WHERE name = '" VK_META_ROLE "'", roles[1]);
+	/* a replica that never heard a heartbeat */
+	assert_int_equal(stale(fx, now, max), 1);
+	assert_int_equal(stale(fx, now, 0), 0);
+	/* fresh */
+	heartbeat(fx, now - 10);
+	assert_int_equal(stale(fx, now, max), 0);
+	heartbeat(fx, now - max / 2);
+	assert_int_equal(stale(fx, now, max), 0);
+	/* older than max_staleness */
+	heartbeat(fx, now - 3 * max);
+	assert_int_equal(stale(fx, now, max), 1);
+	assert_int_equal(stale(fx, now, 4 * max), 0);
+	assert_int_equal(stale(fx, now, 0), 0);
+}
+
+/* The usual login with token at `now`, decided with lg. */
+static void
+decide_at(struct fx_store *fx, const struct vk_login *lg, const char *token, int64_t now,
+          struct vk_result *res)
+{
+	struct vk_request req = fx_request(fx, token);
+
+	req.now = now;
+	memset(res, 0x5a, sizeof *res);
+	vk_authorize(lg, &req, res);
+}
+
+/*
+ * The decision on a stale replica: what would be allowed is an ERROR
+ * (stale), a denial stays a denial, and a break-glass key is let in.
+ */
+static void
+test_stale_replica_decision(void **state)
+{
+	struct fx_store *fx = *state;
+	struct vk_login lg = fx_login(fx);
+	const int64_t now = FX_NOW + 100000;
+	struct fx_key k, glass;
+	struct vk_result res;
+	char forged[VK_TOKEN_LEN + 1];
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &glass);
+	fx_sql1(fx->db, "UPDATE keys SET break_glass = 1 WHERE id = ?1", glass.id);
+	forge(&k, forged);
+	fx_sql(fx->db, "INSERT INTO meta (name, value) VALUES ('" VK_META_ROLE "', 'replica')");
+	lg.max_staleness = 600;
+
+	heartbeat(fx, now - 30);
+	decide_at(fx, &lg, k.token, now, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "machine", fx->m1a);
+
+	heartbeat(fx, now - 3600);
+	decide_at(fx, &lg, k.token, now, &res);
+	expect(&res, VK_DECISION_ERROR, VK_REASON_STALE);
+	assert_non_null(strstr(res.err, "max_staleness"));
+	decide_at(fx, &lg, forged, now, &res);
+	expect_deny(&res, VK_REASON_WRONG_SECRET, k.id);
+	decide_at(fx, &lg, glass.token, now, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "machine", fx->m1a);
+
+	lg.max_staleness = 0;
+	decide_at(fx, &lg, k.token, now, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "machine", fx->m1a);
+}
+
 static void
 test_reason_names(void **state)
 {
@@ -798,6 +1010,9 @@ main(void)
 	    TEST(test_over_long_token_malformed),
 	    TEST(test_last_use_recorded_only_when_asked_and_allowed),
 	    TEST(test_recheck),
+	    TEST(test_same_verifications_for_every_key),
+	    TEST(test_fleet_stale),
+	    TEST(test_stale_replica_decision),
 	    cmocka_unit_test(test_reason_names),
 	};
 

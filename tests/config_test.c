@@ -227,7 +227,7 @@ test_owner_other_than_root_refused(void **state)
 	struct cfg_fx *f = *state;
 
 	if (geteuid() != 0)
-		skip(); /* only root can give a file away */
+		fx_skip("only root can give a file away");
 	fx_write_str(f->path, 0600, "[pam]\nrole = owner\n");
 	assert_int_equal(chown(f->path, 1, 1), 0);
 	expect_unsafe(f, "owned by uid 1");

@@ -24,6 +24,34 @@ fx_init(void)
 		abort();
 }
 
+void
+fx_skip_at(const char *why, const char *file, int line)
+{
+	const char *strict = getenv("VK_STRICT");
+
+	if (strict != NULL && strcmp(strict, "1") == 0) {
+		fail_msg("%s:%d: %s; a strict run (VK_STRICT=1) must run every test", file, line,
+		         why);
+	}
+	print_message("skipped at %s:%d: %s\n", file, line, why);
+	skip();
+}
+
+int
+fx_have_machine_id(void)
+{
+	char id[64] = "";
+	FILE *fp = fopen("/etc/machine-id", "r");
+
+	if (fp == NULL)
+		return 0;
+	if (fgets(id, sizeof id, fp) == NULL)
+		id[0] = '\0';
+	fclose(fp);
+	/* as the store reads it: 32 lowercase hex digits, then a newline or nothing */
+	return strspn(id, "0123456789abcdef") == 32 && (id[32] == '\0' || id[32] == '\n');
+}
+
 char *
 fx_tmpdir(void)
 {

@@ -27,6 +27,17 @@
 /* umask(077), as the store and config rules require, and sodium_init(). */
 void fx_init(void);
 
+/*
+ * Skips the running test, saying why; under VK_STRICT=1 (scripts/run-tests.sh),
+ * where every test must run, fails it instead. A cmocka skip is not a
+ * failure of the program, so without this a strict run could not see it.
+ */
+#define fx_skip(why) fx_skip_at((why), __FILE__, __LINE__)
+void fx_skip_at(const char *why, const char *file, int line);
+
+/* 1 when this host has the /etc/machine-id that a store's host record is bound to. */
+int fx_have_machine_id(void);
+
 /* A fresh 0700 directory under $TMPDIR (or /tmp); fx_rmtree() removes and frees it. */
 char *fx_tmpdir(void);
 void fx_rmtree(char *dir);

@@ -357,7 +357,7 @@ test_foreign_owner_refused(void **state)
 	struct st_fx *f = *state;
 
 	if (geteuid() != 0)
-		skip(); /* only root can give a file away */
+		fx_skip("only root can give a file away");
 	make_store(f);
 	assert_int_equal(chown(f->path, 1, 1), 0);
 	expect_refused(f, VK_OPEN_LOGIN, "owned by uid 1");
@@ -730,13 +730,6 @@ meta_value(sqlite3 *db, const char *name, char *out, size_t size)
 	sqlite3_finalize(st);
 }
 
-/* 1 when this host has the /etc/machine-id that binds a store's host machine to it. */
-static int
-have_machine_id(void)
-{
-	return access("/etc/machine-id", R_OK) == 0;
-}
-
 static void
 test_host_machine(void **state)
 {
@@ -754,10 +747,10 @@ test_host_machine(void **state)
 	/* [machine] id in the config wins over the store, recorded or not */
 	assert_int_equal(vk_store_host_machine(db, m3, got, f->err), VK_OK);
 	assert_string_equal(got, m3);
-	if (!have_machine_id()) {
+	if (!fx_have_machine_id()) {
 		assert_int_equal(vk_store_set_host_machine(db, m1, f->err), VK_ERR_CONFLICT);
 		close_ok(db);
-		skip();
+		fx_skip("this host has no /etc/machine-id to bind the store's record to");
 	}
 	assert_int_equal(vk_store_set_host_machine(db, m1, f->err), VK_OK);
 	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_OK);
@@ -792,9 +785,9 @@ test_host_machine_bound_to_host(void **state)
 	sqlite3 *db = open_ok(f, VK_OPEN_INIT);
 	char got[VK_UUID_STRLEN + 1], binding[128];
 
-	if (!have_machine_id()) {
+	if (!fx_have_machine_id()) {
 		close_ok(db);
-		skip();
+		fx_skip("this host has no /etc/machine-id to bind the store's record to");
 	}
 	assert_int_equal(vk_store_set_host_machine(db, m1, f->err), VK_OK);
 	assert_int_equal(vk_store_host_machine(db, NULL, got, f->err), VK_OK);

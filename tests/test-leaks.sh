@@ -14,7 +14,7 @@
 # As a control, the same search must find the tokens in create's output.
 # shellcheck disable=SC2034 # tokens are named in the login table and read with eval
 . "${srcdir:-.}/hardening-lib.sh"
-h_namespace || echo "not root: the module's syslog output is not checked"
+h_namespace_for "the module's syslog output"
 h_begin leaks jq sqlite3
 [ -x "$SYSLOG_SINK" ] || { echo "FAIL: build first ($SYSLOG_SINK is missing)"; exit 99; }
 

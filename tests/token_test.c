@@ -3,6 +3,7 @@
  */
 #include "autoconfig.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -583,6 +584,74 @@ test_uuid_generate_format_parse(void **state)
 	}
 }
 
+#define SAMPLES 256
+
+/*
+ * token.c rule 5: the whole secret comes from randombytes_buf(). Over 256
+ * tokens, as printed and parsed back, every bit of the 32-byte secret takes
+ * both values (a bit that stays put in 256 random draws has odds of
+ * 2^-255), and no byte is a copy of another in every token; the same for
+ * the key ID, less the six bits UUIDv4 fixes. Both ways of making a
+ * secret are covered: a new key, and a new secret for a key (rotation).
+ */
+static void
+test_secrets_wholly_random(void **state)
+{
+	static struct vk_token seen[SAMPLES];
+	unsigned char varies[VK_SECRET_BYTES], id_varies[VK_KEY_ID_BYTES];
+
+	(void)state;
+	for (int how = 0; how < 2; how++) {
+		memset(varies, 0, sizeof varies);
+		memset(id_varies, 0, sizeof id_varies);
+		for (int n = 0; n < SAMPLES; n++) {
+			struct vk_token t;
+			char tok[VK_TOKEN_LEN + 1];
+
+			if (how == 0 || n == 0)
+				vk_token_generate(&t);
+			else
+				t = seen[0], vk_token_new_secret(&t);
+			vk_token_format(&t, tok);
+			assert_int_equal(vk_token_parse(tok, VK_TOKEN_LEN, &seen[n]), VK_TOKEN_OK);
+			for (size_t i = 0; i < VK_SECRET_BYTES; i++)
+				varies[i] |= seen[n].secret[i] ^ seen[0].secret[i];
+			for (size_t i = 0; i < VK_KEY_ID_BYTES; i++)
+				id_varies[i] |= seen[n].key_id[i] ^ seen[0].key_id[i];
+		}
+		for (size_t i = 0; i < VK_SECRET_BYTES; i++)
+			if (varies[i] != 0xff)
+				fail_msg("%s: secret byte %zu kept bits 0x%02x in %d tokens",
+				         how ? "rotation" : "creation", i, ~varies[i] & 0xff,
+				         SAMPLES);
+		for (size_t i = 0; i < VK_SECRET_BYTES; i++)
+			for (size_t j = i + 1; j < VK_SECRET_BYTES; j++) {
+				int same = 1;
+
+				for (int n = 0; n < SAMPLES && same; n++)
+					same = seen[n].secret[i] == seen[n].secret[j];
+				if (same)
+					fail_msg("secret bytes %zu and %zu equal in every token", i,
+					         j);
+			}
+		if (how == 0) {
+			/* UUIDv4: the version nibble and the two variant bits are fixed */
+			for (size_t i = 0; i < VK_KEY_ID_BYTES; i++) {
+				unsigned want = i == 6 ? 0x0f : i == 8 ? 0x3f : 0xff;
+
+				if (id_varies[i] != want)
+					fail_msg(
+					    "key ID byte %zu varies in bits 0x%02x, not 0x%02x", i,
+					    id_varies[i], want);
+			}
+		} else {
+			for (size_t i = 0; i < VK_KEY_ID_BYTES; i++)
+				assert_int_equal(id_varies[i], 0); /* a rotation keeps the key ID */
+		}
+	}
+	sodium_memzero(seen, sizeof seen);
+}
+
 int
 main(void)
 {
@@ -604,6 +673,7 @@ main(void)
 	    cmocka_unit_test(test_preview_shows_only_key_part),
 	    cmocka_unit_test(test_uuid_parse_canonical_v4_only),
 	    cmocka_unit_test(test_uuid_generate_format_parse),
+	    cmocka_unit_test(test_secrets_wholly_random),
 	};
 
 	fx_init();

@@ -15,7 +15,8 @@
 #   unchanged N DESC ARGS run ka, assert exit N and an unchanged store
 #   expect_json DESC FILTER [JQ ARGS]   assert jq -e FILTER on OUT (one document)
 #
-# A script calls `finish` at the end; it exits 0, or 1 after any failed check.
+# A script calls `finish` at the end; it exits 0, or 1 after any failed check
+# or when no check ran.
 # Missing tools skip the script (77), except under VK_STRICT=1, where they fail it.
 # shellcheck disable=SC2034 # variables set here are for the sourcing scripts
 
@@ -111,8 +112,25 @@ fail() {
 
 finish() {
 	echo "# $SCRIPT: $CHECKS checks, $FAILURES failed"
+	if [ "$CHECKS" -eq 0 ]; then
+		echo "$SCRIPT: no check ran" >&2
+		exit 1
+	fi
 	[ "$FAILURES" -eq 0 ] || exit 1
 	exit 0
+}
+
+# can_give_away WHAT: true as root with a user "nobody" to give files to;
+# otherwise says that WHAT is not checked, which under VK_STRICT=1 is a
+# failed check.
+can_give_away() {
+	[ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && return 0
+	if [ "${VK_STRICT:-}" = 1 ]; then
+		fail "$1: needs root and a user nobody; a strict run must check it"
+	else
+		echo "# not root, or no user nobody: $1 is not checked"
+	fi
+	return 1
 }
 
 # expect DESC COMMAND...: COMMAND (a test, cmp, grep ...) must succeed.
