@@ -1,6 +1,6 @@
 #!/bin/sh
-# Every file of keyadm/ depends only downward: no two of its files use
-# each other, directly or around a circle. A file uses another when one of
+# Every file of keyadm/ and of syncd/ depends only downward: no two of a
+# program's files use each other, directly or around a circle. A file uses another when one of
 # the undefined symbols of its object (nm -u) is defined in the other's (a
 # function or a table). The uses must have an order, which tsort finds
 # (none when there is a circle); the order is printed, top first.
@@ -57,4 +57,5 @@ layers() {
 }
 
 check "every file of keyadm/ depends only downward" layers "$top_builddir/keyadm" keyadm
+check "every file of syncd/ depends only downward" layers "$top_builddir/syncd" viamkey_syncd
 check_end
