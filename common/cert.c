@@ -62,11 +62,18 @@ vk_cert_make(const unsigned char *root_sk, const struct vk_cert *c)
 static void
 key_field(struct vk_cursor *cur, unsigned char key[VK_PUBLIC_KEY_BYTES])
 {
-	char text[VK_PUBLIC_KEY_B64 + 1];
+	char text[VK_PUBLIC_KEY_B64 + 1], again[VK_PUBLIC_KEY_B64];
 
 	vk_canon_str(cur, text, sizeof text);
 	if (!cur->bad && vk_public_key_parse(text, key) != 0)
 		cur->bad = 1;
+	/* one spelling: what the encoder writes for those bytes, nothing else */
+	if (!cur->bad) {
+		sodium_bin2base64(again, sizeof again, key, VK_PUBLIC_KEY_BYTES,
+		                  sodium_base64_VARIANT_ORIGINAL);
+		if (strcmp(again, text) != 0)
+			cur->bad = 1;
+	}
 }
 
 /* c from a certificate's JSON; 0, or -1 for anything but a certificate's exact text. */

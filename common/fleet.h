@@ -37,6 +37,8 @@ enum vk_fleet_role {
 #define VK_META_BUCKET_MADE      "bucket_made" /* the authority: when it (re)created the bucket */
 #define VK_META_AUTHORITY_EPOCH  "authority_epoch" /* the authority (or standby): its epoch, */
 #define VK_META_AUTHORITY_CERT   "authority_cert"  /* and its signing key's certificate */
+#define VK_META_ROOT_VER         "authority_root_version" /* the root version it holds, */
+#define VK_META_ROOT_ORG         "authority_root_origin" /* and version 1's key: machines' root_key */
 #define VK_META_LEASE_LOST       "lease_lost"      /* a former authority: who holds the lease */
 #define VK_META_PROMOTE          "promote_request" /* a standby: "force" or "wait", from keyadm */
 #define VK_META_PROMOTED         "promote_result"  /* and the daemon's answer: "ok" or why not */

@@ -45,6 +45,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,51 +90,96 @@ vk_public_key_parse(const char *b64, unsigned char pk[VK_PUBLIC_KEY_BYTES])
 	return 0;
 }
 
-vk_rc
-vk_signing_key_create(const char *path, char public_b64[VK_PUBLIC_KEY_B64], char err[VK_ERRLEN])
+/* fsync() of the directory that holds path: what was made or renamed there is on disk. */
+static int
+sync_dir(const char *path)
 {
-	char *text = sodium_malloc(KEY_FILE_MAX);
-	unsigned char *sk = sodium_malloc(VK_SIGNING_KEY_BYTES);
-	unsigned char pk[VK_PUBLIC_KEY_BYTES];
+	char *copy = strdup(path);
+	int fd = -1, rc = -1;
+
+	if (copy != NULL && (fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+		rc = fsync(fd);
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
+int
+vk_file_rename(const char *from, const char *to)
+{
+	return rename(from, to) == 0 ? sync_dir(to) : -1;
+}
+
+vk_rc
+vk_key_file_write(const char *path, const unsigned char *sk, const char *trailer, int replace,
+                  char err[VK_ERRLEN])
+{
+	char *text = sodium_malloc(KEY_FILE_MAX), *tmp = NULL;
+	const char *target = path;
 	vk_rc rc = VK_ERR_IO;
 	size_t len;
-	int fd;
+	int fd = -1;
 
-	if (text == NULL || sk == NULL) {
+	if (text == NULL || (replace && (tmp = malloc(strlen(path) + 5)) == NULL)) {
 		vk_seterr(err, "out of memory");
 		rc = VK_ERR_NOMEM;
 		goto out;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (replace) {
+		sprintf(tmp, "%s.tmp", path);
+		(void)unlink(tmp); /* left by a write cut short: never read */
+		target = tmp;
+	}
+	fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		vk_seterr(err,
-		          errno == EEXIST ? "signing key %s already exists; it is never overwritten"
-		                          : "cannot create the signing key %s: %s",
-		          path, strerror(errno));
+		          errno == EEXIST ? "key file %s already exists; it is never overwritten"
+		                          : "cannot create the key file %s: %s",
+		          target, strerror(errno));
 		rc = errno == EEXIST ? VK_ERR_CONFLICT : VK_ERR_IO;
 		goto out;
 	}
-	crypto_sign_keypair(pk, sk);
 	sodium_bin2base64(text, KEY_FILE_MAX, sk, VK_SIGNING_KEY_BYTES,
 	                  sodium_base64_VARIANT_ORIGINAL);
 	len = strlen(text);
-	text[len++] = '\n';
-	if (write(fd, text, len) == (ssize_t)len && fsync(fd) == 0) {
-		vk_public_key_b64(sk, public_b64);
-		rc = VK_OK;
+	len += (size_t)snprintf(text + len, KEY_FILE_MAX - len, "\n%s%s", trailer ? trailer : "",
+	                        trailer ? "\n" : "");
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0 ||
+	    (replace ? vk_file_rename(tmp, path) : sync_dir(path)) != 0) {
+		vk_seterr(err, "cannot write the key file %s: %s", path, strerror(errno));
+		(void)unlink(target);
 	} else {
-		vk_seterr(err, "cannot write the signing key %s: %s", path, strerror(errno));
-		(void)unlink(path);
+		rc = VK_OK;
 	}
 	close(fd);
 out:
 	sodium_free(text);
+	free(tmp);
+	return rc;
+}
+
+vk_rc
+vk_signing_key_create(const char *path, char public_b64[VK_PUBLIC_KEY_B64], char err[VK_ERRLEN])
+{
+	unsigned char *sk = sodium_malloc(VK_SIGNING_KEY_BYTES);
+	unsigned char pk[VK_PUBLIC_KEY_BYTES];
+	vk_rc rc;
+
+	if (sk == NULL) {
+		vk_seterr(err, "out of memory");
+		return VK_ERR_NOMEM;
+	}
+	crypto_sign_keypair(pk, sk);
+	if ((rc = vk_key_file_write(path, sk, NULL, 0, err)) == VK_OK)
+		vk_public_key_b64(sk, public_b64);
 	sodium_free(sk);
 	return rc;
 }
 
 vk_rc
-vk_signing_key_load(const char *path, unsigned char *sk, char err[VK_ERRLEN])
+vk_key_file_read(const char *path, unsigned char *sk, char *trailer, size_t size,
+                 char err[VK_ERRLEN])
 {
 	char *text = sodium_malloc(KEY_FILE_MAX);
 	vk_rc rc = VK_ERR_STORE;
@@ -146,37 +192,52 @@ vk_signing_key_load(const char *path, unsigned char *sk, char err[VK_ERRLEN])
 		vk_seterr(err, "out of memory");
 		return VK_ERR_NOMEM;
 	}
+	if (trailer != NULL)
+		trailer[0] = '\0';
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		vk_seterr(err, "signing key %s: %s%s", path, strerror(errno),
-		          errno == ENOENT ? " (create it with keyadm authority init)" : "");
+		vk_seterr(err, "key file %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		vk_seterr(err, "signing key %s is not a regular file", path);
+		vk_seterr(err, "key file %s is not a regular file", path);
 	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		vk_seterr(err, "signing key %s is owned by uid %u; chown root %s", path,
+		vk_seterr(err, "key file %s is owned by uid %u; chown root %s", path,
 		          (unsigned)st.st_uid, path);
 	} else if ((st.st_mode & 077) != 0) {
 		vk_seterr(err,
-		          "signing key %s is readable or writable by group or others; run"
+		          "key file %s is readable or writable by group or others; run"
 		          " chmod 600 %s",
 		          path, path);
 	} else if ((n = read(fd, text, KEY_FILE_MAX - 1)) <= 0) {
-		vk_seterr(err, "cannot read the signing key %s", path);
+		vk_seterr(err, "cannot read the key file %s", path);
 	} else {
 		text[n] = '\0';
 		len = strcspn(text, "\r\n");
+		if (trailer != NULL && text[len] != '\0')
+			snprintf(trailer, size, "%.*s", (int)strcspn(text + len + 1, "\r\n"),
+			         text + len + 1);
 		if (sodium_base642bin(sk, VK_SIGNING_KEY_BYTES, text, len, NULL, &len, NULL,
 		                      sodium_base64_VARIANT_ORIGINAL) == 0 &&
 		    len == VK_SIGNING_KEY_BYTES)
 			rc = VK_OK;
 		else
-			vk_seterr(err, "signing key %s is malformed", path);
+			vk_seterr(err, "key file %s is malformed", path);
 	}
 	close(fd);
 out:
 	sodium_free(text);
+	return rc;
+}
+
+vk_rc
+vk_signing_key_load(const char *path, unsigned char *sk, char err[VK_ERRLEN])
+{
+	vk_rc rc = vk_key_file_read(path, sk, NULL, 0, err);
+
+	if (rc != VK_OK && access(path, F_OK) != 0)
+		vk_seterr(err, "signing key %s: %s (create it with keyadm authority init)", path,
+		          strerror(ENOENT));
 	return rc;
 }
 

@@ -46,6 +46,24 @@ vk_rc vk_signing_key_create(const char *path, char public_b64[VK_PUBLIC_KEY_B64]
                             char err[VK_ERRLEN]);
 
 /*
+ * The key files of signing and root keys: the secret key in base64 on the
+ * first line, and a trailer line (a root key's "version N") when given.
+ * vk_key_file_write() creates path (mode 0600, O_EXCL: an existing file is
+ * never overwritten) or, with replace, writes "<path>.tmp" and renames it
+ * over path; the file and then its directory fsync()ed either way, so that
+ * the key is on disk once this returns. vk_key_file_read() checks the opened
+ * file (regular, owned by root or the euid, no access for group or others)
+ * and reads the key and, into trailer when not NULL, the trailer line.
+ */
+vk_rc vk_key_file_write(const char *path, const unsigned char *sk, const char *trailer, int replace,
+                        char err[VK_ERRLEN]);
+/* rename(from, to), then fsync() of to's directory; 0, or -1 with errno set. */
+int vk_file_rename(const char *from, const char *to);
+
+vk_rc vk_key_file_read(const char *path, unsigned char *sk, char *trailer, size_t size,
+                       char err[VK_ERRLEN]);
+
+/*
  * Reads the signing key at path into sk (VK_SIGNING_KEY_BYTES of
  * sodium_malloc() memory owned by the caller), after checking the opened
  * file: regular, owned by root or the euid, no access for group or others.

@@ -9,13 +9,9 @@
  */
 #include "autoconfig.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cert.h"
 #include "fleet.h"
@@ -46,22 +42,6 @@ key_of(const char *path, unsigned char pk[VK_PUBLIC_KEY_BYTES])
 		rc = 0;
 	}
 	sodium_free(sk);
-	return rc;
-}
-
-/* rename(from, to), then fsync of their directory. */
-static int
-durable_rename(const char *from, const char *to)
-{
-	char *dir = strdup(to);
-	int fd, rc = -1;
-
-	if (dir != NULL && rename(from, to) == 0 &&
-	    (fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		rc = fsync(fd);
-		close(fd);
-	}
-	free(dir);
 	return rc;
 }
 
@@ -107,25 +87,30 @@ vk_signer_load(sqlite3 *db, const char *key_path, struct vk_signer *s, char err[
 			goto fail;
 		}
 		memcpy(named, c.key, sizeof named);
-		/* rule 1 */
+		/* rule 2: a rekey cut short after the store recorded the new certificate */
 		if (sodium_memcmp(named, s->pk, sizeof named) != 0) {
-			/* rule 2: a rekey cut short after the store recorded the new certificate */
-			if ((next = vk_signer_next_path(key_path)) == NULL ||
-			    key_of(next, next_pk) != 0 ||
-			    sodium_memcmp(named, next_pk, sizeof named) != 0 ||
-			    durable_rename(next, key_path) != 0 ||
-			    (rc = vk_signing_key_load(key_path, s->sk, err)) != VK_OK) {
-				if (rc == VK_OK) {
-					vk_seterr(
-					    err,
-					    "signing key %s is not the one the store's certificate"
-					    " (epoch %lld) names",
-					    key_path, (long long)s->epoch);
-					rc = VK_ERR_STORE;
-				}
+			if ((next = vk_signer_next_path(key_path)) == NULL) {
+				vk_seterr(err, "out of memory");
+				rc = VK_ERR_NOMEM;
 				goto fail;
 			}
+			/* keyadm and the daemon may both come here: the second finds it done */
+			if (key_of(next, next_pk) == 0 &&
+			    sodium_memcmp(named, next_pk, sizeof named) == 0)
+				(void)vk_file_rename(next, key_path);
+			if ((rc = vk_signing_key_load(key_path, s->sk, err)) != VK_OK)
+				goto fail;
 			crypto_sign_ed25519_sk_to_pk(s->pk, s->sk);
+		}
+		/* rule 1 */
+		if (sodium_memcmp(named, s->pk, sizeof named) != 0) {
+			vk_seterr(
+			    err,
+			    "signing key %s is not the one the store's certificate (epoch %lld)"
+			    " names",
+			    key_path, (long long)s->epoch);
+			rc = VK_ERR_STORE;
+			goto fail;
 		}
 		{
 			size_t len = strlen(s->cert),

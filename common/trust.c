@@ -59,8 +59,6 @@ b64(const unsigned char key[VK_PUBLIC_KEY_BYTES], char out[VK_PUBLIC_KEY_B64])
 	                  sodium_base64_VARIANT_ORIGINAL);
 }
 
-#define VK_META_TRUST_ORIGIN "trust_root_origin" /* the configured version-1 root, base64 */
-
 vk_rc
 vk_trust_load(sqlite3 *db, const char *root_key, const char *authority_key, struct vk_trust *t,
               char err[VK_ERRLEN])
@@ -217,8 +215,23 @@ vk_trust_verify(sqlite3 *db, struct vk_trust *t, const char *value, size_t len, 
 	*moved = 0;
 	*need_root = 0;
 	/* rule 1 */
-	if (t->have_key && vk_record_verify(t->key, value, len, json, json_len, err) == VK_OK)
-		return VK_OK;
+	if (t->have_key && vk_record_verify(t->key, value, len, json, json_len, err) == VK_OK) {
+		/* rule 3: a heartbeat whose certificate is under a later root version: that first
+		 */
+		rc = t->rooted ? heartbeat_fields(db, *json, *json_len, &epoch, &cert_b64, err)
+		               : VK_OK;
+		if (rc == VK_OK && cert_b64 != NULL &&
+		    sodium_base642bin(bin, sizeof bin - 1, cert_b64, strlen(cert_b64), NULL, &n,
+		                      NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+		    vk_cert_read((const char *)bin, n, &c) == 0 && c.root > t->root_version) {
+			*need_root = t->root_version + 1;
+			vk_seterr(err, "a certificate of root version %lld, past the %lld held",
+			          (long long)c.root, (long long)t->root_version);
+			rc = VK_ERR_NOTFOUND;
+		}
+		free(cert_b64);
+		return rc;
+	}
 	if (!t->rooted || len <= MAGIC_LEN + SIG_B64 + 1 || memcmp(value, "vk1.", MAGIC_LEN) != 0) {
 		if (!t->have_key)
 			vk_seterr(err, "no authority key to verify it with");

@@ -37,7 +37,8 @@ struct vk_trust {
 #define VK_META_TRUST_ROOT         "trust_root" /* base64 */
 #define VK_META_TRUST_EPOCH        "trust_epoch" /* a record or heartbeat of a lower one is refused */
 #define VK_META_TRUST_KEY          "trust_key"   /* base64 */
-#define VK_META_TRUST_CERT         "trust_cert" /* the certificate, as it came */
+#define VK_META_TRUST_CERT         "trust_cert"        /* the certificate, as it came */
+#define VK_META_TRUST_ORIGIN       "trust_root_origin" /* the configured version 1, base64 */
 
 /*
  * The trust of store db: from its meta, else from the config's root_key

@@ -8,7 +8,8 @@
  *     transaction as the change itself, so that a crash or an unreachable
  *     bus loses nothing; revisions only grow.
  *  3. A standby, and a former authority whose daemon found the authority
- *     lease another's, MUST NOT be changed either: they say who does.
+ *     lease another's, MUST NOT be changed either: they say who does. A
+ *     standby's own certificate is the one change made there.
  */
 #include "autoconfig.h"
 
@@ -52,7 +53,7 @@ vk_txn_begin(struct vk_txn *t, char err[VK_ERRLEN])
 		rc = VK_ERR_CONFLICT;
 		goto fail;
 	}
-	if (role == VK_FLEET_STANDBY) {
+	if (role == VK_FLEET_STANDBY && !t->own_cert) {
 		vk_seterr(err,
 		          "this store is a standby of the fleet's authority; make the change on"
 		          " the authority, or make this one it with keyadm authority promote");

@@ -20,6 +20,7 @@ struct vk_txn {
 	const char *actor;     /* the person who asked: login or sudo user */
 	const char *effective; /* the user it ran as (keyadm always names it), or NULL */
 	int64_t now;
+	int own_cert; /* a standby's change of its own certificate, which it may make */
 	/* set by vk_txn_begin() */
 	int authority;    /* the store is the fleet's authority */
 	int64_t revision; /* this change's revision there, once vk_txn_changed() gave it one */
@@ -28,7 +29,7 @@ struct vk_txn {
 /*
  * BEGIN IMMEDIATE, waiting up to the connection's busy timeout. A replica
  * is refused (VK_ERR_CONFLICT, naming its authority): only viamkey-syncd
- * writes there.
+ * writes there; so is a standby, but for own_cert.
  */
 vk_rc vk_txn_begin(struct vk_txn *t, char err[VK_ERRLEN]);
 

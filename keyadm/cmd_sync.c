@@ -1,10 +1,10 @@
 /*
- * cmd_sync.c - the fleet: authority init, sync status, sync wait,
- * sync republish and machines config.
+ * cmd_sync.c - the fleet: sync status, sync wait, sync republish and
+ * machines config (the authority itself: cmd_authority.c).
  *
  * Security rules for this file:
- *  1. The signing key is created once (never overwritten) and read only to
- *     derive its public half; the secret half is never printed.
+ *  1. The signing key is read only to derive its public half; the secret
+ *     half is never printed.
  *  2. sync wait reports success only when every machine has acknowledged
  *     the revision that was current when it started.
  */
@@ -21,6 +21,7 @@
 #include "keyadm.h"
 #include "record.h"
 #include "tree.h"
+#include "trust.h"
 
 #define WAIT_STEP_MS    200
 #define WAIT_DEFAULT_S  60
@@ -54,65 +55,6 @@ require_authority(struct ka_ctx *ctx)
 		               "this store is not the fleet's authority; make it one"
 		               " with keyadm authority init");
 	return KA_OK;
-}
-
-/* ---- authority init ------------------------------------------------------ */
-
-static char public_key[VK_PUBLIC_KEY_B64];
-
-static vk_rc
-do_authority_init(struct ka_ctx *ctx, struct vk_txn *t, char *err)
-{
-	char host[HOST_NAME_BYTES] = "";
-	vk_rc rc;
-
-	(void)ctx;
-	if (gethostname(host, sizeof host - 1) != 0)
-		snprintf(host, sizeof host, "unknown");
-	if ((rc = vk_store_exec(t->db, "cannot make the store the authority", err, NULL,
-	                        "INSERT INTO meta (name, value) VALUES ('" VK_META_ROLE
-	                        "', 'authority'), ('" VK_META_AUTHORITY "', ?1)"
-	                        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-	                        "t", host)) != VK_OK)
-		return rc;
-	t->authority = 1;
-	if ((rc = vk_txn_changed_all(t, err)) != VK_OK)
-		return rc;
-	return vk_txn_event(t, "authority.init", NULL, err, "public key %s", public_key);
-}
-
-static int
-report_authority(struct ka_ctx *ctx)
-{
-	if (ctx->json)
-		return ka_print_json(ctx, "SELECT json_object('public_key', ?1)", "t", public_key);
-	printf("This store is now the fleet's authority. Its public key, for every machine's\n"
-	       "[sync] authority_key:\n%s\n",
-	       public_key);
-	return KA_OK;
-}
-
-static int
-authority_init(struct ka_ctx *ctx)
-{
-	const char *path = ctx->cfg.sync.signing_key;
-	enum vk_fleet_role role;
-	char err[VK_ERRLEN];
-	vk_rc rc;
-	int status;
-
-	if ((status = open_role(ctx, &role)) != KA_OK)
-		return status;
-	if (role != VK_FLEET_STANDALONE)
-		return ka_fail(VK_ERR_CONFLICT, role == VK_FLEET_AUTHORITY
-		                                    ? "this store is already the fleet's authority"
-		                                    : "this store is a replica; the authority is"
-		                                      " another host");
-	if ((rc = vk_signing_key_create(path, public_key, err)) != VK_OK)
-		return ka_fail(rc, err);
-	if ((status = ka_write(ctx, do_authority_init, report_authority)) != KA_OK)
-		(void)unlink(path); /* nothing refers to it: the next init may make a new one */
-	return status;
 }
 
 /* ---- sync republish ------------------------------------------------------ */
@@ -170,93 +112,83 @@ sync_republish(struct ka_ctx *ctx)
 	" WHERE (?1 IS NULL OR m.id != ?1) AND coalesce(s.revision, -1) < ?2"                      \
 	" ORDER BY m.created_at, m.id"
 
+/* The authority's status as one JSON object; ?1 as above. */
+// clang-format off
+#define STATUS_AUTHORITY_JSON                                                                      \
+	"SELECT json_object('role', 'authority',"                                                  \
+	" 'revision', coalesce(" META_INT(VK_META_REVISION) ", 0),"                                \
+	" 'epoch', coalesce(" META_INT(VK_META_AUTHORITY_EPOCH) ", 0),"                            \
+	" 'root_version', " META_INT(VK_META_ROOT_VER) ","                                         \
+	" 'unpublished', (SELECT count(*) FROM sync_outbox),"                                      \
+	" 'heads_unpublished', (SELECT count(DISTINCT scope) FROM sync_dirty),"                    \
+	" 'bucket_made_at', " KA_TIME_SQL(META_INT(VK_META_BUCKET_MADE)) ","                       \
+	" 'machines', (SELECT json_group_array(json_object('id', id, 'name', name,"                \
+	"   'revision', revision, 'reported_at', reported_at, 'format', format,"                   \
+	"   'last_error', last_error))"                                                            \
+	"  FROM (SELECT m.id, m.name, s.revision, " KA_TIME_SQL("s.reported_at") " AS reported_at,"\
+	"   s.format, s.last_error" MACHINES_SQL ")))"
+
+/* The same, as a table row. */
+#define STATUS_AUTHORITY_ROW                                                                       \
+	"SELECT 'authority', coalesce(" META_INT(VK_META_REVISION) ", 0),"                         \
+	" coalesce(" META_INT(VK_META_AUTHORITY_EPOCH) ", 0), (SELECT count(*) FROM sync_outbox)," \
+	" coalesce(" KA_TIME_SQL(META_INT(VK_META_BUCKET_MADE)) ", '-')"
+
+/* Its machines as table rows; ?1 as above. */
+#define STATUS_MACHINES_ROWS                                                                       \
+	"SELECT m.id, m.name, coalesce(s.revision, 'never'),"                                      \
+	" coalesce(" KA_TIME_SQL("s.reported_at") ", '-'),"                                        \
+	" coalesce(s.format, '-'), coalesce(s.last_error, '-')" MACHINES_SQL
+
+/*
+ * A replica's or a standby's status as one JSON object; ?1 the machine,
+ * ?2 the role. The epoch and root version are those it trusts (trust.h).
+ */
+#define STATUS_FOLLOWER_JSON                                                                       \
+	"SELECT json_object('role', ?2, 'machine_id', ?1,"                                         \
+	" 'revision', coalesce(" META_INT(VK_META_APPLIED_REV) ", 0),"                             \
+	" 'epoch', coalesce(" META_INT(VK_META_TRUST_EPOCH) ", 0),"                                \
+	" 'root_version', " META_INT(VK_META_TRUST_ROOT_VERSION) ","                               \
+	" 'heartbeat_at', " KA_TIME_SQL(META_INT(VK_META_HEARTBEAT_AT)) ","                        \
+	" 'heartbeat_seen', " KA_TIME_SQL(META_INT(VK_META_HEARTBEAT_SEEN)) ","                    \
+	" 'authority_format', " META_INT(VK_META_HEARTBEAT_FORMAT) ","                             \
+	" 'keys', (SELECT count(*) FROM keys),"                                                    \
+	" 'last_error', " META_TEXT(VK_META_SYNC_ERROR) ")"
+
+/* The same, as a table row; ?3 now. */
+#define STATUS_FOLLOWER_ROW                                                                        \
+	"SELECT ?2, coalesce(?1, '-'), coalesce(" META_INT(VK_META_APPLIED_REV) ", 0),"            \
+	" coalesce(" META_INT(VK_META_TRUST_EPOCH) ", 0),"                                         \
+	" coalesce((?3 - " META_INT(VK_META_HEARTBEAT_AT) ") || 's', 'never'),"                    \
+	" (SELECT count(*) FROM keys), coalesce(" META_TEXT(VK_META_SYNC_ERROR) ", '-')"
+// clang-format on
+
 static int
 status_authority(struct ka_ctx *ctx, const char *host)
 {
+	static const char *const head[] = {"ROLE",        "REVISION",    "EPOCH",
+	                                   "UNPUBLISHED", "BUCKET MADE", NULL};
+	static const char *const machines[] = {"MACHINE", "NAME",       "REVISION", "REPORTED",
+	                                       "FORMAT",  "LAST ERROR", NULL};
+
 	if (ctx->json)
-		return ka_print_json(
-		    ctx,
-		    "SELECT json_object('role', 'authority', 'revision',"
-		    " coalesce(" META_INT(
-		        VK_META_REVISION) ", 0),"
-		                          " 'unpublished', (SELECT count(*) FROM sync_outbox),"
-		                          " 'heads_unpublished', (SELECT count(DISTINCT scope) "
-		                          "FROM sync_dirty),"
-		                          " 'bucket_made_at', " KA_TIME_SQL(META_INT(
-		                              VK_META_BUCKET_MADE)) ","
-		                                                    " 'machines', (SELECT "
-		                                                    "json_group_array(json_object('"
-		                                                    "id', id, 'name', name,"
-		                                                    "  'revision', revision, "
-		                                                    "'reported_at', reported_at, "
-		                                                    "'format', format,"
-		                                                    "  'last_error', last_error)) "
-		                                                    "FROM (SELECT m.id, m.name, "
-		                                                    "s.revision,"
-		                                                    "  " KA_TIME_SQL(
-		                                                        "s.reported_at") " AS "
-		                                                                         "reported_"
-		                                                                         "at, "
-		                                                                         "s.format,"
-		                                                                         " s.last_"
-		                                                                         "erro"
-		                                                                         "r" MACHINES_SQL
-		                                                                         ")))",
-		    "t", host);
-	if (ka_print_table(
-	        ctx, (const char *const[]){"ROLE", "REVISION", "UNPUBLISHED", "BUCKET MADE", NULL},
-	        "SELECT 'authority', coalesce(" META_INT(
-	            VK_META_REVISION) ", 0),"
-	                              " (SELECT count(*) FROM sync_outbox),"
-	                              " coalesce(" KA_TIME_SQL(
-	                                  META_INT(VK_META_BUCKET_MADE)) ", '-')",
-	        "") != KA_OK)
+		return ka_print_json(ctx, STATUS_AUTHORITY_JSON, "t", host);
+	if (ka_print_table(ctx, head, STATUS_AUTHORITY_ROW, "") != KA_OK)
 		return KA_FAIL;
 	putchar('\n');
-	return ka_print_table(
-	    ctx,
-	    (const char *const[]){"MACHINE", "NAME", "REVISION", "REPORTED", "FORMAT", "LAST ERROR",
-	                          NULL},
-	    "SELECT m.id, m.name, coalesce(s.revision, 'never'),"
-	    " coalesce(" KA_TIME_SQL("s.reported_at") ", '-'), coalesce(s.format, '-'),"
-	                                              " coalesce(s.last_error, '-')" MACHINES_SQL,
-	    "t", host);
+	return ka_print_table(ctx, machines, STATUS_MACHINES_ROWS, "t", host);
 }
 
 static int
-status_replica(struct ka_ctx *ctx)
+status_follower(struct ka_ctx *ctx, const char *role)
 {
-	const char *machine = ctx->cfg.machine_id;
+	static const char *const head[] = {"ROLE",          "MACHINE", "REVISION",   "EPOCH",
+	                                   "HEARTBEAT AGE", "KEYS",    "LAST ERROR", NULL};
 
 	if (ctx->json)
-		return ka_print_json(
-		    ctx,
-		    "SELECT json_object('role', 'replica', 'machine_id', ?1,"
-		    " 'revision', coalesce(" META_INT(
-		        VK_META_APPLIED_REV) ", 0),"
-		                             " 'heartbeat_at', " KA_TIME_SQL(META_INT(
-		                                 VK_META_HEARTBEAT_AT)) ","
-		                                                        " 'heartbeat_seen',"
-		                                                        " " KA_TIME_SQL(META_INT(
-		                                                            VK_META_HEARTBEAT_SEEN)) ","
-		                                                                                     " 'authority_format', " META_INT(
-		                                                                                         VK_META_HEARTBEAT_FORMAT) ","
-		                                                                                                                   " 'keys', (SELECT count(*) FROM keys),"
-		                                                                                                                   " 'last_error', " META_TEXT(
-		                                                                                                                       VK_META_SYNC_ERROR) ")",
-		    "t", machine);
-	return ka_print_table(
-	    ctx,
-	    (const char *const[]){"ROLE", "MACHINE", "REVISION", "HEARTBEAT AGE", "KEYS",
-	                          "LAST ERROR", NULL},
-	    "SELECT 'replica', coalesce(?1, '-'), coalesce(" META_INT(
-	        VK_META_APPLIED_REV) ", 0),"
-	                             " coalesce((?2 - " META_INT(
-	                                 VK_META_HEARTBEAT_AT) ") || 's', 'never'),"
-	                                                       " (SELECT count(*) FROM keys), "
-	                                                       "coalesce(" META_TEXT(
-	                                                           VK_META_SYNC_ERROR) ", '-')",
-	    "ti", machine, ctx->now);
+		return ka_print_json(ctx, STATUS_FOLLOWER_JSON, "tt", ctx->cfg.machine_id, role);
+	return ka_print_table(ctx, head, STATUS_FOLLOWER_ROW, "tti", ctx->cfg.machine_id, role,
+	                      ctx->now);
 }
 
 static int
@@ -273,7 +205,9 @@ sync_status(struct ka_ctx *ctx)
 		return status_authority(ctx, ka_host_machine(ctx, NULL, host, err) == VK_OK ? host
 		                                                                            : NULL);
 	case VK_FLEET_REPLICA:
-		return status_replica(ctx);
+		return status_follower(ctx, "replica");
+	case VK_FLEET_STANDBY:
+		return status_follower(ctx, "standby");
 	default:
 		return ka_fail(VK_ERR_CONFLICT, "this store is not part of a fleet; see keyadm"
 		                                " authority init and viamkey-syncd(8)");
@@ -355,8 +289,9 @@ machines_config(struct ka_ctx *ctx)
 	const struct vk_sync_config *s = &ctx->cfg.sync;
 	const char *id = ctx->args.val[O_MACHINE_ID], *b;
 	unsigned char *sk = NULL;
-	char err[VK_ERRLEN], pk[VK_PUBLIC_KEY_B64], conf[8192],
-	    loc[VK_UUID_STRLEN + 1] = "", org[VK_UUID_STRLEN + 1] = "";
+	char err[VK_ERRLEN], pk[VK_PUBLIC_KEY_B64],
+	    root[VK_PUBLIC_KEY_B64 + 8] = "", conf[8192], loc[VK_UUID_STRLEN + 1] = "",
+	                             org[VK_UUID_STRLEN + 1] = "";
 	sqlite3_stmt *st;
 	vk_rc rc;
 	int status;
@@ -376,14 +311,25 @@ machines_config(struct ka_ctx *ctx)
 		snprintf(org, sizeof org, "%s", (const char *)sqlite3_column_text(st, 1));
 	}
 	sqlite3_finalize(st);
-	if ((sk = sodium_malloc(VK_SIGNING_KEY_BYTES)) == NULL)
-		return ka_fail(VK_ERR_NOMEM, "out of memory");
-	rc = vk_signing_key_load(s->signing_key, sk, err);
-	if (rc == VK_OK)
-		vk_public_key_b64(sk, pk);
-	sodium_free(sk);
-	if (rc != VK_OK)
+	/* a fleet with a root of trust: machines trust the root's first version */
+	if ((rc = vk_store_prepare(ctx->db, "cannot read the root", err, &st,
+	                           "SELECT value FROM meta WHERE name IN ('" VK_META_ROOT_ORG
+	                           "', '" VK_META_TRUST_ORIGIN "') ORDER BY name LIMIT 1",
+	                           "")) != VK_OK)
 		return ka_fail(rc, err);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		snprintf(root, sizeof root, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (root[0] == '\0') {
+		if ((sk = sodium_malloc(VK_SIGNING_KEY_BYTES)) == NULL)
+			return ka_fail(VK_ERR_NOMEM, "out of memory");
+		rc = vk_signing_key_load(s->signing_key, sk, err);
+		if (rc == VK_OK)
+			vk_public_key_b64(sk, pk);
+		sodium_free(sk);
+		if (rc != VK_OK)
+			return ka_fail(rc, err);
+	}
 	b = s->bucket;
 	snprintf(conf, sizeof conf,
 	         "; viamkey.conf for machine %s, from keyadm machines config\n"
@@ -392,7 +338,7 @@ machines_config(struct ka_ctx *ctx)
 	         "[sync]\nservers = %s\nbucket = %s\n"
 	         "; the bus credentials of this machine: a .creds file, or user and password_file\n"
 	         "; credentials = /etc/viamkey/nats.creds\n"
-	         "authority_key = %s\n"
+	         "%s = %s\n"
 	         "heartbeat_interval = %llds\nresync_interval = %llds\nmax_staleness = %lld%s\n"
 	         ";\n"
 	         "; This machine's bus user, in the account for machines (docs/FLEET.md), may\n"
@@ -403,15 +349,17 @@ machines_config(struct ka_ctx *ctx)
 	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.l.%s.>\",\n"
 	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.o.%s.>\",\n"
 	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.hb\",\n"
+	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.root.>\",\n"
 	         ";         \"vkack.%s.%s\" ] },\n"
 	         ";       subscribe: { allow: [\n"
 	         ";         \"vk.%s.m.%s.>\", \"vk.%s.l.%s.>\", \"vk.%s.o.%s.>\", \"vk.%s.hb\",\n"
 	         ";         \"_INBOX.%s.>\" ] } } }\n",
 	         id, VK_DEFAULT_STORE, id,
-	         s->servers != NULL ? s->servers : "nats://127.0.0.1:4222", b, pk,
+	         s->servers != NULL ? s->servers : "nats://127.0.0.1:4222", b,
+	         root[0] != '\0' ? "root_key" : "authority_key", root[0] != '\0' ? root : pk,
 	         (long long)s->heartbeat_interval, (long long)s->resync_interval,
 	         (long long)s->max_staleness, s->max_staleness > 0 ? "s" : "", id, b, b, id, b, b,
-	         loc, b, b, org, b, b, b, id, b, id, b, loc, b, org, b, id);
+	         loc, b, b, org, b, b, b, b, b, id, b, id, b, loc, b, org, b, id);
 	if (ctx->json)
 		return ka_print_json(ctx, "SELECT json_object('machine_id', ?1, 'config', ?2)",
 		                     "tt", id, conf);
@@ -420,8 +368,6 @@ machines_config(struct ka_ctx *ctx)
 }
 
 const struct ka_command ka_sync_commands[] = {
-    {"authority", "init", authority_init, 0, "",
-     "Make this store the fleet's authority: create the signing key, print its public half."},
     {"sync", "status", sync_status, 0, "",
      "The fleet's state: on the authority every machine's revision, on a machine its own."},
     {"sync", "wait", sync_wait, OPT(O_TIMEOUT), "[--timeout DUR]",

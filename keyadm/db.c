@@ -40,8 +40,11 @@ ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN +
 int
 ka_write(struct ka_ctx *ctx, ka_change_fn change, ka_report_fn report)
 {
-	struct vk_txn t = {
-	    .db = ctx->db, .actor = ctx->actor, .effective = ctx->effective, .now = ctx->now};
+	struct vk_txn t = {.db = ctx->db,
+	                   .actor = ctx->actor,
+	                   .effective = ctx->effective,
+	                   .now = ctx->now,
+	                   .own_cert = ctx->own_cert};
 	char err[VK_ERRLEN] = "";
 	vk_rc rc;
 	int status;

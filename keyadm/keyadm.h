@@ -58,13 +58,21 @@ enum ka_opt {
 	O_LOCATION,
 	O_MACHINE,
 	O_TIMEOUT,
+	O_ROOT_KEY,
+	O_NEW_ROOT_KEY,
+	O_OUT,
+	O_STANDBY,
+	O_FORCE,
+	O_EPOCH,
+	O_CERTIFICATE,
+	O_PUBLIC_KEY,
 	O_COUNT,
 };
 
 /* Global options, accepted before or among any command's own. */
 enum ka_global { G_CONFIG = O_COUNT + 1, G_DB, G_JSON, G_HELP, G_VERSION };
 
-#define OPT(o) (1u << (o))
+#define OPT(o) (UINT64_C(1) << (o))
 
 #define KA_MAX_USERS 64
 
@@ -86,13 +94,14 @@ struct ka_ctx {
 	int64_t now;
 	const struct ka_command *cmd;
 	struct ka_args args;
+	int own_cert; /* ka_write() changes a standby's own certificate (txn.h) */
 };
 
 struct ka_command {
 	const char *noun;
 	const char *verb; /* NULL for init, check and events */
 	int (*run)(struct ka_ctx *ctx);
-	uint32_t opts;     /* accepted options */
+	uint64_t opts;     /* accepted options */
 	const char *usage; /* options, as shown by --help */
 	const char *help;
 };
@@ -162,6 +171,7 @@ extern const struct ka_command ka_tree_commands[];
 extern const struct ka_command ka_key_commands[];
 extern const struct ka_command ka_check_commands[];
 extern const struct ka_command ka_sync_commands[];
+extern const struct ka_command ka_authority_commands[];
 
 /* commands.c */
 /* Every command table, NULL-terminated: dispatch, --help and --complete read these. */

@@ -65,7 +65,8 @@ struct authority {
 	int lost;   /* the lease is another's: this host publishes nothing any more */
 	int64_t next_lease_ms;
 	int bucket_ready;
-	char tag[17]; /* in the acknowledgements consumer's name, as on a machine */
+	int roots_published; /* the root versions the store holds are in the bucket */
+	char tag[17];        /* in the acknowledgements consumer's name, as on a machine */
 	int64_t boot, beats;
 	int64_t next_hb_ms;
 	int64_t retry_ms, next_try_ms; /* after the bus refused: wait longer each time */
@@ -398,38 +399,88 @@ hold_lease(struct authority *a)
 }
 
 /*
- * A rekey (keyadm authority rekey) recorded a new epoch in the store: its
- * key is loaded and the lease taken for it; the outbox already holds
- * everything, to be published under it. 0, or -1.
+ * The root versions the store holds (root rotate), each under root.<N> in
+ * the bucket, before any heartbeat carries a certificate of one: a machine
+ * reads them from there. 0, or -1.
+ */
+static int
+publish_roots(struct authority *a)
+{
+	char err[VK_ERRLEN], entry[64];
+	sqlite3_stmt *st;
+	int failed = 0, n = 0;
+
+	if (vk_store_prepare(a->db, "cannot read the root versions", err, &st,
+	                     "SELECT version, value FROM sync_roots ORDER BY version",
+	                     "") != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	__atomic_store_n(&a->bus.pub_failed, 0, __ATOMIC_SEQ_CST);
+	while (!failed && sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(entry, sizeof entry, "root.%lld", (long long)sqlite3_column_int64(st, 0));
+		failed = put(a, entry, (const char *)sqlite3_column_text(st, 1), 0) != 0;
+		n++;
+	}
+	sqlite3_finalize(st);
+	return n == 0 ? 0 : round_done(a, failed, n, "root versions");
+}
+
+/*
+ * A rekey or a root rotation (keyadm) recorded a new certificate in the
+ * store: its key is loaded, the root versions published, and the lease
+ * taken for its epoch; after a rekey the outbox already holds everything,
+ * to be published under it. At the start, the root versions alone. 0, or
+ * -1.
  */
 static int
 rekeyed(struct authority *a)
 {
 	struct vk_signer next;
-	char err[VK_ERRLEN];
+	char err[VK_ERRLEN], *cert = NULL;
 	int64_t epoch = 0;
+	sqlite3_stmt *st;
+	int same;
 
-	if (vk_store_query_int(
-	        a->db, "cannot read the authority's epoch", err, &epoch,
-	        "SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_AUTHORITY_EPOCH
-	        "'",
-	        "") != VK_OK) {
+	if (vk_store_prepare(a->db, "cannot read the authority's certificate", err, &st,
+	                     "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE name = "
+	                     "'" VK_META_AUTHORITY_EPOCH
+	                     "'), (SELECT value FROM meta WHERE name = '" VK_META_AUTHORITY_CERT
+	                     "')",
+	                     "") != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		return -1;
 	}
-	if (epoch == a->sig.epoch)
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		epoch = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_text(st, 1) != NULL)
+			cert = strdup((const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	same = epoch == a->sig.epoch && (cert == NULL) == (a->sig.cert == NULL) &&
+	       (cert == NULL || strcmp(cert, a->sig.cert) == 0);
+	free(cert);
+	if (same && a->roots_published)
 		return 0;
-	if (vk_signer_load(a->db, a->cfg->sync.signing_key, &next, err) != VK_OK) {
+	if (!same && vk_signer_load(a->db, a->cfg->sync.signing_key, &next, err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		return -1;
 	}
+	if (publish_roots(a) != 0) {
+		if (!same)
+			vk_signer_free(&next);
+		return -1;
+	}
+	a->roots_published = 1;
+	if (same)
+		return 0;
 	vk_signer_free(&a->sig);
 	a->sig = next;
 	holder_name(a);
 	a->leased = 0;
 	a->next_lease_ms = 0;
 	a->live_rev = 0;
-	sd_log(LOG_INFO, "signing with a new key, in epoch %lld", (long long)a->sig.epoch);
+	sd_log(LOG_INFO, "signing with a new certificate, in epoch %lld", (long long)a->sig.epoch);
 	return 0;
 }
 
@@ -539,8 +590,9 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 	holder_name(&a);
 	if (count_boots(&a) != 0)
 		goto out;
+	/* its own: two daemons of one bus user (a rogue, a standby promoted) never share replies */
 	sd_random_tag(a.tag);
-	snprintf(inbox, sizeof inbox, "_INBOX.authority");
+	snprintf(inbox, sizeof inbox, "_INBOX.authority-%s", a.tag);
 	if (sd_bus_open(&a.bus, &cfg->sync, "viamkey-syncd authority", inbox) != 0 ||
 	    sd_acks_subscribe(&a.bus) != 0)
 		goto out;

@@ -150,19 +150,28 @@ sd_trust_load(struct machine *m)
 	return 0;
 }
 
-/* Root version `version`, read from the bucket and taken when it is the next (trust.h). */
+/* Drops a value, saying why where a security log reads it too. */
+static void
+dropped(const char *entry, const char *why)
+{
+	syslog(LOG_AUTHPRIV | LOG_WARNING, "dropped the value of %s: %s", entry, why);
+	sd_log(LOG_WARNING, "dropped the value of %s: %s", entry, why);
+}
+
+/* The next root version, read from the bucket: taken when it is that (trust.h). */
 static void
 take_root(void *ctx, size_t i, natsMsg *msg)
 {
 	struct machine *m = ctx;
-	char err[VK_ERRLEN];
+	char err[VK_ERRLEN], entry[64];
 
 	(void)i;
 	if (msg == NULL)
 		return;
+	snprintf(entry, sizeof entry, "root.%lld", (long long)m->trust.root_version + 1);
 	if (vk_trust_root(m->db, &m->trust, natsMsg_GetData(msg),
 	                  (size_t)natsMsg_GetDataLength(msg), err) != VK_OK)
-		syslog(LOG_AUTHPRIV | LOG_WARNING, "refused a root version: %s", err);
+		dropped(entry, err);
 	else
 		sd_log(LOG_INFO, "trusting root version %lld now",
 		       (long long)m->trust.root_version);
@@ -224,14 +233,6 @@ scope_of(const struct machine *m, const char *entry)
 	return -1;
 }
 
-/* Drops a value, saying why where a security log reads it too. */
-static void
-dropped(const char *entry, const char *why)
-{
-	syslog(LOG_AUTHPRIV | LOG_WARNING, "dropped the value of %s: %s", entry, why);
-	sd_log(LOG_WARNING, "dropped the value of %s: %s", entry, why);
-}
-
 /* A scope's head (entry "<scope>.h"), verified: kept unless an older one. 1 kept, 0, -1. */
 static int
 take_head(struct machine *m, const char *entry, const char *json, size_t len)
@@ -273,10 +274,19 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 	vk_rc rc;
 
 	*hb = -1;
-	if (entry == NULL || strncmp(entry, "a.", 2) == 0)
-		return 0; /* not a record: another machine's acknowledgement, say */
-	if (json == NULL && verify(m, it, &json, &json_len, err) != 0) {
+	if (entry == NULL || strncmp(entry, "a.", 2) == 0 || strcmp(entry, "lease") == 0 ||
+	    strncmp(entry, "root.", 5) == 0)
+		return 0; /* not a record: an acknowledgement, the lease, a root version (trust.h)
+		           */
+	/* a heartbeat always goes to the trust: its certificate may name a later root version */
+	if ((json == NULL || strcmp(entry, "hb") == 0) &&
+	    verify(m, it, &json, &json_len, err) != 0) {
 		dropped(entry, err);
+		if (strcmp(entry, "hb") == 0) {
+			/* no heartbeat taken: the replica is going stale; say why */
+			snprintf(why, sizeof why, "heartbeat refused: %s", err);
+			sd_note_error(m, why);
+		}
 		return -1;
 	}
 	i = scope_of(m, entry);
@@ -284,9 +294,8 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 	tail = strlen(entry) >= VK_SCOPE_MAX - 1 ? entry + VK_SCOPE_MAX - 1 : "";
 	if (strcmp(tail, ".h") == 0)
 		return m->full ? 0 : take_head(m, entry, json, json_len);
-	if (strncmp(tail, ".i.", 3) == 0 || strcmp(entry, "lease") == 0 ||
-	    strncmp(entry, "root.", 5) == 0)
-		return 0; /* an index page (read when a head calls for it), the lease, the root */
+	if (strncmp(tail, ".i.", 3) == 0)
+		return 0; /* an index page: read when a head calls for it */
 	if ((rc = vk_replica_apply(m->replica, entry, floor, json, json_len, vk_now(), &r, err)) !=
 	    VK_OK) {
 		sd_log(LOG_WARNING, "could not apply %s: %s", entry, err);

@@ -13,10 +13,14 @@
  *     one wins, and the other publishes nothing; the store becomes the
  *     authority in one transaction, with everything to be published again
  *     under the standby's own certified epoch, which must be above the
- *     fleet's.
+ *     fleet's, by a certificate of the root version the fleet holds (one a
+ *     machine would take).
  *  3. Cut short anywhere, a promotion is taken up again where it stopped:
  *     the request stays until it is answered, and a lease already taken by
- *     this standby is its own.
+ *     this standby is its own. The store becomes the authority and the
+ *     answer "ok" is written in one transaction.
+ *  4. A promotion starts from a whole read of the bus made after the
+ *     request was seen: whatever reached the bus before is in the store.
  */
 #include "autoconfig.h"
 
@@ -36,7 +40,7 @@
 #define RETRY_MAX_MS 60000
 #define LOOK_MS      500 /* how often a request for promotion is looked for */
 
-/* The answer keyadm authority promote waits for: "ok", or why not. */
+/* The answer keyadm authority promote waits for, when it is why not. */
 static void
 answer(struct machine *m, const char *result)
 {
@@ -49,7 +53,7 @@ answer(struct machine *m, const char *result)
 	    vk_store_exec(m->db, "cannot answer the promotion", err, NULL,
 	                  "DELETE FROM meta WHERE name = '" VK_META_PROMOTE "'", "") != VK_OK)
 		sd_log(LOG_ERR, "%s", err);
-	sd_log(strcmp(result, "ok") == 0 ? LOG_INFO : LOG_WARNING, "promotion: %s", result);
+	sd_log(LOG_WARNING, "promotion: %s", result);
 }
 
 /*
@@ -92,6 +96,12 @@ become_authority(struct machine *m, const struct vk_signer *sig, const char *hos
 	    vk_txn_event(&t, "authority.promote", NULL, err,
 	                 "this standby became the authority, epoch %lld",
 	                 (long long)sig->epoch) != VK_OK ||
+	    /* keyadm's answer, with the change it answers for (rule 3) */
+	    vk_store_exec(m->db, "cannot promote the store", err, NULL,
+	                  "INSERT INTO meta (name, value) VALUES ('" VK_META_PROMOTED "', 'ok')"
+	                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value;"
+	                  " DELETE FROM meta WHERE name = '" VK_META_PROMOTE "'",
+	                  "") != VK_OK ||
 	    vk_store_commit(m->db, err) != VK_OK) {
 		vk_store_rollback(m->db);
 		goto fail;
@@ -108,6 +118,7 @@ promote(struct machine *m, const char *how)
 {
 	struct vk_signer sig;
 	struct sd_lease lease;
+	struct vk_cert c;
 	char err[512], host[256], holder[320], why[600];
 	int64_t until;
 	int rc = -1, taken;
@@ -121,6 +132,17 @@ promote(struct machine *m, const char *how)
 		return 0;
 	}
 	sd_lease_holder(host, sig.pk, holder, sizeof holder);
+	if (sig.cert == NULL ||
+	    vk_cert_verify(m->trust.root, sig.cert, strlen(sig.cert), &c) != 0 ||
+	    c.root != m->trust.root_version) {
+		snprintf(why, sizeof why,
+		         "refused: this standby's certificate is not signed by the fleet's root"
+		         " version %lld; certify it again with that root key",
+		         (long long)m->trust.root_version);
+		answer(m, why);
+		rc = 0;
+		goto out;
+	}
 	if (sig.epoch <= m->trust.epoch) {
 		snprintf(why, sizeof why,
 		         "refused: this standby's certificate is for epoch %lld, not above the"
@@ -170,7 +192,7 @@ promote(struct machine *m, const char *how)
 	}
 	if (become_authority(m, &sig, host) != 0)
 		goto out;
-	answer(m, "ok");
+	sd_log(LOG_INFO, "promotion: ok");
 	rc = 1;
 out:
 	vk_signer_free(&sig);
@@ -206,6 +228,8 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 	char err[VK_ERRLEN], inbox[64], subject[256], how[16];
 	int64_t next_look = 0;
 	int status = 1, promoted = 0;
+	/* rule 4: no request; one seen, the bus to be read; read since */
+	enum { ASKED_NOT, ASKED, ASKED_READ } step = ASKED_NOT;
 
 	memset(&m, 0, sizeof m);
 	m.cfg = cfg;
@@ -229,7 +253,8 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 	(void)sqlite3_exec(m.db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 	if (sd_trust_load(&m) != 0)
 		goto out;
-	snprintf(inbox, sizeof inbox, "_INBOX.standby");
+	sd_random_tag(m.tag);
+	snprintf(inbox, sizeof inbox, "_INBOX.standby-%s", m.tag);
 	snprintf(m.deliver, sizeof m.deliver, "%s.cu", inbox);
 	if (sd_bus_open(&m.bus, &cfg->sync, "viamkey-syncd standby", inbox) != 0)
 		goto out;
@@ -240,7 +265,6 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 	    sd_bus_subscribe(&m.bus, m.deliver, &m.catch_up_sub) != 0 ||
 	    sd_acks_subscribe(&m.bus) != 0)
 		goto out;
-	sd_random_tag(m.tag);
 	m.need_reconcile = 1;
 	m.last_hb_ms = sd_now_ms();
 	sd_log(LOG_INFO, "following everything the authority publishes into standby %s", store);
@@ -253,13 +277,21 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 
 		if (now >= next_look) {
 			next_look = now + LOOK_MS;
-			if (requested(&m, how) &&
-			    natsConnection_Status(m.bus.nc) == NATS_CONN_STATUS_CONNECTED &&
-			    (rc = promote(&m, how)) != 0) {
+			/* rule 4: a request is answered after a read of the bus that followed it */
+			if (!requested(&m, how)) {
+				step = ASKED_NOT;
+			} else if (step == ASKED_NOT) {
+				step = ASKED;
+				m.need_reconcile = 1;
+				m.next_retry_ms = 0;
+			} else if (step == ASKED_READ &&
+			           natsConnection_Status(m.bus.nc) == NATS_CONN_STATUS_CONNECTED &&
+			           (rc = promote(&m, how)) != 0) {
 				if (rc > 0) {
 					promoted = 1;
 					break;
 				}
+				step = ASKED_NOT; /* refused: a later request reads again */
 			}
 		}
 		if (now >= m.next_resync_ms || now - m.last_hb_ms > silent) {
@@ -267,7 +299,13 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 			m.last_hb_ms = now;
 		}
 		if (m.need_reconcile && now >= m.next_retry_ms) {
+			int asked = step == ASKED;
+
 			if (sd_reconcile_all(&m) == 0) {
+				if (asked) {
+					step = ASKED_READ;
+					next_look = 0;
+				}
 				m.retry_ms = RETRY_MIN_MS;
 				m.next_resync_ms = sd_now_ms() + cfg->sync.resync_interval * 1000;
 				if (once) {

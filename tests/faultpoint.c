@@ -3,7 +3,8 @@
  * exact, numbered write or sync call, for the crash and freeze tests.
  *
  * It interposes the calls through which SQLite changes files: write,
- * pwrite, pwrite64, ftruncate, ftruncate64, fsync, fdatasync and unlink. Each call in
+ * pwrite, pwrite64, ftruncate, ftruncate64, fsync, fdatasync and unlink, and
+ * rename, through which key files are replaced. Each call in
  * the process named by VK_FAULT_PROG (program_invocation_short_name; other
  * processes, such as `env` before it execs, are left alone) is one point,
  * numbered from 1:
@@ -172,4 +173,11 @@ unlink(const char *path)
 {
 	point("unlink");
 	return REAL("unlink", int (*)(const char *))(path);
+}
+
+int
+rename(const char *from, const char *to)
+{
+	point("rename");
+	return REAL("rename", int (*)(const char *, const char *))(from, to);
 }

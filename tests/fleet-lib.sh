@@ -371,9 +371,31 @@ f_authority() {
 	ACONF=$WORK/authority/viamkey.conf
 	f_authority_conf "$WORK/authority" nats://127.0.0.1:1
 	ka init >/dev/null || { echo "FAIL: keyadm init on the authority"; exit 99; }
-	ka --json authority init >"$WORK/authority/public.json" ||
+	# with F_ROOTED set, a root of trust: the root key in $WORK/root.key
+	if [ -n "${F_ROOTED:-}" ]; then
+		ka --json root init --out "$WORK/root.key" >"$WORK/root.json" ||
+			{ echo "FAIL: keyadm root init"; exit 99; }
+		ROOT_KEY=$(jq -r .public_key "$WORK/root.json")
+		set -- --root-key "$WORK/root.key"
+	fi
+	ka --json authority init "$@" >"$WORK/authority/public.json" ||
 		{ echo "FAIL: keyadm authority init"; exit 99; }
 	AUTHORITY_KEY=$(jq -r .public_key "$WORK/authority/public.json")
+}
+
+# f_standby NAME [EPOCH [ROOT_KEY_FILE]]: a standby's store, config and key
+# in $WORK/NAME, certified for EPOCH (2) by the root key ($WORK/root.key),
+# with the authority's bus user (a real one has its own, as trusted); a
+# daemon started for it (f_syncd_start NAME) follows everything.
+f_standby() {
+	mkdir -p "$WORK/$1"
+	f_authority_conf "$WORK/$1" "$SERVERS"
+	echo "root_key = $ROOT_KEY" >>"$WORK/$1/viamkey.conf"
+	"$KEYADM" --config "$WORK/$1/viamkey.conf" init >/dev/null ||
+		{ echo "FAIL: keyadm init on $1"; exit 99; }
+	"$KEYADM" --config "$WORK/$1/viamkey.conf" --json authority init --standby \
+		--root-key "${3:-$WORK/root.key}" ${2:+--epoch "$2"} >"$WORK/$1/public.json" ||
+		{ echo "FAIL: keyadm authority init --standby on $1"; exit 99; }
 }
 
 # f_authority_conf DIR SERVERS: an authority's config in DIR.
@@ -579,10 +601,11 @@ f_projection() {
 }
 
 # f_converged M...: each machine's replica holds exactly what the authority's
-# store says covers it (f_projection), nothing more and nothing less.
+# store ($WORK/$F_AUTHORITY, "authority" by default) says covers it
+# (f_projection), nothing more and nothing less.
 f_converged() {
 	for f_m in "$@"; do
-		f_projection "$WORK/authority/store/keys.db" "$f_m" >"$WORK/projection.want"
+		f_projection "$WORK/${F_AUTHORITY:-authority}/store/keys.db" "$f_m" >"$WORK/projection.want"
 		f_projection "$WORK/$f_m/store/keys.db" "$f_m" >"$WORK/projection.got"
 		sqlite3 "$WORK/$f_m/store/keys.db" "SELECT count(*) FROM keys" >"$WORK/projection.count"
 		if ! cmp -s "$WORK/projection.want" "$WORK/projection.got" ||
