@@ -246,12 +246,74 @@ read_cert(const char *path, char **value, struct vk_cert *c)
 	return KA_OK;
 }
 
+/* Whether rk is the root of [sync] root_key, when the config names one. */
+static int
+configured_root(struct ka_ctx *ctx, const struct root_key *rk)
+{
+	unsigned char pk[VK_PUBLIC_KEY_BYTES];
+
+	return ctx->cfg.sync.root_key == NULL ||
+	       (vk_public_key_parse(ctx->cfg.sync.root_key, pk) == 0 &&
+	        sodium_memcmp(pk, rk->pk, sizeof pk) == 0);
+}
+
+/*
+ * The key made by keyadm authority keygen, with its certificate made where
+ * the root key is (into init): the certificate must name that key, and the
+ * config's root_key, the root machines trust, must have signed a version-1
+ * one. Sets init.public_key and init.root_origin.
+ */
+static int
+take_cert(struct ka_ctx *ctx, const char *path)
+{
+	unsigned char pk[VK_PUBLIC_KEY_BYTES], root[VK_PUBLIC_KEY_BYTES], *sk;
+	const char *root_key = ctx->cfg.sync.root_key;
+	char err[VK_ERRLEN];
+	int status;
+	vk_rc rc;
+
+	if (root_key == NULL || vk_public_key_parse(root_key, root) != 0)
+		return ka_fail(VK_ERR_USAGE,
+		               "with --certificate, [sync] root_key must be the fleet's"
+		               " root (its public key, as keyadm root init printed it)");
+	if ((status = read_cert(path, &init.cert, &init.c)) != KA_OK)
+		return status;
+	if ((sk = sodium_malloc(VK_SIGNING_KEY_BYTES)) == NULL) {
+		status = ka_fail(VK_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	rc = vk_signing_key_load(ctx->cfg.sync.signing_key, sk, err);
+	if (rc == VK_OK)
+		crypto_sign_ed25519_sk_to_pk(pk, sk);
+	sodium_free(sk);
+	if (rc != VK_OK) {
+		status = ka_fail(rc, err);
+		goto fail;
+	}
+	if (sodium_memcmp(pk, init.c.key, sizeof pk) != 0) {
+		status = ka_fail(VK_ERR_CONFLICT,
+		                 "the certificate is for another key than [sync] signing_key's");
+		goto fail;
+	}
+	if (init.c.root == 1 && vk_cert_verify(root, init.cert, strlen(init.cert), &init.c) != 0) {
+		status =
+		    ka_fail(VK_ERR_CONFLICT, "the certificate is not signed by [sync] root_key");
+		goto fail;
+	}
+	b64(pk, init.public_key);
+	b64(root, init.root_origin);
+	return KA_OK;
+fail:
+	free(init.cert);
+	init.cert = NULL;
+	return status;
+}
+
 static int
 authority_init(struct ka_ctx *ctx)
 {
 	const char *path = ctx->cfg.sync.signing_key, *root = ctx->args.val[O_ROOT_KEY],
 	           *cert = ctx->args.val[O_CERTIFICATE];
-	unsigned char *sk = NULL;
 	struct root_key rk = {0};
 	enum vk_fleet_role role;
 	int64_t held = 0;
@@ -275,9 +337,22 @@ authority_init(struct ka_ctx *ctx)
 		return status;
 	if ((rc = vk_fleet_role(ctx->db, &role, err)) != VK_OK)
 		return ka_fail(rc, err);
-	/* a standby certified again (after a root rotation, or an epoch past its own) */
-	recertify = role == VK_FLEET_STANDBY && init.standby && cert != NULL;
-	ctx->own_cert = recertify;
+	/*
+	 * A certificate for a store that is already in the fleet: a standby's
+	 * again (after a root rotation, or an epoch past its own), or the first
+	 * of an authority of [sync] authority_key alone, which adopts a root.
+	 */
+	recertify = cert != NULL && ((role == VK_FLEET_STANDBY && init.standby) ||
+	                             (role == VK_FLEET_AUTHORITY && !init.standby));
+	if (recertify && role == VK_FLEET_AUTHORITY &&
+	    (vk_store_query_int(ctx->db, "cannot read the store", err, &held,
+	                        "SELECT count(*) FROM meta WHERE name = '" VK_META_AUTHORITY_EPOCH
+	                        "'",
+	                        "") != VK_OK ||
+	     held > 0))
+		return ka_fail(VK_ERR_CONFLICT, "this authority is certified already: a new key for"
+		                                " the next epoch is keyadm authority rekey");
+	ctx->own_cert = role == VK_FLEET_STANDBY && recertify;
 	if (role != VK_FLEET_STANDALONE && !recertify)
 		return ka_fail(VK_ERR_CONFLICT, role == VK_FLEET_AUTHORITY
 		                                    ? "this store is already the fleet's authority"
@@ -295,26 +370,16 @@ authority_init(struct ka_ctx *ctx)
 		               "a standby starts empty: its daemon fills it from the"
 		               " bus; this store holds keys or a tree of its own");
 	if (cert != NULL) {
-		unsigned char pk[VK_PUBLIC_KEY_BYTES];
-
-		/* the key made by keyadm authority keygen, certified elsewhere */
-		if ((status = read_cert(cert, &init.cert, &init.c)) != KA_OK)
+		if ((status = take_cert(ctx, cert)) != KA_OK)
 			return status;
-		if ((sk = sodium_malloc(VK_SIGNING_KEY_BYTES)) == NULL)
-			return ka_fail(VK_ERR_NOMEM, "out of memory");
-		rc = vk_signing_key_load(path, sk, err);
-		if (rc == VK_OK)
-			crypto_sign_ed25519_sk_to_pk(pk, sk);
-		sodium_free(sk);
-		if (rc != VK_OK)
-			return ka_fail(rc, err);
-		if (sodium_memcmp(pk, init.c.key, sizeof pk) != 0)
-			return ka_fail(VK_ERR_CONFLICT, "the certificate is for another key than"
-			                                " [sync] signing_key's");
-		b64(pk, init.public_key);
 	} else {
 		if (root != NULL && (status = root_load(root, &rk)) != KA_OK)
 			return status;
+		if (root != NULL && rk.version == 1 && !configured_root(ctx, &rk)) {
+			root_free(&rk);
+			return ka_fail(VK_ERR_CONFLICT,
+			               "the root key given is not [sync] root_key");
+		}
 		if ((rc = vk_signing_key_create(path, init.public_key, err)) != VK_OK) {
 			root_free(&rk);
 			return ka_fail(rc, err);
@@ -518,6 +583,63 @@ rooted_authority(struct ka_ctx *ctx, int64_t *epoch, int64_t *root_version)
 	return KA_OK;
 }
 
+/*
+ * Whether the root key file rk is the fleet's root of the version held:
+ * version 1's public key, as the store recorded it, followed through the
+ * store's root versions, each signed by the one before (cert.h).
+ */
+static int
+fleet_root(struct ka_ctx *ctx, const struct root_key *rk, int64_t version)
+{
+	unsigned char pk[VK_PUBLIC_KEY_BYTES];
+	char err[VK_ERRLEN], *value = NULL;
+	struct vk_root r;
+	sqlite3_stmt *st;
+	int ok;
+
+	if (rk->version != version) {
+		snprintf(err, sizeof err,
+		         "the root key given is of version %lld; the fleet holds %lld",
+		         (long long)rk->version, (long long)version);
+		return ka_fail(VK_ERR_CONFLICT, err);
+	}
+	if (vk_store_prepare(ctx->db, "cannot read the root", err, &st,
+	                     "SELECT value FROM meta WHERE name = '" VK_META_ROOT_ORG "'",
+	                     "") != VK_OK)
+		return ka_fail(VK_ERR_STORE, err);
+	ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL &&
+	     vk_public_key_parse((const char *)sqlite3_column_text(st, 0), pk) == 0;
+	sqlite3_finalize(st);
+	for (int64_t v = 2; ok && v <= version; v++) {
+		ok = vk_store_prepare(ctx->db, "cannot read the root", err, &st,
+		                      "SELECT value FROM sync_roots WHERE version = ?1", "i",
+		                      v) == VK_OK;
+		if (ok && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+			value = strdup((const char *)sqlite3_column_text(st, 0));
+		if (ok)
+			sqlite3_finalize(st);
+		ok = value != NULL && vk_root_verify(pk, value, strlen(value), &r) == 0 &&
+		     r.version == v;
+		if (ok)
+			memcpy(pk, r.key, sizeof pk);
+		free(value);
+		value = NULL;
+	}
+	if (!ok) {
+		snprintf(err, sizeof err,
+		         "this store does not hold the fleet's root versions 1 to %lld",
+		         (long long)version);
+		return ka_fail(VK_ERR_STORE, err);
+	}
+	if (sodium_memcmp(pk, rk->pk, sizeof pk) != 0) {
+		snprintf(err, sizeof err,
+		         "the root key given is not the fleet's root (version %lld)",
+		         (long long)version);
+		return ka_fail(VK_ERR_CONFLICT, err);
+	}
+	return KA_OK;
+}
+
 static vk_rc
 do_rekey(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 {
@@ -571,12 +693,9 @@ authority_rekey(struct ka_ctx *ctx)
 	vk_signer_free(&sig);
 	if ((status = root_load(ctx->args.val[O_ROOT_KEY], &rk)) != KA_OK)
 		return status;
-	if (rk.version != version) {
+	if ((status = fleet_root(ctx, &rk, version)) != KA_OK) {
 		root_free(&rk);
-		snprintf(err, sizeof err,
-		         "the root key given is of version %lld; the fleet holds %lld",
-		         (long long)rk.version, (long long)version);
-		return ka_fail(VK_ERR_CONFLICT, err);
+		return status;
 	}
 	if ((next = vk_signer_next_path(path)) == NULL ||
 	    (sk = sodium_malloc(VK_SIGNING_KEY_BYTES)) == NULL) {
@@ -672,13 +791,9 @@ root_rotate(struct ka_ctx *ctx)
 		goto out;
 	if ((status = root_load(ctx->args.val[O_NEW_ROOT_KEY], &new)) != KA_OK)
 		goto out;
-	status = KA_FAIL;
-	if (old.version != version) {
-		snprintf(err, sizeof err, "--root-key is of version %lld; the fleet holds %lld",
-		         (long long)old.version, (long long)version);
-		status = ka_fail(VK_ERR_CONFLICT, err);
+	if ((status = fleet_root(ctx, &old, version)) != KA_OK)
 		goto out;
-	}
+	status = KA_FAIL;
 	if (sodium_memcmp(old.pk, new.pk, sizeof old.pk) == 0) {
 		status = ka_fail(VK_ERR_USAGE, "--new-root-key is the same key");
 		goto out;

@@ -5,7 +5,12 @@
 # key, shows it log in on every machine (a real PAM transaction through
 # each machine's replica), revokes it, lets `keyadm sync wait` confirm that
 # the revocation is in force everywhere, and shows every machine refuse
-# it. It stops everything it started and leaves its files in ./fleet-demo.
+# it. Then a failover: the authority's daemon is killed, a standby that
+# followed everything is promoted in one command, the key is enabled
+# again there, and every machine lets it in again; the former authority's
+# keyadm refuses to change anything. The fleet trusts an offline root key,
+# not the authority's key. It stops everything it started and leaves its
+# files in ./fleet-demo.
 #
 # Run it after scripts/quickstart.sh (it uses the build tree); it installs
 # nats-server, jq and iproute2 (ss) when missing (needs root then).
@@ -71,7 +76,7 @@ for n in 1 2 3; do
 done
 
 echo
-echo "== the authority: a store, its tree, and the fleet's signing key =="
+echo "== the authority: a store, its tree, a root key and a signing key it certifies =="
 cat >"$demo/authority.conf" <<EOF
 [store]
 path = $demo/authority/keys.db
@@ -85,7 +90,10 @@ heartbeat_interval = 2s
 EOF
 ka() { "$KEYADM" --config "$demo/authority.conf" "$@"; }
 ka init --org demo-org --location berlin --machine authority >/dev/null
-ka authority init
+authority_machine=$(ka --json machines list | sed -n 's/.*"id":"\([0-9a-f-]*\)".*"name":"authority".*/\1/p')
+# the root key: kept offline, for real; machines and standbys trust its public half
+root=$(ka --json root init --out "$demo/root.key" | sed -n 's/.*"public_key":"\([^"]*\)".*/\1/p')
+ka authority init --root-key "$demo/root.key"
 org=$(ka --json organizations list | sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p')
 berlin=$(ka --json locations list | sed -n 's/.*"id":"\([0-9a-f-]*\)","org_id".*"name":"berlin".*/\1/p')
 paris=$(ka --json locations create --org-id "$org" --name paris | sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p')
@@ -97,6 +105,18 @@ for spec in berlin-1:$berlin berlin-2:$berlin paris-1:$paris; do
 	machines="$machines $name:$id"
 done
 "$SYNCD" --config "$demo/authority.conf" 2>"$demo/authority.log" &
+authority_pid=$!
+pids="$pids $!"
+
+echo
+echo "== a standby on another host: an empty store, a key certified in advance for epoch 2 =="
+sed -e "s|^path = .*|path = $demo/standby/keys.db|" -e "s|^signing_key = .*|signing_key = $demo/standby.key|" \
+	"$demo/authority.conf" >"$demo/standby.conf"
+echo "root_key = $root" >>"$demo/standby.conf"
+ks() { "$KEYADM" --config "$demo/standby.conf" "$@"; }
+ks init >/dev/null
+ks authority init --standby --root-key "$demo/root.key"
+"$SYNCD" --config "$demo/standby.conf" 2>"$demo/standby.log" &
 pids="$pids $!"
 
 echo
@@ -150,6 +170,36 @@ ka sync status
 echo
 echo "== the same login on every machine =="
 login_everywhere
+
+echo
+echo "== failover: the authority's daemon killed; the standby promoted =="
+kill -9 "$authority_pid"
+wait "$authority_pid" 2>/dev/null || :
+start=$(date +%s%N)
+ks authority promote --force
+echo "  (keyadm authority promote returned after $((($(date +%s%N) - start) / 1000000)) ms)"
+ks sync status | head -n 2
+
+echo
+echo "== the old host is gone: its machine leaves the tree (else sync wait waits for it) =="
+ks machines delete --machine-id "$authority_machine"
+
+echo
+echo "== the key enabled again, on the new authority; every machine follows epoch 2 =="
+ks keys enable --key-id "$key" >/dev/null
+ks sync wait --timeout 60s
+login_everywhere
+
+echo
+echo "== the former authority's keyadm, once its daemon finds the lease another's =="
+"$SYNCD" --config "$demo/authority.conf" 2>>"$demo/authority.log" &
+pids="$pids $!"
+i=0
+while ! grep -q "authority lease is held by" "$demo/authority.log" && [ "$i" -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+ka keys disable --key-id "$key" || :
 
 echo
 echo "Done. Everything started is stopped; the files are in $demo."
