@@ -342,10 +342,13 @@ fx_recheck(struct fx_store *fx, const char *key_id, const struct vk_request *req
            struct vk_result *res)
 {
 	struct vk_login lg = fx_login(fx);
+	struct vk_result then;
 	int64_t before = fx_data_version(fx);
 
+	memset(&then, 0, sizeof then);
+	snprintf(then.key_id, sizeof then.key_id, "%s", key_id);
 	memset(res, 0x5a, sizeof *res);
-	vk_authorize_recheck(&lg, key_id, req, res);
+	vk_authorize_recheck(&lg, &then, req, res);
 	fx_assert_unchanged(fx, before);
 }
 
