@@ -25,8 +25,9 @@
  *  6. A stamp MUST be taken with the checks of rule 1, before SQLite opens
  *     the store, and two stamps MUST NOT compare unchanged unless the same
  *     files are there with the same sizes and modification times, none of
- *     them modified in the STAMP_SETTLED_S seconds before the first stamp,
- *     and the real-time clock has not gone back between the two.
+ *     them modified so shortly before the first stamp that a later change
+ *     could carry the same time, and the real-time clock has not gone back
+ *     between the two.
  */
 #include "autoconfig.h"
 
@@ -727,17 +728,21 @@ configure(sqlite3 *db, const struct files *f, int busy_timeout_ms, char err[VK_E
  * -journal, and so moves that file's modification time. (Not its change
  * time: SQLite run as root chowns the -wal to the store's owner each time
  * it opens it, which moves the change time of a file no one wrote.) The
- * kernel takes that time from a clock that advances in ticks (up to
- * 10 ms), at the file system's granularity (a second on some), so a change
- * may carry the same time as the one before it: only a file last modified
- * more than STAMP_SETTLED_S seconds before it was stamped is sure to show
- * any later change, as long as the real-time clock, which the kernel reads,
- * does not go back (up to STAMP_CLOCK_SLACK_NS of it, next to the monotonic
- * clock, is borne). The -shm is left out: it is SQLite's index of the log,
- * which readers rewrite.
+ * kernel takes that time from the real-time clock as of its last tick (at
+ * most 10 ms old), cut to the file system's granularity: a nanosecond on
+ * most, 10 ms on exFAT, whole seconds (two on FAT) on those whose times
+ * carry no fraction of a second. So a change may carry the same time as
+ * the one before it, and only a file last modified more than
+ * STAMP_SETTLED_NS before it was stamped (STAMP_SETTLED_WHOLE_NS for a time
+ * in whole seconds) is sure to show any later change, as long as the
+ * real-time clock does not go back by more than STAMP_CLOCK_SLACK_NS next
+ * to the monotonic clock (which steps of the real-time clock leave alone).
+ * The -shm is left out: it is SQLite's index of the log, which readers
+ * rewrite.
  */
-#define STAMP_SETTLED_S      2
-#define STAMP_CLOCK_SLACK_NS 500000000
+#define STAMP_CLOCK_SLACK_NS   10000000   /* 10 ms */
+#define STAMP_SETTLED_NS       50000000   /* the slack, a tick and 10 ms, with room */
+#define STAMP_SETTLED_WHOLE_NS 3000000000 /* the slack, a tick and 2 s, with room */
 
 static int64_t
 ns(const struct timespec *t)
@@ -780,15 +785,15 @@ stamp_files(const struct files *f, struct vk_store_stamp *s)
 int
 vk_store_unchanged(const struct vk_store_stamp *then, const struct vk_store_stamp *now)
 {
-	int64_t settled = ns(&then->at) - (int64_t)STAMP_SETTLED_S * 1000000000;
-
+	/* the real-time clock went back: a later change may carry an earlier time */
 	if (ns(&now->at) - ns(&then->at) < ns(&now->mono) - ns(&then->mono) - STAMP_CLOCK_SLACK_NS)
-		return 0; /* the real-time clock went back: a later change may carry an earlier time
-		           */
+		return 0;
 	if (then->dir_dev != now->dir_dev || then->dir_ino != now->dir_ino)
 		return 0;
 	for (size_t i = 0; i < sizeof then->file / sizeof then->file[0]; i++) {
 		const struct vk_file_stamp *a = &then->file[i], *b = &now->file[i];
+		int64_t settled = ns(&then->at) - (a->mtime.tv_nsec != 0 ? STAMP_SETTLED_NS
+		                                                         : STAMP_SETTLED_WHOLE_NS);
 
 		if (a->found != b->found)
 			return 0;

@@ -85,10 +85,12 @@ vk_rc vk_store_stamp(const char *path, struct vk_store_stamp *stamp, char err[VK
  * 1 when nothing has changed the store between the stamps `then` and
  * `now`: the same directory, the same files present (by device and inode),
  * each with the same size and modification time; none of them modified in
- * the 2 seconds before `then` (a change within the clock's tick or the
- * file system's granularity of the one before may carry the same time);
- * and the real-time clock, which the kernel stamps changes with, not gone
- * back between them. 0 otherwise: the caller reads the store.
+ * the 50 ms before `then`, or the 3 s before it for a time in whole seconds
+ * (a change within the clock's tick or the file system's granularity of
+ * the one before may carry the same time); and the real-time clock, which
+ * the kernel stamps changes with, not gone back between them by more than
+ * 10 ms next to the monotonic clock. 0 otherwise: the caller reads the
+ * store.
  */
 int vk_store_unchanged(const struct vk_store_stamp *then, const struct vk_store_stamp *now);
 

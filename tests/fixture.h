@@ -38,8 +38,9 @@ void fx_write_str(const char *path, mode_t mode, const char *text);
 
 /*
  * Sets the modification time of the store at path, and of its -wal and
- * -journal where they exist, `seconds` into the past: to vk_store_unchanged()
- * the store then looks as if nothing had written it lately.
+ * -journal where they exist, `seconds` into the past, so that to
+ * vk_store_unchanged() the store looks as if nothing had written it
+ * lately; or ahead, for a negative value.
  */
 void fx_backdate(const char *path, int seconds);
 

@@ -1052,33 +1052,8 @@ test_stamp_sees_writes(void **state)
 	free(wal);
 }
 
-/*
- * A store written less than two seconds before the first stamp never
- * counts as unchanged: a later write within the clock's tick or the file
- * system's granularity may leave the same times.
- */
 static void
-test_stamp_needs_settled_files(void **state)
-{
-	struct st_fx *f = *state;
-	struct vk_store_stamp then, now;
-
-	make_store(f);
-	stamp_ok(f, &then);
-	stamp_ok(f, &now);
-	assert_false(vk_store_unchanged(&then, &now));
-	fx_backdate(f->path, 1);
-	stamp_ok(f, &then);
-	stamp_ok(f, &now);
-	assert_false(vk_store_unchanged(&then, &now));
-	fx_backdate(f->path, 3);
-	stamp_ok(f, &then);
-	stamp_ok(f, &now);
-	assert_true(vk_store_unchanged(&then, &now));
-}
-
-static void
-shift(struct timespec *t, long ns)
+shift(struct timespec *t, int64_t ns)
 {
 	int64_t v = (int64_t)t->tv_sec * 1000000000 + t->tv_nsec + ns;
 
@@ -1086,10 +1061,73 @@ shift(struct timespec *t, long ns)
 	t->tv_nsec = (long)(v % 1000000000);
 }
 
+/* Sets the modification time of path to 60 s ago, cut to `granularity` nanoseconds. */
+static void
+modified_a_minute_ago(const char *path, int64_t granularity)
+{
+	struct timespec now, times[2];
+	int64_t t;
+
+	assert_int_equal(clock_gettime(CLOCK_REALTIME, &now), 0);
+	t = ((int64_t)now.tv_sec - 60) * 1000000000 + now.tv_nsec;
+	t -= t % granularity;
+	times[0].tv_sec = (time_t)(t / 1000000000);
+	times[0].tv_nsec = (long)(t % 1000000000);
+	times[1] = times[0];
+	assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+/* Whether `then` and `now` find the store unchanged when `then` was taken `after` ns after file i
+ * changed. */
+static int
+unchanged_after(struct vk_store_stamp then, const struct vk_store_stamp *now, size_t i,
+                int64_t after)
+{
+	then.at = then.file[i].mtime;
+	shift(&then.at, after);
+	return vk_store_unchanged(&then, now);
+}
+
+/*
+ * A store modified shortly before the first stamp never counts as
+ * unchanged, since a later write within the clock's tick or the file
+ * system's granularity may leave the same time: 50 ms for a time with a
+ * fraction of a second, 3 s for one in whole seconds (a file system that
+ * keeps no fraction, such as ext4 with small inodes, or FAT).
+ */
+static void
+test_stamp_needs_settled_files(void **state)
+{
+	struct st_fx *f = *state;
+	char *wal = fx_join(f->sub, "keys.db-wal");
+	struct vk_store_stamp then, now;
+
+	make_store(f);
+	close_ok(open_ok(f, VK_OPEN_LOGIN)); /* which makes the -wal */
+	stamp_ok(f, &then);
+	stamp_ok(f, &now);
+	assert_false(vk_store_unchanged(&then, &now)); /* just written */
+
+	modified_a_minute_ago(f->path, 1);
+	modified_a_minute_ago(wal, 1);
+	stamp_ok(f, &then);
+	stamp_ok(f, &now);
+	assert_true(vk_store_unchanged(&then, &now));
+	assert_false(unchanged_after(then, &now, 0, 20000000));
+	assert_true(unchanged_after(then, &now, 0, 100000000));
+
+	modified_a_minute_ago(wal, 1000000000);
+	stamp_ok(f, &then);
+	stamp_ok(f, &now);
+	assert_false(unchanged_after(then, &now, 1, 2000000000));
+	assert_true(unchanged_after(then, &now, 1, 4000000000));
+	free(wal);
+}
+
 /*
  * The real-time clock, which the kernel stamps changes with, going back
- * between two stamps by more than half a second next to the monotonic
- * clock: a later change could carry an earlier time, so nothing counts as
+ * between two stamps by more than 10 ms next to the monotonic clock: a
+ * later change could carry an earlier time, so nothing counts as
  * unchanged.
  */
 static void
@@ -1102,9 +1140,9 @@ test_stamp_clock_going_back(void **state)
 	fx_backdate(f->path, 60);
 	stamp_ok(f, &then);
 	stamp_ok(f, &now);
-	shift(&now.at, -400000000);
+	shift(&now.at, -5000000);
 	assert_true(vk_store_unchanged(&then, &now));
-	shift(&now.at, -200000000);
+	shift(&now.at, -10000000);
 	assert_false(vk_store_unchanged(&then, &now));
 	shift(&now.at, 3000000000);
 	assert_true(vk_store_unchanged(&then, &now));
