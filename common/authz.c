@@ -15,6 +15,12 @@
  *     after the decision and cannot change it.
  *  6. A store that cannot answer is an ERROR, never a denial or an allow.
  *  7. The store is opened for one decision and closed before returning.
+ *  8. A re-check lets an earlier allow stand without reading the store only
+ *     when the store's files are as they were before that allow read them
+ *     (vk_store_unchanged) and nothing else it decided on differs: user,
+ *     machine, a required role above the one granted, the key's expiry
+ *     passed, or a replica's freshness to check. Otherwise it reads the
+ *     store, as for the first decision.
  */
 #include "autoconfig.h"
 
@@ -287,12 +293,16 @@ result_init(struct vk_result *res)
 	set(res, VK_DECISION_ERROR, VK_REASON_STORE);
 }
 
-/* Opens the store and finds the machine; 0, or -1 with res an ERROR. */
+/*
+ * Opens the store (stamping its files when stamp is not NULL) and finds
+ * the machine; 0, or -1 with res an ERROR.
+ */
 static int
 open_store(const struct vk_login *lg, const struct vk_request *req, sqlite3 **db,
-           struct vk_result *res)
+           struct vk_store_stamp *stamp, struct vk_result *res)
 {
-	vk_rc rc = vk_store_open(lg->store_path, VK_OPEN_LOGIN, lg->busy_timeout_ms, db, res->err);
+	vk_rc rc = vk_store_open_stamped(lg->store_path, VK_OPEN_LOGIN, lg->busy_timeout_ms, db,
+	                                 stamp, res->err);
 
 	if (rc == VK_OK &&
 	    (rc = vk_store_host_machine(*db, req->machine_id, res->machine, res->err)) == VK_OK)
@@ -343,21 +353,52 @@ check_fresh(sqlite3 *db, const struct vk_login *lg, const struct key_state *ks,
 	}
 }
 
-/* The decision for a token that parsed, on an open store. */
+/* The decision for a token that parsed, on an open store; *ks is the key's, once found. */
 static void
 decide(sqlite3 *db, const struct vk_login *lg, const struct vk_token *t,
-       const struct vk_request *req, struct vk_result *res)
+       const struct vk_request *req, struct key_state *ks, struct vk_result *res)
 {
-	struct key_state ks = {0, 0, 0};
 	struct scope sc;
 
 	if (begin_read(db, res) != 0)
 		return;
-	if (load_scope(db, res->machine, &sc, res) == 0 && verify_secret(db, t, req, &ks, res)) {
-		check_key(db, &ks, &sc, req, res);
-		check_fresh(db, lg, &ks, req, res);
+	if (load_scope(db, res->machine, &sc, res) == 0 && verify_secret(db, t, req, ks, res)) {
+		check_key(db, ks, &sc, req, res);
+		check_fresh(db, lg, ks, req, res);
 	}
 	end_read(db);
+}
+
+/* What an allow carries to a re-check; the stamp is already in place. */
+static void
+carry(const struct key_state *ks, const struct vk_request *req, struct vk_result *res)
+{
+	struct vk_carry *c = &res->carry;
+
+	c->usable = req->user != NULL && strlen(req->user) < sizeof c->user;
+	if (c->usable)
+		memcpy(c->user, req->user, strlen(req->user) + 1);
+	c->machine_configured = req->machine_id != NULL;
+	c->expires_at = ks->expires_at;
+}
+
+/* Whether `then`, an allow, stands for req without reading the store (rule 8). */
+static int
+allow_stands(const struct vk_login *lg, const struct vk_result *then, const struct vk_request *req)
+{
+	const struct vk_carry *c = &then->carry;
+	struct vk_store_stamp now;
+	char err[VK_ERRLEN];
+
+	if (then->decision != VK_DECISION_ALLOW || !c->usable || lg->max_staleness > 0 ||
+	    req->user == NULL || strcmp(req->user, c->user) != 0 || then->role < req->required ||
+	    (c->expires_at != 0 && c->expires_at <= req->now))
+		return 0;
+	if (req->machine_id != NULL ? strcmp(req->machine_id, then->machine) != 0
+	                            : c->machine_configured)
+		return 0;
+	return vk_store_stamp(lg->store_path, &now, err) == VK_OK &&
+	       vk_store_unchanged(&c->stamp, &now);
 }
 
 void
@@ -365,6 +406,7 @@ vk_authorize(const struct vk_login *lg, const struct vk_request *req, struct vk_
 {
 	const char *token = req->token;
 	size_t len = req->token_len;
+	struct key_state ks = {0, 0, 0};
 	sqlite3 *db = NULL;
 	struct vk_token t;
 
@@ -384,9 +426,11 @@ vk_authorize(const struct vk_login *lg, const struct vk_request *req, struct vk_
 		goto out;
 	}
 	vk_uuid_format(t.key_id, res->key_id);
-	if (open_store(lg, req, &db, res) != 0)
+	if (open_store(lg, req, &db, &res->carry.stamp, res) != 0)
 		goto out;
-	decide(db, lg, &t, req, res);
+	decide(db, lg, &t, req, &ks, res);
+	if (res->decision == VK_DECISION_ALLOW)
+		carry(&ks, req, res);
 	if (res->decision == VK_DECISION_ALLOW && lg->last_used_interval >= 0)
 		(void)vk_store_note_use(db, res->key_id, req->service, req->user, req->rhost,
 		                        req->now, lg->last_used_interval, res->use_err);
@@ -396,8 +440,8 @@ out:
 }
 
 void
-vk_authorize_recheck(const struct vk_login *lg, const char *key_id, const struct vk_request *req,
-                     struct vk_result *res)
+vk_authorize_recheck(const struct vk_login *lg, const struct vk_result *then,
+                     const struct vk_request *req, struct vk_result *res)
 {
 	struct key_state ks;
 	struct scope sc;
@@ -405,9 +449,14 @@ vk_authorize_recheck(const struct vk_login *lg, const char *key_id, const struct
 	sqlite3_stmt *st = NULL;
 	int step;
 
+	if (allow_stands(lg, then, req)) {
+		*res = *then;
+		res->err[0] = res->use_err[0] = '\0';
+		return;
+	}
 	result_init(res);
-	copy_text(res->key_id, sizeof res->key_id, (const unsigned char *)key_id);
-	if (open_store(lg, req, &db, res) != 0 || begin_read(db, res) != 0)
+	copy_text(res->key_id, sizeof res->key_id, (const unsigned char *)then->key_id);
+	if (open_store(lg, req, &db, NULL, res) != 0 || begin_read(db, res) != 0)
 		goto out;
 	if (load_scope(db, res->machine, &sc, res) != 0 ||
 	    prepare(db,

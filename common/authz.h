@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "store.h"
 #include "token.h"
 
 typedef enum {
@@ -78,16 +79,29 @@ struct vk_result {
 	char machine[VK_UUID_STRLEN + 1]; /* the machine decided for, once known */
 	char err[VK_ERRLEN];
 	char use_err[VK_ERRLEN]; /* why last use was not recorded (harmless), or "" */
+	/* on allow: what vk_authorize_recheck() needs to let this allow stand */
+	struct vk_carry {
+		int usable;                  /* 0: nothing carried (the user did not fit) */
+		struct vk_store_stamp stamp; /* the store's files before the decision read them */
+		char user[VK_USER_MAX + 1];
+		int machine_configured; /* res->machine came from req->machine_id */
+		int64_t expires_at;     /* the key's expiry; 0: never */
+	} carry;
 };
 
 void vk_authorize(const struct vk_login *lg, const struct vk_request *req, struct vk_result *res);
 
 /*
- * Re-runs every check after the secret (exists, enabled, not expired,
- * user, scope, role) for a key that already authenticated; used by the
- * module's account management. req->token is not read.
+ * Re-checks `then`, an allow of vk_authorize() or one with just the key ID
+ * set, for account management: every check after the secret (exists,
+ * enabled, not expired, user, scope, role). The allow stands without the
+ * store being opened when vk_store_unchanged() finds the store's files as
+ * they were before authentication read them (its own last-use write
+ * changes them), for the same user and machine, a required role at most
+ * the one granted, the key not expired by req->now, and no max_staleness;
+ * otherwise every check reads the store again. req->token is not read.
  */
-void vk_authorize_recheck(const struct vk_login *lg, const char *key_id,
+void vk_authorize_recheck(const struct vk_login *lg, const struct vk_result *then,
                           const struct vk_request *req, struct vk_result *res);
 
 /* "ok", "malformed", "checksum", "unknown_key", ... */

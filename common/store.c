@@ -22,6 +22,12 @@
  *  4. No connection checkpoints when it closes: a reader never waits for
  *     a checkpoint's exclusive lock.
  *  5. SQL is static text with bound parameters only.
+ *  6. A stamp MUST be taken with the checks of rule 1, before SQLite opens
+ *     the store, and two stamps MUST NOT compare unchanged unless the same
+ *     files are there with the same sizes and modification times, none of
+ *     them modified so shortly before the first stamp that a later change
+ *     could carry the same time, and the real-time clock has not gone back
+ *     between the two.
  */
 #include "autoconfig.h"
 
@@ -436,18 +442,21 @@ busy_wait(void *arg, int count)
  */
 struct files {
 	const char *path;
-	char *dir;        /* the directory's path */
-	const char *base; /* the file's name in it */
-	int dfd;          /* the directory */
-	struct stat st;   /* of the store's entry */
-	int dir_created;  /* init created the directory */
-	int created;      /* init created the file (both are removed again if init fails) */
-	int read_only;    /* the file system is mounted read-only */
-	off_t wal_size;   /* -1: no -wal file */
-	int have_shm;
+	char *dir;           /* the directory's path */
+	const char *base;    /* the file's name in it */
+	int dfd;             /* the directory */
+	struct stat dir_st;  /* of the directory */
+	struct stat st;      /* of the store's entry */
+	int dir_created;     /* init created the directory */
+	int created;         /* init created the file (both are removed again if init fails) */
+	int read_only;       /* the file system is mounted read-only */
+	struct stat side[3]; /* of side_files[i] when found[i] */
+	int found[3];
 };
 
-static const char *const side_files[] = {"-wal", "-shm", "-journal"};
+enum { SIDE_WAL, SIDE_SHM, SIDE_JOURNAL };
+static const char *const side_files[] = {
+    [SIDE_WAL] = "-wal", [SIDE_SHM] = "-shm", [SIDE_JOURNAL] = "-journal"};
 
 static vk_rc
 check_owner(const char *what, const char *path, const struct stat *st, char err[VK_ERRLEN])
@@ -576,7 +585,6 @@ open_dir(struct files *f, const char *path, enum vk_open_mode mode, int busy_tim
 
 	const char *slash = strrchr(path, '/');
 	struct statvfs vfs;
-	struct stat st;
 
 	f->path = path;
 	f->base = slash != NULL ? slash + 1 : path;
@@ -607,12 +615,12 @@ open_dir(struct files *f, const char *path, enum vk_open_mode mode, int busy_tim
 		vk_seterr(err, "store %s does not exist; create it with keyadm init", path);
 		return VK_ERR_NOTFOUND;
 	}
-	if (f->dfd < 0 || fstat(f->dfd, &st) != 0) {
+	if (f->dfd < 0 || fstat(f->dfd, &f->dir_st) != 0) {
 		vk_seterr(err, "store directory %s: %s", f->dir, strerror(errno));
 		return VK_ERR_STORE;
 	}
 	f->read_only = fstatvfs(f->dfd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
-	if ((rc = check_dir(f->dir, &st, err)) != VK_OK || mode != VK_OPEN_INIT)
+	if ((rc = check_dir(f->dir, &f->dir_st, err)) != VK_OK || mode != VK_OPEN_INIT)
 		return rc;
 	return lock_for_init(f, busy_timeout_ms, err);
 }
@@ -648,23 +656,16 @@ check_side_files(struct files *f, enum vk_open_mode mode, char err[VK_ERRLEN])
 {
 	char name[PATH_MAX], shown[PATH_MAX];
 
-	f->wal_size = -1;
-	f->have_shm = 0;
 	for (size_t i = 0; i < sizeof side_files / sizeof side_files[0]; i++) {
-		struct stat st;
 		vk_rc rc;
 
 		snprintf(name, sizeof name, "%s%s", f->base, side_files[i]);
 		snprintf(shown, sizeof shown, "%s%s", f->path, side_files[i]);
-		rc = check_file(f, "store file", name, shown, &st, mode == VK_OPEN_INIT, err);
-		if (rc == VK_ERR_NOTFOUND)
-			continue;
-		if (rc != VK_OK)
+		rc = check_file(f, "store file", name, shown, &f->side[i], mode == VK_OPEN_INIT,
+		                err);
+		f->found[i] = rc == VK_OK;
+		if (rc != VK_OK && rc != VK_ERR_NOTFOUND)
 			return rc;
-		if (i == 0)
-			f->wal_size = st.st_size;
-		else if (i == 1)
-			f->have_shm = 1;
 	}
 	return VK_OK;
 }
@@ -705,13 +706,13 @@ sqlite_open(const struct files *f, sqlite3 **db, char err[VK_ERRLEN])
 
 	if (!f->read_only) {
 		flags |= SQLITE_OPEN_READWRITE;
-	} else if (!f->have_shm && f->wal_size <= 0) {
+	} else if (!f->found[SIDE_SHM] && (!f->found[SIDE_WAL] || f->side[SIDE_WAL].st_size == 0)) {
 		if ((uri = immutable_uri(f->path)) == NULL) {
 			vk_seterr(err, "out of memory");
 			return VK_ERR_NOMEM;
 		}
 		flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
-	} else if (!f->have_shm) {
+	} else if (!f->found[SIDE_SHM]) {
 		vk_seterr(err,
 		          "store %s is on a read-only file system with a non-empty -wal file but"
 		          " no -shm beside it; copy keys.db alone after keyadm init, which folds"
@@ -775,9 +776,112 @@ configure(sqlite3 *db, const struct files *f, int busy_timeout_ms, char err[VK_E
 	return exec(db, "PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 0", f->path, err);
 }
 
+/*
+ * Stamps. Every change to a store writes its file, its -wal or its
+ * -journal, and so moves that file's modification time. (Not its change
+ * time: SQLite run as root chowns the -wal to the store's owner each time
+ * it opens it, which moves the change time of a file no one wrote.) The
+ * kernel takes that time from the real-time clock as of its last tick (at
+ * most 10 ms old), cut to the file system's granularity: a nanosecond on
+ * most, 10 ms on exFAT, whole seconds (two on FAT) on those whose times
+ * carry no fraction of a second. So a change may carry the same time as
+ * the one before it, and only a file last modified more than
+ * STAMP_SETTLED_NS before it was stamped (STAMP_SETTLED_WHOLE_NS for a time
+ * in whole seconds) is sure to show any later change, as long as the
+ * real-time clock does not go back by more than STAMP_CLOCK_SLACK_NS next
+ * to the monotonic clock (which steps of the real-time clock leave alone).
+ * The -shm is left out: it is SQLite's index of the log, which readers
+ * rewrite.
+ */
+#define STAMP_CLOCK_SLACK_NS   10000000   /* 10 ms */
+#define STAMP_SETTLED_NS       50000000   /* the slack, a tick and 10 ms, with room */
+#define STAMP_SETTLED_WHOLE_NS 3000000000 /* the slack, a tick and 2 s, with room */
+
+static int64_t
+ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/* Before the files are looked at. */
+static void
+stamp_clocks(struct vk_store_stamp *s)
+{
+	memset(s, 0, sizeof *s);
+	clock_gettime(CLOCK_REALTIME, &s->at);
+	clock_gettime(CLOCK_MONOTONIC, &s->mono);
+}
+
+static void
+stamp_file(struct vk_file_stamp *fs, const struct stat *st, int found)
+{
+	fs->found = found;
+	if (found) {
+		fs->dev = st->st_dev;
+		fs->ino = st->st_ino;
+		fs->size = st->st_size;
+		fs->mtime = st->st_mtim;
+	}
+}
+
+/* The checked files, as the checks saw them. */
+static void
+stamp_files(const struct files *f, struct vk_store_stamp *s)
+{
+	s->dir_dev = f->dir_st.st_dev;
+	s->dir_ino = f->dir_st.st_ino;
+	stamp_file(&s->file[0], &f->st, 1);
+	stamp_file(&s->file[1], &f->side[SIDE_WAL], f->found[SIDE_WAL]);
+	stamp_file(&s->file[2], &f->side[SIDE_JOURNAL], f->found[SIDE_JOURNAL]);
+}
+
+int
+vk_store_unchanged(const struct vk_store_stamp *then, const struct vk_store_stamp *now)
+{
+	/* the real-time clock went back: a later change may carry an earlier time */
+	if (ns(&now->at) - ns(&then->at) < ns(&now->mono) - ns(&then->mono) - STAMP_CLOCK_SLACK_NS)
+		return 0;
+	if (then->dir_dev != now->dir_dev || then->dir_ino != now->dir_ino)
+		return 0;
+	for (size_t i = 0; i < sizeof then->file / sizeof then->file[0]; i++) {
+		const struct vk_file_stamp *a = &then->file[i], *b = &now->file[i];
+		int64_t settled = ns(&then->at) - (a->mtime.tv_nsec != 0 ? STAMP_SETTLED_NS
+		                                                         : STAMP_SETTLED_WHOLE_NS);
+
+		if (a->found != b->found)
+			return 0;
+		if (a->found && (a->dev != b->dev || a->ino != b->ino || a->size != b->size ||
+		                 ns(&a->mtime) != ns(&b->mtime) || ns(&a->mtime) >= settled))
+			return 0;
+	}
+	return 1;
+}
+
+vk_rc
+vk_store_stamp(const char *path, struct vk_store_stamp *stamp, char err[VK_ERRLEN])
+{
+	struct files f = {.dfd = -1};
+	vk_rc rc;
+
+	stamp_clocks(stamp);
+	if ((rc = open_dir(&f, path, VK_OPEN_LOGIN, 0, err)) == VK_OK &&
+	    (rc = check_store_file(&f, VK_OPEN_LOGIN, err)) == VK_OK &&
+	    (rc = check_side_files(&f, VK_OPEN_LOGIN, err)) == VK_OK)
+		stamp_files(&f, stamp);
+	files_close(&f, 0);
+	return rc == VK_ERR_NOTFOUND ? VK_ERR_STORE : rc;
+}
+
 vk_rc
 vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sqlite3 **out,
               char err[VK_ERRLEN])
+{
+	return vk_store_open_stamped(path, mode, busy_timeout_ms, out, NULL, err);
+}
+
+vk_rc
+vk_store_open_stamped(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sqlite3 **out,
+                      struct vk_store_stamp *stamp, char err[VK_ERRLEN])
 {
 	struct files f = {.dfd = -1};
 	sqlite3 *db = NULL;
@@ -785,10 +889,15 @@ vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sql
 	vk_rc rc;
 
 	*out = NULL;
+	if (stamp != NULL)
+		stamp_clocks(stamp);
 	if ((rc = open_dir(&f, path, mode, busy_timeout_ms, err)) != VK_OK ||
 	    (rc = check_store_file(&f, mode, err)) != VK_OK ||
-	    (rc = check_side_files(&f, mode, err)) != VK_OK ||
-	    (rc = sqlite_open(&f, &db, err)) != VK_OK || (rc = same_file(db, &f, err)) != VK_OK ||
+	    (rc = check_side_files(&f, mode, err)) != VK_OK)
+		goto fail;
+	if (stamp != NULL)
+		stamp_files(&f, stamp);
+	if ((rc = sqlite_open(&f, &db, err)) != VK_OK || (rc = same_file(db, &f, err)) != VK_OK ||
 	    (rc = configure(db, &f, busy_timeout_ms, err)) != VK_OK ||
 	    (rc = read_header(db, path, &h, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, mode, err)) != VK_OK)

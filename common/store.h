@@ -34,6 +34,8 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "vk.h"
 
@@ -53,6 +55,51 @@ enum vk_open_mode {
 
 vk_rc vk_store_open(const char *path, enum vk_open_mode mode, int busy_timeout_ms, sqlite3 **out,
                     char err[VK_ERRLEN]);
+
+/*
+ * A stamp: the store's directory, file, -wal and -journal as the checks of
+ * an open saw them, and when. (The -shm, SQLite's index of the log, which
+ * readers rewrite, is checked but not stamped.)
+ */
+struct vk_file_stamp {
+	int found;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+struct vk_store_stamp {
+	struct timespec at;   /* CLOCK_REALTIME, read before the files were looked at */
+	struct timespec mono; /* CLOCK_MONOTONIC, read with it */
+	dev_t dir_dev;
+	ino_t dir_ino;
+	struct vk_file_stamp file[3]; /* the store, its -wal, its -journal */
+};
+
+/* vk_store_open(), which also stamps the files it checked before SQLite opened them. */
+vk_rc vk_store_open_stamped(const char *path, enum vk_open_mode mode, int busy_timeout_ms,
+                            sqlite3 **out, struct vk_store_stamp *stamp, char err[VK_ERRLEN]);
+
+/*
+ * The checks vk_store_open() makes of the directory, the file and the side
+ * files, without opening the store: their stamp, or the error the open
+ * would report.
+ */
+vk_rc vk_store_stamp(const char *path, struct vk_store_stamp *stamp, char err[VK_ERRLEN]);
+
+/*
+ * 1 when nothing has changed the store between the stamps `then` and
+ * `now`: the same directory, the same files present (by device and inode),
+ * each with the same size and modification time; none of them modified in
+ * the 50 ms before `then`, or the 3 s before it for a time in whole seconds
+ * (a change within the clock's tick or the file system's granularity of
+ * the one before may carry the same time); and the real-time clock, which
+ * the kernel stamps changes with, not gone back between them by more than
+ * 10 ms next to the monotonic clock. 0 otherwise: the caller reads the
+ * store.
+ */
+int vk_store_unchanged(const struct vk_store_stamp *then, const struct vk_store_stamp *now);
 
 /*
  * Folds the write-ahead log into the store file without blocking readers

@@ -17,13 +17,15 @@
  *     forward_authtok.
  *  4. The module is stateless between calls: authentication and account
  *     management load the config, and the decision opens and closes the
- *     store (setcred and sessions read neither). The only thing
- *     carried from authentication to the later entry points is what
- *     key_login() reads: the small record a successful authentication of
- *     this handle stored with pam_set_data (each authentication first
- *     forgets it) and, for setcred and sessions, which grant nothing, the
- *     VIAMKEY_KEY_ID it put in the PAM environment (sshd authenticates in
- *     a child process and keeps only that environment).
+ *     store (setcred and sessions read neither; account management does
+ *     not open it when authentication's allow stands, see
+ *     vk_authorize_recheck). The only thing carried from authentication
+ *     to the later entry points is what key_login() reads: the small
+ *     record a successful authentication of this handle stored with
+ *     pam_set_data (each authentication first forgets it) and, for setcred
+ *     and sessions, which grant nothing, the VIAMKEY_KEY_ID it put in the
+ *     PAM environment (sshd authenticates in a child process and keeps
+ *     only that environment).
  *  5. Values from outside (user, rhost, error text) are logged as printable
  *     ASCII only, so that a crafted user name cannot forge a log line.
  *  6. Nothing here calls exit or abort. Only the pam_sm_* entry points are
@@ -49,12 +51,15 @@
 #define STATE_NAME "pam_viamkey_auth"
 #define LOG_FIELD  64 /* bytes of a user, rhost or service in a log line */
 
-/* What a successful authentication leaves for account, setcred and sessions. */
+/*
+ * What a successful authentication leaves for account, setcred and
+ * sessions: the allow (key, name, the role of the grant that matched, and
+ * what vk_authorize_recheck() needs to let it stand) and the role it
+ * required.
+ */
 struct auth_state {
-	char key_id[VK_UUID_STRLEN + 1];
-	char key_name[VK_NAME_BYTES + 1];
-	vk_role role;     /* of the grant that matched */
-	vk_role required; /* the role authentication required */
+	struct vk_result allowed;
+	vk_role required;
 };
 
 static const char *const env_names[] = {"VIAMKEY_KEY_ID", "VIAMKEY_KEY_NAME", "VIAMKEY_ROLE"};
@@ -324,7 +329,8 @@ forget(pam_handle_t *pamh)
 static int
 export_env(pam_handle_t *pamh, const struct auth_state *st)
 {
-	const char *values[] = {st->key_id, st->key_name, vk_role_name(st->role)};
+	const char *values[] = {st->allowed.key_id, st->allowed.key_name,
+	                        vk_role_name(st->allowed.role)};
 	char var[sizeof "VIAMKEY_KEY_NAME=" + VK_NAME_BYTES];
 
 	for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++) {
@@ -348,9 +354,7 @@ remember(struct call *c, const struct vk_result *res)
 		c->reason = vk_reason_name(VK_REASON_NOMEM);
 		return PAM_BUF_ERR;
 	}
-	memcpy(st->key_id, res->key_id, sizeof st->key_id);
-	memcpy(st->key_name, res->key_name, sizeof st->key_name);
-	st->role = res->role;
+	st->allowed = *res;
 	st->required = c->required;
 	if ((rc = pam_set_data(c->pamh, STATE_NAME, st, drop_state)) != PAM_SUCCESS) {
 		drop_state(c->pamh, st, 0);
@@ -466,7 +470,7 @@ recheck(struct call *c, const struct auth_state *st)
 	c->required = st->required > c->args.role ? st->required : c->args.role;
 	lg = login_of(c, 0);
 	req = request_of(c, NULL);
-	vk_authorize_recheck(&lg, st->key_id, &req, &res);
+	vk_authorize_recheck(&lg, &st->allowed, &req, &res);
 	return decision_code(c, &res,
 	                     res.reason == VK_REASON_EXPIRED ? PAM_ACCT_EXPIRED : PAM_PERM_DENIED);
 }
@@ -482,7 +486,7 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	call_init(&c, pamh);
 	if ((rc = begin(&c, argc, argv, 0, &st)) == PAM_SUCCESS) {
 		rc = recheck(&c, st);
-		log_call(&c, rc, st->key_id);
+		log_call(&c, rc, st->allowed.key_id);
 	}
 	vk_config_free(&c.cfg);
 	return rc;

@@ -966,6 +966,77 @@ test_stale_replica_decision(void **state)
 	expect_allow(&res, VK_ROLE_OWNER, "machine", fx->m1a);
 }
 
+/*
+ * A re-check lets an allow stand without reading the store while the store
+ * is unchanged and so is everything else it decided on; any difference
+ * makes it read the store and decide again, with the reason that gives.
+ */
+static void
+test_recheck_lets_an_unchanged_allow_stand(void **state)
+{
+	struct fx_store *fx = *state;
+	struct vk_login lg = fx_login(fx);
+	struct vk_request req;
+	struct vk_result then, res;
+	struct fx_key k;
+
+	fx_key(fx, VK_ROLE_OPERATOR, "location", fx->loc1, &k);
+	/* the key expires at FX_NOW + 100; a replica's last heartbeat came at FX_NOW */
+	fx_sql1(fx->db, "UPDATE keys SET expires_at = 1700000100 WHERE id = ?1", k.id);
+	fx_sql(fx->db, "INSERT INTO meta (name, value) VALUES ('fleet_role', 'replica'),"
+	               " ('heartbeat_seen', '1700000000')");
+	fx_backdate(fx->path, 60);
+	req = fx_request(fx, k.token);
+	vk_authorize(&lg, &req, &then);
+	expect_allow(&then, VK_ROLE_OPERATOR, "location", fx->loc1);
+	req.token = NULL;
+
+	/* the same request stands, with SQLite unable to allocate: the store is not opened */
+	sqlite3_hard_heap_limit64(1);
+	vk_authorize_recheck(&lg, &then, &req, &res);
+	sqlite3_hard_heap_limit64(0);
+	expect_allow(&res, VK_ROLE_OPERATOR, "location", fx->loc1);
+	assert_string_equal(res.key_id, k.id);
+	assert_string_equal(res.key_name, "test key");
+	assert_string_equal(res.machine, fx->m1a);
+
+	req.now = FX_NOW + 100; /* the key has expired since */
+	vk_authorize_recheck(&lg, &then, &req, &res);
+	expect_deny(&res, VK_REASON_EXPIRED, k.id);
+	req.now = FX_NOW + 1;
+
+	req.user = "bob";
+	vk_authorize_recheck(&lg, &then, &req, &res);
+	expect_deny(&res, VK_REASON_USER, k.id);
+	req.user = "ann";
+
+	req.required = VK_ROLE_OWNER;
+	vk_authorize_recheck(&lg, &then, &req, &res);
+	expect_deny(&res, VK_REASON_ROLE, k.id);
+	req.required = VK_ROLE_OPERATOR;
+
+	req.machine_id = fx->m3;
+	vk_authorize_recheck(&lg, &then, &req, &res);
+	expect_deny(&res, VK_REASON_SCOPE, k.id);
+	req.machine_id = NULL; /* the store records no machine for this host */
+	vk_authorize_recheck(&lg, &then, &req, &res);
+	expect(&res, VK_DECISION_ERROR, VK_REASON_MACHINE);
+	req.machine_id = fx->m1a;
+
+	lg.max_staleness = 10; /* the replica heard its last heartbeat 100 s before */
+	req.now = FX_NOW + 99;
+	vk_authorize_recheck(&lg, &then, &req, &res);
+	expect(&res, VK_DECISION_ERROR, VK_REASON_STALE);
+	lg.max_staleness = 0;
+	req.now = FX_NOW + 1;
+
+	vk_authorize_recheck(&lg, &then, &req, &res);
+	expect_allow(&res, VK_ROLE_OPERATOR, "location", fx->loc1);
+	fx_sql1(fx->db, "UPDATE keys SET disabled = 1 WHERE id = ?1", k.id);
+	vk_authorize_recheck(&lg, &then, &req, &res);
+	expect_deny(&res, VK_REASON_DISABLED, k.id);
+}
+
 static void
 test_reason_names(void **state)
 {
@@ -1013,6 +1084,7 @@ main(void)
 	    TEST(test_same_verifications_for_every_key),
 	    TEST(test_fleet_stale),
 	    TEST(test_stale_replica_decision),
+	    TEST(test_recheck_lets_an_unchanged_allow_stand),
 	    cmocka_unit_test(test_reason_names),
 	};
 

@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sodium.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -77,6 +79,25 @@ fx_rmtree(char *dir)
 		return;
 	assert_int_equal(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
 	free(dir);
+}
+
+void
+fx_backdate(const char *path, int seconds)
+{
+	static const char *const suffixes[] = {"", "-wal", "-journal"};
+	struct timespec times[2];
+
+	assert_int_equal(clock_gettime(CLOCK_REALTIME, &times[0]), 0);
+	times[0].tv_sec -= seconds;
+	times[1] = times[0];
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		char *name;
+
+		assert_true(asprintf(&name, "%s%s", path, suffixes[i]) > 0);
+		if (utimensat(AT_FDCWD, name, times, AT_SYMLINK_NOFOLLOW) != 0)
+			assert_int_equal(errno, ENOENT);
+		free(name);
+	}
 }
 
 char *
@@ -349,10 +370,13 @@ fx_recheck(struct fx_store *fx, const char *key_id, const struct vk_request *req
            struct vk_result *res)
 {
 	struct vk_login lg = fx_login(fx);
+	struct vk_result then;
 	int64_t before = fx_data_version(fx);
 
+	memset(&then, 0, sizeof then);
+	snprintf(then.key_id, sizeof then.key_id, "%s", key_id);
 	memset(res, 0x5a, sizeof *res);
-	vk_authorize_recheck(&lg, key_id, req, res);
+	vk_authorize_recheck(&lg, &then, req, res);
 	fx_assert_unchanged(fx, before);
 }
 

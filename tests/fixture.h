@@ -47,6 +47,14 @@ char *fx_join(const char *dir, const char *name);
 void fx_write(const char *path, mode_t mode, const void *data, size_t len);
 void fx_write_str(const char *path, mode_t mode, const char *text);
 
+/*
+ * Sets the modification time of the store at path, and of its -wal and
+ * -journal where they exist, `seconds` into the past, so that to
+ * vk_store_unchanged() the store looks as if nothing had written it
+ * lately; or ahead, for a negative value.
+ */
+void fx_backdate(const char *path, int seconds);
+
 /* A fresh UUIDv4 string; a copy of in with letters in upper case. */
 void fx_random_uuid(char out[VK_UUID_STRLEN + 1]);
 void fx_uppercase(const char *in, char *out);

@@ -1043,6 +1043,172 @@ arguments_given_twice(void **state)
 
 /* ---- account management re-checks the key -------------------------------- */
 
+/*
+ * An authentication of `user` with the token after which account
+ * management would let the allow stand unless the store changes: the first
+ * authentication records the key's use (a write), the store is then
+ * backdated (fx_backdate) past the time a stamp needs to settle, and the
+ * second authentication, whose code is returned, writes nothing.
+ */
+static int
+auth_settled(struct t *t, const char *user, const char *token)
+{
+	(void)auth(t, user, token);
+	fx_backdate(t->fx->path, 60);
+	return auth(t, user, token);
+}
+
+/* pam_acct_mgmt() while SQLite cannot allocate: PAM_BUF_ERR whenever the module reads the store. */
+static int
+acct_mgmt_without_sqlite(struct t *t)
+{
+	int rc;
+
+	sqlite3_hard_heap_limit64(1);
+	rc = pam_acct_mgmt(t->pamh, 0);
+	sqlite3_hard_heap_limit64(0);
+	return rc;
+}
+
+/*
+ * Account management lets authentication's allow stand without opening
+ * the store when nothing wrote it since (SQLite cannot allocate, yet it
+ * succeeds), and reads the store whenever something may have: the
+ * authentication recorded the key's use, or the store's time was too
+ * recent when authentication stamped it to tell a later write apart (here
+ * ahead of the clock, which no real write leaves, so as not to depend on
+ * how long authentication takes).
+ */
+static void
+account_allow_stands(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t), other = operator_key(t);
+
+	assert_int_equal(auth_settled(t, "ann", k.token), PAM_SUCCESS);
+	assert_int_equal(acct_mgmt_without_sqlite(t), PAM_SUCCESS);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_SUCCESS);
+
+	fx_backdate(t->fx->path, 60);
+	assert_int_equal(auth(t, "ann", other.token), PAM_SUCCESS); /* its first use */
+	assert_int_equal(acct_mgmt_without_sqlite(t), PAM_BUF_ERR);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_SUCCESS);
+
+	fx_backdate(t->fx->path, -10); /* a time that no later write could be told from */
+	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+	assert_int_equal(acct_mgmt_without_sqlite(t), PAM_BUF_ERR);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_SUCCESS);
+}
+
+enum change {
+	NOTHING,
+	RENAME,
+	OTHER_KEY,
+	DISABLE,
+	DELETE,
+	REMOVE_USER,
+	UNGRANT,
+	LOWER_ROLE,
+	EXPIRE,
+};
+
+/* A change to key id as keyadm makes it, in its own transaction. */
+static void
+change(struct t *t, const char *id, enum change c)
+{
+	struct vk_txn x;
+	char err[VK_ERRLEN] = "";
+	vk_rc rc = VK_OK;
+
+	if (c == NOTHING)
+		return;
+	if (c == OTHER_KEY) {
+		(void)operator_key(t);
+		return;
+	}
+	fx_begin(t->fx, &x, vk_now());
+	switch (c) {
+	case RENAME:
+		rc = vk_key_change(&x, id, VK_KEY_RENAME, "renamed", err);
+		break;
+	case DISABLE:
+		rc = vk_key_change(&x, id, VK_KEY_DISABLE, NULL, err);
+		break;
+	case DELETE:
+		rc = vk_key_change(&x, id, VK_KEY_DELETE, NULL, err);
+		break;
+	case REMOVE_USER:
+		rc = vk_key_remove_user(&x, id, "ann", err);
+		break;
+	case UNGRANT:
+		rc = vk_key_ungrant(&x, id, "machine", t->fx->m1a, err);
+		break;
+	case LOWER_ROLE:
+		rc = vk_key_grant(&x, id, VK_ROLE_VIEWER, "machine", t->fx->m1a, err);
+		break;
+	default: /* EXPIRE: keyadm sets an expiry only on a new key; here it has passed */
+		rc = vk_store_exec(x.db, "expire", err, NULL,
+		                   "UPDATE keys SET expires_at = unixepoch() - 1 WHERE id = ?1",
+		                   "t", id);
+		break;
+	}
+	if (fx_end(&x, rc) != VK_OK)
+		fail_msg("%s", err);
+}
+
+/*
+ * A change to the store between authentication and account management,
+ * where the allow would otherwise stand, makes account management read the
+ * store (SQLite unable to allocate: PAM_BUF_ERR) and decide on it: each
+ * change keyadm makes that refuses the key is refused, and changes that
+ * leave the key as it was are not. The key is ann's and bob's, with
+ * operator on this machine and on another.
+ */
+static void
+account_sees_each_change(void **state)
+{
+	struct t *t = *state;
+	static const struct {
+		enum change change;
+		int rc;
+	} cases[] = {
+	    {NOTHING, PAM_SUCCESS},     {RENAME, PAM_SUCCESS},
+	    {OTHER_KEY, PAM_SUCCESS},   {DISABLE, PAM_PERM_DENIED},
+	    {DELETE, PAM_PERM_DENIED},  {REMOVE_USER, PAM_PERM_DENIED},
+	    {UNGRANT, PAM_PERM_DENIED}, {LOWER_ROLE, PAM_PERM_DENIED},
+	    {EXPIRE, PAM_ACCT_EXPIRED},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct fx_key k = operator_key(t);
+
+		sql(t, "INSERT INTO key_users (key_id, user) VALUES (?1, 'bob')", k.id);
+		fx_grant(t->fx, k.id, VK_ROLE_OPERATOR, "machine", t->fx->m3);
+		assert_int_equal(auth_settled(t, "ann", k.token), PAM_SUCCESS);
+		change(t, k.id, cases[i].change);
+		if (cases[i].change != NOTHING)
+			assert_int_equal(acct_mgmt_without_sqlite(t), PAM_BUF_ERR);
+		assert_int_equal(pam_acct_mgmt(t->pamh, 0), cases[i].rc);
+	}
+}
+
+/* A key that expires between authentication and account management, the store unchanged. */
+static void
+account_sees_expiry(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t);
+	int64_t expires = vk_now() + 2;
+	char at[32];
+
+	snprintf(at, sizeof at, "%lld", (long long)expires);
+	sql(t, "UPDATE keys SET expires_at = CAST(?1 AS INTEGER)", at);
+	assert_int_equal(auth_settled(t, "ann", k.token), PAM_SUCCESS);
+	while (vk_now() < expires)
+		usleep(100000);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_ACCT_EXPIRED);
+}
+
 static void
 account_recheck(void **state)
 {
@@ -1068,7 +1234,7 @@ account_recheck(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct fx_key k = operator_key(t);
 
-		assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+		assert_int_equal(auth_settled(t, "ann", k.token), PAM_SUCCESS);
 		sql(t, cases[i].change, k.id);
 		assert_int_equal(pam_acct_mgmt(t->pamh, 0), cases[i].rc);
 	}
@@ -1082,7 +1248,7 @@ account_recheck_user_and_store(void **state)
 	struct fx_key k = operator_key(t);
 	char *moved = fx_join(t->fx->dir, "moved.db");
 
-	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+	assert_int_equal(auth_settled(t, "ann", k.token), PAM_SUCCESS);
 	assert_int_equal(pam_set_item(t->pamh, PAM_USER, "bob"), PAM_SUCCESS);
 	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_PERM_DENIED);
 
@@ -1119,9 +1285,26 @@ account_role_argument(void **state)
 	fx_write_str(path, 0600, text);
 	free(text);
 	sql(t, "UPDATE grants SET role = 'operator' WHERE key_id = ?1", k.id);
-	assert_int_equal(auth(t, "ann", k.token), PAM_SUCCESS);
+	assert_int_equal(auth_settled(t, "ann", k.token), PAM_SUCCESS);
 	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_PERM_DENIED);
 	free(path);
+}
+
+/* Account management decides for the machine the config names when it runs. */
+static void
+account_machine_from_config(void **state)
+{
+	struct t *t = *state;
+	struct fx_key k = operator_key(t);
+	char *other;
+
+	assert_int_equal(auth_settled(t, "ann", k.token), PAM_SUCCESS);
+	assert_true(asprintf(&other, "[machine]\nid = %s\n", t->fx->m3) > 0);
+	write_config(t, other);
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_PERM_DENIED);
+	write_config_machine(t, "");
+	assert_int_equal(pam_acct_mgmt(t->pamh, 0), PAM_SUCCESS);
+	free(other);
 }
 
 /* ---- without a key: PAM_IGNORE -------------------------------------------- */
@@ -1680,9 +1863,13 @@ main(void)
 	    T(out_of_memory),
 	    T(bad_arguments),
 	    T(arguments_given_twice),
+	    T(account_allow_stands),
+	    T(account_sees_each_change),
+	    T(account_sees_expiry),
 	    T(account_recheck),
 	    T(account_recheck_user_and_store),
 	    T(account_role_argument),
+	    T(account_machine_from_config),
 	    T(ignore_without_key),
 	    T(environment_carried_over),
 	    T(authtok_after_prompt),

@@ -980,6 +980,7 @@ static void
 test_open_keeps_other_connections_locks(void **state)
 {
 	struct st_fx *f = *state;
+	struct vk_store_stamp stamp;
 	sqlite3 *held, *second;
 	int64_t n;
 
@@ -994,8 +995,263 @@ test_open_keeps_other_connections_locks(void **state)
 		close_ok(second);
 		assert_false(shared_range_free(f->path));
 	}
+	assert_int_equal(vk_store_stamp(f->path, &stamp, f->err), VK_OK);
+	assert_false(shared_range_free(f->path));
 	close_ok(held);
 	assert_true(shared_range_free(f->path));
+}
+
+/* ---- stamps ------------------------------------------------------------- */
+
+static void
+stamp_ok(struct st_fx *f, struct vk_store_stamp *s)
+{
+	if (vk_store_stamp(f->path, s, f->err) != VK_OK)
+		fail_msg("%s", f->err);
+}
+
+static off_t
+size_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/*
+ * A stamp sees every write, including one that leaves every size as it
+ * was: a commit that keyadm's checkpoint folds into the store before it
+ * empties the log again. So does one left in the log.
+ */
+static void
+test_stamp_sees_writes(void **state)
+{
+	struct st_fx *f = *state;
+	char *wal = fx_join(f->sub, "keys.db-wal");
+	struct vk_store_stamp then, now;
+	off_t size;
+	sqlite3 *db;
+
+	make_store(f);
+	db = open_ok(f, VK_OPEN_ADMIN);
+	fx_sql(db, "INSERT INTO meta (name, value) VALUES ('a', '1')");
+	vk_store_checkpoint(db, 1);
+	size = size_of(f->path);
+	fx_backdate(f->path, 60);
+	stamp_ok(f, &then);
+	stamp_ok(f, &now);
+	assert_true(vk_store_unchanged(&then, &now));
+
+	fx_sql(db, "UPDATE meta SET value = '2' WHERE name = 'a'");
+	vk_store_checkpoint(db, 1);
+	assert_int_equal(size_of(f->path), size);
+	assert_int_equal(size_of(wal), 0);
+	stamp_ok(f, &now);
+	assert_false(vk_store_unchanged(&then, &now));
+
+	fx_backdate(f->path, 60);
+	stamp_ok(f, &then);
+	fx_sql(db, "UPDATE meta SET value = '3' WHERE name = 'a'"); /* left in the log */
+	stamp_ok(f, &now);
+	assert_false(vk_store_unchanged(&then, &now));
+	close_ok(db);
+	free(wal);
+}
+
+static void
+shift(struct timespec *t, int64_t ns)
+{
+	int64_t v = (int64_t)t->tv_sec * 1000000000 + t->tv_nsec + ns;
+
+	t->tv_sec = (time_t)(v / 1000000000);
+	t->tv_nsec = (long)(v % 1000000000);
+}
+
+/* Sets the modification time of path to 60 s ago, cut to `granularity` nanoseconds. */
+static void
+modified_a_minute_ago(const char *path, int64_t granularity)
+{
+	struct timespec now, times[2];
+	int64_t t;
+
+	assert_int_equal(clock_gettime(CLOCK_REALTIME, &now), 0);
+	t = ((int64_t)now.tv_sec - 60) * 1000000000 + now.tv_nsec;
+	t -= t % granularity;
+	times[0].tv_sec = (time_t)(t / 1000000000);
+	times[0].tv_nsec = (long)(t % 1000000000);
+	times[1] = times[0];
+	assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+/* Whether `then` and `now` find the store unchanged when `then` was taken `after` ns after file i
+ * changed. */
+static int
+unchanged_after(struct vk_store_stamp then, const struct vk_store_stamp *now, size_t i,
+                int64_t after)
+{
+	then.at = then.file[i].mtime;
+	shift(&then.at, after);
+	return vk_store_unchanged(&then, now);
+}
+
+/*
+ * A store modified shortly before the first stamp never counts as
+ * unchanged, since a later write within the clock's tick or the file
+ * system's granularity may leave the same time: 50 ms for a time with a
+ * fraction of a second, 3 s for one in whole seconds (a file system that
+ * keeps no fraction, such as ext4 with small inodes, or FAT).
+ */
+static void
+test_stamp_needs_settled_files(void **state)
+{
+	struct st_fx *f = *state;
+	char *wal = fx_join(f->sub, "keys.db-wal");
+	struct vk_store_stamp then, now;
+
+	make_store(f);
+	close_ok(open_ok(f, VK_OPEN_LOGIN)); /* which makes the -wal */
+	stamp_ok(f, &then);
+	stamp_ok(f, &now);
+	assert_false(vk_store_unchanged(&then, &now)); /* just written */
+
+	modified_a_minute_ago(f->path, 1);
+	modified_a_minute_ago(wal, 1);
+	stamp_ok(f, &then);
+	stamp_ok(f, &now);
+	assert_true(vk_store_unchanged(&then, &now));
+	assert_false(unchanged_after(then, &now, 0, 20000000));
+	assert_true(unchanged_after(then, &now, 0, 100000000));
+
+	modified_a_minute_ago(wal, 1000000000);
+	stamp_ok(f, &then);
+	stamp_ok(f, &now);
+	assert_false(unchanged_after(then, &now, 1, 2000000000));
+	assert_true(unchanged_after(then, &now, 1, 4000000000));
+	free(wal);
+}
+
+/*
+ * The real-time clock, which the kernel stamps changes with, going back
+ * between two stamps by more than 10 ms next to the monotonic clock: a
+ * later change could carry an earlier time, so nothing counts as
+ * unchanged.
+ */
+static void
+test_stamp_clock_going_back(void **state)
+{
+	struct st_fx *f = *state;
+	struct vk_store_stamp then, now;
+
+	make_store(f);
+	fx_backdate(f->path, 60);
+	stamp_ok(f, &then);
+	stamp_ok(f, &now);
+	shift(&now.at, -5000000);
+	assert_true(vk_store_unchanged(&then, &now));
+	shift(&now.at, -10000000);
+	assert_false(vk_store_unchanged(&then, &now));
+	shift(&now.at, 3000000000);
+	assert_true(vk_store_unchanged(&then, &now));
+}
+
+/*
+ * A store replaced between two stamps, even by a copy with the same size
+ * and times, and a side file that appears, are changes.
+ */
+static void
+test_stamp_sees_replacement(void **state)
+{
+	struct st_fx *f = *state;
+	char *copy = fx_join(f->sub, "copy.db"), *journal = fx_join(f->sub, "keys.db-journal");
+	struct vk_store_stamp then, now;
+	struct timespec times[2];
+	struct stat st;
+	char buf[4096];
+	ssize_t n;
+	int in, out;
+
+	make_store(f);
+	fx_backdate(f->path, 60);
+	stamp_ok(f, &then);
+	in = open(f->path, O_RDONLY);
+	out = open(copy, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	assert_int_equal(close(in), 0);
+	assert_int_equal(close(out), 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	assert_int_equal(utimensat(AT_FDCWD, copy, times, 0), 0);
+	assert_int_equal(rename(copy, f->path), 0);
+	stamp_ok(f, &now);
+	assert_int_equal(now.file[0].size, then.file[0].size);
+	assert_int_equal(now.file[0].mtime.tv_nsec, then.file[0].mtime.tv_nsec);
+	assert_false(vk_store_unchanged(&then, &now));
+
+	fx_backdate(f->path, 60);
+	stamp_ok(f, &then);
+	fx_write(journal, 0600, "", 0);
+	times[0] = times[1] = then.file[0].mtime;
+	assert_int_equal(utimensat(AT_FDCWD, journal, times, 0), 0);
+	stamp_ok(f, &now);
+	assert_false(vk_store_unchanged(&then, &now));
+	assert_int_equal(unlink(journal), 0);
+	free(copy);
+	free(journal);
+}
+
+/* A stamp makes the checks of an open, and refuses what an open refuses. */
+static void
+test_stamp_checks_as_open(void **state)
+{
+	struct st_fx *f = *state;
+	char *wal = fx_join(f->sub, "keys.db-wal");
+	struct vk_store_stamp s;
+
+	assert_int_equal(vk_store_stamp(f->path, &s, f->err), VK_ERR_STORE);
+	assert_non_null(strstr(f->err, "does not exist"));
+	make_store(f);
+	close_ok(open_ok(f, VK_OPEN_LOGIN)); /* which makes the -wal */
+	stamp_ok(f, &s);
+	assert_int_equal(chmod(f->path, 0640), 0);
+	assert_int_equal(vk_store_stamp(f->path, &s, f->err), VK_ERR_STORE);
+	assert_non_null(strstr(f->err, "chmod 600"));
+	assert_int_equal(chmod(f->path, 0600), 0);
+	assert_int_equal(chmod(wal, 0644), 0);
+	assert_int_equal(vk_store_stamp(f->path, &s, f->err), VK_ERR_STORE);
+	assert_non_null(strstr(f->err, "-wal"));
+	assert_int_equal(chmod(wal, 0600), 0);
+	assert_int_equal(chmod(f->sub, 0770), 0);
+	assert_int_equal(vk_store_stamp(f->path, &s, f->err), VK_ERR_STORE);
+	assert_non_null(strstr(f->err, "go-w"));
+	assert_int_equal(chmod(f->sub, 0700), 0);
+	free(wal);
+}
+
+/*
+ * What an open stamps before SQLite opens the store is what a stamp finds
+ * once it has read the store and closed it: reading moves nothing stamped
+ * (not even as root, when SQLite chowns the -wal it opens).
+ */
+static void
+test_open_stamped_then_read(void **state)
+{
+	struct st_fx *f = *state;
+	struct vk_store_stamp then, now;
+	sqlite3 *db;
+
+	make_store(f);
+	close_ok(open_ok(f, VK_OPEN_LOGIN)); /* the first login makes the -wal and -shm */
+	fx_backdate(f->path, 60);
+	if (vk_store_open_stamped(f->path, VK_OPEN_LOGIN, 100, &db, &then, f->err) != VK_OK)
+		fail_msg("%s", f->err);
+	assert_int_equal(query(db, "SELECT count(*) FROM keys"), 0);
+	close_ok(db);
+	stamp_ok(f, &now);
+	assert_true(vk_store_unchanged(&then, &now));
 }
 
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1034,6 +1290,12 @@ main(void)
 	    TEST(test_prepare_binds_for_caller),
 	    TEST(test_last_use_throttled),
 	    TEST(test_open_keeps_other_connections_locks),
+	    TEST(test_stamp_sees_writes),
+	    TEST(test_stamp_needs_settled_files),
+	    TEST(test_stamp_clock_going_back),
+	    TEST(test_stamp_sees_replacement),
+	    TEST(test_stamp_checks_as_open),
+	    TEST(test_open_stamped_then_read),
 	};
 
 	fx_init();
