@@ -20,19 +20,24 @@
 #include "nkey.h"
 
 /*
- * The JWT of subject (a public nkey) named name, issued at iat, expiring at
- * exp (0: never), with nats the "nats" object's JSON text as is, signed by
- * sk (libsodium's 64-byte secret key), whose public nkey of type
- * issuer_type is the issuer. name must hold no quote, backslash or control
- * character. malloc()ed; NULL when out of memory or name is not so.
+ * The JWT of subject (a public nkey of any type) named name, issued at iat,
+ * expiring at exp (0: never), with nats the "nats" object's JSON text as
+ * is, signed by sk (libsodium's 64-byte secret key), whose public nkey of
+ * type issuer_type (VK_NKEY_OPERATOR or VK_NKEY_ACCOUNT) is the issuer.
+ * name must hold no quote, backslash or control character; iat and exp
+ * lie between 0 and 2^53; nats is one JSON object (RFC 8259, nested 32
+ * deep at most, nothing before or after it). malloc()ed; NULL when out of
+ * memory or an argument is not so.
  */
 char *vk_jwt_encode(const unsigned char *sk, enum vk_nkey_type issuer_type, const char *subject,
                     const char *name, int64_t iat, int64_t exp, const char *nats);
 
 /*
- * Checks jwt (len bytes): the header above, claims that are a JSON object
- * with "iss" a public nkey (operator, account) whose key signed the first
- * two parts. 0 with *claims the claims' JSON text (malloc()ed), or -1.
+ * Checks jwt (len bytes): the header above, claims exactly as
+ * vk_jwt_encode() writes them (their "jti" included) whatever "nats"
+ * object they hold, and an "iss" that is a public nkey (operator,
+ * account) whose key signed the first two parts. 0 with *claims the
+ * claims' JSON text (malloc()ed), or -1 with *claims NULL.
  */
 int vk_jwt_decode(const char *jwt, size_t len, char **claims);
 
@@ -42,13 +47,16 @@ int vk_jwt_decode(const char *jwt, size_t len, char **claims);
  *   ************************* IMPORTANT *************************\n ... \n\n
  *   -----BEGIN USER NKEY SEED-----\n SEED \n------END USER NKEY SEED------\n
  * malloc()ed (it holds a seed: the caller wipes it with sodium_memzero
- * before free), or NULL when out of memory.
+ * before free), or NULL when out of memory or when vk_creds_parse() would
+ * not read jwt and seed back.
  */
 char *vk_creds_format(const char *jwt, const char seed[VK_NKEY_SEED_LEN + 1]);
 
 /*
  * Reads a .creds text (len bytes): its JWT (malloc()ed, into *jwt) and its
- * user seed (into seed). 0, or -1 when either block is missing or malformed.
+ * user seed (into seed). 0, or -1 with *jwt NULL for any text that
+ * vk_creds_format() does not write: the JWT must be three non-empty parts
+ * of base64url characters joined by two dots, the seed a user's.
  */
 int vk_creds_parse(const char *text, size_t len, char **jwt, char seed[VK_NKEY_SEED_LEN + 1]);
 
