@@ -225,7 +225,7 @@ vk_heads_build(sqlite3 *db, const unsigned char *sk, int64_t epoch, int64_t now,
 		rc = vk_store_error(db, "cannot read the scopes due", err);
 out:
 	sqlite3_finalize(st);
-	if (rc != VK_OK) {
+	if (rc != VK_OK || count == 0) {
 		vk_heads_free(pubs, count);
 		return rc;
 	}

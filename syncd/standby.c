@@ -233,6 +233,7 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 
 	memset(&m, 0, sizeof m);
 	m.cfg = cfg;
+	m.id = "standby"; /* names its consumers; a standby is no machine */
 	m.full = 1;
 	m.retry_ms = RETRY_MIN_MS;
 	if (cfg->sync.root_key == NULL) {
