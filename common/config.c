@@ -69,11 +69,14 @@ set_defaults(struct vk_config *cfg, char err[VK_ERRLEN])
 	cfg->prompt = strdup(VK_DEFAULT_PROMPT);
 	cfg->sync.bucket = strdup(VK_DEFAULT_BUCKET);
 	cfg->sync.signing_key = strdup(VK_DEFAULT_SIGNING_KEY);
+	cfg->sync.account_key = strdup(VK_DEFAULT_ACCOUNT_KEY);
+	cfg->sync.system_credentials = strdup(VK_DEFAULT_SYSTEM_CREDS);
 	cfg->sync.heartbeat_interval = DEFAULT_HEARTBEAT;
 	cfg->sync.resync_interval = DEFAULT_RESYNC;
 	cfg->sync.replicas = DEFAULT_REPLICAS;
 	if (cfg->store_path == NULL || cfg->prompt == NULL || cfg->sync.bucket == NULL ||
-	    cfg->sync.signing_key == NULL) {
+	    cfg->sync.signing_key == NULL || cfg->sync.account_key == NULL ||
+	    cfg->sync.system_credentials == NULL) {
 		vk_seterr(err, "out of memory");
 		return VK_ERR_NOMEM;
 	}
@@ -257,12 +260,15 @@ apply_sync(struct vk_sync_config *s, const struct ctx *c, const char *key, const
 			                 "must be 1-64 letters, digits, '-' or '_'");
 		return replace(&s->bucket, v, c->err);
 	} else if (strcmp(key, "credentials") == 0 || strcmp(key, "password_file") == 0 ||
-	           strcmp(key, "signing_key") == 0) {
+	           strcmp(key, "signing_key") == 0 || strcmp(key, "account_key") == 0 ||
+	           strcmp(key, "system_credentials") == 0) {
 		if (v[0] != '/')
 			return bad_value(c, "sync", key, "must be an absolute path");
 		return replace(strcmp(key, "credentials") == 0     ? &s->credentials
 		               : strcmp(key, "password_file") == 0 ? &s->password_file
-		                                                   : &s->signing_key,
+		               : strcmp(key, "signing_key") == 0   ? &s->signing_key
+		               : strcmp(key, "account_key") == 0   ? &s->account_key
+		                                                   : &s->system_credentials,
 		               v, c->err);
 	} else if (strcmp(key, "user") == 0) {
 		if (!vk_user_valid(v))
@@ -565,6 +571,8 @@ vk_config_free(struct vk_config *cfg)
 	free(cfg->sync.user);
 	free(cfg->sync.password_file);
 	free(cfg->sync.authority_key);
+	free(cfg->sync.account_key);
+	free(cfg->sync.system_credentials);
 	free(cfg->sync.root_key);
 	free(cfg->sync.signing_key);
 	memset(cfg, 0, sizeof *cfg);

@@ -11,12 +11,14 @@
 
 #include "vk.h"
 
-#define VK_DEFAULT_CONFIG      VK_SYSCONFDIR "/viamkey/viamkey.conf"
-#define VK_DEFAULT_STORE       VK_LOCALSTATEDIR "/lib/viamkey/keys.db"
-#define VK_DEFAULT_PROMPT      "API key: "
-#define VK_DEFAULT_SIGNING_KEY VK_SYSCONFDIR "/viamkey/signing.key"
-#define VK_DEFAULT_BUCKET      "viamkey"
-#define VK_CONFIG_MAX_SIZE     65536
+#define VK_DEFAULT_CONFIG       VK_SYSCONFDIR "/viamkey/viamkey.conf"
+#define VK_DEFAULT_STORE        VK_LOCALSTATEDIR "/lib/viamkey/keys.db"
+#define VK_DEFAULT_PROMPT       "API key: "
+#define VK_DEFAULT_SIGNING_KEY  VK_SYSCONFDIR "/viamkey/signing.key"
+#define VK_DEFAULT_ACCOUNT_KEY  VK_SYSCONFDIR "/viamkey/bus.nk"
+#define VK_DEFAULT_SYSTEM_CREDS VK_SYSCONFDIR "/viamkey/system.creds"
+#define VK_DEFAULT_BUCKET       "viamkey"
+#define VK_CONFIG_MAX_SIZE      65536
 
 struct vk_service_role {
 	char *service;
@@ -33,6 +35,8 @@ struct vk_sync_config {
 	char *authority_key;        /* machines: the authority's Ed25519 public key, base64 */
 	char *root_key;             /* or the fleet's root (SPEC §10), which certifies it */
 	char *signing_key;          /* the authority: its signing key file */
+	char *account_key;          /* and its bus keys (SPEC §9, busid.h), */
+	char *system_credentials;   /* and the system account's user, to send them */
 	int64_t heartbeat_interval; /* seconds, default 10 */
 	int64_t resync_interval;    /* seconds, default 600 */
 	int64_t max_staleness;      /* seconds; 0 (the default): off */

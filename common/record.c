@@ -112,50 +112,65 @@ vk_file_rename(const char *from, const char *to)
 }
 
 vk_rc
-vk_key_file_write(const char *path, const unsigned char *sk, const char *trailer, int replace,
-                  char err[VK_ERRLEN])
+vk_file_write(const char *path, const char *text, size_t len, mode_t mode, int replace,
+              char err[VK_ERRLEN])
 {
-	char *text = sodium_malloc(KEY_FILE_MAX), *tmp = NULL;
+	char *tmp = NULL;
 	const char *target = path;
 	vk_rc rc = VK_ERR_IO;
-	size_t len;
 	int fd = -1;
 
-	if (text == NULL || (replace && (tmp = malloc(strlen(path) + 5)) == NULL)) {
-		vk_seterr(err, "out of memory");
-		rc = VK_ERR_NOMEM;
-		goto out;
-	}
 	if (replace) {
+		if ((tmp = malloc(strlen(path) + 5)) == NULL) {
+			vk_seterr(err, "out of memory");
+			return VK_ERR_NOMEM;
+		}
 		sprintf(tmp, "%s.tmp", path);
 		(void)unlink(tmp); /* left by a write cut short: never read */
 		target = tmp;
 	}
-	fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0) {
 		vk_seterr(err,
-		          errno == EEXIST ? "key file %s already exists; it is never overwritten"
-		                          : "cannot create the key file %s: %s",
+		          errno == EEXIST ? "%s already exists; it is never overwritten"
+		                          : "cannot create %s: %s",
 		          target, strerror(errno));
 		rc = errno == EEXIST ? VK_ERR_CONFLICT : VK_ERR_IO;
 		goto out;
 	}
-	sodium_bin2base64(text, KEY_FILE_MAX, sk, VK_SIGNING_KEY_BYTES,
-	                  sodium_base64_VARIANT_ORIGINAL);
-	len = strlen(text);
-	len += (size_t)snprintf(text + len, KEY_FILE_MAX - len, "\n%s%s", trailer ? trailer : "",
-	                        trailer ? "\n" : "");
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0 ||
+	/* the mode asked for, whatever the umask took from it */
+	if (fchmod(fd, mode) != 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0 ||
 	    (replace ? vk_file_rename(tmp, path) : sync_dir(path)) != 0) {
-		vk_seterr(err, "cannot write the key file %s: %s", path, strerror(errno));
+		vk_seterr(err, "cannot write %s: %s", path, strerror(errno));
 		(void)unlink(target);
 	} else {
 		rc = VK_OK;
 	}
 	close(fd);
 out:
-	sodium_free(text);
 	free(tmp);
+	return rc;
+}
+
+vk_rc
+vk_key_file_write(const char *path, const unsigned char *sk, const char *trailer, int replace,
+                  char err[VK_ERRLEN])
+{
+	char *text = sodium_malloc(KEY_FILE_MAX);
+	size_t len;
+	vk_rc rc;
+
+	if (text == NULL) {
+		vk_seterr(err, "out of memory");
+		return VK_ERR_NOMEM;
+	}
+	sodium_bin2base64(text, KEY_FILE_MAX, sk, VK_SIGNING_KEY_BYTES,
+	                  sodium_base64_VARIANT_ORIGINAL);
+	len = strlen(text);
+	len += (size_t)snprintf(text + len, KEY_FILE_MAX - len, "\n%s%s", trailer ? trailer : "",
+	                        trailer ? "\n" : "");
+	rc = vk_file_write(path, text, len, 0600, replace, err);
+	sodium_free(text);
 	return rc;
 }
 
@@ -178,15 +193,44 @@ vk_signing_key_create(const char *path, char public_b64[VK_PUBLIC_KEY_B64], char
 }
 
 vk_rc
+vk_secret_file_read(const char *path, char *text, size_t size, size_t *len, char err[VK_ERRLEN])
+{
+	vk_rc rc = VK_ERR_STORE;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		vk_seterr(err, "%s: %s", path, strerror(errno));
+		return VK_ERR_STORE;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		vk_seterr(err, "%s is not a regular file", path);
+	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		vk_seterr(err, "%s is owned by uid %u; chown root %s", path, (unsigned)st.st_uid,
+		          path);
+	} else if ((st.st_mode & 077) != 0) {
+		vk_seterr(err, "%s is readable or writable by group or others; run chmod 600 %s",
+		          path, path);
+	} else if ((n = read(fd, text, size - 1)) <= 0 || (size_t)n == size - 1) {
+		vk_seterr(err, "cannot read %s, or it is too long", path);
+	} else {
+		text[n] = '\0';
+		*len = (size_t)n;
+		rc = VK_OK;
+	}
+	close(fd);
+	return rc;
+}
+
+vk_rc
 vk_key_file_read(const char *path, unsigned char *sk, char *trailer, size_t size,
                  char err[VK_ERRLEN])
 {
 	char *text = sodium_malloc(KEY_FILE_MAX);
-	vk_rc rc = VK_ERR_STORE;
-	struct stat st;
-	ssize_t n = -1;
-	size_t len;
-	int fd;
+	size_t len, n;
+	vk_rc rc;
 
 	if (text == NULL) {
 		vk_seterr(err, "out of memory");
@@ -194,38 +238,18 @@ vk_key_file_read(const char *path, unsigned char *sk, char *trailer, size_t size
 	}
 	if (trailer != NULL)
 		trailer[0] = '\0';
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		vk_seterr(err, "key file %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		vk_seterr(err, "key file %s is not a regular file", path);
-	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		vk_seterr(err, "key file %s is owned by uid %u; chown root %s", path,
-		          (unsigned)st.st_uid, path);
-	} else if ((st.st_mode & 077) != 0) {
-		vk_seterr(err,
-		          "key file %s is readable or writable by group or others; run"
-		          " chmod 600 %s",
-		          path, path);
-	} else if ((n = read(fd, text, KEY_FILE_MAX - 1)) <= 0) {
-		vk_seterr(err, "cannot read the key file %s", path);
-	} else {
-		text[n] = '\0';
+	if ((rc = vk_secret_file_read(path, text, KEY_FILE_MAX, &n, err)) == VK_OK) {
 		len = strcspn(text, "\r\n");
 		if (trailer != NULL && text[len] != '\0')
 			snprintf(trailer, size, "%.*s", (int)strcspn(text + len + 1, "\r\n"),
 			         text + len + 1);
 		if (sodium_base642bin(sk, VK_SIGNING_KEY_BYTES, text, len, NULL, &len, NULL,
-		                      sodium_base64_VARIANT_ORIGINAL) == 0 &&
-		    len == VK_SIGNING_KEY_BYTES)
-			rc = VK_OK;
-		else
+		                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		    len != VK_SIGNING_KEY_BYTES) {
 			vk_seterr(err, "key file %s is malformed", path);
+			rc = VK_ERR_STORE;
+		}
 	}
-	close(fd);
-out:
 	sodium_free(text);
 	return rc;
 }
@@ -348,8 +372,9 @@ static const struct kind {
     {"machine",
      "SELECT json_object('v', 1, 'type', 'machine', 'id', m.id, 'rev', ?2, 'epoch', ?5, 'at', ?3,"
      " 'machine', json_object('name', m.name, 'location_id', m.location_id,"
-     " 'org_id', l.org_id, 'created_at', m.created_at))"
-     " FROM machines m JOIN locations l ON l.id = m.location_id WHERE m.id = ?1",
+     " 'org_id', l.org_id, 'created_at', m.created_at, 'jwt', i.jwt))"
+     " FROM machines m JOIN locations l ON l.id = m.location_id"
+     " LEFT JOIN machine_identities i ON i.machine_id = m.id WHERE m.id = ?1",
      MACHINE_ENTRIES, GONE(MACHINE_ENTRIES),
      "SELECT json_object('v', 1, 'type', 'machine', 'id', ?1, 'rev', ?2, 'epoch', ?5, 'at', ?3,"
      " 'tombstone', json('true'))"},

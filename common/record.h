@@ -26,6 +26,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "vk.h"
 
@@ -57,6 +58,17 @@ vk_rc vk_signing_key_create(const char *path, char public_b64[VK_PUBLIC_KEY_B64]
  */
 vk_rc vk_key_file_write(const char *path, const unsigned char *sk, const char *trailer, int replace,
                         char err[VK_ERRLEN]);
+/*
+ * The same for any text (len bytes), with exactly mode, whatever the umask (0600 for a secret: a
+ * .creds file, the bus's keys). vk_secret_file_read() checks the opened file as vk_key_file_read()
+ * does and reads it whole into text (size bytes, NUL-terminated; a file that does not fit is
+ * refused), its length into *len.
+ */
+vk_rc vk_file_write(const char *path, const char *text, size_t len, mode_t mode, int replace,
+                    char err[VK_ERRLEN]);
+vk_rc vk_secret_file_read(const char *path, char *text, size_t size, size_t *len,
+                          char err[VK_ERRLEN]);
+
 /* rename(from, to), then fsync() of to's directory; 0, or -1 with errno set. */
 int vk_file_rename(const char *from, const char *to);
 

@@ -199,6 +199,36 @@ static const char schema_v4[] =
     " epoch INTEGER NOT NULL,"
     " rev INTEGER NOT NULL,"
     " value TEXT NOT NULL) STRICT, WITHOUT ROWID;"
+    /* the authority's bus identities (SPEC §9, busid.h) */
+    "CREATE TABLE join_tokens ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " location_id TEXT NOT NULL REFERENCES locations(id) ON DELETE CASCADE,"
+    " verifier BLOB NOT NULL,"
+    " user_key TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " uses INTEGER NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0,"
+    " revoked_at INTEGER) STRICT;"
+    "CREATE TABLE machine_identities ("
+    " machine_id TEXT PRIMARY KEY NOT NULL,"
+    " user_key TEXT NOT NULL UNIQUE,"
+    " jwt TEXT NOT NULL,"
+    " issued_at INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE bus_revocations ("
+    " user_key TEXT PRIMARY KEY NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " machine_id TEXT,"
+    " after_rev INTEGER) STRICT;"
+    /* a machine deleted, by keyadm or replicated: its bus identity ends with it */
+    "CREATE TRIGGER machines_identity_end AFTER DELETE ON machines BEGIN"
+    " INSERT INTO bus_revocations (user_key, at) SELECT user_key, unixepoch()"
+    "  FROM machine_identities WHERE machine_id = OLD.id"
+    "  ON CONFLICT (user_key) DO UPDATE SET at = excluded.at, machine_id = NULL,"
+    "  after_rev = NULL;"
+    " DELETE FROM machine_identities WHERE machine_id = OLD.id;"
+    " END;"
     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'fleet_revision'"
     " AND EXISTS (SELECT 1 FROM meta WHERE name = 'fleet_role' AND value = 'authority');"
     "INSERT INTO sync_outbox (kind, id, rev) SELECT DISTINCT kind, id,"
@@ -1037,6 +1067,33 @@ vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *
 		*out = sqlite3_column_int64(st, 0);
 	else if (step != SQLITE_DONE)
 		rc = vk_store_error(db, what, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+vk_rc
+vk_store_query_text(sqlite3 *db, const char *what, char err[VK_ERRLEN], char **out, const char *sql,
+                    const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	vk_rc rc;
+	int step;
+
+	*out = NULL;
+	va_start(ap, types);
+	rc = prepare_bind(db, sql, types, ap, &st);
+	va_end(ap);
+	if (rc != VK_OK)
+		return vk_store_error(db, what, err);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    (*out = strdup((const char *)sqlite3_column_text(st, 0))) == NULL) {
+		vk_seterr(err, "out of memory");
+		rc = VK_ERR_NOMEM;
+	} else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		rc = vk_store_error(db, what, err);
+	}
 	sqlite3_finalize(st);
 	return rc;
 }

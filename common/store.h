@@ -15,7 +15,9 @@
  *                            the fleet's role, revision and heartbeat (fleet.h)
  *   keys.break_glass; sync_outbox, sync_published, sync_pages, sync_dirty,
  *   sync_machines (the authority); sync_held, sync_entries, sync_heads (a
- *   replica): the fleet, SPEC §8 (fleet.h, record.h, scope.h)
+ *   replica): the fleet, SPEC §8 (fleet.h, record.h, scope.h); join_tokens,
+ *   machine_identities, bus_revocations (the authority): bus identities,
+ *   SPEC §9 (busid.h); a deleted machine's identity is revoked by a trigger
  * Times are integer seconds since the epoch. Rows of keys' children go with
  * the key (ON DELETE CASCADE); resources with children or grants cannot be
  * deleted (the caller checks and says why).
@@ -148,6 +150,10 @@ vk_rc vk_store_vprepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqli
  */
 vk_rc vk_store_query_int(sqlite3 *db, const char *what, char err[VK_ERRLEN], int64_t *out,
                          const char *sql, const char *types, ...);
+
+/* The same for text: *out malloc()ed, or NULL when there is no row or it is NULL. */
+vk_rc vk_store_query_text(sqlite3 *db, const char *what, char err[VK_ERRLEN], char **out,
+                          const char *sql, const char *types, ...);
 
 /*
  * Records a successful login on key_id (time, PAM service, user, remote

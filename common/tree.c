@@ -150,6 +150,31 @@ vk_tree_rename(struct vk_txn *t, enum vk_kind k, const char *id, const char *nam
 }
 
 vk_rc
+vk_tree_move(struct vk_txn *t, const char *machine, const char *location, char err[VK_ERRLEN])
+{
+	int64_t same;
+	vk_rc rc;
+
+	if ((rc = vk_resource_exists(t->db, "machine", machine, err)) != VK_OK ||
+	    (rc = vk_resource_exists(t->db, "location", location, err)) != VK_OK ||
+	    (rc = vk_store_query_int(t->db, "cannot move", err, &same,
+	                             "SELECT count(*) FROM machines WHERE id = ?1 AND"
+	                             " location_id = ?2",
+	                             "tt", machine, location)) != VK_OK)
+		return rc;
+	if (same > 0) {
+		vk_seterr(err, "machine %s is in location %s already", machine, location);
+		return VK_ERR_CONFLICT;
+	}
+	if ((rc = vk_store_exec(t->db, "cannot move", err, NULL,
+	                        "UPDATE machines SET location_id = ?2 WHERE id = ?1", "tt", machine,
+	                        location)) != VK_OK)
+		return rc;
+	return tree_event(t, VK_KIND_MACHINE, "move", machine, err, "%s to location %s", machine,
+	                  location);
+}
+
+vk_rc
 vk_tree_delete(struct vk_txn *t, enum vk_kind k, const char *id, const char *configured,
                char err[VK_ERRLEN])
 {

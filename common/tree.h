@@ -38,6 +38,14 @@ vk_rc vk_tree_rename(struct vk_txn *t, enum vk_kind k, const char *id, const cha
                      char err[VK_ERRLEN]);
 
 /*
+ * Moves machine to location (another one, maybe of another organization);
+ * its record is published again, and the keys of its former scopes leave
+ * its replica there (SPEC §8). Its bus identity is the caller's (identity.h).
+ */
+vk_rc vk_tree_move(struct vk_txn *t, const char *machine, const char *location,
+                   char err[VK_ERRLEN]);
+
+/*
  * Deletes a resource; VK_ERR_CONFLICT when it has children or grants, or
  * is this host's machine: `configured` ([machine] id, or NULL) or the one
  * the store records.
