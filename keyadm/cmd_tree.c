@@ -3,10 +3,12 @@
  */
 #include "autoconfig.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "identity.h"
 #include "keyadm.h"
 #include "token.h"
 #include "tree.h"
@@ -103,6 +105,56 @@ do_rename(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 	reported_verb = "Renamed";
 	snprintf(made_id, sizeof made_id, "%s", ctx->args.val[k->id_opt]);
 	return vk_tree_rename(t, k->kind, made_id, ctx->args.val[O_NAME], err);
+}
+
+/* machines move: the bus keys, when the machine has a bus identity to issue again */
+static struct vk_bus_keys *move_keys;
+static char move_user[VK_NKEY_PUBLIC_LEN + 1];
+
+static vk_rc
+do_move(struct ka_ctx *ctx, struct vk_txn *t, char *err)
+{
+	vk_rc rc;
+
+	reported_verb = "Moved";
+	snprintf(made_id, sizeof made_id, "%s", ctx->args.val[O_MACHINE_ID]);
+	if ((rc = vk_tree_move(t, made_id, ctx->args.val[O_LOCATION_ID], err)) != VK_OK ||
+	    move_keys == NULL)
+		return rc;
+	return vk_identity_issue(t, move_keys, ctx->cfg.sync.bucket, made_id, move_user, NULL, err);
+}
+
+static int
+machines_move(struct ka_ctx *ctx)
+{
+	sqlite3_stmt *st;
+	char err[VK_ERRLEN];
+	int status;
+	vk_rc rc;
+
+	if (ka_require(ctx, O_MACHINE_ID) || ka_id(ctx, O_MACHINE_ID) ||
+	    ka_require(ctx, O_LOCATION_ID) || ka_id(ctx, O_LOCATION_ID))
+		return KA_USAGE;
+	if ((status = ka_open(ctx, VK_OPEN_ADMIN)) != KA_OK)
+		return status;
+	move_user[0] = '\0';
+	move_keys = NULL;
+	if ((rc = vk_store_prepare(ctx->db, "cannot read the machine", err, &st,
+	                           "SELECT user_key FROM machine_identities WHERE machine_id = ?1",
+	                           "t", ctx->args.val[O_MACHINE_ID])) != VK_OK)
+		return ka_fail(rc, err);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(move_user, sizeof move_user, "%s",
+		         (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	/* a machine that joined: its JWT names its scopes, so it is issued again */
+	if (move_user[0] != '\0' && (move_keys = ka_bus_keys_load(ctx)) == NULL)
+		return KA_FAIL;
+	status = ka_write(ctx, do_move, report_object);
+	if (move_keys != NULL)
+		sodium_free(move_keys);
+	move_keys = NULL;
+	return status;
 }
 
 static int
@@ -344,6 +396,9 @@ const struct ka_command ka_tree_commands[] = {
      "List machines (this host's location by default; --all for every one)."},
     {"machines", "rename", tree_rename, OPT(O_MACHINE_ID) | OPT(O_NAME),
      "--machine-id ID --name NAME", "Rename a machine."},
+    {"machines", "move", machines_move, OPT(O_MACHINE_ID) | OPT(O_LOCATION_ID),
+     "--machine-id ID --location-id ID",
+     "Move a machine to another location; a joined machine's bus identity follows."},
     {"machines", "delete", tree_delete, OPT(O_MACHINE_ID), "--machine-id ID",
      "Delete a machine with no grants that is not this host's."},
     {NULL, NULL, NULL, 0, NULL, NULL},

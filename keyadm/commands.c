@@ -10,8 +10,13 @@
 #include "keyadm.h"
 
 const struct ka_command *const ka_command_tables[] = {
-    ka_tree_commands, ka_key_commands,       ka_check_commands,
-    ka_sync_commands, ka_authority_commands, NULL,
+    ka_tree_commands,
+    ka_key_commands,
+    ka_check_commands,
+    ka_sync_commands,
+    ka_authority_commands,
+    ka_bus_commands,
+    NULL,
 };
 
 const struct ka_command *
@@ -25,11 +30,11 @@ ka_find_command(int argc, char **argv, int *consumed)
 			if (argc < 1 || strcmp(argv[0], c->noun) != 0)
 				continue;
 			if (c->verb != NULL) {
-				/* "api-key create" spans two words */
-				if (argc >= 3 && strcmp(argv[1], "api-key") == 0)
-					snprintf(verb, sizeof verb, "api-key %s", argv[2]),
+				/* a verb of two words: "api-key create", "join-tokens list" */
+				if (strchr(c->verb, ' ') != NULL && argc >= 3)
+					snprintf(verb, sizeof verb, "%s %s", argv[1], argv[2]),
 					    words = 3;
-				else if (argc >= 2)
+				else if (strchr(c->verb, ' ') == NULL && argc >= 2)
 					snprintf(verb, sizeof verb, "%s", argv[1]), words = 2;
 				else
 					continue;

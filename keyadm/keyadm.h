@@ -66,6 +66,9 @@ enum ka_opt {
 	O_EPOCH,
 	O_CERTIFICATE,
 	O_PUBLIC_KEY,
+	O_TTL,
+	O_USES,
+	O_ID,
 	O_COUNT,
 };
 
@@ -172,6 +175,11 @@ extern const struct ka_command ka_key_commands[];
 extern const struct ka_command ka_check_commands[];
 extern const struct ka_command ka_sync_commands[];
 extern const struct ka_command ka_authority_commands[];
+extern const struct ka_command ka_bus_commands[];
+
+/* cmd_bus.c: the bus keys of [sync] account_key (sodium_malloc()ed), or NULL after saying why. */
+struct vk_bus_keys;
+struct vk_bus_keys *ka_bus_keys_load(struct ka_ctx *ctx);
 
 /* commands.c */
 /* Every command table, NULL-terminated: dispatch, --help and --complete read these. */
