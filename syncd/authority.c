@@ -72,6 +72,7 @@ struct authority {
 	int64_t retry_ms, next_try_ms; /* after the bus refused: wait longer each time */
 	int64_t live_rev;              /* records up to here went to the live subjects already */
 	long published;
+	struct sd_admit admit; /* join requests, and the machines' account (admit.c) */
 };
 
 static int64_t
@@ -630,6 +631,10 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED && !a.lost &&
 		    sd_now_ms() >= a.next_hb_ms)
 			(void)heartbeat(&a);
+		/* joins and revocations, by the authority that holds the lease only */
+		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED && !a.lost &&
+		    (a.sig.epoch == 0 || a.leased) && !once)
+			sd_admit_poll(&a.admit, a.db, a.bus.nc, a.sig.sk, cfg);
 		if (once && sd_now_ms() > deadline) {
 			sd_log(LOG_ERR, "--once: the bus did not take everything in %d s",
 			       ONCE_DEADLINE / 1000);
@@ -641,6 +646,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 			catch_up = 1;
 	}
 out:
+	sd_admit_close(&a.admit);
 	sd_bus_close(&a.bus);
 	vk_signer_free(&a.sig);
 	sqlite3_close(a.db);

@@ -251,6 +251,10 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		struct sd_item it;
 		natsMsg *msg;
 
+		if (m.reconnect) { /* identity.c: a new connection reads the new credentials */
+			status = SD_RECONNECT;
+			break;
+		}
 		if (now >= m.next_resync_ms || now - m.last_hb_ms > silent) {
 			if (now - m.last_hb_ms > silent && !m.waiting_first_hb)
 				sd_log(LOG_WARNING,

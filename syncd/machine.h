@@ -58,7 +58,17 @@ struct machine {
 	long applied;
 	char error[256]; /* what the replica lacks, for sync status and the acknowledgement */
 	char acked_error[256];
+	int reconnect; /* its bus identity changed: connect again, with the new credentials */
 };
+
+/* ---- identity.c ---------------------------------------------------------------- */
+
+/*
+ * After this machine's own record (json, len bytes) was applied: when it
+ * carries a JWT other than the one in [sync] credentials, the file gets it
+ * (with the seed it holds) and m->reconnect is set.
+ */
+void sd_identity_take(struct machine *m, const char *json, size_t len);
 
 /* ---- replica.c ---------------------------------------------------------------- */
 

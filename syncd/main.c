@@ -2,6 +2,7 @@
  * main.c - viamkey-syncd: the fleet's daemon (SPEC §8, viamkey-syncd(8)).
  *
  *   viamkey-syncd [--config FILE] [--once] [--verbose]
+ *   viamkey-syncd join ...   (join.c: a new host joins the fleet)
  *
  * On the authority (the store keyadm authority init made one) it
  * publishes; on a machine ([machine] id and [sync] authority_key set) it
@@ -44,7 +45,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "Usage: viamkey-syncd [--config FILE] [--once] [--verbose]\n\n"
+	        "Usage: viamkey-syncd [--config FILE] [--once] [--verbose]\n"
+	        "       viamkey-syncd join --token-file FILE [--name NAME] ... (join --help)\n\n"
 	        "The viamkey fleet's daemon: on the authority it publishes the store's\n"
 	        "changes to the bus; on a machine it follows them into the replica.\n"
 	        "  --config FILE  config file (default %s, or $VIAMKEY_CONFIG)\n"
@@ -84,6 +86,15 @@ main(int argc, char **argv)
 	char err[VK_ERRLEN];
 	int c, once = 0, verbose = 0, status;
 
+	if (argc > 1 && strcmp(argv[1], "join") == 0) {
+		openlog("viamkey-syncd", LOG_PID, LOG_DAEMON);
+		if (sodium_init() < 0) {
+			sd_log(LOG_ERR, "cannot initialise libsodium");
+			return 1;
+		}
+		signal(SIGPIPE, SIG_IGN);
+		return sd_join(argc - 1, argv + 1);
+	}
 	if (config == NULL || *config == '\0')
 		config = VK_DEFAULT_CONFIG;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -142,7 +153,9 @@ main(int argc, char **argv)
 		status = sd_standby(&cfg, cfg.store_path, once);
 		break;
 	default:
-		status = sd_machine(&cfg, cfg.store_path, once);
+		while ((status = sd_machine(&cfg, cfg.store_path, once)) == SD_RECONNECT &&
+		       !sd_stop)
+			;
 	}
 	/* stopped by SIGTERM or SIGINT, as systemctl stop does: a clean end */
 	if (sd_stop && !once)

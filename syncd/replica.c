@@ -315,6 +315,9 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 		m->applied++;
 		sd_log(LOG_DEBUG, "applied %s %s revision %lld from %s", r.kind, r.id,
 		       (long long)r.rev, entry);
+		/* this machine's own record: the bus identity it carries (identity.c) */
+		if (!m->full && strcmp(r.kind, "machine") == 0 && strcmp(r.id, m->id) == 0)
+			sd_identity_take(m, json, json_len);
 		break;
 	case VK_APPLIED_HEARTBEAT:
 		*hb = r.rev;

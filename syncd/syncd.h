@@ -204,9 +204,37 @@ void sd_lease_holder(const char *host, const unsigned char *pk, char *out, size_
 int sd_lease_take(struct sd_bus *b, const unsigned char *sk, struct sd_lease *l, const char *holder,
                   int64_t epoch, int64_t until, char *err, size_t errlen);
 
-/* The two jobs; each returns the exit status. `once`: one full pass, then exit. */
+/*
+ * The authority's side of the bus's identities (admit.c): join requests
+ * answered, and the MACHINES account's JWT kept on the bus as the store
+ * says, once keyadm bus init made them. Polled by the authority's loop;
+ * nothing to do for a bus set up by hand.
+ */
+struct vk_bus_keys;
+struct sd_admit {
+	natsSubscription *sub;    /* vkjoin.<bucket>, read on the main thread */
+	struct vk_bus_keys *keys; /* [sync] account_key, sodium_malloc()ed, once loaded */
+	int64_t next_look_ms;     /* when to look at the revocations (and for the keys) again */
+	int said;                 /* why the keys cannot be loaded, logged once */
+};
+void sd_admit_poll(struct sd_admit *ad, sqlite3 *db, natsConnection *nc, const unsigned char *sk,
+                   const struct vk_config *cfg);
+void sd_admit_close(struct sd_admit *ad);
+
+/*
+ * The two jobs; each returns the exit status. `once`: one full pass, then
+ * exit. A machine returns SD_RECONNECT when its bus identity changed: it
+ * is to be run again, and connects with the new credentials.
+ */
+#define SD_RECONNECT 100
 int sd_authority(const struct vk_config *cfg, const char *store, int once);
 int sd_machine(const struct vk_config *cfg, const char *store, int once);
+
+/*
+ * `viamkey-syncd join` (join.c): a new host joins the fleet with a join
+ * token; argv from its own name on. The exit status.
+ */
+int sd_join(int argc, char **argv);
 /* A standby (standby.c): follows everything; promoted, it runs sd_authority() on. */
 int sd_standby(const struct vk_config *cfg, const char *store, int once);
 
