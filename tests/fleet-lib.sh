@@ -21,6 +21,7 @@
 #   f_bus_start              configure (f_bus_conf) and start n1..n3, wait until healthy
 #   f_node_kill N / f_node_start N / f_bus_stop / f_bus_restart
 #   f_machines M...          each machine's config from keyadm machines config
+#   f_join M LOC ORG [TOKEN] M joins with a join token (viamkey-syncd join), F_OPERATOR
 #   f_syncd_start WHO [ARGS] / f_syncd_stop WHO / f_syncd_kill WHO
 #                            WHO: authority or a machine; logs in $WORK/WHO/syncd.log
 #   f_login M USER TOKEN     a real PAM login through M's replica (pam_login)
@@ -243,7 +244,11 @@ f_bus_conf() {
 			echo "FAIL: nats-cluster-n$f_n.conf: an address or directory was not replaced"
 			exit 99
 		fi
+		# operator mode: the nodes include what keyadm bus init wrote instead
+		[ -z "${F_OPERATOR:-}" ] ||
+			sed -i 's|^include "viamkey-accounts.conf"|include "bus.conf"|' "$WORK/nats/n$f_n.conf"
 	done
+	[ -z "${F_OPERATOR:-}" ] || return 0
 	[ -f "$WORK/nats/authority.password" ] || f_random >"$WORK/nats/authority.password"
 	[ -f "$WORK/nats/system.password" ] || f_random >"$WORK/nats/system.password"
 	# the machine block, once per machine
@@ -265,7 +270,10 @@ f_bus_conf() {
 
 # f_node_start N: starts node N (its config already written).
 f_node_start() {
-	nats-server -c "$WORK/nats/n$1.conf" >>"$WORK/nats/n$1.log" 2>&1 &
+	# each in a directory of its own: an operator-mode bus keeps account JWTs there
+	mkdir -p "$WORK/nats/run-n$1"
+	(cd "$WORK/nats/run-n$1" && exec nats-server -c "$WORK/nats/n$1.conf") \
+		>>"$WORK/nats/n$1.log" 2>&1 &
 	eval "NODE$1=\$!"
 	f_track "nats-n$1" "$!"
 }
@@ -398,19 +406,56 @@ f_standby() {
 		{ echo "FAIL: keyadm authority init --standby on $1"; exit 99; }
 }
 
-# f_authority_conf DIR SERVERS: an authority's config in DIR.
+# f_authority_conf DIR SERVERS: an authority's config in DIR; with F_OPERATOR
+# set, for a bus that keyadm bus init makes (credentials beside it).
 f_authority_conf() {
 	cat >"$1/viamkey.conf" <<-EOF
 	[store]
 	path = $1/store/keys.db
 	[sync]
 	servers = $2
-	user = authority
-	password_file = $WORK/nats/authority.password
 	signing_key = $1/signing.key
 	heartbeat_interval = 1s
 	replicas = 3
 	EOF
+	if [ -n "${F_OPERATOR:-}" ]; then
+		cat >>"$1/viamkey.conf" <<-EOF
+		credentials = $1/nats.creds
+		account_key = $1/bus.nk
+		system_credentials = $1/system.creds
+		EOF
+	else
+		cat >>"$1/viamkey.conf" <<-EOF
+		user = authority
+		password_file = $WORK/nats/authority.password
+		EOF
+	fi
+}
+
+# f_join M LOC ORG [TOKEN_FILE]: machine M joins location LOC (of ORG) as a
+# new host would, with a one-use join token made for it (or TOKEN_FILE):
+# viamkey-syncd join writes $WORK/M/viamkey.conf and its credentials and
+# brings the replica in step. M is then in $WORK/machines, with a PAM
+# service, as f_machines makes them. 1 when the join failed
+# ($WORK/M/join.err says why).
+f_join() {
+	mkdir -p "$WORK/$1/store"
+	f_tok=${4:-$WORK/$1/token}
+	if [ -z "${4:-}" ]; then
+		ka machines join-token --location-id "$2" >"$f_tok" 2>"$WORK/$1/join.err" || return 1
+	fi
+	"$SYNCD" join --token-file "$f_tok" --name "$1" --config "$WORK/$1/viamkey.conf" \
+		--db "$WORK/$1/store/keys.db" >"$WORK/$1/join.out" 2>"$WORK/$1/join.err" </dev/null ||
+		return 1
+	echo "$1 $(cat "$WORK/$1/join.out") $2 $3" >>"$WORK/machines"
+	cat >>"$WORK/$1/viamkey.conf" <<-EOF
+	heartbeat_interval = 1s
+	[pam]
+	role = operator
+	fail_delay_ms = 0
+	EOF
+	mkdir -p "$WORK/$1/pam.d"
+	pam_service "$WORK/$1/pam.d/viamkey-test" "$WORK/$1/viamkey.conf"
 }
 
 # f_servers: the authority's config names the bus's ports (known once started).

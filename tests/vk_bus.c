@@ -2,7 +2,7 @@
  * vk_bus - the fleet tests' hands on the bus: raw Key-Value values, and
  * what a bus user may and may not do.
  *
- *   vk_bus [--user U --password-file F] [--inbox PREFIX] SERVERS COMMAND ARGS...
+ *   vk_bus [--user U --password-file F | --creds FILE] [--inbox PREFIX] SERVERS COMMAND ARGS...
  *
  *   get BUCKET ENTRY          prints the entry's latest value, byte for byte
  *                             (exit 1 when it has none)
@@ -78,7 +78,7 @@ was_denied(const char *subject)
 static int
 usage(void)
 {
-	fputs("usage: vk_bus [--user U --password-file F] [--inbox PREFIX] SERVERS"
+	fputs("usage: vk_bus [--user U --password-file F | --creds FILE] [--inbox PREFIX] SERVERS"
 	      " get|put BUCKET ENTRY | request SUBJECT [BODY]"
 	      " | publish SUBJECT BODY [REPLY [NAME:VALUE...]] | listen UNTIL SUBJECT...\n",
 	      stderr);
@@ -250,7 +250,8 @@ out:
 int
 main(int argc, char **argv)
 {
-	const char *servers[MAX_SERVERS], *user = NULL, *password_file = NULL, *inbox = NULL;
+	const char *servers[MAX_SERVERS], *user = NULL, *password_file = NULL, *inbox = NULL,
+	                                  *creds = NULL;
 	char *list, password[PASSWORD_MAX] = "";
 	natsConnection *nc = NULL;
 	natsOptions *o = NULL;
@@ -264,6 +265,8 @@ main(int argc, char **argv)
 			password_file = argv[i + 1];
 		else if (strcmp(argv[i], "--inbox") == 0)
 			inbox = argv[i + 1];
+		else if (strcmp(argv[i], "--creds") == 0)
+			creds = argv[i + 1];
 		else
 			return usage();
 		i += 2;
@@ -287,6 +290,7 @@ main(int argc, char **argv)
 	if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetServers(o, servers, n) != NATS_OK ||
 	    natsOptions_SetErrorHandler(o, on_error, NULL) != NATS_OK ||
 	    (user != NULL && natsOptions_SetUserInfo(o, user, password) != NATS_OK) ||
+	    (creds != NULL && natsOptions_SetUserCredentialsFromFiles(o, creds, NULL) != NATS_OK) ||
 	    (inbox != NULL && natsOptions_SetCustomInboxPrefix(o, inbox) != NATS_OK))
 		return 1;
 	if ((s = natsConnection_Connect(&nc, o)) != NATS_OK) {
