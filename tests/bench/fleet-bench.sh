@@ -51,6 +51,7 @@ ROUNDS=${VK_FLEET_ROUNDS:-10}
 KILLS=${VK_FLEET_KILLS:-5}
 PROMOTED=${VK_FLEET_PROMOTED_CHANGES:-5}
 TIMEOUT_MS=${VK_FLEET_TIMEOUT_MS:-120000}
+SETTLE_MS=${VK_FLEET_SETTLE_MS:-600000}
 OUT=$bdir/results
 W=$OUT/fleet-work
 for f in "$KEYADM" "$SYNCD" "$FLEETWAIT" "$FLEETWATCH" "$FLOOR" "$STAMP"; do
@@ -240,9 +241,9 @@ standby_start() {
 	SB=$1
 }
 
-# until_applied SINCE_NS: "PUBLISHED APPLIED", the milliseconds from SINCE_NS until the
-# current revision was durable on the bus and until every machine acknowledged it
-until_applied() { "$FLEETWAIT" "$(adb)" "$(revision)" "$1" "$TIMEOUT_MS"; }
+# until_applied SINCE_NS [TIMEOUT_MS]: "PUBLISHED APPLIED", the milliseconds from SINCE_NS
+# until the current revision was durable on the bus and until every machine acknowledged it
+until_applied() { "$FLEETWAIT" "$(adb)" "$(revision)" "$1" "${2:-$TIMEOUT_MS}"; }
 
 # watch_start name|disabled VALUE: fleetwatch on every replica, once it watches them all
 watch_start() {
@@ -358,7 +359,7 @@ for N in $SIZES; do
 	started=$N
 	t=$(date +%s%N)
 	ka sync republish >/dev/null # a new heartbeat revision for every machine to reach
-	until_applied "$t" >"$W/settle" || { say "N=$N: the machines did not settle: $(cat "$W/settle")"; exit 1; }
+	until_applied "$t" "$SETTLE_MS" >"$W/settle" || { say "N=$N: the machines did not settle: $(cat "$W/settle")"; exit 1; }
 	say "N=$N: every machine in step, $(cut -d' ' -f2 "$W/settle") ms after the last start"
 
 	say "N=$N: the floor, $ROUNDS rounds"
