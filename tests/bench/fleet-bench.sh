@@ -8,9 +8,9 @@
 #    message and committing one durable SQLite transaction, over
 #    VK_FLEET_ROUNDS (10) rounds (tests/bench/floor); every time below is
 #    also given as a multiple of this floor's p99;
-#  - from keyadm's exit on the authority until every machine has applied a
-#    new organization key (usable everywhere), and until a revocation of it
-#    is in force everywhere: p50, p99 and max over VK_FLEET_CHANGES (25)
+#  - from keyadm's exit on the authority (tests/bench/stamp) until every
+#    machine has applied a new organization key (usable everywhere), and
+#    until a revocation of it is in force everywhere: p50, p99 and max over VK_FLEET_CHANGES (25)
 #    changes each, from the machines' acknowledgements in the authority's
 #    store; and for each of these changes, until it was durable on the bus
 #    (its outbox row gone: JetStream acknowledged it) (tests/bench/fleetwait);
@@ -32,6 +32,8 @@
 # and once (with the last N's authority): how many changes per second the
 # authority publishes, and how long a new machine takes to sync a scope of
 # 10,000 and of 100,000 keys (viamkey-syncd --once, from an empty replica).
+# The machines get VK_FLEET_SETTLE_MS (600000) to be in step after they
+# start, a change VK_FLEET_TIMEOUT_MS (120000).
 # Writes results/fleet.md, results/fleet.csv and results/fleet-summary.txt
 # here; docs/BENCHMARKS.md discusses them. Everything it starts, it stops.
 set -eu
