@@ -2,71 +2,111 @@
 # fleet-bench.sh - `make bench-fleet`: the fleet on this one host, with N
 # machine daemons as real processes (VK_FLEET_SIZES, default "100 1000";
 # empty: none, only the publication rate and first syncs below)
-# beside a three-node nats-server cluster and the authority, all on
-# 127.0.0.1. For each N it measures:
-#  - from keyadm's exit on the authority until every machine has applied a
-#    new organization key (usable everywhere), and until a revocation of it
-#    is in force everywhere: p50, p99 and max over VK_FLEET_CHANGES (10)
+# beside a three-node nats-server cluster, an authority certified by a root
+# key and a standby, all on 127.0.0.1. For each N it measures:
+#  - the floor: N processes on the same bus, each receiving one plain NATS
+#    message and committing one durable SQLite transaction, over
+#    VK_FLEET_ROUNDS (10) rounds (tests/bench/floor); every time below is
+#    also given as a multiple of this floor's p99;
+#  - from keyadm's exit on the authority (tests/bench/stamp) until every
+#    machine has applied a new organization key (usable everywhere), and
+#    until a revocation of it is in force everywhere: p50, p99 and max over VK_FLEET_CHANGES (25)
 #    changes each, from the machines' acknowledgements in the authority's
-#    store (tests/bench/fleetwait);
-#  - the same while one of the three bus nodes is killed (SIGKILL);
+#    store; and for each of these changes, until it was durable on the bus
+#    (its outbox row gone: JetStream acknowledged it) (tests/bench/fleetwait);
+#  - VK_FLEET_KILLS (5) times: the node leading the bucket's stream killed
+#    (SIGKILL), the first change after it and the one after that, until in
+#    force in every machine's replica (tests/bench/fleetwatch), until every
+#    machine acknowledged it, and until durable on the bus; the node
+#    restarted and the cluster healthy again before the next kill. Then,
+#    with no republish, that no change was lost: every machine acknowledges
+#    the last revision and holds every key as the authority does;
 #  - a machine daemon's memory (resident, and private) and its CPU when
 #    idle, over a minute, sampled on 20 daemons;
-# and once (with the smallest N): how many changes per second the
+#  - the authority's daemon killed (SIGKILL) and the standby promoted
+#    (keyadm authority promote --force): how long promote takes, and then
+#    VK_FLEET_PROMOTED_CHANGES (5) changes of each kind on the promoted
+#    standby, timed as above, the first also from promote's return; the
+#    same checks that nothing was lost. The next N gets a new standby,
+#    certified for the next epoch;
+# and once (with the last N's authority): how many changes per second the
 # authority publishes, and how long a new machine takes to sync a scope of
 # 10,000 and of 100,000 keys (viamkey-syncd --once, from an empty replica).
-# Writes results/fleet.md and results/fleet.csv here; docs/BENCHMARKS.md
-# discusses them. Everything it starts, it stops.
+# The machines get VK_FLEET_SETTLE_MS (600000) to be in step after they
+# start, a change VK_FLEET_TIMEOUT_MS (120000).
+# Writes results/fleet.md, results/fleet.csv and results/fleet-summary.txt
+# here; docs/BENCHMARKS.md discusses them. Everything it starts, it stops.
 set -eu
 LC_ALL=C
 export LC_ALL
-srcdir=$(cd "$(dirname "$0")" && pwd)
 top_builddir=${top_builddir:-$(cd ../.. && pwd)}
 bdir=$(pwd)
 KEYADM=$top_builddir/keyadm/keyadm
 SYNCD=$top_builddir/syncd/viamkey-syncd
 FLEETWAIT=$bdir/fleetwait
+FLEETWATCH=$bdir/fleetwatch
+FLOOR=$bdir/floor
+STAMP=$bdir/stamp
 SIZES=${VK_FLEET_SIZES-100 1000}
-CHANGES=${VK_FLEET_CHANGES:-10}
+CHANGES=${VK_FLEET_CHANGES:-25}
+ROUNDS=${VK_FLEET_ROUNDS:-10}
+KILLS=${VK_FLEET_KILLS:-5}
+PROMOTED=${VK_FLEET_PROMOTED_CHANGES:-5}
+TIMEOUT_MS=${VK_FLEET_TIMEOUT_MS:-120000}
+SETTLE_MS=${VK_FLEET_SETTLE_MS:-600000}
 OUT=$bdir/results
 W=$OUT/fleet-work
-for f in "$KEYADM" "$SYNCD" "$FLEETWAIT"; do
+for f in "$KEYADM" "$SYNCD" "$FLEETWAIT" "$FLEETWATCH" "$FLOOR" "$STAMP"; do
 	[ -x "$f" ] || { echo "bench-fleet: build first ($f is missing)" >&2; exit 1; }
 done
-command -v nats-server >/dev/null || { echo "bench-fleet: nats-server is missing" >&2; exit 1; }
+for tool in nats-server sqlite3 jq curl ss; do
+	command -v "$tool" >/dev/null || { echo "bench-fleet: $tool is missing" >&2; exit 1; }
+done
 [ "$(id -u)" -eq 0 ] && ulimit -n 65536 2>/dev/null || :
 
 umask 077
 rm -rf "$W"
 mkdir -p "$W" "$OUT"
+# what runs: the machine daemons in $pids; the nodes, the authority's and the
+# standby's daemons, a watch and the floor by their own variables, each
+# emptied once that process was waited for (its PID may be reused after)
 pids=
-nats_pids=
+node_1='' node_2='' node_3=''
+auth_pid='' sb_pid='' watch_pid='' floor_pid=''
 cleanup() {
-	for p in $pids $nats_pids; do kill "$p" 2>/dev/null || :; done
-	for p in $pids $nats_pids; do wait "$p" 2>/dev/null || :; done
+	for p in $floor_pid $watch_pid $pids $auth_pid $sb_pid $node_1 $node_2 $node_3; do
+		kill "$p" 2>/dev/null || :
+	done
+	for p in $floor_pid $watch_pid $pids $auth_pid $sb_pid $node_1 $node_2 $node_3; do
+		wait "$p" 2>/dev/null || :
+	done
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 say() { printf '%s\n' "bench-fleet: $*" >&2; }
 csv=$OUT/fleet.csv
-echo "n,case,count,p50_ms,p99_ms,max_ms" >"$csv"
+echo "n,case,count,p50_ms,p99_ms,max_ms,p50_x_floor,p99_x_floor" >"$csv"
 md=$OUT/fleet.md
 : >"$md"
+summary=$OUT/fleet-summary.txt
+: >"$summary"
 
 port_free() { [ -z "$(ss -Hltn "( sport = :$1 )")" ]; }
+ports_free() {
+	for o in 0 1 2 10 11 12 20 21 22; do port_free $(($1 + o)) || return 1; done
+}
 base=$((30000 + $$ % 10000))
-while ! port_free "$base" || ! port_free $((base + 1)) || ! port_free $((base + 2)) ||
-	! port_free $((base + 10)) || ! port_free $((base + 11)) || ! port_free $((base + 12)); do
-	base=$((base + 13))
-done
+while ! ports_free "$base"; do base=$((base + 23)); done
 SERVERS="nats://127.0.0.1:$base, nats://127.0.0.1:$((base + 1)), nats://127.0.0.1:$((base + 2))"
 printf 'bench\n' >"$W/password"
 
+# node_start N: node N's config (client, cluster and monitoring ports) and the node
 node_start() {
 	n=$1
 	cat >"$W/nats-$n.conf" <<-EOF
 	server_name: n$n
 	listen: 127.0.0.1:$((base + n - 1))
+	http: 127.0.0.1:$((base + 20 + n - 1))
 	max_connections: 20000
 	jetstream { store_dir: "$W/nats-$n", max_memory_store: 1GB, max_file_store: 20GB }
 	cluster {
@@ -82,93 +122,225 @@ node_start() {
 	EOF
 	nats-server -c "$W/nats-$n.conf" >>"$W/nats-$n.log" 2>&1 &
 	eval "node_$n=$!"
-	nats_pids="$nats_pids $!"
+}
+
+# node_kill N: SIGKILL to node N
+node_kill() {
+	eval "p=\$node_$1"
+	kill -9 "$p" 2>/dev/null || :
+	wait "$p" 2>/dev/null || :
+	eval "node_$1="
+}
+
+# jsz N: node N's JetStream report of the bucket's stream (JSON, empty when it has none)
+jsz() {
+	curl -fsS -m 2 "http://127.0.0.1:$((base + 20 + $1 - 1))/jsz?accounts=true&streams=true" 2>/dev/null |
+		jq -c '.account_details[]?.stream_detail[]? | select(.name == "KV_viamkey")' 2>/dev/null | head -n 1
+}
+
+# stream_leader: the node (1-3) leading the bucket's stream
+stream_leader() {
+	for n in 1 2 3; do
+		eval "p=\$node_$n"
+		[ -n "$p" ] || continue
+		l=$(jsz "$n" | jq -r '.cluster.leader // empty')
+		case $l in n[123]) echo "${l#n}"; return 0 ;; esac
+	done
+	return 1
+}
+
+# nodes_healthy: every node answers /healthz with ok (JetStream current with
+# its meta leader and every stream)
+nodes_healthy() {
+	for n in 1 2 3; do
+		curl -fsS -m 2 "http://127.0.0.1:$((base + 20 + n - 1))/healthz" 2>/dev/null | grep -q '"ok"' ||
+			return 1
+	done
+}
+
+# healthy: so, and the bucket's stream has a leader and two current replicas
+healthy() {
+	nodes_healthy || return 1
+	l=$(stream_leader) || return 1
+	[ "$(jsz "$l" | jq '[.cluster.replicas[]? | select(.current and (.offline | not))] | length')" = 2 ]
+}
+
+# until_true SECS CMD...: runs CMD every 0.2 s until it succeeds; 1 after SECS
+until_true() {
+	u_end=$(($(date +%s) + $1))
+	shift
+	while ! "$@"; do
+		[ "$(date +%s)" -lt "$u_end" ] || return 1
+		sleep 0.2
+	done
 }
 
 # pctl FILE P: the P-th percentile (nearest rank) of the numbers in FILE
 pctl() { sort -n "$1" | awk -v p="$2" '{v[NR] = $1} END {i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i]}'; }
 
-# record N CASE FILE: a line of the CSV and of the table
+# ratio MS: MS as a multiple of this N's floor (its p99)
+ratio() { awk -v a="$1" -v f="$FLOOR_P99" 'BEGIN {printf "%.2f", a / f}'; }
+
+# record N CASE FILE: a line of the CSV, of the table and of the summary, from
+# the numbers in FILE; a line that is not a number (a timeout) is counted apart
 record() {
-	c=$(wc -l <"$3")
-	p50=$(pctl "$3" 50)
-	p99=$(pctl "$3" 99)
-	max=$(sort -n "$3" | tail -n 1)
-	echo "$1,$2,$c,$p50,$p99,$max" >>"$csv"
-	printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$c" "$p50" "$p99" "$max" >>"$md"
-	say "N=$1 $2: p50 $p50 ms, p99 $p99 ms, max $max ms over $c"
+	grep -E '^-?[0-9.]+$' "$3" >"$3.n" || :
+	c=$(wc -l <"$3.n")
+	bad=$(($(wc -l <"$3") - c))
+	if [ "$c" -eq 0 ]; then
+		echo "$1,$2,0,,,,," >>"$csv"
+		printf '| %s | %s | 0 (%s timed out) | | | | | |\n' "$1" "$2" "$bad" >>"$md"
+		echo "N=$1 $2: all $bad timed out" | tee -a "$summary" >&2
+		return 0
+	fi
+	p50=$(pctl "$3.n" 50)
+	p99=$(pctl "$3.n" 99)
+	max=$(sort -n "$3.n" | tail -n 1)
+	x50=$(ratio "$p50")
+	x99=$(ratio "$p99")
+	n_shown=$c
+	[ "$bad" -eq 0 ] || n_shown="$c (and $bad timed out)"
+	echo "$1,$2,$c,$p50,$p99,$max,$x50,$x99" >>"$csv"
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$n_shown" "$p50" "$p99" "$max" \
+		"$x50" "$x99" >>"$md"
+	echo "N=$1 $2: p50 $p50 ms, p99 $p99 ms (${x99}x floor), max $max ms over $n_shown" |
+		tee -a "$summary" >&2
 }
 
-ka() { "$KEYADM" --config "$W/authority.conf" "$@"; }
-revision() { sqlite3 "$W/authority/keys.db" "SELECT value FROM meta WHERE name = 'fleet_revision'"; }
+# The fleet's authority is $AUTH: its config $W/$AUTH.conf, its store $W/$AUTH/keys.db.
+ka() { "$KEYADM" --config "$W/$AUTH.conf" "$@"; }
+# kat ARGS...: ka, and the time it exited in $T (stamp)
+kat() {
+	"$STAMP" "$W/exited" "$KEYADM" --config "$W/$AUTH.conf" "$@"
+	T=$(cat "$W/exited")
+}
+adb() { echo "$W/$AUTH/keys.db"; }
+revision() { sqlite3 "$(adb)" "SELECT value FROM meta WHERE name = 'fleet_revision'"; }
 
-# until_applied SINCE_NS: milliseconds until every machine has applied the current revision
-until_applied() { "$FLEETWAIT" "$W/authority/keys.db" "$(revision)" "$1" "${VK_FLEET_TIMEOUT_MS:-120000}"; }
-
-outbox() { sqlite3 "$W/authority/keys.db" 'SELECT count(*) FROM sync_outbox'; }
-
-# Inserts COUNT keys granted on location LOC straight into the authority's store, with
-# random verifiers (publication and sync cost the same), then enqueues them for publication.
-bulk_keys() {
-	sqlite3 "$W/authority/keys.db" <<-EOF
-	.timeout 30000
-	BEGIN IMMEDIATE;
-	CREATE TEMP TABLE ids AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
-	 SELECT lower(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-8'
-	  || substr(h, 18, 3) || '-' || substr(h, 21, 12)) AS id FROM (SELECT hex(randomblob(16)) AS h FROM n);
-	INSERT INTO keys (id, name, created_at, created_by) SELECT id, 'bulk', 1700000000, 'bench' FROM ids;
-	INSERT INTO key_users (key_id, user) SELECT id, 'alice' FROM ids;
-	INSERT INTO grants (key_id, resource_type, resource_id, role) SELECT id, 'location', '$2', 'viewer' FROM ids;
-	INSERT INTO secrets (key_id, alg, salt, verifier, created_at)
-	 SELECT id, 'b2k256-v1', randomblob(32), randomblob(32), 1700000000 FROM ids;
-	COMMIT;
+# authority_conf NAME: the config of an authority or standby NAME
+authority_conf() {
+	cat >"$W/$1.conf" <<-EOF
+	[store]
+	path = $W/$1/keys.db
+	[sync]
+	servers = $SERVERS
+	user = viamkey
+	password_file = $W/password
+	signing_key = $W/$1.key
+	heartbeat_interval = 10s
 	EOF
-	ka sync republish >/dev/null
 }
 
-# idle SAMPLE_PIDS: resident and private memory (kB) and CPU (% of a core) over 60 s
-idle() {
-	t0=$(date +%s%N)
-	for p in $1; do awk '{print $14 + $15}' "/proc/$p/stat"; done >"$W/cpu0"
-	sleep 60
-	t1=$(date +%s%N)
-	for p in $1; do awk '{print $14 + $15}' "/proc/$p/stat"; done >"$W/cpu1"
-	hz=$(getconf CLK_TCK)
-	paste "$W/cpu0" "$W/cpu1" | awk -v s="$(((t1 - t0) / 1000000))" -v hz="$hz" \
-		'{t += ($2 - $1) / hz} END {printf "%.3f\n", 100 * t / NR / (s / 1000)}' >"$W/cpu"
-	for p in $1; do sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$p/status"; done >"$W/rss"
-	for p in $1; do awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$p/smaps_rollup"; done >"$W/private"
+# standby_start NAME EPOCH: a standby certified for EPOCH by the root key, and its daemon
+standby_start() {
+	authority_conf "$1"
+	echo "root_key = $ROOT_KEY" >>"$W/$1.conf"
+	"$KEYADM" --config "$W/$1.conf" init >/dev/null
+	"$KEYADM" --config "$W/$1.conf" authority init --standby --root-key "$W/root.key" \
+		--epoch "$2" >/dev/null
+	"$SYNCD" --config "$W/$1.conf" --verbose 2>"$W/$1.log" &
+	sb_pid=$!
+	SB=$1
 }
 
-say "a three-node cluster on 127.0.0.1:$base-$((base + 2))"
+# until_applied SINCE_NS [TIMEOUT_MS]: "PUBLISHED APPLIED", the milliseconds from SINCE_NS
+# until the current revision was durable on the bus and until every machine acknowledged it
+until_applied() { "$FLEETWAIT" "$(adb)" "$(revision)" "$1" "${2:-$TIMEOUT_MS}"; }
+
+# watch_start name|disabled VALUE: fleetwatch on every replica, once it watches them all
+watch_start() {
+	"$FLEETWATCH" "$W/replicas" "$1" "$2" "$TIMEOUT_MS" >"$W/watch.out" &
+	watch_pid=$!
+	until grep -q '^ready$' "$W/watch.out"; do
+		kill -0 "$watch_pid" 2>/dev/null || { say "fleetwatch failed"; exit 1; }
+		sleep 0.01
+	done
+}
+
+# watch_end SINCE_NS: the milliseconds from SINCE_NS until the last replica held the change
+watch_end() {
+	wait "$watch_pid" || :
+	watch_pid=
+	w_last=$(sed -n 2p "$W/watch.out")
+	case $w_last in
+	'' | timeout*) echo "timeout" ;;
+	*) awk -v d="$((w_last - $1))" 'BEGIN {printf "%.1f\n", d / 1e6}' ;;
+	esac
+}
+
+# change KIND NAME PREFIX [WATCH]: one change, a new key NAME (KIND create)
+# or the disable of the key created last (KIND disable), timed from keyadm's
+# exit: PREFIX.published, PREFIX.applied and, with WATCH, PREFIX.inforce get
+# a line each. Sets KEY (create) and T (keyadm's exit, ns).
+change() {
+	if [ -n "${4:-}" ]; then
+		if [ "$1" = create ]; then watch_start name "$2"; else watch_start disabled "$KEY"; fi
+	fi
+	if [ "$1" = create ]; then
+		kat --json organizations api-key create --org-id "$ORG" --user alice --name "$2" \
+			>"$W/key.json" 2>/dev/null
+	else
+		kat keys disable --key-id "$KEY" >/dev/null
+	fi
+	until_applied "$T" >"$W/applied" || :
+	read -r c_pub c_app _ <"$W/applied" || :
+	echo "$c_pub" >>"$3.published"
+	echo "$c_app" >>"$3.applied"
+	[ -z "${4:-}" ] || watch_end "$T" >>"$3.inforce"
+	[ "$1" != create ] || KEY=$(jq -r .id "$W/key.json")
+}
+
+# nothing_lost WHEN: every machine acknowledges the last revision (no
+# republish) and holds every organization key as the authority does
+nothing_lost() {
+	t=$(date +%s%N)
+	if ! until_applied "$t" >"$W/lost"; then
+		echo "N=$N $1: LOST: machines did not acknowledge revision $(revision): $(cat "$W/lost")" |
+			tee -a "$summary" >&2
+		return 0
+	fi
+	q="SELECT id || ' ' || disabled FROM keys WHERE id IN (SELECT key_id FROM grants
+	 WHERE resource_type = 'organization') ORDER BY id"
+	sqlite3 "$(adb)" "$q" >"$W/keys.want"
+	differ=0
+	while read -r r; do
+		sqlite3 "$r" "$q" >"$W/keys.got"
+		cmp -s "$W/keys.want" "$W/keys.got" || differ=$((differ + 1))
+	done <"$W/replicas"
+	echo "N=$N $1: every machine acknowledged revision $(revision) without a republish;" \
+		"$differ of $N replicas differ from the authority's $(wc -l <"$W/keys.want") organization keys" |
+		tee -a "$summary" >&2
+}
+
+echo "host: $(nproc) cores, $(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo);" \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg) at the start" >>"$summary"
+say "a three-node cluster on 127.0.0.1:$base-$((base + 2)) (monitoring on $((base + 20))-$((base + 22)))"
 for n in 1 2 3; do node_start "$n"; done
+until_true 30 nodes_healthy || { say "the cluster did not become healthy"; exit 1; }
 
-cat >"$W/authority.conf" <<EOF
-[store]
-path = $W/authority/keys.db
-[sync]
-servers = $SERVERS
-user = viamkey
-password_file = $W/password
-signing_key = $W/signing.key
-heartbeat_interval = 10s
-EOF
-ka init --org bench --location loc-0 --machine authority >/dev/null
-ka authority init >/dev/null
-ORG=$(ka --json organizations list | jq -r '.[0].id')
+# the fleet's root of trust, the authority certified for epoch 1
+EPOCH=1
+AUTH=a$EPOCH
+authority_conf "$AUTH"
+ka init >/dev/null
+ROOT_KEY=$(ka --json root init --out "$W/root.key" | jq -r .public_key)
+ka authority init --root-key "$W/root.key" >/dev/null
+ORG=$(ka --json organizations create --name bench | jq -r .id)
 locations=
 for l in 0 1 2 3 4 5 6 7 8 9; do
 	locations="$locations $(ka --json locations create --org-id "$ORG" --name "loc-$l" | jq -r .id)"
 done
-"$SYNCD" --config "$W/authority.conf" --verbose 2>"$W/authority.log" &
-pids="$pids $!"
+"$SYNCD" --config "$W/$AUTH.conf" --verbose 2>"$W/$AUTH.log" &
+auth_pid=$!
+SB=
+: >"$W/replicas"
 
 started=0
-echo "| machines | case | changes | p50 ms | p99 ms | max ms |" >>"$md"
-echo "|---:|---|---:|---:|---:|---:|" >>"$md"
-summary=$OUT/fleet-summary.txt
-: >"$summary"
+echo "| machines | case | changes | p50 ms | p99 ms | max ms | p50 x floor | p99 x floor |" >>"$md"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|" >>"$md"
 for N in $SIZES; do
+	# a standby for the next epoch, following everything from here on
+	[ -n "$SB" ] || standby_start "a$((EPOCH + 1))" $((EPOCH + 1))
 	say "N=$N: creating and starting machines $((started + 1))-$N"
 	i=$((started + 1))
 	while [ "$i" -le "$N" ]; do
@@ -181,6 +353,7 @@ for N in $SIZES; do
 		"$SYNCD" --config "$W/m$i/viamkey.conf" ${VK_FLEET_VERBOSE:+--verbose} 2>"$W/m$i/syncd.log" &
 		pids="$pids $!"
 		echo "$!" >>"$W/machine-pids"
+		echo "$W/m$i/keys.db" >>"$W/replicas"
 		i=$((i + 1))
 		# a staggered start, as a fleet's machines boot at different times
 		[ $((i % 50)) -ne 0 ] || sleep 1
@@ -188,48 +361,65 @@ for N in $SIZES; do
 	started=$N
 	t=$(date +%s%N)
 	ka sync republish >/dev/null # a new heartbeat revision for every machine to reach
-	until_applied "$t" >"$W/settle" || { say "N=$N: the machines did not settle: $(cat "$W/settle")"; exit 1; }
-	say "N=$N: every machine in step, $(cat "$W/settle") ms after the last start"
+	until_applied "$t" "$SETTLE_MS" >"$W/settle" || { say "N=$N: the machines did not settle: $(cat "$W/settle")"; exit 1; }
+	say "N=$N: every machine in step, $(cut -d' ' -f2 "$W/settle") ms after the last start"
 
-	: >"$W/create.ms"
-	: >"$W/revoke.ms"
+	say "N=$N: the floor, $ROUNDS rounds"
+	mkdir -p "$W/floor-$N"
+	"$FLOOR" --user viamkey --password-file "$W/password" "$SERVERS" "$N" "$ROUNDS" "$W/floor-$N" \
+		>"$W/floor.ms" 2>"$W/floor.log" &
+	floor_pid=$!
+	wait "$floor_pid" || { say "N=$N: the floor failed: $(tail -n 3 "$W/floor.log")"; exit 1; }
+	floor_pid=
+	FLOOR_P99=$(pctl "$W/floor.ms" 99)
+	record "$N" "floor: a plain NATS message, then one durable commit, in each of N processes" "$W/floor.ms"
+	echo "N=$N floor, each process's own time over $ROUNDS rounds: p50 $(pctl "$W/floor-$N/floor-samples" 50) ms," \
+		"p99 $(pctl "$W/floor-$N/floor-samples" 99) ms" | tee -a "$summary" >&2
+	rm -rf "$W/floor-$N"
+
+	rm -f "$W/create".* "$W/revoke".*
 	c=1
 	while [ "$c" -le "$CHANGES" ]; do
-		key=$(ka --json organizations api-key create --org-id "$ORG" --user alice --name "k-$N-$c" 2>/dev/null | jq -r .id)
-		t=$(date +%s%N)
-		until_applied "$t" >>"$W/create.ms"
-		ka keys disable --key-id "$key" >/dev/null
-		t=$(date +%s%N)
-		until_applied "$t" >>"$W/revoke.ms"
+		change create "k-$N-$c" "$W/create"
+		change disable "" "$W/revoke"
 		c=$((c + 1))
 	done
-	record "$N" "new key usable everywhere" "$W/create.ms"
-	record "$N" "revocation in force everywhere" "$W/revoke.ms"
+	record "$N" "new key usable everywhere (acknowledged)" "$W/create.applied"
+	record "$N" "revocation in force everywhere (acknowledged)" "$W/revoke.applied"
+	cat "$W/create.published" "$W/revoke.published" >"$W/window"
+	record "$N" "commit to durable on the bus (outbox row gone)" "$W/window"
 
-	say "N=$N: node 2 killed (SIGKILL)"
-	kill -9 "$node_2" 2>/dev/null || :
-	wait "$node_2" 2>/dev/null || :
-	: >"$W/killed.ms"
-	c=1
-	while [ "$c" -le 5 ]; do
-		key=$(ka --json organizations api-key create --org-id "$ORG" --user alice --name "kk-$N-$c" 2>/dev/null | jq -r .id)
-		t=$(date +%s%N)
-		until_applied "$t" >>"$W/killed.ms" || :
-		ka keys disable --key-id "$key" >/dev/null
-		t=$(date +%s%N)
-		until_applied "$t" >>"$W/killed.ms" || :
-		c=$((c + 1))
+	rm -f "$W/kill1".* "$W/kill2".*
+	k=1
+	while [ "$k" -le "$KILLS" ]; do
+		leader=$(stream_leader) || { say "N=$N: no leader of the stream"; exit 1; }
+		say "N=$N: kill $k of $KILLS: node $leader, the stream's leader (SIGKILL)"
+		node_kill "$leader"
+		change create "kk-$N-$k" "$W/kill1" watch
+		change disable "" "$W/kill2" watch
+		node_start "$leader"
+		until_true 120 healthy || { say "N=$N: the cluster was not healthy 120 s after node $leader restarted"; exit 1; }
+		k=$((k + 1))
 	done
-	record "$N" "a change, one of three nodes killed" "$W/killed.ms"
-	node_start 2
-	t=$(date +%s%N)
-	ka sync republish >/dev/null
-	until_applied "$t" >"$W/rejoin" || :
-	say "N=$N: node 2 back; every machine in step after $(cat "$W/rejoin") ms"
+	record "$N" "first change after the stream's leader is killed: in force in every replica" "$W/kill1.inforce"
+	record "$N" "first change after the stream's leader is killed: acknowledged by every machine" "$W/kill1.applied"
+	record "$N" "first change after the stream's leader is killed: durable on the bus" "$W/kill1.published"
+	record "$N" "second change, that node still down: in force in every replica" "$W/kill2.inforce"
+	record "$N" "second change, that node still down: acknowledged by every machine" "$W/kill2.applied"
+	nothing_lost "after $KILLS kills of the stream's leader"
 
 	sample=$(shuf -n 20 "$W/machine-pids" | tr '\n' ' ')
 	say "N=$N: a minute idle"
-	idle "$sample"
+	# idle SAMPLE_PIDS: resident and private memory (kB) and CPU (% of a core) over 60 s
+	t0=$(date +%s%N)
+	for p in $sample; do awk '{print $14 + $15}' "/proc/$p/stat"; done >"$W/cpu0"
+	sleep 60
+	t1=$(date +%s%N)
+	for p in $sample; do awk '{print $14 + $15}' "/proc/$p/stat"; done >"$W/cpu1"
+	paste "$W/cpu0" "$W/cpu1" | awk -v s="$(((t1 - t0) / 1000000))" -v hz="$(getconf CLK_TCK)" \
+		'{t += ($2 - $1) / hz} END {printf "%.3f\n", 100 * t / NR / (s / 1000)}' >"$W/cpu"
+	for p in $sample; do sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$p/status"; done >"$W/rss"
+	for p in $sample; do awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$p/smaps_rollup"; done >"$W/private"
 	{
 		echo "N=$N idle machine daemon (20 sampled): resident p50 $(pctl "$W/rss" 50) kB, max $(sort -n "$W/rss" | tail -n 1) kB;"
 		echo "  private p50 $(pctl "$W/private" 50) kB, max $(sort -n "$W/private" | tail -n 1) kB; CPU $(cat "$W/cpu") % of a core on average"
@@ -238,17 +428,76 @@ for N in $SIZES; do
 			echo "  nats-server n$n resident $(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$p/status") kB"
 		done
 	} | tee -a "$summary" >&2
+
+	# promotion: the standby holds a full copy, the authority dies, the standby is promoted
+	full_copy() {
+		for tbl in keys machines; do
+			[ "$(sqlite3 "$W/$SB/keys.db" "SELECT count(*) FROM $tbl")" = \
+				"$(sqlite3 "$(adb)" "SELECT count(*) FROM $tbl")" ] || return 1
+		done
+	}
+	until_true 120 full_copy || { say "N=$N: the standby $SB holds no full copy after 120 s"; exit 1; }
+	say "N=$N: the authority's daemon killed (SIGKILL); promoting $SB"
+	kill -9 "$auth_pid" 2>/dev/null || :
+	wait "$auth_pid" 2>/dev/null || :
+	auth_pid=
+	t=$(date +%s%N)
+	"$STAMP" "$W/exited" "$KEYADM" --config "$W/$SB.conf" authority promote --force --timeout 60s \
+		>"$W/promote.out" 2>&1 || { say "N=$N: promote failed: $(cat "$W/promote.out")"; exit 1; }
+	PROMOTED_AT=$(cat "$W/exited")
+	awk -v d="$((PROMOTED_AT - t))" 'BEGIN {printf "%.1f\n", d / 1e6}' >"$W/promote.ms"
+	AUTH=$SB
+	auth_pid=$sb_pid
+	sb_pid=
+	SB=
+	EPOCH=$((EPOCH + 1))
+	record "$N" "keyadm authority promote --force returns" "$W/promote.ms"
+	rm -f "$W/promoted".* "$W/promoted-revoke".*
+	c=1
+	while [ "$c" -le "$PROMOTED" ]; do
+		change create "kp-$N-$c" "$W/promoted" watch
+		if [ "$c" -eq 1 ]; then
+			watch_end_first=$(tail -n 1 "$W/promoted.inforce")
+			case $watch_end_first in
+			timeout) echo timeout ;;
+			*) awk -v a="$watch_end_first" -v d="$((T - PROMOTED_AT))" 'BEGIN {printf "%.1f\n", a + d / 1e6}' ;;
+			esac >"$W/first-after-promote"
+		fi
+		change disable "" "$W/promoted-revoke" watch
+		c=$((c + 1))
+	done
+	record "$N" "first change after promote, from promote's return: in force in every replica" "$W/first-after-promote"
+	cat "$W/promoted.inforce" "$W/promoted-revoke.inforce" >"$W/promoted-all.inforce"
+	cat "$W/promoted.applied" "$W/promoted-revoke.applied" >"$W/promoted-all.applied"
+	record "$N" "a change on the promoted standby: in force in every replica" "$W/promoted-all.inforce"
+	record "$N" "a change on the promoted standby: acknowledged by every machine" "$W/promoted-all.applied"
+	nothing_lost "after the promotion to epoch $EPOCH"
 done
 
 say "publication rate and a new machine's first sync"
-set -- $locations
 BIG=$(ka --json locations create --org-id "$ORG" --name big | jq -r .id)
 NEW=$(ka --json machines create --location-id "$BIG" --name newcomer | jq -r .id)
 have=0
 for K in 10000 100000; do
 	t=$(date +%s%N)
-	bulk_keys $((K - have)) "$BIG"
+	# Inserts keys granted on location BIG straight into the authority's store, with random
+	# verifiers (publication and sync cost the same), then enqueues them for publication.
+	sqlite3 "$(adb)" <<-EOF
+	.timeout 30000
+	BEGIN IMMEDIATE;
+	CREATE TEMP TABLE ids AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $((K - have)))
+	 SELECT lower(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-8'
+	  || substr(h, 18, 3) || '-' || substr(h, 21, 12)) AS id FROM (SELECT hex(randomblob(16)) AS h FROM n);
+	INSERT INTO keys (id, name, created_at, created_by) SELECT id, 'bulk', 1700000000, 'bench' FROM ids;
+	INSERT INTO key_users (key_id, user) SELECT id, 'alice' FROM ids;
+	INSERT INTO grants (key_id, resource_type, resource_id, role) SELECT id, 'location', '$BIG', 'viewer' FROM ids;
+	INSERT INTO secrets (key_id, alg, salt, verifier, created_at)
+	 SELECT id, 'b2k256-v1', randomblob(32), randomblob(32), 1700000000 FROM ids;
+	COMMIT;
+	EOF
+	ka sync republish >/dev/null
 	have=$K
+	outbox() { sqlite3 "$(adb)" 'SELECT count(*) FROM sync_outbox'; }
 	queued=$(outbox)
 	while [ "$(outbox)" -gt 0 ]; do sleep 0.1; done
 	ms=$((($(date +%s%N) - t) / 1000000))
@@ -268,5 +517,11 @@ for K in 10000 100000; do
 	keys=$("$KEYADM" --config "$W/newcomer.conf" --json sync status | jq -r .keys)
 	echo "a new machine $done_as a scope of $keys keys in $ms ms" | tee -a "$summary" >&2
 done
-cat "$summary" >>"$md"
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end" >>"$summary"
+{
+	echo
+	echo '```'
+	cat "$summary"
+	echo '```'
+} >>"$md"
 say "done: $md"
