@@ -398,12 +398,13 @@ sd_join(int argc, char **argv)
 		fail("%s", err);
 		goto out;
 	}
-	status = sd_machine(&cfg, cfg.store_path, 1);
-	vk_config_free(&cfg);
-	if (status != 0)
+	/* joined either way: the daemon, once started, goes on from where this pass got */
+	if (sd_machine(&cfg, cfg.store_path, 1) != 0)
 		fprintf(stderr, "viamkey-syncd join: joined, but the replica is not in step yet;"
 		                " start viamkey-syncd, which goes on\n");
+	vk_config_free(&cfg);
 	printf("%s\n", a.machine);
+	status = 0;
 out:
 	sodium_memzero(seed, sizeof seed);
 	sodium_memzero(sk, sizeof sk);
