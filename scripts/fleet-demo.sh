@@ -1,7 +1,8 @@
 #!/bin/sh
 # fleet-demo.sh - the fleet on one host, on loopback: a three-node NATS
-# JetStream cluster, an authority and three machines in two locations,
-# each with its own replica and viamkey-syncd. It creates an organization
+# JetStream cluster in operator mode (keyadm bus init), an authority and
+# three machines in two locations that join with join tokens, each with its
+# own replica and viamkey-syncd. It creates an organization
 # key, shows it log in on every machine (a real PAM transaction through
 # each machine's replica), revokes it, lets `keyadm sync wait` confirm that
 # the revocation is in force everywhere, and shows every machine refuse
@@ -53,38 +54,17 @@ client() { echo $((base + $1 - 1)); }
 route() { echo $((base + 100 + $1 - 1)); }
 servers="nats://127.0.0.1:$(client 1), nats://127.0.0.1:$(client 2), nats://127.0.0.1:$(client 3)"
 
-echo "== a three-node JetStream cluster on 127.0.0.1:$(client 1)-$(client 3) =="
-printf 'fleet-demo-password\n' >"$demo/bus.password"
-for n in 1 2 3; do
-	cat >"$demo/nats-$n.conf" <<-EOF
-	server_name: n$n
-	listen: 127.0.0.1:$(client "$n")
-	jetstream { store_dir: "$demo/nats-$n" }
-	cluster {
-	  name: viamkey-demo
-	  listen: 127.0.0.1:$(route "$n")
-	  routes: [nats-route://127.0.0.1:$(route 1), nats-route://127.0.0.1:$(route 2), nats-route://127.0.0.1:$(route 3)]
-	}
-	accounts {
-	  SYS { users: [{user: sys, password: "fleet-demo-sys"}] }
-	  VIAMKEY { jetstream: enabled, users: [{user: viamkey, password: "fleet-demo-password"}] }
-	}
-	system_account: SYS
-	EOF
-	nats-server -c "$demo/nats-$n.conf" >"$demo/nats-$n.log" 2>&1 &
-	pids="$pids $!"
-done
-
-echo
 echo "== the authority: a store, its tree, a root key and a signing key it certifies =="
+mkdir -p "$demo/authority"
 cat >"$demo/authority.conf" <<EOF
 [store]
 path = $demo/authority/keys.db
 [sync]
 servers = $servers
 bucket = viamkey
-user = viamkey
-password_file = $demo/bus.password
+credentials = $demo/authority/nats.creds
+account_key = $demo/authority/bus.nk
+system_credentials = $demo/authority/system.creds
 signing_key = $demo/signing.key
 heartbeat_interval = 2s
 EOF
@@ -97,37 +77,65 @@ ka authority init --root-key "$demo/root.key"
 org=$(ka --json organizations list | sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p')
 berlin=$(ka --json locations list | sed -n 's/.*"id":"\([0-9a-f-]*\)","org_id".*"name":"berlin".*/\1/p')
 paris=$(ka --json locations create --org-id "$org" --name paris | sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p')
-machines=
-for spec in berlin-1:$berlin berlin-2:$berlin paris-1:$paris; do
-	name=${spec%%:*}
-	id=$(ka --json machines create --location-id "${spec#*:}" --name "$name" |
-		sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p')
-	machines="$machines $name:$id"
+
+echo
+echo "== the bus's operator and accounts (keyadm bus init); three nodes include its bus.conf =="
+mkdir -p "$demo/bus"
+ka bus init --out "$demo/bus"
+for n in 1 2 3; do
+	mkdir -p "$demo/nats-$n"
+	cat >"$demo/nats-$n.conf" <<-EOF
+	server_name: n$n
+	listen: 127.0.0.1:$(client "$n")
+	jetstream { store_dir: "$demo/nats-$n" }
+	cluster {
+	  name: viamkey-demo
+	  listen: 127.0.0.1:$(route "$n")
+	  routes: [nats-route://127.0.0.1:$(route 1), nats-route://127.0.0.1:$(route 2), nats-route://127.0.0.1:$(route 3)]
+	}
+	include "bus/bus.conf"
+	EOF
+	# the resolver keeps account JWTs in ./viamkey-jwt: each node in a directory of its own
+	(cd "$demo/nats-$n" && exec nats-server -c "$demo/nats-$n.conf") >"$demo/nats-$n.log" 2>&1 &
+	pids="$pids $!"
 done
-"$SYNCD" --config "$demo/authority.conf" 2>"$demo/authority.log" &
+echo "  nodes on 127.0.0.1:$(client 1)-$(client 3); no user in any node's config"
+"$SYNCD" --verbose --config "$demo/authority.conf" 2>"$demo/authority.log" &
 authority_pid=$!
 pids="$pids $!"
 
 echo
 echo "== a standby on another host: an empty store, a key certified in advance for epoch 2 =="
-sed -e "s|^path = .*|path = $demo/standby/keys.db|" -e "s|^signing_key = .*|signing_key = $demo/standby.key|" \
+# its own bus user, and copies of the bus keys it needs to admit machines once promoted
+mkdir -p "$demo/standby"
+ka bus credentials --out "$demo/standby/nats.creds" --name standby >/dev/null
+cp "$demo/authority/bus.nk" "$demo/authority/system.creds" "$demo/standby/"
+sed -e "s|$demo/authority/|$demo/standby/|" -e "s|^signing_key = .*|signing_key = $demo/standby.key|" \
 	"$demo/authority.conf" >"$demo/standby.conf"
 echo "root_key = $root" >>"$demo/standby.conf"
 ks() { "$KEYADM" --config "$demo/standby.conf" "$@"; }
 ks init >/dev/null
 ks authority init --standby --root-key "$demo/root.key"
-"$SYNCD" --config "$demo/standby.conf" 2>"$demo/standby.log" &
+"$SYNCD" --verbose --config "$demo/standby.conf" 2>"$demo/standby.log" &
 pids="$pids $!"
 
 echo
-echo "== three machines join: each gets the config keyadm machines config prints =="
-for spec in $machines; do
-	name=${spec%%:*} id=${spec#*:}
+echo "== three machines join with join tokens: two for berlin (one token, two uses), one for paris =="
+i=0
+while ! grep -q "taking join requests" "$demo/authority.log" && [ "$i" -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+ka machines join-token --location-id "$berlin" --uses 2 --ttl 10m >"$demo/berlin.token"
+ka machines join-token --location-id "$paris" --ttl 10m >"$demo/paris.token"
+machines=
+for name in berlin-1 berlin-2 paris-1; do
 	mkdir -p "$demo/$name/pam.d"
-	ka machines config --machine-id "$id" |
-		sed -e "s|^path = .*|path = $demo/$name/keys.db|" \
-			-e "s|^; credentials = .*|user = viamkey\npassword_file = $demo/bus.password|" \
-			-e "s|^heartbeat_interval = .*|heartbeat_interval = 2s|" >"$demo/$name/viamkey.conf"
+	# on the new host: the token is all it needs (here each "host" is a directory)
+	id=$("$SYNCD" join --token-file "$demo/${name%-*}.token" --name "$name" \
+		--config "$demo/$name/viamkey.conf" --db "$demo/$name/keys.db" 2>"$demo/$name/join.log")
+	machines="$machines $name:$id"
+	echo "heartbeat_interval = 2s" >>"$demo/$name/viamkey.conf"
 	for stack in auth account session; do
 		printf '%-8s required %s config=%s nodelay\n' "$stack" "$MODULE" "$demo/$name/viamkey.conf"
 	done >"$demo/$name/pam.d/viamkey-demo"
@@ -192,7 +200,7 @@ login_everywhere
 
 echo
 echo "== the former authority's keyadm, once its daemon finds the lease another's =="
-"$SYNCD" --config "$demo/authority.conf" 2>>"$demo/authority.log" &
+"$SYNCD" --verbose --config "$demo/authority.conf" 2>>"$demo/authority.log" &
 pids="$pids $!"
 i=0
 while ! grep -q "authority lease is held by" "$demo/authority.log" && [ "$i" -lt 100 ]; do
