@@ -350,7 +350,11 @@ f_bus_restart() {
 
 # f_bus ARGS...: vk_bus as the authority's bus user.
 f_bus() {
-	"$VK_BUS" --user authority --password-file "$WORK/nats/authority.password" "$SERVERS" "$@"
+	if [ -n "${F_OPERATOR:-}" ]; then
+		"$VK_BUS" --creds "$WORK/authority/nats.creds" "$SERVERS" "$@"
+	else
+		"$VK_BUS" --user authority --password-file "$WORK/nats/authority.password" "$SERVERS" "$@"
+	fi
 }
 
 # f_bus_as M ARGS...: vk_bus as machine M's bus user, with its inbox.

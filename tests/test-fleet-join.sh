@@ -184,6 +184,17 @@ f_stop "$SPY"
 f_untrack spy "$SPY"
 check "... but may send a join request (answered: a wrong one, refused)" \
 	eval 'spy request "vkjoin.$BUCKET" "{}" | grep -q "refused"'
+# the authority's answer goes where the request's reply subject says; crossing from the
+# machines' account into the bucket's, nats-server maps it to a reply of its own
+f_stream >"$WORK/stream.before"
+for r in "\$JS.API.STREAM.PURGE.KV_$BUCKET" "\$JS.API.STREAM.DELETE.KV_$BUCKET" "\$KV.$BUCKET.hb"; do
+	spy publish "vkjoin.$BUCKET" "{}" "$r" >/dev/null 2>&1
+done
+sleep 1
+check "... and an answer aimed at the stream's purge, delete or an entry through the reply subject acts on nothing" \
+	eval 'f_stream >"$WORK/stream.after" && [ "$(jq .state.messages "$WORK/stream.after")" -ge "$(jq .state.messages "$WORK/stream.before")" ] &&
+		[ "$(jq .state.first_seq "$WORK/stream.after")" = "$(jq .state.first_seq "$WORK/stream.before")" ] &&
+		[ "$(jq -r .config.name "$WORK/stream.after")" = "KV_$BUCKET" ]'
 m1bus() { "$VK_BUS" --creds "$WORK/M1/store/nats.creds" --inbox "_INBOX.$M1" "$SERVERS" "$@"; }
 check "M1's user reads its own scope directly" \
 	eval 'm1bus request "\$JS.API.DIRECT.GET.KV_$BUCKET.\$KV.$BUCKET.m.$M1.t" | grep -q "vk1."'
