@@ -261,13 +261,14 @@ apply_sync(struct vk_sync_config *s, const struct ctx *c, const char *key, const
 		return replace(&s->bucket, v, c->err);
 	} else if (strcmp(key, "credentials") == 0 || strcmp(key, "password_file") == 0 ||
 	           strcmp(key, "signing_key") == 0 || strcmp(key, "account_key") == 0 ||
-	           strcmp(key, "system_credentials") == 0) {
+	           strcmp(key, "system_credentials") == 0 || strcmp(key, "metrics_file") == 0) {
 		if (v[0] != '/')
 			return bad_value(c, "sync", key, "must be an absolute path");
 		return replace(strcmp(key, "credentials") == 0     ? &s->credentials
 		               : strcmp(key, "password_file") == 0 ? &s->password_file
 		               : strcmp(key, "signing_key") == 0   ? &s->signing_key
 		               : strcmp(key, "account_key") == 0   ? &s->account_key
+		               : strcmp(key, "metrics_file") == 0  ? &s->metrics_file
 		                                                   : &s->system_credentials,
 		               v, c->err);
 	} else if (strcmp(key, "user") == 0) {
@@ -573,6 +574,7 @@ vk_config_free(struct vk_config *cfg)
 	free(cfg->sync.authority_key);
 	free(cfg->sync.account_key);
 	free(cfg->sync.system_credentials);
+	free(cfg->sync.metrics_file);
 	free(cfg->sync.root_key);
 	free(cfg->sync.signing_key);
 	memset(cfg, 0, sizeof *cfg);

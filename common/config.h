@@ -37,6 +37,7 @@ struct vk_sync_config {
 	char *signing_key;          /* the authority: its signing key file */
 	char *account_key;          /* and its bus keys (SPEC §9, busid.h), */
 	char *system_credentials;   /* and the system account's user, to send them */
+	char *metrics_file;         /* the daemon's figures (SPEC §11), or NULL */
 	int64_t heartbeat_interval; /* seconds, default 10 */
 	int64_t resync_interval;    /* seconds, default 600 */
 	int64_t max_staleness;      /* seconds; 0 (the default): off */

@@ -36,6 +36,7 @@
 
 #include "duration.h"
 #include "fleet.h"
+#include "metrics.h"
 #include "record.h"
 #include "scope.h"
 #include "signer.h"
@@ -73,6 +74,7 @@ struct authority {
 	int64_t live_rev;              /* records up to here went to the live subjects already */
 	long published;
 	struct sd_admit admit; /* join requests, and the machines' account (admit.c) */
+	struct sd_metrics metrics;
 };
 
 static int64_t
@@ -133,7 +135,7 @@ publish_round(struct authority *a)
 	char err[VK_ERRLEN];
 	sqlite3_stmt *st = NULL;
 	int n = 0, failed = 0, rc = -1;
-	int64_t top = 0;
+	int64_t top = 0, start = sd_now_us();
 
 	if (vk_store_prepare(a->db, "cannot read the outbox", err, &st,
 	                     "SELECT kind, id, rev FROM sync_outbox ORDER BY rev LIMIT ?1", "i",
@@ -188,6 +190,8 @@ publish_round(struct authority *a)
 	if (vk_store_commit(a->db, err) != VK_OK)
 		goto fail;
 	a->published += n;
+	a->metrics.published += (uint64_t)n;
+	sd_timing_add(&a->metrics.publish, start);
 	rc = n;
 	goto out;
 fail:
@@ -572,6 +576,8 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 
 	memset(&a, 0, sizeof a);
 	a.cfg = cfg;
+	a.metrics = (struct sd_metrics){
+	    .path = cfg->sync.metrics_file, .role = "authority", .machine = cfg->machine_id};
 	if (gethostname(a.host, sizeof a.host - 1) != 0)
 		snprintf(a.host, sizeof a.host, "unknown");
 	if (vk_store_open(store, VK_OPEN_ADMIN, 5000, &a.db, err) != VK_OK ||
@@ -640,6 +646,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 			       ONCE_DEADLINE / 1000);
 			break;
 		}
+		sd_metrics_tick(&a.metrics, a.db, 0);
 		if ((m = sd_queue_pop(&a.bus.q, POLL_MS, &connected, NULL)) != NULL)
 			(void)sd_acks_record(a.db, &a.bus, m, &connected, NULL, 0);
 		if (connected)

@@ -12,6 +12,7 @@
 #include "log.h"
 
 static int verbose;
+static uint64_t counts[LOG_DEBUG + 1]; /* by priority; atomic: several threads log */
 
 void
 sd_log_verbose(int on)
@@ -24,6 +25,8 @@ sd_log(int priority, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (priority >= 0 && priority <= LOG_DEBUG)
+		__atomic_add_fetch(&counts[priority], 1, __ATOMIC_RELAXED);
 	if (priority == LOG_DEBUG && !verbose)
 		return;
 	va_start(ap, fmt);
@@ -47,6 +50,23 @@ sd_log(int priority, const char *fmt, ...)
 		fputc('\n', stderr);
 		funlockfile(stderr);
 	}
+}
+
+uint64_t
+sd_log_count(int priority)
+{
+	return priority >= 0 && priority <= LOG_DEBUG
+	           ? __atomic_load_n(&counts[priority], __ATOMIC_RELAXED)
+	           : 0;
+}
+
+int64_t
+sd_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int64_t

@@ -18,7 +18,11 @@ void sd_log_verbose(int on);
 
 void sd_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Milliseconds on the monotonic clock, for waits and intervals. */
+/* How many lines of that priority were logged since the daemon started. */
+uint64_t sd_log_count(int priority);
+
+/* Milliseconds on the monotonic clock, for waits and intervals; microseconds, for timings. */
 int64_t sd_now_ms(void);
+int64_t sd_now_us(void);
 
 #endif

@@ -222,6 +222,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 	memset(&m, 0, sizeof m);
 	m.cfg = cfg;
 	m.id = cfg->machine_id;
+	m.metrics =
+	    (struct sd_metrics){.path = cfg->sync.metrics_file, .role = "machine", .machine = m.id};
 	if (m.id == NULL) {
 		sd_log(LOG_ERR, "[machine] id is not set: a machine's daemon follows that machine");
 		return 1;
@@ -285,6 +287,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 			       ONCE_DEADLINE / 1000);
 			break;
 		}
+		m.metrics.applied = (uint64_t)m.applied;
+		sd_metrics_tick(&m.metrics, m.db, m.applied_rev);
 		wait = m.need_reconcile || m.need_repair ? m.next_retry_ms - sd_now_ms() : 1000;
 		msg = sd_queue_pop(&m.bus.q, wait > 0 ? wait : 1, &connected, &it);
 		if (connected) {

@@ -10,6 +10,7 @@
 #define SD_MACHINE_H
 
 #include "head.h"
+#include "metrics.h"
 #include "record.h"
 #include "syncd.h"
 #include "trust.h"
@@ -59,6 +60,7 @@ struct machine {
 	char error[256]; /* what the replica lacks, for sync status and the acknowledgement */
 	char acked_error[256];
 	int reconnect; /* its bus identity changed: connect again, with the new credentials */
+	struct sd_metrics metrics;
 };
 
 /* ---- identity.c ---------------------------------------------------------------- */

@@ -270,6 +270,7 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 	struct vk_apply_result r;
 	char err[VK_ERRLEN], why[VK_ERRLEN + 64];
 	const char *tail;
+	int64_t start;
 	int i;
 	vk_rc rc;
 
@@ -296,6 +297,7 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 		return m->full ? 0 : take_head(m, entry, json, json_len);
 	if (strncmp(tail, ".i.", 3) == 0)
 		return 0; /* an index page: read when a head calls for it */
+	start = sd_now_us();
 	if ((rc = vk_replica_apply(m->replica, entry, floor, json, json_len, vk_now(), &r, err)) !=
 	    VK_OK) {
 		sd_log(LOG_WARNING, "could not apply %s: %s", entry, err);
@@ -313,6 +315,7 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 	switch (r.what) {
 	case VK_APPLIED:
 		m->applied++;
+		sd_timing_add(&m->metrics.apply, start);
 		sd_log(LOG_DEBUG, "applied %s %s revision %lld from %s", r.kind, r.id,
 		       (long long)r.rev, entry);
 		/* this machine's own record: the bus identity it carries (identity.c) */

@@ -234,6 +234,7 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 	memset(&m, 0, sizeof m);
 	m.cfg = cfg;
 	m.id = "standby"; /* names its consumers; a standby is no machine */
+	m.metrics = (struct sd_metrics){.path = cfg->sync.metrics_file, .role = "standby"};
 	m.full = 1;
 	m.retry_ms = RETRY_MIN_MS;
 	if (cfg->sync.root_key == NULL) {
@@ -323,6 +324,8 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 				    m.retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : m.retry_ms * 2;
 			}
 		}
+		m.metrics.applied = (uint64_t)m.applied;
+		sd_metrics_tick(&m.metrics, m.db, m.applied_rev);
 		msg = sd_queue_pop(&m.bus.q, LOOK_MS, &connected, &it);
 		if (connected) {
 			m.need_reconcile = 1;
