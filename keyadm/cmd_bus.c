@@ -394,6 +394,8 @@ bus_credentials(struct ka_ctx *ctx)
 
 	if (ka_require(ctx, O_OUT))
 		return KA_USAGE;
+	if (!vk_join_name_valid(name))
+		return ka_usage_error(ctx, "--name must be letters, digits, '.', '-' or '_'");
 	if ((status = require_authority(ctx)) != KA_OK)
 		return status;
 	if ((rc = vk_identity_ids(ctx->db, &ids, err)) != VK_OK)
@@ -416,7 +418,7 @@ bus_credentials(struct ka_ctx *ctx)
 		free(claims);
 	}
 	if (jwt == NULL) {
-		status = ka_fail(VK_ERR_USAGE, "--name must be letters, digits, '.', '-' or '_'");
+		status = ka_fail(VK_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = creds_file(ctx->args.val[O_OUT], jwt, cred_pair, err)) != VK_OK) {
