@@ -14,7 +14,6 @@
  */
 #include "autoconfig.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,6 +394,8 @@ bus_credentials(struct ka_ctx *ctx)
 
 	if (ka_require(ctx, O_OUT))
 		return KA_USAGE;
+	if (!vk_join_name_valid(name))
+		return ka_usage_error(ctx, "--name must be letters, digits, '.', '-' or '_'");
 	if ((status = require_authority(ctx)) != KA_OK)
 		return status;
 	if ((rc = vk_identity_ids(ctx->db, &ids, err)) != VK_OK)
@@ -417,7 +418,7 @@ bus_credentials(struct ka_ctx *ctx)
 		free(claims);
 	}
 	if (jwt == NULL) {
-		status = ka_fail(VK_ERR_USAGE, "--name must be letters, digits, '.', '-' or '_'");
+		status = ka_fail(VK_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = creds_file(ctx->args.val[O_OUT], jwt, cred_pair, err)) != VK_OK) {
@@ -519,6 +520,7 @@ static int
 join_token(struct ka_ctx *ctx)
 {
 	const struct vk_sync_config *s = &ctx->cfg.sync;
+	const char *uses = ctx->args.val[O_USES];
 	unsigned char pk[32], seed[32], raw[VK_KEY_ID_BYTES], *sk = NULL;
 	struct vk_bus_keys *keys = NULL;
 	char err[VK_ERRLEN], *claims = NULL;
@@ -536,10 +538,15 @@ join_token(struct ka_ctx *ctx)
 		ttl = TTL_DEFAULT_S;
 	else if (ttl < 1 || ttl > TTL_MAX_S)
 		return ka_usage_error(ctx, "--ttl must be from 1s to 7d");
-	if (ctx->args.val[O_USES] != NULL &&
-	    (sscanf(ctx->args.val[O_USES], "%" SCNd64, &jt.uses) != 1 || jt.uses < 1 ||
-	     jt.uses > USES_MAX))
-		return ka_usage_error(ctx, "--uses must be a number from 1 to %d", USES_MAX);
+	if (uses != NULL) {
+		size_t digits = strspn(uses, "0123456789");
+
+		/* digits only: sscanf() took "2junk" as 2 */
+		if (digits == 0 || digits > 6 || uses[digits] != '\0' ||
+		    (jt.uses = strtoll(uses, NULL, 10)) < 1 || jt.uses > USES_MAX)
+			return ka_usage_error(ctx, "--uses must be a number from 1 to %d",
+			                      USES_MAX);
+	}
 	if (s->servers == NULL)
 		return ka_usage_error(ctx, "set [sync] servers: a token names the bus to join");
 	if ((status = require_authority(ctx)) != KA_OK)
