@@ -229,6 +229,12 @@ static const char schema_v4[] =
     "  after_rev = NULL;"
     " DELETE FROM machine_identities WHERE machine_id = OLD.id;"
     " END;"
+    /* a token that goes (with its location) takes its bus user with it */
+    "CREATE TRIGGER join_tokens_end AFTER DELETE ON join_tokens BEGIN"
+    " INSERT INTO bus_revocations (user_key, at) VALUES (OLD.user_key, unixepoch())"
+    "  ON CONFLICT (user_key) DO UPDATE SET at = max(at, excluded.at), machine_id = NULL,"
+    "  after_rev = NULL;"
+    " END;"
     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'fleet_revision'"
     " AND EXISTS (SELECT 1 FROM meta WHERE name = 'fleet_role' AND value = 'authority');"
     "INSERT INTO sync_outbox (kind, id, rev) SELECT DISTINCT kind, id,"

@@ -329,10 +329,10 @@ authority_init(struct ka_ctx *ctx)
 	if (init.standby && !init.rooted)
 		return ka_usage_error(ctx, "a standby needs --root-key or --certificate: it is"
 		                           " certified for the next epoch in advance");
-	if (ctx->args.val[O_EPOCH] != NULL &&
-	    (root == NULL || sscanf(ctx->args.val[O_EPOCH], "%" SCNd64, &init.c.epoch) != 1 ||
-	     init.c.epoch < 1))
-		return ka_usage_error(ctx, "--epoch must be a positive number, with --root-key");
+	if (ctx->args.val[O_EPOCH] != NULL && root == NULL)
+		return ka_usage_error(ctx, "--epoch goes with --root-key");
+	if (ka_number(ctx, O_EPOCH, 1, INT32_MAX, &init.c.epoch))
+		return KA_USAGE;
 	if ((status = ka_open(ctx, VK_OPEN_ADMIN)) != KA_OK)
 		return status;
 	if ((rc = vk_fleet_role(ctx->db, &role, err)) != VK_OK)
@@ -442,8 +442,8 @@ authority_certify(struct ka_ctx *ctx)
 	if (ka_require(ctx, O_ROOT_KEY) || ka_require(ctx, O_PUBLIC_KEY) ||
 	    ka_require(ctx, O_EPOCH))
 		return KA_USAGE;
-	if (sscanf(ctx->args.val[O_EPOCH], "%" SCNd64, &c.epoch) != 1 || c.epoch < 1)
-		return ka_usage_error(ctx, "--epoch must be a positive number");
+	if (ka_number(ctx, O_EPOCH, 1, INT32_MAX, &c.epoch))
+		return KA_USAGE;
 	if (vk_public_key_parse(ctx->args.val[O_PUBLIC_KEY], c.key) != 0)
 		return ka_usage_error(ctx, "--public-key must be an Ed25519 public key in base64");
 	if (no_store(ctx) != KA_OK)

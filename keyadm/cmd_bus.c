@@ -64,23 +64,6 @@ pair_free(struct pair *p)
 		sodium_free(p);
 }
 
-static int
-require_authority(struct ka_ctx *ctx)
-{
-	enum vk_fleet_role role;
-	char err[VK_ERRLEN];
-	vk_rc rc;
-	int status;
-
-	if ((status = ka_open(ctx, VK_OPEN_ADMIN)) != KA_OK)
-		return status;
-	if ((rc = vk_fleet_role(ctx->db, &role, err)) != VK_OK)
-		return ka_fail(rc, err);
-	if (role != VK_FLEET_AUTHORITY)
-		return ka_fail(VK_ERR_CONFLICT, "this store is not the fleet's authority");
-	return KA_OK;
-}
-
 struct vk_bus_keys *
 ka_bus_keys_load(struct ka_ctx *ctx)
 {
@@ -285,7 +268,7 @@ bus_init(struct ka_ctx *ctx)
 	if (s->credentials == NULL)
 		return ka_usage_error(ctx,
 		                      "set [sync] credentials: where the authority's .creds goes");
-	if ((status = require_authority(ctx)) != KA_OK)
+	if ((status = ka_require_authority(ctx)) != KA_OK)
 		return status;
 	if ((rc = vk_identity_ids(ctx->db, &ids, err)) != VK_ERR_NOTFOUND)
 		return rc == VK_OK ? ka_fail(VK_ERR_CONFLICT, "the bus was made already: keyadm bus"
@@ -396,7 +379,7 @@ bus_credentials(struct ka_ctx *ctx)
 		return KA_USAGE;
 	if (!vk_join_name_valid(name))
 		return ka_usage_error(ctx, "--name must be letters, digits, '.', '-' or '_'");
-	if ((status = require_authority(ctx)) != KA_OK)
+	if ((status = ka_require_authority(ctx)) != KA_OK)
 		return status;
 	if ((rc = vk_identity_ids(ctx->db, &ids, err)) != VK_OK)
 		return ka_fail(rc, err);
@@ -520,7 +503,6 @@ static int
 join_token(struct ka_ctx *ctx)
 {
 	const struct vk_sync_config *s = &ctx->cfg.sync;
-	const char *uses = ctx->args.val[O_USES];
 	unsigned char pk[32], seed[32], raw[VK_KEY_ID_BYTES], *sk = NULL;
 	struct vk_bus_keys *keys = NULL;
 	char err[VK_ERRLEN], *claims = NULL;
@@ -538,18 +520,11 @@ join_token(struct ka_ctx *ctx)
 		ttl = TTL_DEFAULT_S;
 	else if (ttl < 1 || ttl > TTL_MAX_S)
 		return ka_usage_error(ctx, "--ttl must be from 1s to 7d");
-	if (uses != NULL) {
-		size_t digits = strspn(uses, "0123456789");
-
-		/* digits only: sscanf() took "2junk" as 2 */
-		if (digits == 0 || digits > 6 || uses[digits] != '\0' ||
-		    (jt.uses = strtoll(uses, NULL, 10)) < 1 || jt.uses > USES_MAX)
-			return ka_usage_error(ctx, "--uses must be a number from 1 to %d",
-			                      USES_MAX);
-	}
+	if (ka_number(ctx, O_USES, 1, USES_MAX, &jt.uses))
+		return KA_USAGE;
 	if (s->servers == NULL)
 		return ka_usage_error(ctx, "set [sync] servers: a token names the bus to join");
-	if ((status = require_authority(ctx)) != KA_OK)
+	if ((status = ka_require_authority(ctx)) != KA_OK)
 		return status;
 	if ((rc = vk_identity_ids(ctx->db, &ids, err)) != VK_OK ||
 	    (rc = vk_resource_exists(ctx->db, "location", ctx->args.val[O_LOCATION_ID], err)) !=
@@ -618,7 +593,7 @@ join_tokens_list(struct ka_ctx *ctx)
 	                                   "USED", "REVOKED",  NULL};
 	int status;
 
-	if ((status = require_authority(ctx)) != KA_OK)
+	if ((status = ka_require_authority(ctx)) != KA_OK)
 		return status;
 	if (ctx->json)
 		return ka_print_json_array(
@@ -693,7 +668,7 @@ join_tokens_revoke(struct ka_ctx *ctx)
 
 	if (ka_require(ctx, O_ID) || ka_id(ctx, O_ID))
 		return KA_USAGE;
-	if ((status = require_authority(ctx)) != KA_OK)
+	if ((status = ka_require_authority(ctx)) != KA_OK)
 		return status;
 	return ka_write(ctx, do_join_revoke, report_join_revoke);
 }

@@ -42,21 +42,6 @@ open_role(struct ka_ctx *ctx, enum vk_fleet_role *role)
 	return KA_OK;
 }
 
-static int
-require_authority(struct ka_ctx *ctx)
-{
-	enum vk_fleet_role role;
-	int status;
-
-	if ((status = open_role(ctx, &role)) != KA_OK)
-		return status;
-	if (role != VK_FLEET_AUTHORITY)
-		return ka_fail(VK_ERR_CONFLICT,
-		               "this store is not the fleet's authority; make it one"
-		               " with keyadm authority init");
-	return KA_OK;
-}
-
 /* ---- sync republish ------------------------------------------------------ */
 
 static vk_rc
@@ -88,7 +73,7 @@ sync_republish(struct ka_ctx *ctx)
 {
 	int status;
 
-	if ((status = require_authority(ctx)) != KA_OK)
+	if ((status = ka_require_authority(ctx)) != KA_OK)
 		return status;
 	return ka_write(ctx, do_republish, report_republish);
 }
@@ -230,7 +215,7 @@ sync_wait(struct ka_ctx *ctx)
 		return KA_USAGE;
 	if (ctx->args.val[O_TIMEOUT] == NULL)
 		timeout = WAIT_DEFAULT_S;
-	if ((status = require_authority(ctx)) != KA_OK)
+	if ((status = ka_require_authority(ctx)) != KA_OK)
 		return status;
 	here = ka_host_machine(ctx, NULL, host, err) == VK_OK ? host : NULL;
 	if ((rc = vk_store_query_int(ctx->db, "cannot read the revision", err, &target,
@@ -298,7 +283,7 @@ machines_config(struct ka_ctx *ctx)
 
 	if (ka_require(ctx, O_MACHINE_ID) || ka_id(ctx, O_MACHINE_ID))
 		return KA_USAGE;
-	if ((status = require_authority(ctx)) != KA_OK)
+	if ((status = ka_require_authority(ctx)) != KA_OK)
 		return status;
 	if ((rc = vk_resource_exists(ctx->db, "machine", id, err)) != VK_OK ||
 	    (rc = vk_store_prepare(ctx->db, "cannot read the tree", err, &st,

@@ -5,7 +5,9 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "fleet.h"
 #include "keyadm.h"
 
 int
@@ -29,6 +31,35 @@ ka_open(struct ka_ctx *ctx, enum vk_open_mode mode)
 		return ka_fail(rc, err);
 	}
 	return KA_OK;
+}
+
+int
+ka_require_authority(struct ka_ctx *ctx)
+{
+	enum vk_fleet_role role;
+	char err[VK_ERRLEN], *name = NULL;
+	vk_rc rc;
+	int status;
+
+	if ((status = ka_open(ctx, VK_OPEN_ADMIN)) != KA_OK)
+		return status;
+	if ((rc = vk_fleet_role(ctx->db, &role, err)) != VK_OK)
+		return ka_fail(rc, err);
+	if (role == VK_FLEET_AUTHORITY)
+		return KA_OK;
+	if (role != VK_FLEET_REPLICA)
+		return ka_fail(VK_ERR_CONFLICT,
+		               "this store is not the fleet's authority; make it one"
+		               " with keyadm authority init");
+	(void)vk_store_query_text(ctx->db, "", err, &name,
+	                          "SELECT value FROM meta WHERE name = '" VK_META_AUTHORITY "'",
+	                          "");
+	snprintf(err, VK_ERRLEN,
+	         "this store is a replica, not the fleet's authority%s%s; run this there, with"
+	         " keyadm on the authority",
+	         name != NULL ? " " : "", name != NULL ? name : "");
+	free(name);
+	return ka_fail(VK_ERR_CONFLICT, err);
 }
 
 vk_rc

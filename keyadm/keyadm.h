@@ -129,11 +129,19 @@ const char *ka_opt_name(enum ka_opt o);
 /* 0, or -1 after a usage error: o is missing, not a duration, not a UUID. */
 int ka_require(struct ka_ctx *ctx, enum ka_opt o);
 int ka_duration(struct ka_ctx *ctx, enum ka_opt o, int64_t *out);
+/* When o is given: decimal digits only, from min to max, into *out. */
+int ka_number(struct ka_ctx *ctx, enum ka_opt o, int64_t min, int64_t max, int64_t *out);
 int ka_id(struct ka_ctx *ctx, enum ka_opt o);
 
 /* db.c */
 /* Opens the store (--db, else [store] path) in mode; KA_OK or a failure reported. */
 int ka_open(struct ka_ctx *ctx, enum vk_open_mode mode);
+/*
+ * Opens the store for administration and requires it to be the fleet's
+ * authority; a replica's refusal names the authority. KA_OK, or a failure
+ * reported.
+ */
+int ka_require_authority(struct ka_ctx *ctx);
 /* This host's machine: `given` (a --machine-id), else [machine] id, else init's record. */
 vk_rc ka_host_machine(struct ka_ctx *ctx, const char *given, char out[VK_UUID_STRLEN + 1],
                       char *err);

@@ -6,6 +6,8 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "duration.h"
 #include "keyadm.h"
@@ -69,6 +71,25 @@ ka_require(struct ka_ctx *ctx, enum ka_opt o)
 {
 	if (ctx->args.val[o] == NULL && !(o == O_USER && ctx->args.nusers > 0)) {
 		ka_usage_error(ctx, "--%s is required", ka_opt_name(o));
+		return -1;
+	}
+	return 0;
+}
+
+int
+ka_number(struct ka_ctx *ctx, enum ka_opt o, int64_t min, int64_t max, int64_t *out)
+{
+	const char *v = ctx->args.val[o];
+	size_t digits;
+
+	if (v == NULL)
+		return 0;
+	/* digits only: sscanf() takes "2junk" as 2, and " 5" and "+3" too */
+	digits = strspn(v, "0123456789");
+	if (digits == 0 || digits > 18 || v[digits] != '\0' ||
+	    (*out = strtoll(v, NULL, 10)) < min || *out > max) {
+		ka_usage_error(ctx, "--%s must be a number from %lld to %lld", ka_opt_name(o),
+		               (long long)min, (long long)max);
 		return -1;
 	}
 	return 0;

@@ -71,6 +71,10 @@ ka_raw authority certify --root-key "$T/root.key" --public-key "AAAA" --epoch 5
 expect_rc 2 "certify of a key that is not one is a usage error"
 ka_raw authority certify --root-key "$T/root.key" --public-key "$KEY1" --epoch 5 --name "two words"
 expect_rc 2 "certify with a name that has a space is a usage error"
+for e in 5junk " 5" +5 0 -1 99999999999; do
+	ka_raw authority certify --root-key "$T/root.key" --public-key "$KEY1" --epoch "$e"
+	expect_rc 2 "certify with --epoch \"$e\" is a usage error"
+done
 
 # ---- rekey --------------------------------------------------------------------------------
 must "a second root key, for later" root init --out "$T/root2.key"

@@ -360,6 +360,17 @@ expect "its identity is gone, and its user revoked at once (no revision to wait 
 	eval 'test "$(q "SELECT count(*) FROM machine_identities")" = 0 &&
 		test "$(q "SELECT count(*) FROM bus_revocations WHERE user_key = '\''$CRED_USER'\'' AND after_rev IS NULL")" = 1'
 
+# ---- a location deleted with a live token ----------------------------------------------------------------
+must "a location for a token that goes with it" --json locations create --org-id "$ORG" --name Gone
+LOC3=$(jqr .id)
+must "its token" --json machines join-token --location-id "$LOC3"
+TOK5_ID=$(jqr .id)
+TOK5_USER=$(q "SELECT user_key FROM join_tokens WHERE id = '$TOK5_ID'")
+must "deleting the location" locations delete --location-id "$LOC3"
+expect "its token is gone, and the token's bus user revoked with it" \
+	eval 'test -n "$TOK5_USER" && test "$(q "SELECT count(*) FROM join_tokens WHERE id = '\''$TOK5_ID'\''")" = 0 &&
+		test "$(q "SELECT count(*) FROM bus_revocations WHERE user_key = '\''$TOK5_USER'\'' AND after_rev IS NULL")" = 1'
+
 # ---- a replica ---------------------------------------------------------------------------------------
 mkdir "$T/replica"
 sqlite3 "$DB" ".backup '$T/replica/keys.db'"
