@@ -50,7 +50,7 @@ vk_canon_str(struct vk_cursor *c, char *out, size_t size)
 
 	vk_canon_lit(c, "\"");
 	while (!c->bad && c->p < c->end && *c->p != '"') {
-		if (*c->p == '\\' || n + 1 == size) {
+		if (*c->p == '\\' || *c->p == '\0' || n + 1 == size) {
 			c->bad = 1;
 			break;
 		}

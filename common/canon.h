@@ -30,7 +30,7 @@ void vk_canon_lit(struct vk_cursor *c, const char *s);
 /* An integer from 0 to VK_CANON_NUM_MAX: "0", or digits without a leading zero. */
 int64_t vk_canon_num(struct vk_cursor *c);
 
-/* A quoted string of at most size - 1 bytes, none a quote or a backslash, into out. */
+/* A quoted string of at most size - 1 bytes, none a quote, a backslash or a NUL, into out. */
 void vk_canon_str(struct vk_cursor *c, char *out, size_t size);
 
 /* A quoted string of exactly 2 * n lowercase hexadecimal digits, into n bytes. */

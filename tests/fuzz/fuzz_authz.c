@@ -437,11 +437,15 @@ check_result(const struct vk_request *req, const struct vk_result *res, const st
 	}
 }
 
-/* The account-management re-check must agree with every decision made after the secret. */
+/*
+ * The account-management re-check must agree with every decision made after
+ * the secret: from the key ID alone (every check reads the store), and from
+ * the decision itself (an allow may stand unread).
+ */
 static void
 check_recheck(const struct vk_request *req, const struct vk_result *res)
 {
-	struct vk_result again;
+	struct vk_result again, id_only;
 
 	switch (res->reason) {
 	case VK_REASON_OK:
@@ -455,13 +459,17 @@ check_recheck(const struct vk_request *req, const struct vk_result *res)
 	default:
 		return;
 	}
-	vk_authorize_recheck(&login, res->key_id, req, &again);
-	FZ_CHECK(again.decision == res->decision && again.reason == res->reason);
-	FZ_CHECK(strcmp(again.key_name, res->key_name) == 0);
-	if (res->reason == VK_REASON_OK || res->reason == VK_REASON_ROLE) {
-		FZ_CHECK(again.role == res->role);
-		FZ_CHECK(strcmp(again.via_type, res->via_type) == 0);
-		FZ_CHECK(strcmp(again.via_id, res->via_id) == 0);
+	memset(&id_only, 0, sizeof id_only);
+	memcpy(id_only.key_id, res->key_id, sizeof id_only.key_id);
+	for (int i = 0; i < 2; i++) {
+		vk_authorize_recheck(&login, i == 0 ? &id_only : res, req, &again);
+		FZ_CHECK(again.decision == res->decision && again.reason == res->reason);
+		FZ_CHECK(strcmp(again.key_name, res->key_name) == 0);
+		if (res->reason == VK_REASON_OK || res->reason == VK_REASON_ROLE) {
+			FZ_CHECK(again.role == res->role);
+			FZ_CHECK(strcmp(again.via_type, res->via_type) == 0);
+			FZ_CHECK(strcmp(again.via_id, res->via_id) == 0);
+		}
 	}
 }
 
