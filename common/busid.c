@@ -10,6 +10,7 @@
  */
 #include "autoconfig.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,10 @@ vk_bus_keys_parse(const char *text, size_t len, struct vk_bus_keys *k)
 
 		if (line[VK_NKEY_SEED_LEN] != '\n' ||
 		    vk_nkey_seed_parse(line, VK_NKEY_SEED_LEN, &t, k->seed[i]) != 0 ||
-		    t != key_types[i])
+		    t != key_types[i]) {
+			sodium_memzero(k, sizeof *k); /* the seeds read before it */
 			return -1;
+		}
 	}
 	return 0;
 }
@@ -73,8 +76,7 @@ plain(const char *s)
 }
 
 /* printf into a new buffer of CLAIMS_MAX bytes; NULL when out of memory or it does not fit. */
-static char *
-claims(const char *fmt, ...)
+static char *__attribute__((format(printf, 1, 2))) claims(const char *fmt, ...)
 {
 	char *out = malloc(CLAIMS_MAX);
 	va_list ap;

@@ -101,11 +101,18 @@ char *
 vk_join_token_encode(const struct vk_join_token *t)
 {
 	char secret[2 * VK_JOIN_SECRET_BYTES + 1], key[KEY_B64], signer[KEY_B64], *json, *out;
+	unsigned char seed[VK_NKEY_KEY_BYTES];
+	enum vk_nkey_type type;
 	size_t len, size;
-	int n;
+	int n, user_seed;
 
+	/* a user's seed, as the decoder takes it */
+	user_seed =
+	    vk_nkey_seed_parse(t->seed, strnlen(t->seed, sizeof t->seed), &type, seed) == 0 &&
+	    type == VK_NKEY_USER;
+	sodium_memzero(seed, sizeof seed);
 	if (!vk_uuid_valid(t->id) || !plain(t->servers) || t->servers[0] == '\0' ||
-	    !plain(t->bucket) || t->bucket[0] == '\0' || !word(t->jwt, 1) || !word(t->seed, 0))
+	    !plain(t->bucket) || t->bucket[0] == '\0' || !word(t->jwt, 1) || !user_seed)
 		return NULL;
 	if ((json = malloc(TOKEN_JSON_MAX)) == NULL)
 		return NULL;
@@ -261,7 +268,8 @@ static const char *const refusals[] = {
 const char *
 vk_join_refusal_name(enum vk_join_refusal why)
 {
-	return refusals[why];
+	return (size_t)why < sizeof refusals / sizeof refusals[0] ? refusals[why]
+	                                                          : refusals[VK_JOIN_BUSY];
 }
 
 enum vk_join_refusal
