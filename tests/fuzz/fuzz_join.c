@@ -47,17 +47,6 @@ blank(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int
-zeros(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != 0)
-			return 0;
-	return 1;
-}
-
 static void
 check_token(const char *text, size_t len)
 {
@@ -65,7 +54,7 @@ check_token(const char *text, size_t len)
 	char *again;
 
 	if (vk_join_token_decode(text, len, &t) != 0) {
-		FZ_CHECK(zeros(&t, sizeof t));
+		FZ_CHECK(fz_all_zero(&t, sizeof t));
 		return;
 	}
 	while (len > 0 && blank(text[0])) {
@@ -103,7 +92,7 @@ check_request(const char *text, size_t len)
 	struct vk_join_request r;
 
 	if (vk_join_request_decode(text, len, &r) != 0) {
-		FZ_CHECK(zeros(&r, sizeof r));
+		FZ_CHECK(fz_all_zero(&r, sizeof r));
 		return;
 	}
 	FZ_CHECK(vk_join_name_valid(r.name));

@@ -25,17 +25,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int
-all_zero(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != 0)
-			return 0;
-	return 1;
-}
-
 static void
 check_parse(const char *s, size_t len)
 {
@@ -47,7 +36,7 @@ check_parse(const char *s, size_t len)
 	if (st != VK_TOKEN_MALFORMED)
 		FZ_CHECK(len == VK_TOKEN_LEN && vk_token_shaped(s, len));
 	if (st != VK_TOKEN_OK) {
-		FZ_CHECK(all_zero(&t, sizeof t));
+		FZ_CHECK(fz_all_zero(&t, sizeof t));
 		return;
 	}
 	vk_token_format(&t, out);

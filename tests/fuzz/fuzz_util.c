@@ -99,3 +99,14 @@ fz_split(const uint8_t *data, size_t size, size_t *head_len)
 	*head_len = nul != NULL ? (size_t)(nul - data) : size;
 	return nul != NULL ? nul + 1 : NULL;
 }
+
+int
+fz_all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return 0;
+	return 1;
+}

@@ -30,6 +30,9 @@ char *fz_path(const char *name);
 /* Creates or replaces path with exactly these bytes, mode 0600. */
 void fz_write_file(const char *path, const void *data, size_t len);
 
+/* Whether the n bytes at p are all zero (what a decoder leaves after refusing). */
+int fz_all_zero(const void *p, size_t n);
+
 /* A copy of data[0..len) in a buffer of exactly len + 1 bytes, NUL-terminated. */
 char *fz_strndup(const uint8_t *data, size_t len);
 
