@@ -79,10 +79,13 @@ static int __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
 	return 1;
 }
 
-/* The token's text from --token, a file or stdin ("-"), into sodium memory; NULL after saying why.
+/*
+ * The token's text from --token, a file or stdin ("-"), into sodium memory;
+ * NULL after saying why. A token given on the command line is wiped there
+ * once copied, so that ps shows it no longer (it may have, before).
  */
 static char *
-read_token(const char *given, const char *file, size_t *len)
+read_token(char *given, const char *file, size_t *len)
 {
 	char *text = sodium_malloc(TOKEN_MAX);
 	FILE *f = NULL;
@@ -96,6 +99,7 @@ read_token(const char *given, const char *file, size_t *len)
 		if (*len >= TOKEN_MAX)
 			goto bad;
 		memcpy(text, given, *len + 1);
+		sodium_memzero(given, *len);
 		return text;
 	}
 	if (file != NULL && (f = fopen(file, "re")) == NULL) {
@@ -295,7 +299,8 @@ sd_join(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *token = NULL, *file = NULL, *name = NULL, *store = VK_DEFAULT_STORE,
+	char *token = NULL;
+	const char *file = NULL, *name = NULL, *store = VK_DEFAULT_STORE,
 	           *config = getenv("VIAMKEY_CONFIG");
 	char host[VK_JOIN_NAME_MAX + 1], creds_path[PATH_BYTES], dir[PATH_BYTES], conf[CONF_MAX],
 	    user[VK_NKEY_PUBLIC_LEN + 1], seed_text[VK_NKEY_SEED_LEN + 1], err[VK_ERRLEN];
