@@ -194,18 +194,23 @@ check "disabled: the Unix password logs in as before" [ "$out" = unix ]
 stop_sshd
 
 # ---- apt-get purge ------------------------------------------------------------
-# shellcheck disable=SC2086
-apt-get purge -y -q $packages >"$WORK/apt-purge.log" 2>&1
-check "apt-get purge removes every trace from dpkg's database" \
-	sh -c "! dpkg-query -W $packages >/dev/null 2>&1"
-check "purged: /etc/pam.d/common-* byte for byte as before the install" pam_stacks_as_before
-paths >"$WORK/paths-after"
-comm -13 "$WORK/paths-before" "$WORK/paths-after" >"$WORK/left"
-check "purged: no file or directory left that was not there before" [ ! -s "$WORK/left" ]
-head -n 20 "$WORK/left"
-check "purged: every path of the packages that was not there before is gone" \
-	sh -c "while read -r f; do [ ! -e \"\$f\" ] && [ ! -L \"\$f\" ] ||
-		{ echo \"left: \$f\"; exit 1; }; done <'$WORK/package-new'"
+# purge WHEN: apt-get purge, and the checks that it left nothing behind
+# (WHEN begins their names).
+purge() {
+	# shellcheck disable=SC2086
+	apt-get purge -y -q $packages >>"$WORK/apt-purge.log" 2>&1
+	check "$1: apt-get purge removes every trace from dpkg's database" \
+		sh -c "! dpkg-query -W $packages >/dev/null 2>&1"
+	check "$1: /etc/pam.d/common-* byte for byte as before the install" pam_stacks_as_before
+	paths >"$WORK/paths-after"
+	comm -13 "$WORK/paths-before" "$WORK/paths-after" >"$WORK/left"
+	check "$1: no file or directory left that was not there before" [ ! -s "$WORK/left" ]
+	head -n 20 "$WORK/left"
+	check "$1: every path of the packages that was not there before is gone" \
+		sh -c "while read -r f; do [ ! -e \"\$f\" ] && [ ! -L \"\$f\" ] ||
+			{ echo \"left: \$f\"; exit 1; }; done <'$WORK/package-new'"
+}
+purge purged
 # has_new PATH...: each PATH is among those.
 has_new() {
 	for f in "$@"; do
