@@ -15,7 +15,9 @@
 #   packages   scripts/build-packages.sh (dpkg-buildpackage and lintian), then
 #              tests/test-packages.sh: the .debs installed with apt-get in a
 #              private mount namespace, pam-auth-update, a real sshd login,
-#              disable and purge; the host is left as it was
+#              disable and purge; installed again, the host joins a fleet
+#              (viamkey-syncd join) and logs in with a key from its
+#              authority; the host is left as it was
 #
 # Before them it builds viamkey's first fleet format from git (tests/baseline),
 # for the test of a fleet upgraded one host at a time.

@@ -15,9 +15,11 @@
  * Security rules for this file:
  *  1. Nothing is written before the authority admitted the host: a token
  *     refused, a bus not reached, an answer the token's key did not sign,
- *     a directory missing, or a config or credentials that exist (without
- *     --force) leave the host as it was. Every such case exits 1 saying
- *     why. A config of comments only (the package's) is no config: it is
+ *     a directory missing, a config or credentials that exist (without
+ *     --force), or a store at the replica's path that the daemon would not
+ *     take as its replica (the authority's, or one with keys of its own)
+ *     leave the host as it was. Every such case exits 1 saying why. A
+ *     config of comments only (the package's) is no config: it is
  *     replaced.
  *  2. The token, and the seed of the key pair, never reach a log, the
  *     config or the store; they are wiped from memory once used. The seed
@@ -42,6 +44,7 @@
 #include "join.h"
 #include "jwt.h"
 #include "record.h"
+#include "store.h"
 #include "syncd.h"
 
 #define TOKEN_MAX   16384
@@ -262,6 +265,28 @@ dir_ready(const char *path)
 	return 0;
 }
 
+/*
+ * Rule 1: a store already at path is one the daemon takes as its replica,
+ * before anything is asked; 0, or 1. None there is fine: the daemon's pass
+ * makes it.
+ */
+static int
+store_ready(const char *path)
+{
+	char err[VK_ERRLEN];
+	struct stat st;
+	sqlite3 *db = NULL;
+	int rc = 0;
+
+	if (lstat(path, &st) != 0)
+		return 0;
+	if (vk_store_open(path, VK_OPEN_LOGIN, 5000, &db, err) != VK_OK ||
+	    sd_replica_usable(db, path, err) != 0)
+		rc = fail("%s", err);
+	sqlite3_close(db);
+	return rc;
+}
+
 /* Rule 1: writes the credentials, then the config; neither is left if the other fails. */
 static int
 write_files(const char *config, const char *conf, const char *creds_path, const char *jwt,
@@ -361,7 +386,7 @@ sd_join(int argc, char **argv)
 		return fail("%s exists: --force replaces it", config);
 	if (!force && lstat(creds_path, &st) == 0)
 		return fail("%s exists: --force replaces it", creds_path);
-	if (dir_ready(config) != 0 || dir_ready(store) != 0)
+	if (dir_ready(config) != 0 || dir_ready(store) != 0 || store_ready(store) != 0)
 		return 1;
 	if (name == NULL) {
 		if (gethostname(host, sizeof host - 1) != 0)

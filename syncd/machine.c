@@ -92,6 +92,34 @@ acknowledge(struct machine *m)
 
 /* ---- the loop --------------------------------------------------------------------- */
 
+int
+sd_replica_usable(sqlite3 *db, const char *path, char why[VK_ERRLEN])
+{
+	enum vk_fleet_role role;
+	int64_t keys = 0;
+
+	if (vk_fleet_role(db, &role, why) != VK_OK)
+		return -1;
+	if (role == VK_FLEET_AUTHORITY) {
+		snprintf(why, VK_ERRLEN,
+		         "store %s is the fleet's authority, not a replica: give another store"
+		         " path",
+		         path);
+		return -1;
+	}
+	if (role != VK_FLEET_STANDALONE)
+		return 0;
+	(void)vk_store_query_int(db, "", why, &keys, "SELECT count(*) FROM keys", "");
+	if (keys > 0) {
+		snprintf(why, VK_ERRLEN,
+		         "store %s holds keys of its own; a replica starts empty (move it aside,"
+		         " or give another store path)",
+		         path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_replica(struct machine *m, const char *path)
 {
@@ -100,27 +128,13 @@ open_replica(struct machine *m, const char *path)
 
 	if (vk_store_open(path, VK_OPEN_INIT, 5000, &m->db, err) != VK_OK ||
 	    vk_replica_open(m->db, m->id, &m->replica, err) != VK_OK ||
-	    vk_fleet_role(m->db, &role, err) != VK_OK) {
+	    sd_replica_usable(m->db, path, err) != 0 || vk_fleet_role(m->db, &role, err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
-		return -1;
-	}
-	if (role == VK_FLEET_AUTHORITY) {
-		sd_log(LOG_ERR, "store %s is the fleet's authority, not a replica", path);
 		return -1;
 	}
 	/* every commit reaches the disk before it counts: an applied revocation stays applied */
 	(void)sqlite3_exec(m->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 	if (role == VK_FLEET_STANDALONE) {
-		int64_t keys = 0;
-
-		(void)vk_store_query_int(m->db, "", err, &keys, "SELECT count(*) FROM keys", "");
-		if (keys > 0) {
-			sd_log(LOG_ERR,
-			       "store %s holds keys of its own; a replica starts empty (move it"
-			       " aside, or give the daemon another [store] path)",
-			       path);
-			return -1;
-		}
 		if (vk_store_exec(m->db, "cannot make the store a replica", err, NULL,
 		                  "INSERT INTO meta (name, value) VALUES ('" VK_META_ROLE
 		                  "', 'replica') ON CONFLICT (name) DO UPDATE SET value ="

@@ -231,6 +231,13 @@ int sd_authority(const struct vk_config *cfg, const char *store, int once);
 int sd_machine(const struct vk_config *cfg, const char *store, int once);
 
 /*
+ * Whether the store db, at path, may be a machine's replica: a replica, or
+ * a standalone store that holds no key (it becomes one), not the
+ * authority's. 0, or -1 with why.
+ */
+int sd_replica_usable(sqlite3 *db, const char *path, char why[VK_ERRLEN]);
+
+/*
  * `viamkey-syncd join` (join.c): a new host joins the fleet with a join
  * token; argv from its own name on. The exit status.
  */

@@ -9,8 +9,10 @@
 #    authority's tree, its config and credentials are written (0644, 0600),
 #    its replica is in step, and a key of its organization logs in there;
 #  - a used, an expired, a revoked, an altered token, a bus that is not
-#    there, and an existing config without --force: each exits 1 saying
-#    why, and nothing is written anywhere;
+#    there, an existing config without --force, and a store at the
+#    replica's path that the daemon would refuse (one with keys of its
+#    own, the authority's): each exits 1 saying why, and nothing is
+#    written anywhere;
 #  - the token's bus user, as a raw client, may only ask to join: not read
 #    a scope, the stream's info or another's inbox; a joined machine's
 #    user cannot read another machine's scope;
@@ -148,6 +150,28 @@ printf '; mine\n[pam]\nrole = viewer\n' >"$WORK/Y/viamkey.conf"
 check "an existing config without --force is refused, and stays as it was" \
 	eval '! "$SYNCD" join --token-file "$WORK/good.token" --name Y --config "$WORK/Y/viamkey.conf" --db "$WORK/Y/keys.db" 2>"$WORK/err" </dev/null &&
 		grep -q "exists: --force replaces it" "$WORK/err" && test "$(sed -n 3p "$WORK/Y/viamkey.conf")" = "role = viewer" && test "$(machines_now)" = "$N0"'
+# a host that made a store of its own first (keyadm init, a key): its daemon would
+# refuse it as the replica, so join refuses before the authority is asked
+mkdir -p "$WORK/S"
+"$KEYADM" --db "$WORK/S/keys.db" --json init --org "S org" --location "S location" --machine S \
+	>"$WORK/S/init.json"
+"$KEYADM" --db "$WORK/S/keys.db" machines api-key create --machine-id "$(jq -r .machine.id "$WORK/S/init.json")" \
+	--user vkt-sam --role operator >/dev/null 2>&1
+# store_refused DB WHY: a join with the good token and the replica at DB exits 1,
+# says WHY, writes no config or credentials, adds no machine
+store_refused() {
+	s_st=0
+	"$SYNCD" join --token-file "$WORK/good.token" --name S --config "$WORK/S/viamkey.conf" \
+		--db "$1" >"$WORK/S.out" 2>"$WORK/S.err" </dev/null || s_st=$?
+	[ "$s_st" -eq 1 ] && grep -q "$2" "$WORK/S.err" && [ ! -s "$WORK/S.out" ] &&
+		[ ! -e "$WORK/S/viamkey.conf" ] && [ ! -e "$(dirname "$1")/nats.creds" ] &&
+		[ "$(machines_now)" = "$N0" ] ||
+		{ echo "  (status $s_st: $(cat "$WORK/S.err"))"; return 1; }
+}
+check "a store with keys of its own at the replica's path is refused, and nothing is written" \
+	store_refused "$WORK/S/keys.db" "holds keys of its own"
+check "the authority's store as the replica is refused, and nothing is written" \
+	store_refused "$WORK/authority/store/keys.db" "is the fleet's authority"
 # M2 has the package's config, comments only: join replaces it without --force
 mkdir -p "$WORK/M2"
 printf '; viamkey.conf(5)\n;[sync]\n\n# servers = nats://bus:4222\n' >"$WORK/M2/viamkey.conf"
