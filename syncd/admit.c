@@ -37,6 +37,7 @@
 
 #define LOOK_MS       1000 /* how often the revocations are looked at */
 #define UPDATE_WAIT   5000 /* ms for a node to take an account's JWT */
+#define ADMIT_BATCH   16   /* join requests per look: publishing and the lease go on */
 #define ANSWER_MAX    (VK_JOIN_JWT_MAX + 512)
 #define CLAIMS_UPDATE "$SYS.REQ.CLAIMS.UPDATE"
 
@@ -250,13 +251,15 @@ sd_admit_poll(struct sd_admit *ad, sqlite3 *db, natsConnection *nc, const unsign
               const struct vk_config *cfg)
 {
 	natsMsg *m;
+	int n = 0;
 
 	if (sd_now_ms() >= ad->next_look_ms) {
 		ad->next_look_ms = sd_now_ms() + LOOK_MS;
 		if (ad->keys != NULL || load_keys(ad, db, nc, cfg) == 0)
 			update_accounts(ad, db, cfg);
 	}
-	while (ad->sub != NULL && natsSubscription_NextMsg(&m, ad->sub, 0) == NATS_OK) {
+	while (n++ < ADMIT_BATCH && ad->sub != NULL &&
+	       natsSubscription_NextMsg(&m, ad->sub, 0) == NATS_OK) {
 		admit(ad, db, nc, sk, cfg, m);
 		natsMsg_Destroy(m);
 	}

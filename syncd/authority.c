@@ -608,6 +608,10 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 		int connected = 0, done;
 		natsMsg *m;
 
+		if (sd_bus_closed(&a.bus)) {
+			status = SD_RECONNECT;
+			break;
+		}
 		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED &&
 		    sd_now_ms() >= a.next_try_ms) {
 			if (a.lost) {

@@ -372,6 +372,19 @@ out:
  * (its garbage collector can end first), and a message freed after it
  * would use the collector's destroyed lock.
  */
+int
+sd_bus_closed(struct sd_bus *b)
+{
+	const char *why = NULL;
+
+	if (b->nc == NULL || natsConnection_Status(b->nc) != NATS_CONN_STATUS_CLOSED)
+		return 0;
+	(void)natsConnection_GetLastError(b->nc, &why);
+	sd_log(LOG_WARNING, "the bus connection was closed for good (%s); connecting again",
+	       why != NULL && *why != '\0' ? why : "no reason given");
+	return 1;
+}
+
 void
 sd_bus_close(struct sd_bus *b)
 {

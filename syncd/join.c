@@ -48,7 +48,7 @@
 #include "syncd.h"
 
 #define TOKEN_MAX   16384
-#define ANSWER_WAIT 10000 /* ms */
+#define ANSWER_WAIT 30000 /* ms: the authority admits a burst of joins one at a time */
 #define PATH_BYTES  4096
 #define CONF_MAX    (VK_JOIN_SERVERS_MAX + 2048)
 

@@ -267,6 +267,10 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		struct sd_item it;
 		natsMsg *msg;
 
+		if (sd_bus_closed(&m.bus)) {
+			status = SD_RECONNECT;
+			break;
+		}
 		if (m.reconnect) { /* identity.c: a new connection reads the new credentials */
 			status = SD_RECONNECT;
 			break;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fleet.h"
 #include "log.h"
@@ -145,18 +146,21 @@ main(int argc, char **argv)
 	}
 	pthread_detach(signals);
 	signal(SIGPIPE, SIG_IGN);
-	switch (role_of(cfg.store_path)) {
-	case VK_FLEET_AUTHORITY:
-		status = sd_authority(&cfg, cfg.store_path, once);
-		break;
-	case VK_FLEET_STANDBY:
-		status = sd_standby(&cfg, cfg.store_path, once);
-		break;
-	default:
-		while ((status = sd_machine(&cfg, cfg.store_path, once)) == SD_RECONNECT &&
-		       !sd_stop)
-			;
-	}
+	do {
+		switch (role_of(cfg.store_path)) {
+		case VK_FLEET_AUTHORITY:
+			status = sd_authority(&cfg, cfg.store_path, once);
+			break;
+		case VK_FLEET_STANDBY:
+			status = sd_standby(&cfg, cfg.store_path, once);
+			break;
+		default:
+			status = sd_machine(&cfg, cfg.store_path, once);
+		}
+		/* a pause, so that a bus that closes every connection is not hammered */
+		if (status == SD_RECONNECT && !sd_stop)
+			sleep(1);
+	} while (status == SD_RECONNECT && !sd_stop);
 	/* stopped by SIGTERM or SIGINT, as systemctl stop does: a clean end */
 	if (sd_stop && !once)
 		status = 0;

@@ -277,6 +277,10 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 		struct sd_item it;
 		natsMsg *msg;
 
+		if (sd_bus_closed(&m.bus)) {
+			status = SD_RECONNECT;
+			break;
+		}
 		if (now >= next_look) {
 			next_look = now + LOOK_MS;
 			/* rule 4: a request is answered after a read of the bus that followed it */

@@ -90,6 +90,13 @@ int sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *
 void sd_bus_close(struct sd_bus *b);
 
 /*
+ * Whether nats.c closed the connection for good (it does after the same
+ * authentication error twice, as an overloaded server can give): said in
+ * the log. The daemon then connects again from the start (SD_RECONNECT).
+ */
+int sd_bus_closed(struct sd_bus *b);
+
+/*
  * Subscribes subject into the queue. The bus keeps the subscription until
  * sd_bus_unsubscribe, or sd_bus_close, destroys it.
  */
@@ -222,9 +229,10 @@ void sd_admit_poll(struct sd_admit *ad, sqlite3 *db, natsConnection *nc, const u
 void sd_admit_close(struct sd_admit *ad);
 
 /*
- * The two jobs; each returns the exit status. `once`: one full pass, then
- * exit. A machine returns SD_RECONNECT when its bus identity changed: it
- * is to be run again, and connects with the new credentials.
+ * The jobs; each returns the exit status. `once`: one full pass, then
+ * exit. SD_RECONNECT: to be run again, to connect again from the start: a
+ * machine whose bus identity changed (with its new credentials), or any
+ * daemon whose connection nats.c closed for good.
  */
 #define SD_RECONNECT 100
 int sd_authority(const struct vk_config *cfg, const char *store, int once);
