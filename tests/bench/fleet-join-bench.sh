@@ -36,6 +36,8 @@
 # runs in a process of its own (this script again, in results/), whose
 # fleet-lib.sh trap stops everything it started; VK_KEEP_WORK=1 keeps its
 # working directory (results/test-fleet-join-N.*), as in the tests.
+# VK_JOIN_RENICE=NICE runs the authority's daemon and the nodes at that
+# nice value, ahead of the N simulated hosts that share their 2 cores.
 # shellcheck disable=SC2016 # subjects with $ are literal
 LC_ALL=C
 export LC_ALL
@@ -239,6 +241,15 @@ f_syncd_start authority
 f_until 60 grep -q "taking join requests" "$WORK/authority/syncd.log" ||
 	die "the authority does not take join requests"
 f_sync_wait 60 || die "the authority did not publish: $(cat "$WORK/sync-wait.out")"
+# VK_JOIN_RENICE=-10, say: the authority's daemon and the nodes (each of their threads)
+# ahead of the simulated hosts on the CPU, as on hosts of their own
+if [ -n "${VK_JOIN_RENICE:-}" ]; then
+	for p in $(f_syncd_pid authority) $(f_node_pid 1) $(f_node_pid 2) $(f_node_pid 3); do
+		# shellcheck disable=SC2046 # a list of thread IDs
+		renice -n "$VK_JOIN_RENICE" -p $(ls "/proc/$p/task") >/dev/null
+	done
+	say "the authority's daemon and the nodes reniced to $VK_JOIN_RENICE"
+fi
 say "bus on $SERVERS; the authority takes join requests"
 
 reference idle
@@ -253,16 +264,21 @@ while [ "$i" -le "$N" ]; do
 	mkdir -p "$WORK/j$i/store"
 	i=$((i + 1))
 done
-# all at once: each host waits for a line on one pipe (a FIFO this shell holds open), and
-# N lines are written at once once every host is forked
+# all at once: each host reads from one pipe (a FIFO) whose only writer is then this
+# shell; once every host is forked and reading, closing it wakes them all (end of file)
 mkfifo "$WORK/go"
 exec 3<>"$WORK/go"
+exec 4<"$WORK/go"
+exec 5>"$WORK/go"
+exec 3>&-
 say "forking $N hosts"
 i=1
 while [ "$i" -le "$N" ]; do
 	(
-		read -r _ <&3
-		exec 3>&-
+		exec 5>&-
+		: >"$WORK/j$i/ready"
+		read -r _ <&4
+		exec 4<&-
 		join_cmd "j$i" "$WORK/many.token"
 		[ -s "$WORK/j$i/join.out" ] || exit 0
 		exec "$SYNCD" --config "$WORK/j$i/viamkey.conf" ${VK_FLEET_VERBOSE:+--verbose} \
@@ -272,22 +288,23 @@ while [ "$i" -le "$N" ]; do
 	f_track "syncd-j$i" "$!"
 	i=$((i + 1))
 done
+exec 4<&-
+# shellcheck disable=SC2317 # called by f_until
+count_is() { [ "$(find "$WORK" -maxdepth 2 -path "$WORK/j*/$1" | wc -l)" -ge "$N" ]; }
+f_until 300 count_is ready || die "the $N hosts were not all forked within 300 s"
+sleep 1
 say "starting $N joins with one token of $N uses"
 cpu0=$(cpu_ticks)
 T0=$(date +%s%N)
-awk -v n="$N" 'BEGIN {while (n-- > 0) print ""}' >&3
-exec 3>&-
-say "waiting for them to exit"
-# shellcheck disable=SC2317 # called by f_until
-ended() { [ "$(find "$WORK" -maxdepth 2 -path "$WORK/j*/status" | wc -l)" -ge "$N" ]; }
-f_until "$SETTLE" ended || say "not every join exited within $SETTLE s"
+exec 5>&-
+f_until "$SETTLE" count_is status || say "not every join exited within $SETTLE s"
+T_ENDED=$(date +%s%N)
+cpu1=$(cpu_ticks)
 hosts=$(i=1; while [ "$i" -le "$N" ]; do echo "j$i"; i=$((i + 1)); done)
 # shellcheck disable=SC2086 # a list of hosts
 timed many $hosts
 joined=$(grep -c -E '^[0-9.]+$' "$WORK/many.wall")
 say "$joined of $N joined; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-T_ENDED=$(date +%s%N)
-cpu1=$(cpu_ticks)
 # the subshells of joins that failed have exited: not daemons
 for h in $hosts; do
 	if [ ! -s "$WORK/$h/join.out" ]; then
@@ -296,30 +313,41 @@ for h in $hosts; do
 		f_untrack "syncd-$h" "$p"
 	fi
 done
-# the machines of the tree that no host holds (admitted after their host stopped waiting
-# for the answer): keyadm sync wait cannot return 0 while they are there
-cat "$WORK"/*/join.out | sort >"$WORK/held.ids"
-ka --json machines list --all | jq -r '.[].id' | sort >"$WORK/tree.ids"
-comm -23 "$WORK/tree.ids" "$WORK/held.ids" >"$WORK/orphans.ids"
-orphans=$(grep -c . "$WORK/orphans.ids")
-# keyadm sync wait, for as long as the settle time leaves; with orphans, until it names
-# only them (every host that joined is in step)
-hosts_synced=0
+# keyadm sync wait, again and again until it returns 0, for as long as the settle time
+# leaves. The machines of the tree that no host holds (admitted after their host stopped
+# waiting for the answer) are counted apart: while they are there it cannot return 0, so
+# it also ends once sync wait names only them (every host that joined is in step), or
+# once the hosts it names have not become fewer for VK_JOIN_STALL (120) seconds.
+for o in "$WORK"/*/join.out; do
+	[ -s "$o" ] && echo "$(cat "$o") $(basename "$(dirname "$o")")"
+done | sort >"$WORK/held"
+cut -d' ' -f1 "$WORK/held" >"$WORK/held.ids"
+hosts_synced=0 stalled=0 fewest=-1
+t_fewest=$(date +%s)
 while :; do
-	left=$((SETTLE - ($(date +%s%N) - T0) / 1000000000))
-	[ "$left" -gt 10 ] || left=10
-	[ "$orphans" -eq 0 ] || left=2
-	"$STAMP" "$WORK/synced" "$KEYADM" --config "$ACONF" --json sync wait --timeout "${left}s" \
+	ka --json machines list --all | jq -r '.[].id' | sort >"$WORK/tree.ids"
+	comm -23 "$WORK/tree.ids" "$WORK/held.ids" >"$WORK/orphans.ids"
+	orphans=$(grep -c . "$WORK/orphans.ids")
+	"$STAMP" "$WORK/synced" "$KEYADM" --config "$ACONF" --json sync wait --timeout 2s \
 		>"$WORK/sync-wait.out" 2>"$WORK/sync-wait.err"
 	sync_st=$?
 	T_SYNCED=$(cat "$WORK/synced")
 	[ "$sync_st" -ne 0 ] || break
 	jq -r '.machines_behind[]?' "$WORK/sync-wait.out" | sort >"$WORK/behind.ids"
-	if [ "$orphans" -gt 0 ] && [ -z "$(comm -23 "$WORK/behind.ids" "$WORK/orphans.ids")" ]; then
+	comm -23 "$WORK/behind.ids" "$WORK/orphans.ids" >"$WORK/hosts-behind.ids"
+	behind=$(grep -c . "$WORK/hosts-behind.ids")
+	if [ "$behind" -eq 0 ]; then
 		hosts_synced=1
 		break
 	fi
-	if [ "$orphans" -eq 0 ] || [ $(((T_SYNCED - T0) / 1000000000)) -ge "$SETTLE" ]; then break; fi
+	if [ "$fewest" -lt 0 ] || [ "$behind" -lt "$fewest" ]; then
+		fewest=$behind
+		t_fewest=$(date +%s)
+	elif [ $(($(date +%s) - t_fewest)) -ge "${VK_JOIN_STALL:-120}" ]; then
+		stalled=1
+		break
+	fi
+	[ $(((T_SYNCED - T0) / 1000000000)) -lt "$SETTLE" ] || break
 done
 
 starts=$(cat "$WORK"/j*/start | sort -n)
@@ -332,23 +360,32 @@ record "$N joins at once: then the replica brought in step" "$WORK/many.step" "$
 record "$N joins at once: the CPU time each viamkey-syncd join used" "$WORK/many.cpu"
 in_tree=$(ka --json machines list --all | jq length)
 admitted=$(log_s "(j[0-9]*) joined location" | sort -n)
+# after: the milliseconds from the release to the time (ns) given
+after() { ms "$T0" "$1"; }
 {
-	echo "N=$N joins at once: the $N started over $(ms "$first" "$last_start") ms;" \
+	echo "N=$N joins at once: released together, they started (stamp) $(after "$first") to $(after "$last_start") ms after;" \
 		"$joined joined (exit 0: $(grep -lx 0 "$WORK"/j*/status | wc -l)), $in_tree machines in the authority's tree" \
 		"($ALONE of them joined alone before)"
-	[ -z "$last_end" ] || echo "  the last join exited $(ms "$first" "$last_end") ms after the first started"
+	[ -z "$last_end" ] || echo "  the last join that joined exited $(after "$last_end") ms after the release"
 	echo "  the authority admitted $(echo "$admitted" | grep -c .) joins" \
 		"(its log: from $(echo "$admitted" | head -n 1) to $(echo "$admitted" | tail -n 1) s of the day)"
 	[ "$orphans" -eq 0 ] || echo "  $orphans machines in the authority's tree that no host holds" \
 		"(admitted after the host stopped waiting for the answer)"
 	if [ "$sync_st" -eq 0 ]; then
-		echo "  keyadm sync wait returned 0 (every machine in step) $(ms "$first" "$T_SYNCED") ms after the first join started"
+		echo "  keyadm sync wait returned 0 (every machine in step) $(after "$T_SYNCED") ms after the release"
 	elif [ "$hosts_synced" -eq 1 ]; then
-		echo "  every host that joined in step $(ms "$first" "$T_SYNCED") ms after the first join started:" \
+		echo "  every host that joined in step $(after "$T_SYNCED") ms after the release:" \
 			"keyadm sync wait names only the $orphans machines no host holds, and cannot return 0"
 	else
-		echo "  keyadm sync wait did NOT return 0 $(ms "$first" "$T_SYNCED") ms after the first join started:" \
-			"$(head -c 300 "$WORK/sync-wait.err")"
+		echo "  keyadm sync wait did NOT return 0 by $(after "$T_SYNCED") ms after the release" \
+			"($([ "$stalled" -eq 1 ] && echo "no fewer behind for ${VK_JOIN_STALL:-120} s" || echo "the settle time"));" \
+			"$behind hosts that joined are behind (and $orphans machines no host holds); their replicas say:"
+		join "$WORK/hosts-behind.ids" "$WORK/held" | while read -r _ b_h; do
+			b_p=$(cat "$WORK/$b_h/pid" 2>/dev/null)
+			"$KEYADM" --config "$WORK/$b_h/viamkey.conf" --json sync status 2>/dev/null |
+				jq -r --arg run "$(if [ -n "$b_p" ] && f_alive "$b_p"; then echo "daemon running"; else echo "no daemon"; fi)" \
+					'"revision \(.revision), last heartbeat seen \(.heartbeat_seen // "never"), \(.last_error // "no error"), \($run)"'
+		done | sed 's/seen [0-9T:-]*Z/seen at T/' | sort | uniq -c | sed 's/^/   /'
 	fi
 	cat "$WORK"/j*/cpu | awk '{s += $1} END {printf "  the %d joins used %.1f s of CPU in all, failed ones included\n", NR, s / 1000}'
 	echo "$cpu0 $cpu1" | awk -v hz="$(getconf CLK_TCK)" -v w="$(((T_ENDED - T0) / 1000000))" \
@@ -361,20 +398,21 @@ admitted=$(log_s "(j[0-9]*) joined location" | sort -n)
 		sed 's/^j[0-9]*: //' "$WORK/many.odd" | sort | uniq -c | sort -rn | head -n 10
 	}
 } | tee -a "$summary" >&2
-echo "$N,all joined (last join exited),1,$(ms "$first" "${last_end:-$first}"),,,," >>"$csv"
+# one line each: case, milliseconds from the release
+line() {
+	echo "$N,$1,1,$2,,,," >>"$csv"
+	printf '| %s | %s | 1 | %s | | | | |\n' "$N" "$1" "$2" >>"$md"
+}
+[ -z "$last_end" ] || line "all $joined that joined: the last join exited, from the release" "$(after "$last_end")"
 if [ "$sync_st" -eq 0 ]; then
-	echo "$N,all in step (keyadm sync wait 0),1,$(ms "$first" "$T_SYNCED"),,,," >>"$csv"
-	printf '| %s | %s | 1 | %s | | | | |\n' "$N" "all $N in step: keyadm sync wait returned 0, from the first start" \
-		"$(ms "$first" "$T_SYNCED")" >>"$md"
+	line "all $N in step: keyadm sync wait returned 0, from the release" "$(after "$T_SYNCED")"
 elif [ "$hosts_synced" -eq 1 ]; then
-	echo "$N,every host that joined in step (sync wait names only machines no host holds),1,$(ms "$first" "$T_SYNCED"),,,," >>"$csv"
-	printf '| %s | %s | 1 | %s | | | | |\n' "$N" "the $joined hosts that joined in step (sync wait names only the $orphans machines no host holds), from the first start" \
-		"$(ms "$first" "$T_SYNCED")" >>"$md"
+	line "the $joined that joined in step (sync wait names only the $orphans machines no host holds), from the release" \
+		"$(after "$T_SYNCED")"
 else
+	echo "$N,all in step: keyadm sync wait did not return 0,0,,,,," >>"$csv"
 	printf '| %s | %s | 0 | | | | | |\n' "$N" "all $N in step: keyadm sync wait did not return 0 within $SETTLE s" >>"$md"
 fi
-[ -z "$last_end" ] || printf '| %s | %s | 1 | %s | | | | |\n' "$N" "all $N joined: the last join exited, from the first start" \
-	"$(ms "$first" "$last_end")" >>"$md"
 
 # ---- a join alone, beside the N -----------------------------------------------------------------
 running=$((joined + ALONE))
