@@ -117,7 +117,7 @@ record() {
 	r_shown=$r_c
 	[ "$r_bad" -eq 0 ] || r_shown="$r_c (and $r_bad not)"
 	if [ "$r_c" -eq 0 ]; then
-		echo "$N,$1,0,,,,," >>"$csv"
+		echo "$N,\"$1\",0,,,,," >>"$csv"
 		printf '| %s | %s | 0 (%s not) | | | | | |\n' "$N" "$1" "$r_bad" >>"$md"
 		echo "N=$N $1: none ($r_bad not)" | tee -a "$summary" >&2
 		return 0
@@ -130,7 +130,7 @@ record() {
 		r_x50=$(awk -v a="$r_50" -v f="$3" 'BEGIN {printf "%.1f", a / f}')
 		r_x99=$(awk -v a="$r_99" -v f="$3" 'BEGIN {printf "%.1f", a / f}')
 	fi
-	echo "$N,$1,$r_c,$r_50,$r_99,$r_max,$r_x50,$r_x99" >>"$csv"
+	echo "$N,\"$1\",$r_c,$r_50,$r_99,$r_max,$r_x50,$r_x99" >>"$csv"
 	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$N" "$1" "$r_shown" "$r_50" "$r_99" \
 		"$r_max" "$r_x50" "$r_x99" >>"$md"
 	echo "N=$N $1: p50 $r_50 ms, p99 $r_99 ms, max $r_max ms over $r_shown${3:+ (p50 ${r_x50}x, p99 ${r_x99}x the reference)}" |
@@ -400,7 +400,7 @@ after() { ms "$T0" "$1"; }
 } | tee -a "$summary" >&2
 # one line each: case, milliseconds from the release
 line() {
-	echo "$N,$1,1,$2,,,," >>"$csv"
+	echo "$N,\"$1\",1,$2,,,," >>"$csv"
 	printf '| %s | %s | 1 | %s | | | | |\n' "$N" "$1" "$2" >>"$md"
 }
 [ -z "$last_end" ] || line "all $joined that joined: the last join exited, from the release" "$(after "$last_end")"
@@ -410,7 +410,7 @@ elif [ "$hosts_synced" -eq 1 ]; then
 	line "the $joined that joined in step (sync wait names only the $orphans machines no host holds), from the release" \
 		"$(after "$T_SYNCED")"
 else
-	echo "$N,all in step: keyadm sync wait did not return 0,0,,,,," >>"$csv"
+	echo "$N,\"all in step: keyadm sync wait did not return 0\",0,,,,," >>"$csv"
 	printf '| %s | %s | 0 | | | | | |\n' "$N" "all $N in step: keyadm sync wait did not return 0 within $SETTLE s" >>"$md"
 fi
 
