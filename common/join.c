@@ -200,8 +200,14 @@ vk_join_token_decode(const char *text, size_t len, struct vk_join_token *t)
 	while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\n' ||
 	                   text[len - 1] == '\r'))
 		len--;
-	if (len <= prefix || memcmp(text, VK_JOIN_PREFIX, prefix) != 0 ||
-	    (json = malloc(TOKEN_JSON_MAX)) == NULL)
+	if (len <= prefix || memcmp(text, VK_JOIN_PREFIX, prefix) != 0)
+		return -1;
+	/* base64url's alphabet only: libsodium took a byte above 0x7f as some letter */
+	for (size_t i = prefix; i < len; i++)
+		if (!((text[i] >= 'A' && text[i] <= 'Z') || (text[i] >= 'a' && text[i] <= 'z') ||
+		      (text[i] >= '0' && text[i] <= '9') || text[i] == '-' || text[i] == '_'))
+			return -1;
+	if ((json = malloc(TOKEN_JSON_MAX)) == NULL)
 		return -1;
 	if (sodium_base642bin(json, TOKEN_JSON_MAX, text + prefix, len - prefix, NULL, &n, NULL,
 	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0)
