@@ -432,8 +432,8 @@ vk_authorize(const struct vk_login *lg, const struct vk_request *req, struct vk_
 	if (res->decision == VK_DECISION_ALLOW)
 		carry(&ks, req, res);
 	if (res->decision == VK_DECISION_ALLOW && lg->last_used_interval >= 0)
-		(void)vk_store_note_use(db, res->key_id, req->service, req->user, req->rhost,
-		                        req->now, lg->last_used_interval, res->use_err);
+		(void)vk_store_note_use(db, res->key_id, res->machine, req->service, req->user,
+		                        req->rhost, req->now, lg->last_used_interval, res->use_err);
 out:
 	vk_token_wipe(&t);
 	sqlite3_close(db);

@@ -123,12 +123,13 @@ vk_busid_vk(const char *bucket, const char *machines)
 	              "{\"name\":\"live\",\"subject\":\"vk.%s.>\",\"type\":\"stream\"},"
 	              "{\"name\":\"read\",\"subject\":\"$JS.API.DIRECT.GET.KV_%s.$KV.%s.>\","
 	              "\"type\":\"service\"},"
-	              "{\"name\":\"join\",\"subject\":\"vkjoin.%s\",\"type\":\"service\"}],"
+	              "{\"name\":\"join\",\"subject\":\"vkjoin.%s\",\"type\":\"service\"},"
+	              "{\"name\":\"events\",\"subject\":\"vkev.%s.*\",\"type\":\"service\"}],"
 	              "\"imports\":["
 	              "{\"name\":\"acks\",\"subject\":\"vkack.%s.>\",\"account\":\"%s\",\"type\":"
 	              "\"stream\"}],"
 	              "\"type\":\"account\",\"version\":2}",
-	              bucket, bucket, bucket, bucket, bucket, machines);
+	              bucket, bucket, bucket, bucket, bucket, bucket, machines);
 }
 
 char *
@@ -153,10 +154,12 @@ vk_busid_machines(const char *bucket, const char *vk, const char *signing_key,
 	                   "{\"name\":\"read\",\"subject\":\"$JS.API.DIRECT.GET.KV_%s.$KV.%s.>\","
 	                   "\"account\":\"%s\",\"type\":\"service\"},"
 	                   "{\"name\":\"join\",\"subject\":\"vkjoin.%s\",\"account\":\"%s\","
+	                   "\"type\":\"service\"},"
+	                   "{\"name\":\"events\",\"subject\":\"vkev.%s.*\",\"account\":\"%s\","
 	                   "\"type\":\"service\"}],"
 	                   "\"revocations\":{",
-	                   signing_key, bucket, bucket, vk, bucket, bucket, vk, bucket, vk)) ==
-	    NULL)
+	                   signing_key, bucket, bucket, vk, bucket, bucket, vk, bucket, vk, bucket,
+	                   vk)) == NULL)
 		return NULL;
 	/* each revocation: "U...":T, at most 64 + 24 bytes */
 	size = strlen(head) + n * 96 + 64;
@@ -195,14 +198,14 @@ vk_busid_machine(const char *bucket, const char *machine, const char *location, 
 	              "\"$JS.API.DIRECT.GET.KV_%s.$KV.%s.o.%s.>\","
 	              "\"$JS.API.DIRECT.GET.KV_%s.$KV.%s.hb\","
 	              "\"$JS.API.DIRECT.GET.KV_%s.$KV.%s.root.>\","
-	              "\"vkack.%s.%s\"]},"
+	              "\"vkack.%s.%s\",\"vkev.%s.%s\"]},"
 	              "\"sub\":{\"allow\":["
 	              "\"vk.%s.m.%s.>\",\"vk.%s.l.%s.>\",\"vk.%s.o.%s.>\",\"vk.%s.hb\","
 	              "\"_INBOX.%s.>\"]},"
 	              "\"subs\":-1,\"data\":-1,\"payload\":-1,\"issuer_account\":\"%s\","
 	              "\"type\":\"user\",\"version\":2}",
 	              b, b, machine, b, b, location, b, b, org, b, b, b, b, b, machine, b, machine,
-	              b, location, b, org, b, machine, machines_account);
+	              b, machine, b, location, b, org, b, machine, machines_account);
 }
 
 char *

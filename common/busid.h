@@ -9,8 +9,10 @@
  *    a machine's identity is revoked in its account's JWT);
  *  - VK: JetStream, the bucket and the authority's user, which may do
  *    anything there; it exports the live subjects vk.B.>, the direct gets
- *    of the bucket's entries and the join service vkjoin.B, and imports
- *    the machines' acknowledgements vkack.B.>;
+ *    of the bucket's entries, the join service vkjoin.B and the events
+ *    subjects vkev.B.* (a service: the events stream's confirmations go
+ *    back to MACHINES), and imports the machines' acknowledgements
+ *    vkack.B.>;
  *  - MACHINES: no JetStream; one user per machine, with the permissions of
  *    its scopes only (vk_busid_machine()), and one per join token, which
  *    may only ask to join (vk_busid_joiner()); their JWTs are signed by the

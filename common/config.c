@@ -32,6 +32,7 @@
 #define DEFAULT_BUSY_TIMEOUT_MS 100
 #define DEFAULT_FAIL_DELAY_MS   2000
 #define DEFAULT_LAST_USED       60
+#define DEFAULT_AUDIT_KEEP      (90 * 86400)
 #define DEFAULT_HEARTBEAT       10
 #define DEFAULT_RESYNC          600
 #define DEFAULT_REPLICAS        3
@@ -65,6 +66,7 @@ set_defaults(struct vk_config *cfg, char err[VK_ERRLEN])
 	cfg->busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
 	cfg->fail_delay_ms = DEFAULT_FAIL_DELAY_MS;
 	cfg->last_used_interval = DEFAULT_LAST_USED;
+	cfg->audit_keep = DEFAULT_AUDIT_KEEP;
 	cfg->store_path = strdup(VK_DEFAULT_STORE);
 	cfg->prompt = strdup(VK_DEFAULT_PROMPT);
 	cfg->sync.bucket = strdup(VK_DEFAULT_BUCKET);
@@ -349,6 +351,9 @@ apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *k
 		if (parse_int(v, 0, INT_MAX, &n) != 0)
 			return bad_value(c, sec, key, "must be a number of seconds");
 		cfg->last_used_interval = n;
+	} else if (strcmp(sec, "audit") == 0 && strcmp(key, "keep") == 0) {
+		if (parse_duration(v, 0, &cfg->audit_keep) != 0)
+			return bad_value(c, sec, key, "must be a duration such as 30d or 90d");
 	} else if (strcmp(sec, "sync") == 0) {
 		return apply_sync(&cfg->sync, c, key, v);
 	} else if (strcmp(sec, "services") == 0) {

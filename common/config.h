@@ -52,6 +52,7 @@ struct vk_config {
 	char *prompt;                     /* [pam] prompt */
 	int fail_delay_ms;                /* [pam] fail_delay_ms, default 2000 */
 	int last_used_interval;           /* [audit] last_used_interval, default 60 */
+	int64_t audit_keep;               /* [audit] keep: seconds events are kept, default 90d */
 	struct vk_service_role *services; /* [services] */
 	size_t nservices;
 	struct vk_sync_config sync; /* [sync] */

@@ -242,8 +242,44 @@ static const char schema_v4[] =
     " FROM sync_published WHERE EXISTS (SELECT 1 FROM meta WHERE name = 'fleet_role'"
     " AND value = 'authority') ON CONFLICT (kind, id) DO UPDATE SET rev = excluded.rev;";
 
+/*
+ * v5: machines report back (SPEC §11). The audit trail holds what happened
+ * on the machines too: each event's kind, the machine it happened on, the
+ * PAM items, the decision and its reason, and the random ID that
+ * deduplicates it on its way (unique per machine). Its IDs are never used
+ * again (AUTOINCREMENT), so that a replica's "shipped up to" mark stays
+ * true when old events are pruned; an admin event has no machine, and a
+ * machine's event no actor. A key's last use names the machine it was on.
+ */
+static const char schema_v5[] =
+    "CREATE TABLE events_v5 ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL,"
+    " kind TEXT NOT NULL DEFAULT 'admin' CHECK (kind IN ('admin', 'login', 'session')),"
+    " actor TEXT,"
+    " effective TEXT,"
+    " action TEXT NOT NULL,"
+    " key_id TEXT,"
+    " detail TEXT,"
+    " machine_id TEXT,"
+    " user TEXT,"
+    " service TEXT,"
+    " rhost TEXT,"
+    " decision TEXT,"
+    " reason TEXT,"
+    " uid TEXT) STRICT;"
+    "INSERT INTO events_v5 (id, at, actor, effective, action, key_id, detail)"
+    " SELECT id, at, actor, effective, action, key_id, detail FROM events;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v5 RENAME TO events;"
+    "CREATE INDEX events_key ON events(key_id);"
+    "CREATE INDEX events_at ON events(at);"
+    "CREATE INDEX events_machine ON events(machine_id, id);"
+    "CREATE UNIQUE INDEX events_uid ON events(uid, coalesce(machine_id, '')) WHERE uid IS NOT NULL;"
+    "ALTER TABLE keys ADD COLUMN last_used_machine TEXT;";
+
 static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                          schema_v4};
+                                                          schema_v4, schema_v5};
 
 vk_rc
 vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN])
@@ -1105,8 +1141,9 @@ vk_store_query_text(sqlite3 *db, const char *what, char err[VK_ERRLEN], char **o
 }
 
 vk_rc
-vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
-                  const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN])
+vk_store_note_use(sqlite3 *db, const char *key_id, const char *machine_id, const char *service,
+                  const char *user, const char *rhost, int64_t now, int64_t interval,
+                  char err[VK_ERRLEN])
 {
 	char clean_service[VK_TEXT_FIELD], clean_rhost[VK_TEXT_FIELD];
 	int64_t due;
@@ -1128,10 +1165,10 @@ vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const ch
 		vk_text_clean(rhost, clean_rhost, sizeof clean_rhost);
 	rc = vk_store_exec(db, "cannot record the key's last use", err, NULL,
 	                   "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
-	                   " last_used_user = ?4, last_used_rhost = ?5 WHERE id = ?1"
-	                   " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
-	                   "tittti", key_id, now, clean_service, user,
-	                   rhost != NULL ? clean_rhost : NULL, interval);
+	                   " last_used_user = ?4, last_used_rhost = ?5, last_used_machine = ?7"
+	                   " WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
+	                   "titttit", key_id, now, clean_service, user,
+	                   rhost != NULL ? clean_rhost : NULL, interval, machine_id);
 	/*
 	 * Empty the log again, as keyadm does after its changes: every process
 	 * that opens an idle store reads the whole log to rebuild its index,

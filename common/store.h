@@ -6,11 +6,14 @@
  *   locations(id, org_id -> organizations, name, created_at)
  *   machines(id, location_id -> locations, name, created_at)
  *   keys(id, name, created_at, created_by, disabled, protected, expires_at,
- *        last_used_at, last_used_service, last_used_user, last_used_rhost)
+ *        last_used_at, last_used_service, last_used_user, last_used_rhost,
+ *        last_used_machine)
  *   key_users(key_id -> keys, user)
  *   grants(key_id -> keys, role, resource_type, resource_id)
  *   secrets(id, key_id -> keys, alg, salt, verifier, created_at, expires_at)
- *   events(id, at, actor, effective, action, key_id, detail)
+ *   events(id, at, kind, actor, effective, action, key_id, detail, machine_id,
+ *          user, service, rhost, decision, reason, uid) -- admin, login and
+ *          session events (SPEC §11; event.h)
  *   meta(name, value)     -- "host_machine_id" and "host_binding": this host's machine;
  *                            the fleet's role, revision and heartbeat (fleet.h)
  *   keys.break_glass; sync_outbox, sync_published, sync_pages, sync_dirty,
@@ -41,7 +44,7 @@
 
 #include "vk.h"
 
-#define VK_SCHEMA_VERSION 4
+#define VK_SCHEMA_VERSION 5
 /*
  * The oldest schema a login reads: what the decision needs has not changed
  * since, so that a login works from the moment a package upgrade replaces
@@ -164,8 +167,9 @@ vk_rc vk_store_query_text(sqlite3 *db, const char *what, char err[VK_ERRLEN], ch
  * it leaves it without a busy handler. The module treats a failure as
  * harmless.
  */
-vk_rc vk_store_note_use(sqlite3 *db, const char *key_id, const char *service, const char *user,
-                        const char *rhost, int64_t now, int64_t interval, char err[VK_ERRLEN]);
+vk_rc vk_store_note_use(sqlite3 *db, const char *key_id, const char *machine_id,
+                        const char *service, const char *user, const char *rhost, int64_t now,
+                        int64_t interval, char err[VK_ERRLEN]);
 
 /*
  * This host's machine ID: `configured` ([machine] id) when set, else the

@@ -110,14 +110,18 @@ check(struct ka_ctx *ctx)
 static int
 events(struct ka_ctx *ctx)
 {
-	static const char *const headers[] = {"AT", "ACTOR", "ACTION", "KEY", "DETAIL", NULL};
-	const char *limit_s = ctx->args.val[O_LIMIT];
+	static const char *const headers[] = {"AT",     "KIND", "MACHINE", "ACTOR",
+	                                      "ACTION", "KEY",  "DETAIL",  NULL};
+	const char *limit_s = ctx->args.val[O_LIMIT], *kind = ctx->args.val[O_KIND];
 	int64_t since = 0, limit = 100;
 	char *end;
 	int rc;
 
-	if (ka_id(ctx, O_KEY_ID) || ka_duration(ctx, O_SINCE, &since))
+	if (ka_id(ctx, O_KEY_ID) || ka_id(ctx, O_MACHINE_ID) || ka_duration(ctx, O_SINCE, &since))
 		return KA_USAGE;
+	if (kind != NULL && strcmp(kind, "login") != 0 && strcmp(kind, "session") != 0 &&
+	    strcmp(kind, "admin") != 0)
+		return ka_usage_error(ctx, "--kind must be login, session or admin");
 	if (limit_s != NULL) {
 		errno = 0;
 		limit = strtoll(limit_s, &end, 10);
@@ -129,21 +133,33 @@ events(struct ka_ctx *ctx)
 /* the order is in a subquery, so that json_group_array sees the rows oldest first too */
 #define EVENTS_FROM                                                                                \
 	" FROM (SELECT * FROM (SELECT * FROM events WHERE (?1 IS NULL OR key_id = ?1)"             \
-	" AND (?2 = 0 OR at >= ?2) ORDER BY id DESC LIMIT ?3) ORDER BY id)"
+	" AND (?2 = 0 OR at >= ?2) AND (?4 IS NULL OR machine_id = ?4)"                            \
+	" AND (?5 IS NULL OR kind = ?5) ORDER BY id DESC LIMIT ?3) ORDER BY id)"
+#define EVENTS_ARGS                                                                                \
+	"tiitt", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit,                     \
+	    ctx->args.val[O_MACHINE_ID], kind
 	if (ctx->json)
 		return ka_print_json(
 		    ctx,
 		    "SELECT json_group_array(json_object('id', id, 'at', " KA_TIME_SQL(
-		        "at") ","
-		              " 'actor', actor, 'effective_user', effective, 'action', action,"
-		              " 'key_id', key_id, 'detail', detail))" EVENTS_FROM,
-		    "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
+		        "at") ", 'kind', kind, 'machine_id', machine_id, 'key_id', key_id,"
+		              " 'user', user, 'service', service, 'rhost', rhost, 'decision', "
+		              "decision,"
+		              " 'reason', reason, 'actor', actor, 'effective_user', effective,"
+		              " 'action', action, 'detail', detail))" EVENTS_FROM,
+		    EVENTS_ARGS);
+	/* a machine's event: the user, and where from; an admin's: the person, and what */
 	return ka_print_table(
 	    ctx, headers,
 	    "SELECT " KA_TIME_SQL(
-	        "at") ", actor || iif(effective IS NULL OR effective = actor, '',"
-	              " ' (as ' || effective || ')'), action, key_id, detail" EVENTS_FROM,
-	    "tii", ctx->args.val[O_KEY_ID], since ? ctx->now - since : 0, limit);
+	        "at") ", kind, machine_id,"
+	              " coalesce(actor || iif(effective IS NULL OR effective = actor,"
+	              " '', ' (as ' || effective || ')'), user), action, key_id,"
+	              " iif(kind = 'admin', detail, trim(coalesce('service=' ||"
+	              " service, '') || coalesce(' rhost=' || rhost, '') ||"
+	              " coalesce(' reason=' || reason, '')))" EVENTS_FROM,
+	    EVENTS_ARGS);
+#undef EVENTS_ARGS
 #undef EVENTS_FROM
 }
 
@@ -151,7 +167,9 @@ const struct ka_command ka_check_commands[] = {
     {"check", NULL, check, OPT(O_USER) | OPT(O_SERVICE) | OPT(O_MACHINE_ID) | OPT(O_RHOST),
      "--user U [--service S] [--machine-id ID] [--rhost H]  < token",
      "Run the login decision on a token read from stdin: exit 0 allow, 1 deny."},
-    {"events", NULL, events, OPT(O_KEY_ID) | OPT(O_SINCE) | OPT(O_LIMIT),
-     "[--key-id ID] [--since DUR] [--limit N]", "Show the audit trail, oldest first."},
+    {"events", NULL, events,
+     OPT(O_KEY_ID) | OPT(O_MACHINE_ID) | OPT(O_KIND) | OPT(O_SINCE) | OPT(O_LIMIT),
+     "[--machine-id ID] [--key-id ID] [--kind login|session|admin] [--since DUR] [--limit N]",
+     "Show the audit trail (on the authority, every machine's logins too), oldest first."},
     {NULL, NULL, NULL, 0, NULL, NULL},
 };

@@ -327,7 +327,7 @@ machines_config(struct ka_ctx *ctx)
 	         "heartbeat_interval = %llds\nresync_interval = %llds\nmax_staleness = %lld%s\n"
 	         ";\n"
 	         "; This machine's bus user, in the account for machines (docs/FLEET.md), may\n"
-	         "; read only its own scopes and say only its own acknowledgement:\n"
+	         "; read only its own scopes and say only its own acknowledgement and events:\n"
 	         ";   { user: \"machine-%s\", password: \"...\", permissions: {\n"
 	         ";       publish: { allow: [\n"
 	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.m.%s.>\",\n"
@@ -335,7 +335,7 @@ machines_config(struct ka_ctx *ctx)
 	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.o.%s.>\",\n"
 	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.hb\",\n"
 	         ";         \"$JS.API.DIRECT.GET.KV_%s.$KV.%s.root.>\",\n"
-	         ";         \"vkack.%s.%s\" ] },\n"
+	         ";         \"vkack.%s.%s\", \"vkev.%s.%s\" ] },\n"
 	         ";       subscribe: { allow: [\n"
 	         ";         \"vk.%s.m.%s.>\", \"vk.%s.l.%s.>\", \"vk.%s.o.%s.>\", \"vk.%s.hb\",\n"
 	         ";         \"_INBOX.%s.>\" ] } } }\n",
@@ -344,7 +344,7 @@ machines_config(struct ka_ctx *ctx)
 	         root[0] != '\0' ? "root_key" : "authority_key", root[0] != '\0' ? root : pk,
 	         (long long)s->heartbeat_interval, (long long)s->resync_interval,
 	         (long long)s->max_staleness, s->max_staleness > 0 ? "s" : "", id, b, b, id, b, b,
-	         loc, b, b, org, b, b, b, b, b, id, b, id, b, loc, b, org, b, id);
+	         loc, b, b, org, b, b, b, b, b, id, b, id, b, id, b, loc, b, org, b, id);
 	if (ctx->json)
 		return ka_print_json(ctx, "SELECT json_object('machine_id', ?1, 'config', ?2)",
 		                     "tt", id, conf);

@@ -69,6 +69,7 @@ enum ka_opt {
 	O_TTL,
 	O_USES,
 	O_ID,
+	O_KIND,
 	O_COUNT,
 };
 
@@ -229,7 +230,8 @@ int ka_complete(int argc, char **argv);
 	"  FROM (SELECT * FROM secrets s WHERE s.key_id = k.id AND " VK_SQL_SECRET_LIVE("s", "?1") \
 	"  ORDER BY s.id) s)," \
 	" 'last_used', iif(k.last_used_at IS NULL, NULL, json_object(" \
-	"  'at', " KA_TIME_SQL("k.last_used_at") ", 'service', k.last_used_service," \
+	"  'at', " KA_TIME_SQL("k.last_used_at") ", 'machine_id', k.last_used_machine," \
+	"  'service', k.last_used_service," \
 	"  'user', k.last_used_user, 'rhost', k.last_used_rhost)))"
 // clang-format on
 

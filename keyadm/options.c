@@ -49,6 +49,7 @@ const struct option ka_options[] = {
     {"ttl", required_argument, NULL, O_TTL},
     {"uses", required_argument, NULL, O_USES},
     {"id", required_argument, NULL, O_ID},
+    {"kind", required_argument, NULL, O_KIND},
     {"config", required_argument, NULL, G_CONFIG},
     {"db", required_argument, NULL, G_DB},
     {"json", no_argument, NULL, G_JSON},

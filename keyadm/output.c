@@ -40,7 +40,8 @@ static const char key_human_sql[] =
     "   ORDER BY s.id) s),"
     " iif(k.last_used_at IS NULL, 'never', " KA_TIME_SQL("k.last_used_at")
     "  || ' by ' || k.last_used_user || ' via ' || k.last_used_service"
-    "  || coalesce(' from ' || k.last_used_rhost, ''))"
+    "  || coalesce(' from ' || k.last_used_rhost, '')"
+    "  || coalesce(' on machine ' || k.last_used_machine, ''))"
     " FROM keys k WHERE k.id = ?2";
 // clang-format on
 

@@ -47,6 +47,8 @@
 #include "authz.h"
 #include "config.h"
 #include "duration.h"
+#include "event.h"
+#include "journal.h"
 
 #define STATE_NAME "pam_viamkey_auth"
 #define LOG_FIELD  64 /* bytes of a user, rhost or service in a log line */
@@ -147,6 +149,36 @@ log_call(const struct call *c, int rc, const char *key_id)
 	           service, user, rhost, key_id != NULL && key_id[0] != '\0' ? key_id : "-",
 	           c->reason, c->err[0] != '\0' ? " (" : "", c->err[0] != '\0' ? err : "",
 	           c->err[0] != '\0' ? ")" : "");
+}
+
+/*
+ * The decision's event, into the journal viamkey-syncd takes to the
+ * authority (SPEC §11); nothing when no daemon made one. It costs the
+ * login one append, and a failure costs it nothing but a log line.
+ */
+static void
+record(const struct call *c, int rc, const char *key_id)
+{
+	unsigned char uid[16];
+	char line[VK_EVENT_LINE_MAX + 1], err[VK_ERRLEN];
+	struct vk_event e;
+	size_t len;
+
+	if (c->cfg.store_path == NULL)
+		return;
+	randombytes_buf(uid, sizeof uid);
+	if (vk_event_make(&e, uid, c->now, "login",
+	                  rc == PAM_SUCCESS ? "allow"
+	                  : is_denial(rc)   ? "deny"
+	                                    : "error",
+	                  c->reason, key_id, c->user, c->service, c->rhost) != 0) {
+		pam_syslog(c->pamh, LOG_ERR, "event not recorded: reason %s is not an event's",
+		           c->reason);
+		return;
+	}
+	len = vk_event_encode(&e, line);
+	if (vk_journal_append(c->cfg.store_path, line, len, err) < 0)
+		pam_syslog(c->pamh, LOG_AUTHPRIV | LOG_WARNING, "%s", err);
 }
 
 static int
@@ -424,6 +456,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		rc = authenticate(&c, token, &res);
 
 	log_call(&c, rc, res.key_id);
+	record(&c, rc, res.key_id);
 	if (rc != PAM_SUCCESS && !(c.args.flags & VK_ARG_NODELAY) && c.cfg.fail_delay_ms > 0)
 		(void)pam_fail_delay(pamh, (unsigned)c.cfg.fail_delay_ms * 1000u);
 	authtok_hygiene(&c, answer);
@@ -487,6 +520,8 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if ((rc = begin(&c, argc, argv, 0, &st)) == PAM_SUCCESS) {
 		rc = recheck(&c, st);
 		log_call(&c, rc, st->allowed.key_id);
+		if (rc != PAM_SUCCESS)
+			record(&c, rc, st->allowed.key_id);
 	}
 	vk_config_free(&c.cfg);
 	return rc;

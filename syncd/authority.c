@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "duration.h"
+#include "events.h"
 #include "fleet.h"
 #include "metrics.h"
 #include "record.h"
@@ -75,6 +76,7 @@ struct authority {
 	long published;
 	struct sd_admit admit; /* join requests, and the machines' account (admit.c) */
 	struct sd_metrics metrics;
+	struct sd_events events; /* the machines' logins, and this host's */
 };
 
 static int64_t
@@ -595,7 +597,8 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 		goto out;
 	}
 	holder_name(&a);
-	if (count_boots(&a) != 0)
+	if (count_boots(&a) != 0 ||
+	    sd_events_open(&a.events, cfg, store, SD_EVENTS_AUTHORITY, &a.metrics) != 0)
 		goto out;
 	/* its own: two daemons of one bus user (a rogue, a standby promoted) never share replies */
 	sd_random_tag(a.tag);
@@ -650,6 +653,8 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 			       ONCE_DEADLINE / 1000);
 			break;
 		}
+		if (!a.lost && (a.sig.epoch == 0 || a.leased) && !once)
+			sd_events_tick(&a.events, a.db, &a.bus);
 		sd_metrics_tick(&a.metrics, a.db, 0);
 		if ((m = sd_queue_pop(&a.bus.q, POLL_MS, &connected, NULL)) != NULL)
 			(void)sd_acks_record(a.db, &a.bus, m, &connected, NULL, 0);
@@ -658,6 +663,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 	}
 out:
 	sd_admit_close(&a.admit);
+	sd_events_close(&a.events);
 	sd_bus_close(&a.bus);
 	vk_signer_free(&a.sig);
 	sqlite3_close(a.db);

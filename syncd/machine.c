@@ -242,7 +242,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		sd_log(LOG_ERR, "[machine] id is not set: a machine's daemon follows that machine");
 		return 1;
 	}
-	if (open_replica(&m, store) != 0 || sd_trust_load(&m) != 0)
+	if (open_replica(&m, store) != 0 || sd_trust_load(&m) != 0 ||
+	    sd_events_open(&m.events, cfg, store, SD_EVENTS_MACHINE, &m.metrics) != 0)
 		goto out;
 	snprintf(name, sizeof name, "viamkey-syncd %s", m.id);
 	snprintf(inbox, sizeof inbox, "_INBOX.%s", m.id);
@@ -305,6 +306,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 			       ONCE_DEADLINE / 1000);
 			break;
 		}
+		sd_commit(&m);
+		sd_events_tick(&m.events, m.db, &m.bus);
 		m.metrics.applied = (uint64_t)m.applied;
 		sd_metrics_tick(&m.metrics, m.db, m.applied_rev);
 		wait = m.need_reconcile || m.need_repair ? m.next_retry_ms - sd_now_ms() : 1000;
@@ -330,6 +333,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 	}
 out:
 	sd_commit(&m);
+	sd_events_close(&m.events);
 	sd_bus_close(&m.bus);
 	vk_replica_close(m.replica); /* its statements, before the connection they belong to */
 	if (m.db != NULL) {

@@ -9,6 +9,7 @@
 #ifndef SD_MACHINE_H
 #define SD_MACHINE_H
 
+#include "events.h"
 #include "head.h"
 #include "metrics.h"
 #include "record.h"
@@ -61,6 +62,7 @@ struct machine {
 	char acked_error[256];
 	int reconnect; /* its bus identity changed: connect again, with the new credentials */
 	struct sd_metrics metrics;
+	struct sd_events events; /* this host's logins, to the authority */
 };
 
 /* ---- identity.c ---------------------------------------------------------------- */

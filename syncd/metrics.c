@@ -132,6 +132,23 @@ sd_metrics_tick(struct sd_metrics *m, sqlite3 *db, int64_t applied)
 			       "Seconds since the authority signed the last heartbeat held.",
 			       vk_now() - hb_at);
 	}
+	figure(&t, "events_collected_total", "counter",
+	       "Events taken from this host's journal into the store since the daemon started.",
+	       (int64_t)m->events_collected);
+	if (authority) {
+		figure(&t, "events_received_total", "counter",
+		       "Events taken from the machines into the audit trail since the daemon"
+		       " started.",
+		       (int64_t)m->events_received);
+	} else if (m->machine != NULL) {
+		figure(&t, "events_shipped_total", "counter",
+		       "Events the bus confirmed, sent to the authority since the daemon started.",
+		       (int64_t)m->events_shipped);
+		if (m->events_pending >= 0)
+			figure(&t, "events_pending", "gauge",
+			       "Events of this host's not yet confirmed by the bus.",
+			       m->events_pending);
+	}
 	if (t.len >= sizeof t.buf) {
 		sd_log(LOG_ERR, "the metrics do not fit in %d bytes", TEXT_MAX);
 		return;

@@ -21,6 +21,8 @@ struct sd_metrics {
 	int64_t next_ms; /* the next write */
 	int failed;      /* the last write failed (said once) */
 	uint64_t applied, published;
+	uint64_t events_collected, events_shipped, events_received; /* events.c */
+	int64_t events_pending;                                     /* -1: not known */
 	struct sd_timing apply, publish;
 };
 

@@ -253,7 +253,8 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 		goto out;
 	}
 	(void)sqlite3_exec(m.db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
-	if (sd_trust_load(&m) != 0)
+	if (sd_trust_load(&m) != 0 ||
+	    sd_events_open(&m.events, cfg, store, SD_EVENTS_MACHINE, &m.metrics) != 0)
 		goto out;
 	sd_random_tag(m.tag);
 	snprintf(inbox, sizeof inbox, "_INBOX.standby-%s", m.tag);
@@ -328,6 +329,8 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 				    m.retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : m.retry_ms * 2;
 			}
 		}
+		sd_commit(&m);
+		sd_events_tick(&m.events, m.db, &m.bus);
 		m.metrics.applied = (uint64_t)m.applied;
 		sd_metrics_tick(&m.metrics, m.db, m.applied_rev);
 		msg = sd_queue_pop(&m.bus.q, LOOK_MS, &connected, &it);
@@ -351,6 +354,7 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 	}
 out:
 	sd_commit(&m);
+	sd_events_close(&m.events);
 	sd_bus_close(&m.bus);
 	vk_replica_close(m.replica);
 	if (m.db != NULL)

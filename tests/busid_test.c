@@ -65,7 +65,8 @@
 	"\"consumer\":-1},\"exports\":[{\"name\":\"live\",\"subject\":\"vk.viamkey.>\",\"type\":"  \
 	"\"stream\"},{\"name\":\"read\",\"subject\":\"" GET                                        \
 	".>\",\"type\":\"service\"},{\"name\":"                                                    \
-	"\"join\",\"subject\":\"vkjoin.viamkey\",\"type\":\"service\"}],\"imports\":[{\"name\":"   \
+	"\"join\",\"subject\":\"vkjoin.viamkey\",\"type\":\"service\"},{\"name\":\"events\","      \
+	"\"subject\":\"vkev.viamkey.*\",\"type\":\"service\"}],\"imports\":[{\"name\":"            \
 	"\"acks\",\"subject\":\"vkack.viamkey.>\",\"account\":\"" MACHINES_PUBLIC                  \
 	"\",\"type\":\"stream\"}],\"type\":\"account\",\"version\":2}"
 #define MACHINES_HEAD                                                                              \
@@ -76,7 +77,8 @@
 	"\"account\":\"" VK_PUBLIC "\",\"type\":\"stream\"},{\"name\":\"read\",\"subject\":\"" GET \
 	".>\",\"account\":\"" VK_PUBLIC "\",\"type\":\"service\"},{\"name\":\"join\",\"subject\":" \
 	"\"vkjoin.viamkey\",\"account\":\"" VK_PUBLIC                                              \
-	"\",\"type\":\"service\"}],\"revocations\":{"
+	"\",\"type\":\"service\"},{\"name\":\"events\",\"subject\":\"vkev.viamkey.*\","            \
+	"\"account\":\"" VK_PUBLIC "\",\"type\":\"service\"}],\"revocations\":{"
 #define MACHINES_TAIL   "},\"type\":\"account\",\"version\":2}"
 #define MACHINES_CLAIMS MACHINES_HEAD MACHINES_TAIL
 #define MACHINES_REVOKED_CLAIMS                                                                    \
@@ -86,7 +88,8 @@
 	"\"version\":2}"
 #define MACHINE_CLAIMS                                                                             \
 	"{\"pub\":{\"allow\":[\"" GET ".m." MACHINE ".>\",\"" GET ".l." LOCATION ".>\",\"" GET     \
-	".o." ORG ".>\",\"" GET ".hb\",\"" GET ".root.>\",\"vkack.viamkey." MACHINE "\"]},"        \
+	".o." ORG ".>\",\"" GET ".hb\",\"" GET ".root.>\",\"vkack.viamkey." MACHINE                \
+	"\",\"vkev.viamkey." MACHINE "\"]},"                                                       \
 	"\"sub\":{\"allow\":[\"vk.viamkey.m." MACHINE ".>\",\"vk.viamkey.l." LOCATION ".>\","      \
 	"\"vk.viamkey.o." ORG ".>\",\"vk.viamkey.hb\",\"_INBOX." MACHINE ".>\"]},\"subs\":-1,"     \
 	"\"data\":-1,\"payload\":-1,\"issuer_account\":\"" MACHINES_PUBLIC "\",\"type\":\"user\"," \

@@ -926,17 +926,18 @@ test_last_use_throttled(void **state)
 	fx_sql1(db,
 	        "INSERT INTO keys (id, name, created_at, created_by) VALUES (?1, 'k', 1, 'root')",
 	        key);
-	assert_int_equal(vk_store_note_use(db, key, "sshd", "ann", "192.0.2.7", FX_NOW, 60, f->err),
-	                 VK_OK);
+	assert_int_equal(
+	    vk_store_note_use(db, key, NULL, "sshd", "ann", "192.0.2.7", FX_NOW, 60, f->err),
+	    VK_OK);
 	assert_true(last_use_is(db, FX_NOW, "sshd", "ann", "192.0.2.7"));
-	assert_int_equal(vk_store_note_use(db, key, "sudo", "bob", NULL, FX_NOW + 59, 60, f->err),
-	                 VK_OK);
+	assert_int_equal(
+	    vk_store_note_use(db, key, NULL, "sudo", "bob", NULL, FX_NOW + 59, 60, f->err), VK_OK);
 	assert_true(last_use_is(db, FX_NOW, "sshd", "ann", "192.0.2.7"));
-	assert_int_equal(vk_store_note_use(db, key, "sudo", "bob", NULL, FX_NOW + 60, 60, f->err),
-	                 VK_OK);
+	assert_int_equal(
+	    vk_store_note_use(db, key, NULL, "sudo", "bob", NULL, FX_NOW + 60, 60, f->err), VK_OK);
 	assert_true(last_use_is(db, FX_NOW + 60, "sudo", "bob", NULL));
-	assert_int_equal(vk_store_note_use(db, key, "login", "ann", NULL, FX_NOW + 60, 0, f->err),
-	                 VK_OK);
+	assert_int_equal(
+	    vk_store_note_use(db, key, NULL, "login", "ann", NULL, FX_NOW + 60, 0, f->err), VK_OK);
 	assert_true(last_use_is(db, FX_NOW + 60, "login", "ann", NULL));
 	assert_true(sqlite3_get_autocommit(db));
 	close_ok(db);

@@ -58,7 +58,7 @@ check "operator key logs in; the session sees VIAMKEY_KEY_ID and VIAMKEY_ROLE" \
 	[ "${out%|*}" = "$OP_ID|operator" ]
 "$KEYADM" --db "$STORE" --json keys show --key-id "$OP_ID" >"$WORK/show.json"
 check "the login is recorded as the key's last use" \
-	grep -q '"last_used":{"at":"[^"]*","service":"sshd","user":"vkt-ann","rhost":"127.0.0.1"}' \
+	grep -q '"last_used":{"at":"[^"]*","machine_id":"[0-9a-f-]*","service":"sshd","user":"vkt-ann","rhost":"127.0.0.1"}' \
 	"$WORK/show.json"
 out=$(login vkt-ann "$ORG_TOKEN" 'echo "$VIAMKEY_KEY_ID"')
 check "a key granted on the organization logs in" [ "$out" = "$ORG_ID" ]

@@ -62,13 +62,23 @@ on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
 }
 
 /* Whether a permissions violation naming subject was reported. */
+/*
+ * Whether the server refused a publish to subject. The error callback runs
+ * on nats.c's thread for callbacks, perhaps only after the flush that
+ * follows the publish returned; the connection's last error is set before
+ * the server's PONG is read, so it is asked too.
+ */
 static int
-was_denied(const char *subject)
+was_denied(natsConnection *nc, const char *subject)
 {
+	const char *last = NULL;
 	char quoted[512];
 	int found;
 
 	snprintf(quoted, sizeof quoted, "\"%s\"", subject);
+	if (natsConnection_GetLastError(nc, &last) == NATS_NOT_PERMITTED && last != NULL &&
+	    strstr(last, quoted) != NULL)
+		return 1;
 	pthread_mutex_lock(&mu);
 	found = strstr(denied, quoted) != NULL;
 	pthread_mutex_unlock(&mu);
@@ -151,7 +161,7 @@ cmd_request(natsConnection *nc, const char *subject, const char *body)
 
 	/* a PING after the request: any -ERR the server sent for it has been read */
 	(void)natsConnection_FlushTimeout(nc, WAIT_MS);
-	if (was_denied(subject)) {
+	if (was_denied(nc, subject)) {
 		puts("denied");
 	} else if (s == NATS_OK) {
 		printf("%.*s\n", natsMsg_GetDataLength(reply), natsMsg_GetData(reply));
@@ -188,7 +198,7 @@ cmd_publish(natsConnection *nc, const char *subject, const char *body, const cha
 		fprintf(stderr, "vk_bus: cannot publish to %s\n", subject);
 		goto out;
 	}
-	puts(was_denied(subject) ? "denied" : "sent");
+	puts(was_denied(nc, subject) ? "denied" : "sent");
 	rc = 0;
 out:
 	natsMsg_Destroy(m);

@@ -222,7 +222,7 @@ touch(const char *path, long n)
 	                       "i", (int64_t)n),
 	      "keys", err);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		check(vk_store_note_use(db, (const char *)sqlite3_column_text(st, 0), "sshd",
+		check(vk_store_note_use(db, (const char *)sqlite3_column_text(st, 0), NULL, "sshd",
 		                        "vkbench", "192.0.2.1", vk_now(), 0, err),
 		      "last use", err);
 		done++;

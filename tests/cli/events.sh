@@ -36,14 +36,16 @@ done
 
 ka events
 expect_rc 0 "events"
-expect_out_re "... has a header" "^AT +ACTOR +ACTION +KEY +DETAIL\$"
-expect_out_re "... shows who, what, which key and when" "^[0-9T:Z-]{20} +$SHOWN +key.rename +$K1 +to \"uno\"\$"
-expect_out_re "... tree changes have no key" "^[0-9T:Z-]{20} +$SHOWN +init +- +host machine $MACH\$"
+expect_out_re "... has a header" "^AT +KIND +MACHINE +ACTOR +ACTION +KEY +DETAIL\$"
+expect_out_re "... shows who, what, which key and when" "^[0-9T:Z-]{20} +admin +- +$SHOWN +key.rename +$K1 +to \"uno\"\$"
+expect_out_re "... tree changes have no key" "^[0-9T:Z-]{20} +admin +- +$SHOWN +init +- +host machine $MACH\$"
 expect "... oldest first" [ "$(printf '%s\n' "$OUT" | sed -n 2p | grep -o 'organization.create')" = organization.create ]
 
 ka --json events
-expect_json "events --json: {id, at, actor, effective_user, action, key_id, detail}" \
-	'length > 0 and all(.[]; keys_of(.) == ["action", "actor", "at", "detail", "effective_user", "id", "key_id"] and (.at | ts) and .actor == $me)' \
+expect_json "events --json: SPEC §11's fields, with effective_user, action and detail" \
+	'length > 0 and all(.[]; keys_of(.) == ["action", "actor", "at", "decision", "detail", "effective_user", "id", "key_id",
+	 "kind", "machine_id", "reason", "rhost", "service", "user"] and (.at | ts) and .actor == $me and .kind == "admin"
+	 and .machine_id == null and .user == null and .decision == null)' \
 	--arg me "$ME"
 expect_json "events --json is oldest first" '[.[].id] == ([.[].id] | sort)'
 expect_json "every kind of change is recorded" \
@@ -71,6 +73,32 @@ expect_json "events --since 1d leaves out older events" 'length > 0 and all(.[];
 ka --json events --since 3d
 expect_json "events --since 3d keeps them" '[.[].action] | index("init") != null'
 
+# ---- a machine's events (SPEC §11), as viamkey-syncd stores them -------------------------
+OTHER=6ba7b810-9dad-41d1-80b4-00c04fd430c8
+sqlite3 "$DB" "INSERT INTO events (at, kind, action, key_id, machine_id, user, service, rhost, decision, reason, uid)
+	VALUES (unixepoch(), 'login', 'login.allow', '$K2', '$MACH', 'ann', 'sshd', '192.0.2.9', 'allow', 'ok',
+	 '000102030405060708090a0b0c0d0e0f'),
+	(unixepoch(), 'login', 'login.deny', NULL, '$OTHER', 'bob', 'sudo', NULL, 'deny', 'malformed',
+	 '101112131415161718191a1b1c1d1e1f')"
+ka --json events --kind login
+expect_json "events --kind login: the machines' decisions only, with SPEC §11's fields" \
+	'length == 2 and .[0].kind == "login" and .[0].machine_id == $m and .[0].key_id == $k and .[0].user == "ann"
+	 and .[0].service == "sshd" and .[0].rhost == "192.0.2.9" and .[0].decision == "allow" and .[0].reason == "ok"
+	 and .[0].actor == null and .[1].decision == "deny" and .[1].key_id == null and .[1].rhost == null' \
+	--arg m "$MACH" --arg k "$K2"
+ka --json events --machine-id "$OTHER"
+expect_json "events --machine-id: that machine's only" 'length == 1 and .[0].user == "bob"'
+ka --json events --machine-id "$OTHER" --kind admin
+expect_json "--machine-id with --kind admin: none" '. == []'
+ka --json events --kind admin
+expect_json "events --kind admin: no login" 'length > 0 and all(.[]; .kind == "admin")'
+ka events --kind login
+expect_out_re "the table shows a login's machine, user, key and where from" \
+	"^[0-9T:Z-]{20} +login +$MACH +ann +login.allow +$K2 +service=sshd rhost=192.0.2.9 reason=ok\$"
+refused 2 "events --kind of no kind is a usage error" events --kind logins
+refused 2 "events --machine-id that is no ID is a usage error" events --machine-id "$MACH-"
+sqlite3 "$DB" "DELETE FROM events WHERE kind = 'login'"
+
 sqlite3 "$DB" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)
 	INSERT INTO events (at, actor, action, key_id, detail) SELECT unixepoch(), 'x', 'filler', NULL, i FROM n"
 ka --json events
@@ -95,7 +123,7 @@ if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/self/loginuid 2>/dev/null || echo 4294
 	expect_json "under sudo (no login UID) the actor is SUDO_USER, beside the effective user" \
 		'.[0].actor == "vk-person" and .[0].effective_user == "root" and .[0].action == "key.rename"'
 	ka events --limit 1
-	expect_out_re "... and the table shows both" "^[0-9T:Z-]{20} +vk-person \\(as root\\) +key.rename"
+	expect_out_re "... and the table shows both" "^[0-9T:Z-]{20} +admin +- +vk-person \\(as root\\) +key.rename"
 	SUDO_USER='-bad name' ka keys rename --key-id "$K2" --name by-bad-sudo
 	ka --json events --limit 1
 	expect_json "a SUDO_USER that is not a user name is not believed" '.[0].actor == "root"'

@@ -9,7 +9,7 @@ MACHF='["created_at", "id", "location_id", "name", "org_id"]'
 # every member named at or *_at is an RFC 3339 UTC time or null
 TIMES='([.. | objects | to_entries[] | select(.key | test("(^|_)at$")) | .value | select(. != null)] | all(ts))'
 KEYOBJ='((keys_of(.) - ["status", "key"]) == $key and (.authorizations | all(keys_of(.) == ["resource_id", "resource_type", "role"]))
-	and (.secrets | all(keys_of(.) == ["created_at", "expires_at"])) and (.last_used == null or keys_of(.last_used) == ["at", "rhost", "service", "user"]))'
+	and (.secrets | all(keys_of(.) == ["created_at", "expires_at"])) and (.last_used == null or keys_of(.last_used) == ["at", "machine_id", "rhost", "service", "user"]))'
 
 # j DESC FILTER ARGS...: run keyadm --json ARGS, expect exit 0 and FILTER (with $key etc.) on one document
 j() {
@@ -96,7 +96,7 @@ j "keys delete" ". == {id: \"$KC\", deleted: true}" keys delete --key-id "$KC"
 j "machines delete" ". == {id: \"$M2\", deleted: true}" machines delete --machine-id "$M2"
 j "locations delete" ". == {id: \"$L2\", deleted: true}" locations delete --location-id "$L2"
 j "organizations delete" ". == {id: \"$O2\", deleted: true}" organizations delete --org-id "$O2"
-j "events" 'length > 10 and all(.[]; keys_of(.) == ["action", "actor", "at", "detail", "effective_user", "id", "key_id"])' events
+j "events" 'length > 10 and all(.[]; keys_of(.) == ["action", "actor", "at", "decision", "detail", "effective_user", "id", "key_id", "kind", "machine_id", "reason", "rhost", "service", "user"])' events
 j "events --key-id --since --limit" "length == 1 and .[0].key_id == \"$KO\"" events --key-id "$KO" --since 1h --limit 1
 
 # on failure nothing reaches stdout, so a script never parses half a document

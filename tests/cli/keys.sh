@@ -165,7 +165,7 @@ done
 expect_out_re "keys show tells the last use" "^Last used +[0-9T:Z-]{20} by alice via sshd from 192\\.0\\.2\\.7\$"
 ka --json keys show --key-id "$KA"
 expect_json "keys show --json: last_used {at, service, user, rhost}" \
-	'.last_used == {at: .last_used.at, service: "sshd", user: "alice", rhost: "192.0.2.7"} and (.last_used.at | ts)'
+	'.last_used == {at: .last_used.at, machine_id: null, service: "sshd", user: "alice", rhost: "192.0.2.7"} and (.last_used.at | ts)'
 expect_json "keys show --json holds no secret material" \
 	'[paths | .[-1] | strings] | all(. != "key" and . != "token" and . != "salt" and . != "verifier" and . != "secret")'
 refused 1 "keys show of an unknown key" keys show --key-id "$NOSUCH"

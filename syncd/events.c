@@ -1,0 +1,512 @@
+/*
+ * events.c - what happens on the hosts reaches the authority (SPEC §11).
+ *
+ * Every daemon takes the module's journal (journal.h) into its store's
+ * audit trail, with this host's machine ID. A machine's daemon, and a
+ * standby's, then send those events to the authority: each on
+ * vkev.<bucket>.<machine ID> into the events stream, with its ID as the
+ * stream's message ID. The authority's daemon takes them from the stream
+ * into its audit trail, with the machine ID of the subject they came on,
+ * and keeps each key's last use, fleet-wide.
+ *
+ * Security rules for this file:
+ *  1. An event is stored only as vk_event_decode() accepts it, whoever
+ *     wrote it: the journal, and the stream, may hold anything.
+ *  2. On the authority an event's machine is the one its subject names,
+ *     the only subject that machine's bus user may publish on; nothing in
+ *     the event can name another.
+ *  3. At least once, and stored once: an event leaves a replica's "sent"
+ *     mark only after JetStream confirmed it, a message leaves the stream
+ *     only after the authority committed it, and the journal's work file
+ *     goes only after its events were committed. Whatever came twice is one
+ *     row (its ID and machine are unique).
+ *  4. The events stream, like the bucket, denies purges, deletes and
+ *     rollups, and a message leaves it only when the authority took it
+ *     (work-queue retention).
+ *  5. A login never waits for any of this (journal.c).
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "duration.h"
+#include "event.h"
+#include "events.h"
+#include "journal.h"
+#include "store.h"
+#include "token.h"
+
+#define TICK_MS      250              /* between looks at the journal and the stream */
+#define PRUNE_MS     (10 * 60000)     /* between prunes of events older than [audit] keep */
+#define PRUNE_BATCH  10000            /* events a prune deletes at most */
+#define SEND_BATCH   64               /* events sent in one look */
+#define SEND_WAIT_MS 2000             /* for JetStream to confirm one */
+#define REFUSED_MS   60000            /* before trying again a bus that refused our events */
+#define FETCH_BATCH  256              /* events the authority takes in one look */
+#define STREAM_BYTES (1LL << 30)      /* the stream's limit: 1 GiB */
+#define META_SENT    "events_shipped" /* a replica's: the last event ID JetStream confirmed */
+#define CONSUMER     "vk-events"
+
+/* ---- the journal, into the store ------------------------------------------------ */
+
+/* An empty journal at path, in place of whatever is there (rename(2)). 0, or -1. */
+static int
+fresh_journal(const char *path)
+{
+	char tmp[4200];
+	int fd;
+
+	snprintf(tmp, sizeof tmp, "%s.new", path);
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+		sd_log(LOG_ERR, "cannot make the events journal %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			(void)unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The journal's lines into buf (malloc()ed, *len bytes), from the work
+ * file, which a journal with lines becomes first (journal.h). 0 with *buf
+ * NULL: nothing to take; -1 after logging why.
+ */
+static int
+take_journal(struct sd_events *ev, char **buf, size_t *len)
+{
+	struct stat st;
+	ssize_t got;
+	int fd;
+
+	*buf = NULL;
+	*len = 0;
+	if (lstat(ev->work, &st) != 0) {
+		if (errno != ENOENT || lstat(ev->journal, &st) != 0)
+			return errno == ENOENT ? fresh_journal(ev->journal) : -1;
+		if (st.st_size == 0)
+			return 0;
+		if (link(ev->journal, ev->work) != 0 || fresh_journal(ev->journal) != 0) {
+			sd_log(LOG_ERR, "cannot take the events journal %s: %s", ev->journal,
+			       strerror(errno));
+			return -1;
+		}
+	}
+	fd = open(ev->work, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* link(2) done, rename(2) not, before a crash: two links */
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink > 2 ||
+	    (st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077) != 0 ||
+	    st.st_size > VK_JOURNAL_MAX + VK_EVENT_LINE_MAX) {
+		sd_log(LOG_ERR, "%s is not a journal of this daemon's: removed", ev->work);
+		if (fd >= 0)
+			close(fd);
+		(void)unlink(ev->work);
+		return -1;
+	}
+	/* the appends that found this file in place have written once this is ours */
+	if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0 ||
+	    (*buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		sd_log(LOG_ERR, "cannot read the events journal %s", ev->work);
+		return -1;
+	}
+	got = pread(fd, *buf, (size_t)st.st_size, 0);
+	close(fd);
+	if (got != st.st_size) {
+		free(*buf);
+		*buf = NULL;
+		sd_log(LOG_ERR, "cannot read the events journal %s", ev->work);
+		return -1;
+	}
+	*len = (size_t)got;
+	return 0;
+}
+
+/*
+ * Stores e as machine's (NULL: none), in the caller's transaction: once
+ * (rule 3), and on the authority as the key's last use when newer.
+ */
+static int
+store_event(struct sd_events *ev, sqlite3 *db, const struct vk_event *e, const char *machine,
+            char err[VK_ERRLEN])
+{
+	char action[24];
+	int login = strcmp(e->kind, "login") == 0;
+	vk_rc rc;
+
+	snprintf(action, sizeof action, "%s.%s", e->kind, e->what);
+#define OPT_TEXT(s) ((s)[0] != '\0' ? (s) : NULL)
+	rc =
+	    vk_store_exec(db, "cannot record an event", err, NULL,
+	                  "INSERT INTO events (at, kind, action, key_id, machine_id, user, service,"
+	                  " rhost, decision, reason, uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+	                  " ?9, ?10, ?11) ON CONFLICT DO NOTHING",
+	                  "itttttttttt", e->at, e->kind, action, OPT_TEXT(e->key_id), machine,
+	                  OPT_TEXT(e->user), OPT_TEXT(e->service), OPT_TEXT(e->rhost),
+	                  login ? e->what : NULL, OPT_TEXT(e->reason), e->uid);
+	if (rc != VK_OK || !ev->last_use || !login || strcmp(e->what, "allow") != 0)
+		return rc == VK_OK ? 0 : -1;
+	rc = vk_store_exec(db, "cannot record a key's last use", err, NULL,
+	                   "UPDATE keys SET last_used_at = ?2, last_used_machine = ?3,"
+	                   " last_used_service = ?4, last_used_user = ?5, last_used_rhost = ?6"
+	                   " WHERE id = ?1 AND coalesce(last_used_at, 0) < ?2",
+	                   "titttt", e->key_id, e->at, machine, OPT_TEXT(e->service),
+	                   OPT_TEXT(e->user), OPT_TEXT(e->rhost));
+#undef OPT_TEXT
+	return rc == VK_OK ? 0 : -1;
+}
+
+/* The journal's events into the store, in one transaction; then the work file goes. */
+static void
+collect(struct sd_events *ev, sqlite3 *db)
+{
+	char err[VK_ERRLEN], *buf;
+	size_t len, start = 0;
+	long bad = 0, n = 0;
+	struct vk_event e;
+
+	if (take_journal(ev, &buf, &len) != 0 || buf == NULL)
+		return;
+	if (vk_store_begin(db, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		free(buf);
+		return;
+	}
+	while (start < len) {
+		char *nl = memchr(buf + start, '\n', len - start);
+		size_t end = nl != NULL ? (size_t)(nl - buf) + 1 : len;
+
+		/* rule 1; a line cut short (a crash in an append) is as bad as any */
+		if (nl == NULL || vk_event_decode(buf + start, end - start, &e) != 0)
+			bad++;
+		else if (store_event(ev, db, &e, ev->machine, err) != 0)
+			goto failed;
+		else
+			n++;
+		start = end;
+	}
+	free(buf);
+	if (vk_store_commit(db, err) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return;
+	}
+	(void)unlink(ev->work);
+	ev->metrics->events_collected += (uint64_t)n;
+	if (bad > 0)
+		sd_log(LOG_WARNING, "the events journal held %ld lines that are no events: skipped",
+		       bad);
+	return;
+failed:
+	free(buf);
+	vk_store_rollback(db);
+	sd_log(LOG_ERR, "%s", err);
+}
+
+/* ---- a replica's events, to the authority --------------------------------------- */
+
+static void
+copy_column(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+
+	snprintf(dst, size, "%s", v != NULL ? (const char *)v : "");
+}
+
+/* Row st (as send()'s query reads it) as an event; 0, or -1 when it is not one. */
+static int
+row_event(sqlite3_stmt *st, struct vk_event *e)
+{
+	char line[VK_EVENT_LINE_MAX + 1], action[24];
+	const char *dot;
+
+	memset(e, 0, sizeof *e);
+	copy_column(e->uid, sizeof e->uid, st, 1);
+	e->at = sqlite3_column_int64(st, 2);
+	copy_column(e->kind, sizeof e->kind, st, 3);
+	copy_column(action, sizeof action, st, 4);
+	if ((dot = strchr(action, '.')) == NULL)
+		return -1;
+	snprintf(e->what, sizeof e->what, "%s", dot + 1);
+	copy_column(e->reason, sizeof e->reason, st, 5);
+	copy_column(e->key_id, sizeof e->key_id, st, 6);
+	copy_column(e->user, sizeof e->user, st, 7);
+	copy_column(e->service, sizeof e->service, st, 8);
+	copy_column(e->rhost, sizeof e->rhost, st, 9);
+	/* what the store holds came through the decoder; a row changed since is refused here */
+	return vk_event_decode(line, vk_event_encode(e, line), e);
+}
+
+/* One event to the stream; 0 confirmed, -1 not (why logged, once while it lasts). */
+static int
+send_one(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
+{
+	char line[VK_EVENT_LINE_MAX + 1];
+	size_t len = vk_event_encode(e, line);
+	jsPubAck *pa = NULL;
+	jsPubOptions po;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	jsPubOptions_Init(&po);
+	po.MaxWait = SEND_WAIT_MS;
+	po.MsgId = e->uid;
+	s = js_Publish(&pa, b->js, ev->subject, line, (int)len, &po, &jerr);
+	jsPubAck_Destroy(pa);
+	if (s == NATS_OK) {
+		if (ev->refused)
+			sd_log(LOG_INFO, "the bus takes this host's events again");
+		ev->refused = 0;
+		return 0;
+	}
+	if (!ev->refused)
+		sd_log(LOG_WARNING,
+		       "the bus did not take this host's events on %s: %s (%s); kept, tried again"
+		       " every %d s (does the bus's MACHINES account import %s?)",
+		       ev->subject, natsStatus_GetText(s), nats_GetLastError(NULL),
+		       REFUSED_MS / 1000, ev->subject);
+	ev->refused = 1;
+	return -1;
+}
+
+/* This host's events not yet confirmed, to the stream, oldest first. */
+static void
+send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
+{
+	int64_t sent = 0, last;
+	char err[VK_ERRLEN];
+	sqlite3_stmt *st;
+	struct vk_event e;
+
+	if (sd_now_ms() < ev->next_send_ms ||
+	    natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+		return;
+	if (vk_store_query_int(db, "cannot read the events sent", err, &sent,
+	                       "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+	                       " WHERE name = '" META_SENT "'), 0)",
+	                       "") != VK_OK ||
+	    vk_store_prepare(db, "cannot read the events to send", err, &st,
+	                     "SELECT id, uid, at, kind, action, reason, key_id, user, service,"
+	                     " rhost FROM events WHERE id > ?1 AND uid IS NOT NULL"
+	                     " AND machine_id = ?2 ORDER BY id LIMIT ?3",
+	                     "iti", sent, ev->machine, (int64_t)SEND_BATCH) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return;
+	}
+	last = sent;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (row_event(st, &e) != 0) {
+			sd_log(LOG_WARNING, "event %lld in the store is no event: not sent",
+			       (long long)sqlite3_column_int64(st, 0));
+		} else if (send_one(ev, b, &e) != 0) {
+			ev->next_send_ms = sd_now_ms() + REFUSED_MS;
+			break;
+		} else {
+			ev->metrics->events_shipped++;
+		}
+		last = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (last > sent &&
+	    vk_store_exec(db, "cannot record the events sent", err, NULL,
+	                  "INSERT INTO meta (name, value) VALUES ('" META_SENT "', ?1)"
+	                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                  "i", last) != VK_OK)
+		sd_log(LOG_ERR, "%s", err);
+	if (vk_store_query_int(db, "", err, &ev->metrics->events_pending,
+	                       "SELECT count(*) FROM events WHERE id > ?1 AND uid IS NOT NULL"
+	                       " AND machine_id = ?2",
+	                       "it", last, ev->machine) != VK_OK)
+		ev->metrics->events_pending = -1;
+}
+
+/* ---- the authority: the stream, into its audit trail ------------------------------ */
+
+static void
+stream_config(const struct sd_events *ev, jsStreamConfig *sc, const char **subjects)
+{
+	jsStreamConfig_Init(sc);
+	subjects[0] = ev->filter;
+	sc->Name = ev->stream;
+	sc->Subjects = subjects;
+	sc->SubjectsLen = 1;
+	sc->Retention = js_WorkQueuePolicy;
+	sc->Storage = js_FileStorage;
+	sc->Replicas = ev->replicas;
+	sc->MaxMsgSize = VK_EVENT_LINE_MAX;
+	sc->MaxBytes = STREAM_BYTES;
+	sc->Discard = js_DiscardNew; /* full: the machines keep their events and try again */
+	sc->AllowRollup = false;
+	sc->DenyDelete = true;
+	sc->DenyPurge = true;
+}
+
+/* Rule 4: the stream, made when missing, and the authority's consumer on it. 0, or -1. */
+static int
+open_stream(struct sd_events *ev, struct sd_bus *b)
+{
+	const char *subjects[1];
+	jsStreamConfig sc;
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	jsSubOptions so;
+	natsStatus s;
+
+	stream_config(ev, &sc, subjects);
+	s = js_GetStreamInfo(&si, b->js, ev->stream, NULL, &jerr);
+	if (s == NATS_OK &&
+	    !(si->Config->DenyPurge && si->Config->DenyDelete && !si->Config->AllowRollup &&
+	      si->Config->Retention == js_WorkQueuePolicy)) {
+		sd_log(LOG_WARNING, "stream %s allows purges, deletes or rollups: updating it",
+		       ev->stream);
+		jsStreamInfo_Destroy(si);
+		si = NULL;
+		s = js_UpdateStream(&si, b->js, &sc, NULL, &jerr);
+	} else if (s != NATS_OK) {
+		s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
+		if (s == NATS_OK)
+			sd_log(LOG_INFO, "made the events stream %s with %d replicas", ev->stream,
+			       ev->replicas);
+	}
+	jsStreamInfo_Destroy(si);
+	if (s != NATS_OK) {
+		sd_log(LOG_WARNING, "cannot make the events stream %s: %s (%s)", ev->stream,
+		       natsStatus_GetText(s), nats_GetLastError(NULL));
+		return -1;
+	}
+	jsSubOptions_Init(&so);
+	so.Stream = ev->stream;
+	so.Config.AckPolicy = js_AckExplicit;
+	so.Config.AckWait = 30LL * 1000 * 1000 * 1000;
+	s = js_PullSubscribe(&ev->sub, b->js, ev->filter, CONSUMER, NULL, &so, &jerr);
+	if (s != NATS_OK) {
+		sd_log(LOG_WARNING, "cannot read the events stream %s: %s (%s)", ev->stream,
+		       natsStatus_GetText(s), nats_GetLastError(NULL));
+		ev->sub = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* What the stream holds, into the audit trail: one transaction, then the acknowledgements. */
+static void
+receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
+{
+	size_t prefix = strlen(ev->filter) - 1; /* "vkev.<bucket>." */
+	natsMsgList list = {NULL, 0};
+	char err[VK_ERRLEN];
+	jsFetchRequest req;
+	struct vk_event e;
+	long bad = 0;
+
+	if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED ||
+	    sd_now_ms() < ev->next_send_ms)
+		return;
+	if (ev->sub == NULL && open_stream(ev, b) != 0) {
+		ev->next_send_ms = sd_now_ms() + REFUSED_MS / 6;
+		return;
+	}
+	jsFetchRequest_Init(&req);
+	req.Batch = FETCH_BATCH;
+	req.NoWait = true;
+	req.Expires = 500LL * 1000 * 1000;
+	if (natsSubscription_FetchRequest(&list, ev->sub, &req) != NATS_OK || list.Count == 0) {
+		natsMsgList_Destroy(&list);
+		return;
+	}
+	if (vk_store_begin(db, err) != VK_OK)
+		goto failed;
+	for (int i = 0; i < list.Count; i++) {
+		natsMsg *m = list.Msgs[i];
+		const char *subject = natsMsg_GetSubject(m);
+		const char *machine =
+		    strncmp(subject, ev->filter, prefix) == 0 ? subject + prefix : "";
+
+		/* rule 2: the machine is the subject's, a whole ID */
+		if (!vk_uuid_valid(machine) ||
+		    vk_event_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &e) != 0)
+			bad++;
+		else if (store_event(ev, db, &e, machine, err) != 0)
+			goto failed;
+	}
+	if (vk_store_commit(db, err) != VK_OK)
+		goto failed;
+	for (int i = 0; i < list.Count; i++)
+		(void)natsMsg_Ack(list.Msgs[i], NULL);
+	ev->metrics->events_received += (uint64_t)(list.Count - bad);
+	if (bad > 0)
+		sd_log(LOG_WARNING,
+		       "the events stream held %ld messages that are no events: dropped", bad);
+	natsMsgList_Destroy(&list);
+	return;
+failed:
+	vk_store_rollback(db);
+	sd_log(LOG_ERR, "%s", err);
+	natsMsgList_Destroy(&list); /* not acknowledged: the stream gives them again */
+}
+
+/* ---- both -------------------------------------------------------------------------- */
+
+int
+sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *store, int role,
+               struct sd_metrics *metrics)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->role = role;
+	ev->machine = cfg->machine_id;
+	ev->keep = cfg->audit_keep;
+	ev->replicas = cfg->sync.replicas;
+	ev->last_use = role == SD_EVENTS_AUTHORITY;
+	ev->metrics = metrics;
+	ev->metrics->events_pending = -1;
+	if (vk_journal_path(store, 0, ev->journal, sizeof ev->journal) != 0 ||
+	    vk_journal_path(store, 1, ev->work, sizeof ev->work) != 0) {
+		sd_log(LOG_ERR, "the store's path is too long for its events journal");
+		return -1;
+	}
+	snprintf(ev->filter, sizeof ev->filter, "vkev.%s.*", cfg->sync.bucket);
+	snprintf(ev->stream, sizeof ev->stream, "VKEV_%s", cfg->sync.bucket);
+	if (ev->machine != NULL)
+		snprintf(ev->subject, sizeof ev->subject, "vkev.%s.%s", cfg->sync.bucket,
+		         ev->machine);
+	return 0;
+}
+
+void
+sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
+{
+	int64_t now = sd_now_ms();
+	char err[VK_ERRLEN];
+
+	if (now < ev->next_ms)
+		return;
+	ev->next_ms = now + TICK_MS;
+	collect(ev, db);
+	if (ev->role == SD_EVENTS_AUTHORITY)
+		receive(ev, db, b);
+	else if (ev->machine != NULL)
+		send_events(ev, db, b);
+	if (now >= ev->next_prune_ms) {
+		ev->next_prune_ms = now + PRUNE_MS;
+		if (vk_store_exec(
+		        db, "cannot prune the audit trail", err, NULL,
+		        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ?1"
+		        " ORDER BY at LIMIT ?2)",
+		        "ii", vk_now() - ev->keep, (int64_t)PRUNE_BATCH) != VK_OK)
+			sd_log(LOG_ERR, "%s", err);
+	}
+}
+
+void
+sd_events_close(struct sd_events *ev)
+{
+	natsSubscription_Destroy(ev->sub); /* the durable consumer stays, for the next start */
+	ev->sub = NULL;
+}

@@ -1,0 +1,47 @@
+/*
+ * events.h - what happens on the hosts, to the authority (events.c,
+ * SPEC §11): every daemon takes the module's journal into its store;
+ * a machine (or a standby) sends its events on; the authority takes
+ * everyone's from the events stream.
+ */
+#ifndef SD_EVENTS_H
+#define SD_EVENTS_H
+
+#include "metrics.h"
+#include "syncd.h"
+
+enum { SD_EVENTS_MACHINE, SD_EVENTS_AUTHORITY };
+
+struct sd_events {
+	int role;
+	const char *machine; /* [machine] id: the events' machine, and its subject's */
+	int64_t keep;        /* [audit] keep, seconds */
+	int replicas;        /* of the stream, when the authority makes it */
+	int last_use;        /* events keep the keys' last use (the authority) */
+	char journal[4096], work[4096];
+	char filter[160];  /* vkev.<bucket>.* */
+	char stream[160];  /* VKEV_<bucket> */
+	char subject[224]; /* vkev.<bucket>.<machine ID> */
+	int64_t next_ms, next_send_ms, next_prune_ms;
+	int refused;           /* the bus did not take the last event sent (said once) */
+	natsSubscription *sub; /* the authority's pull consumer */
+	struct sd_metrics *metrics;
+};
+
+/*
+ * Sets ev up for the store at `store` (role SD_EVENTS_MACHINE for a
+ * machine or a standby). 0, or -1 after logging why.
+ */
+int sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *store, int role,
+                   struct sd_metrics *metrics);
+/*
+ * Every TICK_MS at most: the journal into the store, then this host's
+ * events to the stream (a machine) or the stream's into the store (the
+ * authority); and, every ten minutes, events older than [audit] keep
+ * deleted. Outside any transaction of the caller's.
+ */
+void sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b);
+/* Before the bus closes. */
+void sd_events_close(struct sd_events *ev);
+
+#endif

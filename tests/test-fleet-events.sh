@@ -1,0 +1,167 @@
+#!/bin/sh
+# What happens on the machines reaches the authority (SPEC §11), on a real
+# three-node bus (fleet-lib.sh), with real PAM logins on the machines:
+#  - an allowed and a refused login reach `keyadm events` on the authority
+#    with the machine's ID, the key, user, service, decision and reason;
+#  - the key's last use there is fleet-wide, and `keys list --unused-since`
+#    is right across machines;
+#  - the events of a machine whose daemon was down arrive once it is back,
+#    exactly once;
+#  - the machine's daemon killed with SIGKILL where it would lose or repeat
+#    events (found by faultpoint.so, not by timing): after the journal's
+#    events were committed but before its work file went, and after the
+#    bus confirmed an event but before the replica wrote that it was sent; every
+#    event arrives exactly once all the same;
+#  - a machine's bus user cannot publish events as another machine, cannot
+#    make the stream's confirmation purge it, and what is no event is
+#    dropped;
+#  - events older than [audit] keep are pruned.
+# shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
+# shellcheck source=tests/fleet-lib.sh
+. "${srcdir:-.}/fleet-lib.sh"
+f_begin fleet-events
+[ -f "$FAULTPOINT" ] || { echo "FAIL: build first ($FAULTPOINT is missing)"; exit 99; }
+
+f_tree
+f_fleet
+ka_key K organizations api-key create --org-id "$ORG" --user vkt-ann --name used
+ka_key K2 organizations api-key create --org-id "$ORG" --user vkt-bob --name unused
+[ -n "$K_TOKEN" ] && [ -n "$K2_TOKEN" ] ||
+	{ echo "FAIL: cannot create the keys: $(cat "$WORK/ka_key.err")"; exit 99; }
+check "sync wait returns 0 with the keys in place" f_sync_wait 60
+ASTORE=$WORK/authority/store/keys.db
+# both keys made two hours ago, as far as --unused-since can tell
+sqlite3 "$ASTORE" "UPDATE keys SET created_at = created_at - 7200"
+ka --json keys list --unused-since 1h >"$WORK/unused.json"
+check "before any login both keys are unused for an hour" \
+	jq -e --arg k "$K_ID" --arg k2 "$K2_ID" '[.[].id] | index($k) != null and index($k2) != null' "$WORK/unused.json"
+
+# events M KIND...: M's events of kind login on the authority, as JSON
+events() { ka --json events --kind login --machine-id "$(f_id "$1")" --limit 1000 >"$WORK/events.json"; }
+# arrived M N: the authority holds N login events of M
+arrived() { events "$1" && [ "$(jq length "$WORK/events.json")" = "$2" ]; }
+
+f_login M1 vkt-ann "$K_TOKEN"
+check "a login on M1 is allowed" test "$?" -eq 0
+check "... and reaches the authority's events with M1's ID (within 10 s)" f_until 10 arrived M1 1
+check "... as SPEC §11 says: key, user, service, decision allow, reason ok, no actor" \
+	jq -e --arg k "$K_ID" --arg m "$M1" '.[0] | .kind == "login" and .machine_id == $m and .key_id == $k
+		and .user == "vkt-ann" and .service == "viamkey-test" and .decision == "allow" and .reason == "ok"
+		and .actor == null and .action == "login.allow"' "$WORK/events.json"
+ka --json keys show --key-id "$K_ID" >"$WORK/show.json"
+check "keys show on the authority: the last use was on M1" \
+	jq -e --arg m "$M1" '.last_used.machine_id == $m and .last_used.user == "vkt-ann"
+		and .last_used.service == "viamkey-test"' "$WORK/show.json"
+ka --json keys list --unused-since 1h >"$WORK/unused.json"
+check "keys list --unused-since 1h: the key used on M1 is not, the other still is" \
+	jq -e --arg k "$K_ID" --arg k2 "$K2_ID" '[.[].id] | index($k) == null and index($k2) != null' "$WORK/unused.json"
+
+f_login M2 vkt-ann "${K_TOKEN%?}x" || :
+check "a refused login on M2 reaches the authority (within 10 s)" f_until 10 arrived M2 1
+check "... as a denial with its reason" \
+	jq -e '.[0].decision == "deny" and (.[0].reason | IN("checksum", "wrong_secret", "malformed"))
+		and .[0].user == "vkt-ann"' "$WORK/events.json"
+
+# ---- a machine whose daemon is down ------------------------------------------------------
+f_syncd_stop M3
+f_login M3 vkt-ann "$K_TOKEN"
+f_login M3 vkt-bob "$K_TOKEN" || :
+sleep 2
+check "M3's daemon down: its two logins do not reach the authority" arrived M3 0
+f_syncd_start M3
+check "M3's daemon back: both arrive (within 15 s)" f_until 15 arrived M3 2
+sleep 2
+check "... exactly once each" \
+	eval 'arrived M3 2 && test "$(jq "[.[].user] | sort" -c "$WORK/events.json")" = "[\"vkt-ann\",\"vkt-bob\"]"'
+
+# ---- killed where it would lose or repeat events -----------------------------------------
+# fault_run M CALLS COND: M's daemon, under faultpoint.so, stops before each
+# of its CALLS in turn until COND holds there, and is killed with SIGKILL.
+fault_run() {
+	rm -f "$WORK/fault.mark"
+	f_syncd_start "$1" LD_PRELOAD="$FAULTPOINT" ASAN_OPTIONS="$FAULT_ASAN_OPTIONS" VK_FAULT_PROG=viamkey-syncd \
+		VK_FAULT_ACTION=stop VK_FAULT_AT=1 VK_FAULT_REPEAT=1 VK_FAULT_CALLS="$2" VK_FAULT_MARK="$WORK/fault.mark"
+	pid=$(f_syncd_pid "$1")
+	k=1
+	while [ "$k" -le 300 ]; do
+		f_until 30 eval 'grep -q "^pid $pid point $k " "$WORK/fault.mark" 2>/dev/null' || { k=; break; }
+		eval "$3" && break
+		kill -CONT "$pid"
+		k=$((k + 1))
+	done
+	fault_point=$(tail -n 1 "$WORK/fault.mark" 2>/dev/null)
+	f_syncd_kill "$1"
+	killed=$f_status
+}
+MSTORE=$WORK/M1/store/keys.db
+# the replica's events of user U, and the last one marked sent
+held() { sqlite3 "$MSTORE" "SELECT count(*) FROM events WHERE user = '$1'"; }
+sent_mark() { sqlite3 "$MSTORE" "SELECT coalesce((SELECT value FROM meta WHERE name = 'events_shipped'), 0)"; }
+last_id() { sqlite3 "$MSTORE" "SELECT coalesce(max(id), 0) FROM events WHERE user = '$1'"; }
+of_user() { ka --json events --kind login --machine-id "$M1" --limit 1000 | jq --arg u "$1" '[.[] | select(.user == $u)] | length'; }
+
+# 1: committed, the work file not yet removed (the unlink that would remove it)
+f_syncd_stop M1
+f_login M1 vkt-one "$K_TOKEN" || :
+fault_run M1 unlink '[ -e "$MSTORE.events.work" ] && [ "$(held vkt-one)" = 1 ]'
+check "M1's daemon stopped before removing a journal it had committed ($fault_point), and died of SIGKILL" \
+	eval 'test -n "$k" && test "$killed" -eq 137 && case "$fault_point" in "pid $pid point $k unlink") true ;; *) false ;; esac'
+f_syncd_start M1
+check "started again, it takes the journal again: the event reaches the authority (within 15 s)" \
+	f_until 15 eval 'test "$(of_user vkt-one)" -ge 1'
+sleep 2
+check "... once, on the authority and in the replica" \
+	eval 'test "$(of_user vkt-one)" = 1 && test "$(held vkt-one)" = 1 && test ! -e "$MSTORE.events.work"'
+
+# 2: the bus confirmed it, the replica has not marked it sent (the write of that mark: a
+# commit written to the log but not synced counts once read again after a SIGKILL)
+f_syncd_stop M1
+f_login M1 vkt-two "$K_TOKEN" || :
+fault_run M1 pwrite,pwrite64 '[ "$(held vkt-two)" = 1 ] && [ "$(sent_mark)" -lt "$(last_id vkt-two)" ] &&
+	f_until 3 eval "test \"\$(of_user vkt-two)\" = 1"'
+check "M1's daemon stopped with an event confirmed and not marked sent ($fault_point), and died of SIGKILL" \
+	eval 'test -n "$k" && test "$killed" -eq 137 && test "$(sent_mark)" -lt "$(last_id vkt-two)"'
+f_syncd_start M1
+check "started again, it sends the event again and marks it (within 15 s)" \
+	f_until 15 eval 'test "$(sent_mark)" -ge "$(last_id vkt-two)"'
+sleep 2
+check "... and the authority holds it once" test "$(of_user vkt-two)" = 1
+
+# ---- a hostile machine's bus user --------------------------------------------------------
+B=$BUCKET
+LINE=$(printf 'v1\t%s\t%s\tlogin\tallow\tok\t%s\tforged\tsshd\t' "00112233445566778899aabbccddeeff" "$(date +%s)" "$K_ID")
+f_bus_as M4 publish "vkev.$B.$M1" "$LINE" >"$WORK/att.out" 2>&1
+check "M4's bus user may not publish events on M1's subject" \
+	eval 'grep -q denied "$WORK/att.out" || { sed "s/^/  /" "$WORK/att.out"; false; }'
+f_bus_as M4 publish "vkev.$B.$M4" "$LINE" >"$WORK/att.out" 2>&1
+check "... it may on its own" grep -q sent "$WORK/att.out"
+check "... and the authority takes that event as M4's, never M1's (within 10 s)" \
+	f_until 10 eval 'ka --json events --kind login --limit 1000 | jq -e --arg m4 "$M4" \
+		"[.[] | select(.user == \"forged\")] | length == 1 and .[0].machine_id == \$m4" >/dev/null'
+f_syncd_stop authority
+f_bus_as M1 publish "vkev.$B.$M1" "$LINE" >/dev/null 2>&1
+f_bus_as M1 publish "vkev.$B.$M1" "no event" >/dev/null 2>&1
+f_bus request "\$JS.API.STREAM.INFO.VKEV_$B" '{}' >"$WORK/ev-stream.json"
+check "the events stream denies purges, deletes and rollups, and keeps a message until the authority takes it" \
+	jq -e '.config.deny_purge and .config.deny_delete and (.config.allow_rollup_hdrs | not)
+		and .config.retention == "workqueue" and .state.messages == 2' "$WORK/ev-stream.json"
+f_bus_as M1 publish "vkev.$B.$M1" "$LINE" "\$JS.API.STREAM.PURGE.VKEV_$B" >/dev/null 2>&1
+f_bus_as M1 publish "vkev.$B.$M1" "$LINE" "" "Nats-Rollup:all" >/dev/null 2>&1
+sleep 1
+f_bus request "\$JS.API.STREAM.INFO.VKEV_$B" '{}' >"$WORK/ev-stream.json"
+check "a confirmation aimed at the stream's purge, and a rollup header, wipe nothing" \
+	jq -e '.state.messages >= 2' "$WORK/ev-stream.json"
+# events older than [audit] keep go: one of 30 days, kept 1 day
+sqlite3 "$ASTORE" "INSERT INTO events (at, kind, action, machine_id, user, decision, uid)
+	VALUES (unixepoch() - 30 * 86400, 'login', 'login.allow', '$M2', 'ancient', 'allow', 'ffeeddccbbaa99887766554433221100')"
+sed -i '/^\[store\]/i [audit]\nkeep = 1d' "$WORK/authority/viamkey.conf"
+f_syncd_start authority
+check "the authority back: what the stream held is taken, the stream empty (within 10 s)" \
+	f_until 10 eval 'f_bus request "\$JS.API.STREAM.INFO.VKEV_$B" "{}" | jq -e ".state.messages == 0" >/dev/null'
+check "... a message that is no event was dropped, and said" \
+	f_until 5 grep -q "messages that are no events: dropped" "$WORK/authority/syncd.log"
+check "... an event of 30 days is pruned with [audit] keep = 1d" \
+	f_until 10 eval 'test "$(sqlite3 "$ASTORE" "SELECT count(*) FROM events WHERE user = '"'ancient'"'")" = 0'
+check "... and the forged event, sent three times as M1's with one ID, is one row of M1's" \
+	test "$(sqlite3 "$ASTORE" "SELECT count(*) FROM events WHERE uid = '00112233445566778899aabbccddeeff' AND machine_id = '$M1'")" = 1
+check_end
