@@ -233,3 +233,107 @@ out:
 	}
 	return rc;
 }
+
+/* Whether jwt's "nats" claims are exactly nats (a JWT that does not decode: no). */
+static int
+claims_are(const char *jwt, const char *nats)
+{
+	char *claims = NULL, *at;
+	size_t n = strlen(nats);
+	int same;
+
+	if (vk_jwt_decode(jwt, strlen(jwt), &claims) != 0)
+		return 0;
+	/* vk_jwt_encode() writes "nats" last: the claims end with "nats":NATS} */
+	at = strstr(claims, "\"nats\":");
+	same = at != NULL && strlen(at) == n + 8 && memcmp(at + 7, nats, n) == 0;
+	free(claims);
+	return same;
+}
+
+vk_rc
+vk_identity_refresh(struct vk_txn *t, const struct vk_bus_keys *k, const char *bucket, int *n,
+                    char err[VK_ERRLEN])
+{
+	char(*stale)[2][VK_NKEY_PUBLIC_LEN + 1] = NULL;
+	struct vk_bus_ids ids;
+	size_t count = 0, cap = 0;
+	sqlite3_stmt *st;
+	vk_rc rc;
+	int step;
+
+	*n = 0;
+	if ((rc = vk_identity_ids(t->db, &ids, err)) != VK_OK ||
+	    (rc = vk_store_prepare(t->db, "cannot read the bus identities", err, &st,
+	                           "SELECT i.machine_id, i.user_key, i.jwt, m.location_id, l.org_id"
+	                           " FROM machine_identities i JOIN machines m ON m.id ="
+	                           " i.machine_id JOIN locations l ON l.id = m.location_id",
+	                           "")) != VK_OK)
+		return rc;
+	rc = VK_OK;
+	while (rc == VK_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *machine = (const char *)sqlite3_column_text(st, 0);
+		const char *user = (const char *)sqlite3_column_text(st, 1);
+		char *want =
+		    vk_busid_machine(bucket, machine, (const char *)sqlite3_column_text(st, 3),
+		                     (const char *)sqlite3_column_text(st, 4), ids.machines);
+
+		if (want == NULL || strlen(machine) > VK_NKEY_PUBLIC_LEN ||
+		    strlen(user) > VK_NKEY_PUBLIC_LEN) {
+			rc = VK_ERR_NOMEM;
+		} else if (!claims_are((const char *)sqlite3_column_text(st, 2), want)) {
+			void *r = count < cap
+			              ? stale
+			              : realloc(stale, (cap = 2 * cap + 16) * sizeof *stale);
+
+			if (r == NULL) {
+				rc = VK_ERR_NOMEM;
+			} else {
+				stale = r;
+				snprintf(stale[count][0], sizeof stale[count][0], "%s", machine);
+				snprintf(stale[count][1], sizeof stale[count][1], "%s", user);
+				count++;
+			}
+		}
+		free(want);
+	}
+	sqlite3_finalize(st);
+	if (rc != VK_OK)
+		vk_seterr(err, "out of memory");
+	/* each issued again for its own user key: the older JWT ends once the machine has the new
+	 */
+	for (size_t i = 0; rc == VK_OK && i < count; i++)
+		rc = vk_identity_issue(t, k, bucket, stale[i][0], stale[i][1], NULL, err);
+	free(stale);
+	if (rc == VK_OK)
+		*n = (int)count;
+	return rc;
+}
+
+vk_rc
+vk_identity_vk_jwt(sqlite3 *db, const struct vk_bus_keys *k, const char *bucket, int64_t now,
+                   char **jwt, char **claims, char err[VK_ERRLEN])
+{
+	unsigned char pk[32], *sk = NULL;
+	struct vk_bus_ids ids;
+	vk_rc rc;
+
+	*jwt = *claims = NULL;
+	if ((rc = vk_identity_ids(db, &ids, err)) != VK_OK)
+		return rc;
+	vk_seterr(err, "out of memory");
+	if ((*claims = vk_busid_vk(bucket, ids.machines)) == NULL ||
+	    (sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL)
+		goto out;
+	vk_identity_keypair(k->seed[VK_BUS_OPERATOR_SIGNING], pk, sk);
+	*jwt = vk_jwt_encode(sk, VK_NKEY_OPERATOR, ids.vk, "VK", now, 0, *claims);
+out:
+	if (sk != NULL)
+		sodium_free(sk);
+	if (*jwt == NULL) {
+		free(*claims);
+		*claims = NULL;
+		return VK_ERR_NOMEM;
+	}
+	return VK_OK;
+}

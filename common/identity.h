@@ -26,6 +26,7 @@
 #define VK_META_BUS_MACHINES         "bus_machines"
 #define VK_META_BUS_MACHINES_SIGNING "bus_machines_signing"
 #define VK_META_BUS_SENT             "bus_machines_sent" /* the MACHINES claims on the bus */
+#define VK_META_BUS_VK_SENT          "bus_vk_sent"       /* the VK claims sent to the bus */
 
 /* The public nkeys of a bus that keyadm bus init made. */
 struct vk_bus_ids {
@@ -60,5 +61,22 @@ vk_rc vk_identity_revoke(struct vk_txn *t, const char *user, char err[VK_ERRLEN]
  */
 vk_rc vk_identity_machines_jwt(sqlite3 *db, const struct vk_bus_keys *k, const char *bucket,
                                int64_t now, char **jwt, char **claims, char err[VK_ERRLEN]);
+
+/*
+ * In t: every machine whose JWT does not hold the claims this viamkey
+ * gives it (an older viamkey issued it without a permission) gets one
+ * issued again, as vk_identity_issue() does, for the same user key; *n
+ * says how many.
+ */
+vk_rc vk_identity_refresh(struct vk_txn *t, const struct vk_bus_keys *k, const char *bucket, int *n,
+                          char err[VK_ERRLEN]);
+
+/*
+ * The VK account's JWT as this viamkey makes it (busid.h), signed with the
+ * operator's signing key, and its claims, to compare with
+ * VK_META_BUS_VK_SENT. Both malloc()ed.
+ */
+vk_rc vk_identity_vk_jwt(sqlite3 *db, const struct vk_bus_keys *k, const char *bucket, int64_t now,
+                         char **jwt, char **claims, char err[VK_ERRLEN]);
 
 #endif

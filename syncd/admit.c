@@ -198,50 +198,117 @@ refused:
 	sodium_memzero(&r, sizeof r);
 }
 
-/* Rule 3: the MACHINES account's JWT, sent through the system account's user when it changed. */
+/*
+ * Sends an account's JWT (named what) to the bus through the system
+ * account's user, and records its claims under meta's `sent`. 0, or -1.
+ */
+static int
+send_account(sqlite3 *db, const struct vk_config *cfg, const char *what, const char *sent,
+             const char *jwt, const char *claims)
+{
+	char err[VK_ERRLEN], inbox[64], *reply = NULL;
+	natsConnection *sys;
+	size_t len;
+	int rc = -1;
+
+	snprintf(inbox, sizeof inbox, "_INBOX.system-%llx",
+	         (unsigned long long)randombytes_random());
+	if ((sys = sd_dial(cfg->sync.servers, cfg->sync.system_credentials, NULL, NULL, inbox, NULL,
+	                   err, sizeof err)) == NULL) {
+		sd_log(LOG_WARNING, "cannot update the %s: %s", what, err);
+		return -1;
+	}
+	if (sd_dial_request(sys, CLAIMS_UPDATE, jwt, strlen(jwt), UPDATE_WAIT, &reply, &len, err,
+	                    sizeof err) != 0) {
+		sd_log(LOG_WARNING, "cannot update the %s: %s", what, err);
+	} else if (strstr(reply, "\"error\"") != NULL) {
+		sd_log(LOG_WARNING, "the bus refused the %s: %.200s", what, reply);
+	} else if (vk_store_exec(db, "cannot record the account sent", err, NULL,
+	                         "INSERT INTO meta (name, value) VALUES (?1, ?2)"
+	                         " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	                         "tt", sent, claims) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+	} else {
+		sd_log(LOG_INFO, "sent the %s to the bus", what);
+		rc = 0;
+	}
+	free(reply);
+	natsConnection_Close(sys);
+	natsConnection_Destroy(sys);
+	return rc;
+}
+
+/* Whether meta's `sent` holds claims (or the store cannot say: -1). */
+static int
+was_sent(sqlite3 *db, const char *sent, const char *claims)
+{
+	char err[VK_ERRLEN], *have = NULL;
+	int same;
+
+	if (vk_store_query_text(db, "cannot read the store", err, &have,
+	                        "SELECT value FROM meta WHERE name = ?1", "t", sent) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	same = have != NULL && strcmp(have, claims) == 0;
+	free(have);
+	return same;
+}
+
+/*
+ * Rule 3: the accounts' JWTs, sent when they changed: VK's first (what it
+ * exports, MACHINES imports; a newer viamkey may export more), then the
+ * MACHINES account's, with its revocations. Machines whose JWTs an older
+ * viamkey issued get theirs again first, so that they gain what this one
+ * allows (their records carry the new JWTs; the older ones end once each
+ * machine has its own): once after each start.
+ */
 static void
 update_accounts(struct sd_admit *ad, sqlite3 *db, const struct vk_config *cfg)
 {
-	char err[VK_ERRLEN], inbox[64], *jwt = NULL, *claims = NULL, *reply = NULL, *sent = NULL;
-	natsConnection *sys;
-	size_t len;
+	struct vk_txn t = {.db = db, .actor = "viamkey-syncd", .now = vk_now()};
+	char err[VK_ERRLEN], *jwt = NULL, *claims = NULL;
+	int n = 0, sent;
 
+	if (vk_identity_vk_jwt(db, ad->keys, cfg->sync.bucket, vk_now(), &jwt, &claims, err) !=
+	    VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return;
+	}
+	sent = was_sent(db, VK_META_BUS_VK_SENT, claims);
+	if (sent == 0)
+		sent = send_account(db, cfg, "fleet's account (VK)", VK_META_BUS_VK_SENT, jwt,
+		                    claims) == 0;
+	free(jwt);
+	free(claims);
+	if (sent != 1)
+		return;
+	if (!ad->refreshed &&
+	    (vk_txn_begin(&t, err) != VK_OK ||
+	     vk_identity_refresh(&t, ad->keys, cfg->sync.bucket, &n, err) != VK_OK ||
+	     (n > 0 && vk_txn_event(&t, "bus.refresh", NULL, err,
+	                            "%d machines' bus identities issued again, with the"
+	                            " permissions of this viamkey",
+	                            n) != VK_OK) ||
+	     vk_txn_commit(&t, err) != VK_OK)) {
+		vk_txn_rollback(&t);
+		sd_log(LOG_ERR, "%s", err);
+		return;
+	}
+	ad->refreshed = 1; /* once a start: the JWTs it issues are this viamkey's from then on */
+	if (n > 0)
+		sd_log(LOG_INFO,
+		       "issued %d machines' bus identities again, with the permissions of this"
+		       " viamkey",
+		       n);
 	if (vk_identity_machines_jwt(db, ad->keys, cfg->sync.bucket, vk_now(), &jwt, &claims,
 	                             err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		return;
 	}
-	if (vk_store_query_text(db, "cannot read the store", err, &sent,
-	                        "SELECT value FROM meta WHERE name = '" VK_META_BUS_SENT "'",
-	                        "") != VK_OK ||
-	    (sent != NULL && strcmp(sent, claims) == 0))
-		goto out;
-	snprintf(inbox, sizeof inbox, "_INBOX.system-%llx",
-	         (unsigned long long)randombytes_random());
-	if ((sys = sd_dial(cfg->sync.servers, cfg->sync.system_credentials, NULL, NULL, inbox, NULL,
-	                   err, sizeof err)) == NULL) {
-		sd_log(LOG_WARNING, "cannot update the machines' account: %s", err);
-		goto out;
-	}
-	if (sd_dial_request(sys, CLAIMS_UPDATE, jwt, strlen(jwt), UPDATE_WAIT, &reply, &len, err,
-	                    sizeof err) != 0) {
-		sd_log(LOG_WARNING, "cannot update the machines' account: %s", err);
-	} else if (strstr(reply, "\"error\"") != NULL) {
-		sd_log(LOG_WARNING, "the bus refused the machines' account: %.200s", reply);
-	} else if (vk_store_exec(db, "cannot record the account sent", err, NULL,
-	                         "INSERT INTO meta (name, value) VALUES ('" VK_META_BUS_SENT
-	                         "', ?1)"
-	                         " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-	                         "t", claims) != VK_OK) {
-		sd_log(LOG_ERR, "%s", err);
-	} else {
-		sd_log(LOG_INFO, "sent the machines' account to the bus, with its revocations");
-	}
-	free(reply);
-	natsConnection_Close(sys);
-	natsConnection_Destroy(sys);
-out:
-	free(sent);
+	if (was_sent(db, VK_META_BUS_SENT, claims) == 0)
+		(void)send_account(db, cfg, "machines' account, with its revocations",
+		                   VK_META_BUS_SENT, jwt, claims);
 	free(jwt);
 	free(claims);
 }

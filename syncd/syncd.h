@@ -223,6 +223,7 @@ struct sd_admit {
 	struct vk_bus_keys *keys; /* [sync] account_key, sodium_malloc()ed, once loaded */
 	int64_t next_look_ms;     /* when to look at the revocations (and for the keys) again */
 	int said;                 /* why the keys cannot be loaded, logged once */
+	int refreshed;            /* older machines' identities issued again (admit.c) */
 };
 void sd_admit_poll(struct sd_admit *ad, sqlite3 *db, natsConnection *nc, const unsigned char *sk,
                    const struct vk_config *cfg);

@@ -96,6 +96,9 @@ check "its replica is in step: the organization's key is there, and logs in (key
 f_syncd_start M1
 check "its daemon runs on the joined identity: sync wait 0" f_sync_wait 60
 check "a real PAM login with the key on M1" f_login M1 vkt-ann "$K_TOKEN"
+logins_of() { ka --json events --kind login --machine-id "$1" | jq -e --arg u "$2" '[.[] | select(.user == $u)] | length > 0' >/dev/null; }
+check "... and it reaches the authority's events: a joined machine's user may send them (within 10 s)" \
+	f_until 10 logins_of "$M1" vkt-ann
 
 # ---- refusals: exit 1, and nothing written --------------------------------------------------------------
 machines_now() { ka --json machines list --all | jq length; }
@@ -248,6 +251,25 @@ oldbus() { "$VK_BUS" --creds "$WORK/M1.old.creds" --inbox "_INBOX.$M1" "$SERVERS
 old_gone() { ! oldbus request "\$JS.API.DIRECT.GET.KV_$BUCKET.\$KV.$BUCKET.m.$M1.t" 2>/dev/null | grep -q "vk1."; }
 check "the older JWT ends once M1 acknowledged the move (within 10 s)" \
 	eval 'test -s "$WORK/M1.old.creds" && f_until 10 old_gone'
+
+# ---- an identity an older viamkey issued ----------------------------------------------------------
+# M2's recorded JWT made one with other claims (M1's), as a viamkey whose
+# machines may do less would have issued it: a restarted authority issues
+# M2's again, for the same user key, and M2 takes it
+M2ID=$(f_id M2)
+cp "$WORK/M2/store/nats.creds" "$WORK/M2.old.creds"
+f_syncd_stop authority
+sqlite3 "$WORK/authority/store/keys.db" "UPDATE machine_identities SET jwt = (SELECT jwt FROM machine_identities
+	WHERE machine_id = '$M1') WHERE machine_id = '$M2ID'"
+f_syncd_start authority
+check "a restarted authority issues again the identity an older viamkey issued (within 15 s)" \
+	f_until 15 grep -q "issued 1 machines' bus identities again" "$WORK/authority/syncd.log"
+check "... M2 takes it: new JWT, same seed (within 30 s)" \
+	f_until 30 eval '! cmp -s "$WORK/M2/store/nats.creds" "$WORK/M2.old.creds" &&
+		test "$(tail -n 2 "$WORK/M2/store/nats.creds" | head -n 1)" = "$(tail -n 2 "$WORK/M2.old.creds" | head -n 1)"'
+check "... and logs in, its events reaching the authority (within 30 s)" \
+	eval 'f_wait_login M2 vkt-ann "$K_TOKEN" 0 && f_until 30 logins_of "$M2ID" vkt-ann'
+check "... the refresh is in the audit trail" eval 'ka events --kind admin | grep -q "bus.refresh"'
 
 # ---- delete ----------------------------------------------------------------------------------------
 f_syncd_stop M4
