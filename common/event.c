@@ -4,8 +4,9 @@
  * Security rules for this file:
  *  1. No byte of a PAM item (the user, the service and the remote host,
  *     which a client chooses) reaches a line unescaped unless it is
- *     printable ASCII other than '%': a line has exactly nine tabs and one
- *     LF, and a value has one spelling.
+ *     printable ASCII other than '%' and the space: a line has exactly nine
+ *     tabs and one LF, a value has one spelling, and no value can pass for
+ *     more words in a table.
  *  2. The decoder accepts only what the encoder writes, and never reads
  *     past len.
  */
@@ -25,7 +26,7 @@ static const char hex_upper[] = "0123456789ABCDEF";
 static int
 plain(unsigned char c)
 {
-	return (c >= '!' && c <= '~' && c != '%') || c == ' ';
+	return c >= '!' && c <= '~' && c != '%';
 }
 
 /* Writes src escaped into dst (size max + 1), cut before passing max. */

@@ -14,7 +14,7 @@
  * REASON lower-case letters and '_' (the decision's reason, or empty); KEY
  * a key ID's characters (hex digits and '-') or empty. USER, SERVICE and
  * RHOST are the PAM items, each written with every byte outside '!'..'~'
- * but for the space, and every '%', as %XX (upper-case hex), and no other
+ * (the space too) and every '%' as %XX (upper-case hex), and no other
  * byte so; cut before the first byte whose writing would pass the field's
  * limit. They stay so written (always printable ASCII, one spelling for
  * one value) wherever the event goes. An empty field is absent.

@@ -3,10 +3,14 @@
  *
  * Security rules for this file:
  *  1. The journal is opened without following a link and checked on its
- *     descriptor (regular, one link, owned by root or the euid, no access
- *     for group or others) before a byte is written to it.
+ *     descriptor (regular, one or two links, owned by root or the euid, no
+ *     access for group or others) before a byte is written to it.
  *  2. An append never creates the journal and never waits but on the
- *     daemon's exclusive lock, which it holds only to read.
+ *     daemon's exclusive lock, which it holds only to read. O_NONBLOCK:
+ *     whatever is at the path, opening it does not wait.
+ *  3. Each record is one write(2) of an LF and the line: a write cut short
+ *     (by a file-size limit, say) leaves a fragment that the next record's
+ *     LF ends, so it spoils no line but its own.
  */
 #include "autoconfig.h"
 
@@ -18,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "journal.h"
 
 #define TRIES 4 /* opens when the daemon keeps taking the journal away meanwhile */
@@ -39,11 +44,12 @@ safe(int fd, const char *path, struct stat *st, char err[VK_ERRLEN])
 		vk_seterr(err, "cannot examine %s: %s", path, strerror(errno));
 		return 0;
 	}
-	if (!S_ISREG(st->st_mode) || st->st_nlink != 1 ||
+	/* two links while the daemon takes it (link(2), then rename(2)) */
+	if (!S_ISREG(st->st_mode) || st->st_nlink < 1 || st->st_nlink > 2 ||
 	    (st->st_uid != 0 && st->st_uid != geteuid()) || (st->st_mode & 077) != 0) {
 		vk_seterr(err,
-		          "%s is not a regular file of root with one link and mode 0600: not"
-		          " written",
+		          "%s is not a regular file of root with one or two links and mode 0600:"
+		          " not written",
 		          path);
 		return 0;
 	}
@@ -66,15 +72,23 @@ current(const char *path, const struct stat *st)
 int
 vk_journal_append(const char *store_path, const char *line, size_t len, char err[VK_ERRLEN])
 {
-	char path[4096];
+	char path[4096], record[VK_EVENT_LINE_MAX + 2];
 	struct stat st;
 
 	if (vk_journal_path(store_path, 0, path, sizeof path) != 0) {
 		vk_seterr(err, "the journal's path is too long");
 		return -1;
 	}
+	if (len > VK_EVENT_LINE_MAX) {
+		vk_seterr(err, "an event of %zu bytes is too long for the journal", len);
+		return -1;
+	}
+	/* rule 3: an LF first, ending whatever fragment an append cut short left */
+	record[0] = '\n';
+	memcpy(record + 1, line, len);
 	for (int i = 0; i < TRIES; i++) {
-		int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+		int fd = open(path,
+		              O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		ssize_t w;
 
 		if (fd < 0 && errno == ENOENT)
@@ -96,9 +110,9 @@ vk_journal_append(const char *store_path, const char *line, size_t len, char err
 			close(fd);
 			continue;
 		}
-		w = write(fd, line, len);
+		w = write(fd, record, len + 1);
 		close(fd); /* and with it the lock */
-		if (w == (ssize_t)len)
+		if (w == (ssize_t)len + 1)
 			return 0;
 		vk_seterr(err, "cannot write %s: %s", path,
 		          w < 0 ? strerror(errno) : "short write");

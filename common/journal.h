@@ -9,7 +9,9 @@
  *
  * The journal is the store's path with VK_JOURNAL_SUFFIX appended: a
  * regular file of root (or the euid) that group and others can neither
- * read nor write, with one link. To take what it holds, the daemon links
+ * read nor write, with one link (two while the daemon takes it). Each
+ * record in it is an LF and then the line, so that empty lines separate
+ * records and a fragment spoils only itself. To take what it holds, the daemon links
  * it to VK_JOURNAL_WORK_SUFFIX, puts an empty journal in its place
  * (rename(2)), and reads the work file under an exclusive flock(2). An
  * append holds a shared flock(2) and writes only when the journal's path
@@ -28,8 +30,9 @@
 #define VK_JOURNAL_MAX         (16 << 20) /* bytes a journal may hold; more is refused */
 
 /*
- * Appends line (len bytes, one whole line) to the journal of the store at
- * store_path, in one write(2). 0 written; 1 there is no journal (no
+ * Appends line (len bytes, one whole line of at most VK_EVENT_LINE_MAX
+ * bytes) to the journal of the store at store_path, LF first, in one
+ * write(2). 0 written; 1 there is no journal (no
  * daemon collects events here); -1 with why in err (the journal is
  * unsafe, full, or the write failed).
  */

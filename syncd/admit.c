@@ -255,52 +255,62 @@ was_sent(sqlite3 *db, const char *sent, const char *claims)
 	return same;
 }
 
-/*
- * Rule 3: the accounts' JWTs, sent when they changed: VK's first (what it
- * exports, MACHINES imports; a newer viamkey may export more), then the
- * MACHINES account's, with its revocations. Machines whose JWTs an older
- * viamkey issued get theirs again first, so that they gain what this one
- * allows (their records carry the new JWTs; the older ones end once each
- * machine has its own): once after each start.
- */
+/* Machines' identities an older viamkey issued, issued again: once a start (ad->refreshed). */
 static void
-update_accounts(struct sd_admit *ad, sqlite3 *db, const struct vk_config *cfg)
+refresh(struct sd_admit *ad, sqlite3 *db, const struct vk_config *cfg)
 {
 	struct vk_txn t = {.db = db, .actor = "viamkey-syncd", .now = vk_now()};
-	char err[VK_ERRLEN], *jwt = NULL, *claims = NULL;
-	int n = 0, sent;
+	char err[VK_ERRLEN];
+	int n = 0;
 
-	if (vk_identity_vk_jwt(db, ad->keys, cfg->sync.bucket, vk_now(), &jwt, &claims, err) !=
-	    VK_OK) {
-		sd_log(LOG_ERR, "%s", err);
-		return;
-	}
-	sent = was_sent(db, VK_META_BUS_VK_SENT, claims);
-	if (sent == 0)
-		sent = send_account(db, cfg, "fleet's account (VK)", VK_META_BUS_VK_SENT, jwt,
-		                    claims) == 0;
-	free(jwt);
-	free(claims);
-	if (sent != 1)
-		return;
-	if (!ad->refreshed &&
-	    (vk_txn_begin(&t, err) != VK_OK ||
-	     vk_identity_refresh(&t, ad->keys, cfg->sync.bucket, &n, err) != VK_OK ||
-	     (n > 0 && vk_txn_event(&t, "bus.refresh", NULL, err,
-	                            "%d machines' bus identities issued again, with the"
-	                            " permissions of this viamkey",
-	                            n) != VK_OK) ||
-	     vk_txn_commit(&t, err) != VK_OK)) {
+	if (vk_txn_begin(&t, err) != VK_OK ||
+	    vk_identity_refresh(&t, ad->keys, cfg->sync.bucket, &n, err) != VK_OK ||
+	    (n > 0 && vk_txn_event(&t, "bus.refresh", NULL, err,
+	                           "%d machines' bus identities issued again, with the"
+	                           " permissions of this viamkey",
+	                           n) != VK_OK) ||
+	    vk_txn_commit(&t, err) != VK_OK) {
 		vk_txn_rollback(&t);
 		sd_log(LOG_ERR, "%s", err);
 		return;
 	}
-	ad->refreshed = 1; /* once a start: the JWTs it issues are this viamkey's from then on */
+	ad->refreshed = 1;
 	if (n > 0)
 		sd_log(LOG_INFO,
 		       "issued %d machines' bus identities again, with the permissions of this"
 		       " viamkey",
 		       n);
+}
+
+/*
+ * Rule 3: the accounts' JWTs, sent when they changed: VK's first (what it
+ * exports, MACHINES imports; a newer viamkey may export more), then the
+ * MACHINES account's, with its revocations, whether or not VK's went.
+ * Once VK's is on the bus, machines whose JWTs an older viamkey issued get
+ * theirs again first, so that they gain what this one allows (their
+ * records carry the new JWTs; the older ones end once each machine has its
+ * own): once after each start.
+ */
+static void
+update_accounts(struct sd_admit *ad, sqlite3 *db, const struct vk_config *cfg)
+{
+	char err[VK_ERRLEN], *jwt = NULL, *claims = NULL;
+	int vk_sent = 0;
+
+	if (vk_identity_vk_jwt(db, ad->keys, cfg->sync.bucket, vk_now(), &jwt, &claims, err) !=
+	    VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+	} else {
+		vk_sent = was_sent(db, VK_META_BUS_VK_SENT, claims);
+		if (vk_sent == 0)
+			vk_sent = send_account(db, cfg, "fleet's account (VK)", VK_META_BUS_VK_SENT,
+			                       jwt, claims) == 0;
+	}
+	free(jwt);
+	free(claims);
+	/* new permissions once the bus has VK's new exports; the revocations whatever befell */
+	if (vk_sent == 1 && !ad->refreshed)
+		refresh(ad, db, cfg);
 	if (vk_identity_machines_jwt(db, ad->keys, cfg->sync.bucket, vk_now(), &jwt, &claims,
 	                             err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);

@@ -43,15 +43,20 @@
 #include "store.h"
 #include "token.h"
 
-#define TICK_MS      250              /* between looks at the journal and the stream */
-#define PRUNE_MS     (10 * 60000)     /* between prunes of events older than [audit] keep */
-#define PRUNE_BATCH  10000            /* events a prune deletes at most */
-#define SEND_BATCH   64               /* events sent in one look */
-#define SEND_WAIT_MS 2000             /* for JetStream to confirm one */
-#define REFUSED_MS   60000            /* before trying again a bus that refused our events */
-#define FETCH_BATCH  256              /* events the authority takes in one look */
-#define STREAM_BYTES (1LL << 30)      /* the stream's limit: 1 GiB */
-#define META_SENT    "events_shipped" /* a replica's: the last event ID JetStream confirmed */
+#define TICK_MS      250                  /* between looks at the journal and the stream */
+#define PRUNE_MS     (10 * 60000)         /* between prunes of events older than [audit] keep */
+#define PRUNE_BATCH  10000                /* events deleted in one statement of a prune */
+#define LOCK_TRIES   40                   /* looks the journal's appends may hold up */
+#define READ_MAX     (4 * VK_JOURNAL_MAX) /* what one look reads of the work file */
+#define FUTURE_MAX   300                  /* seconds an event's time may be ahead of ours */
+#define PER_MACHINE  100000               /* events of one machine the stream holds at most */
+#define ERR_TOO_BIG  10054                /* JetStream: larger than the stream takes */
+#define SEND_BATCH   64                   /* events sent in one look */
+#define SEND_WAIT_MS 2000                 /* for JetStream to confirm one */
+#define REFUSED_MS   60000                /* before trying again a bus that refused our events */
+#define FETCH_BATCH  256                  /* events the authority takes in one look */
+#define STREAM_BYTES (1LL << 30)          /* the stream's limit: 1 GiB */
+#define META_SENT    "events_shipped"     /* a replica's: the last event ID JetStream confirmed */
 #define CONSUMER     "vk-events"
 
 /* ---- the journal, into the store ------------------------------------------------ */
@@ -61,15 +66,20 @@ static int
 fresh_journal(const char *path)
 {
 	char tmp[4200];
-	int fd;
+	int fd, bad;
 
 	snprintf(tmp, sizeof tmp, "%s.new", path);
 	(void)unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || fchmod(fd, 0600) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+	if (fd < 0) {
 		sd_log(LOG_ERR, "cannot make the events journal %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			(void)unlink(tmp);
+		return -1;
+	}
+	bad = fchmod(fd, 0600) != 0;
+	bad |= close(fd) != 0;
+	if (bad || rename(tmp, path) != 0) {
+		sd_log(LOG_ERR, "cannot make the events journal %s: %s", path, strerror(errno));
+		(void)unlink(tmp);
 		return -1;
 	}
 	return 0;
@@ -100,22 +110,45 @@ take_journal(struct sd_events *ev, char **buf, size_t *len)
 			return -1;
 		}
 	}
-	fd = open(ev->work, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(ev->work, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	/* link(2) done, rename(2) not, before a crash: two links */
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink > 2 ||
-	    (st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077) != 0 ||
-	    st.st_size > VK_JOURNAL_MAX + VK_EVENT_LINE_MAX) {
+	    (st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077) != 0) {
 		sd_log(LOG_ERR, "%s is not a journal of this daemon's: removed", ev->work);
 		if (fd >= 0)
 			close(fd);
 		(void)unlink(ev->work);
 		return -1;
 	}
-	/* the appends that found this file in place have written once this is ours */
-	if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0 ||
-	    (*buf = malloc((size_t)st.st_size + 1)) == NULL) {
+	/*
+	 * The appends that found this file in place have written once this is
+	 * ours. An append held up (its process stopped in it) holds up only this
+	 * look, LOCK_TRIES times; then the file is read all the same, and that
+	 * append's line may be lost.
+	 */
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK && ++ev->lock_waits < LOCK_TRIES) {
+			close(fd);
+			return 0;
+		}
+		sd_log(LOG_WARNING, "an append has held the events journal %s for long: reading it",
+		       ev->work);
+	}
+	ev->lock_waits = 0;
+	if (fstat(fd, &st) != 0) {
 		close(fd);
 		sd_log(LOG_ERR, "cannot read the events journal %s", ev->work);
+		return -1;
+	}
+	if (st.st_size > READ_MAX) { /* appends that passed the size check at once */
+		sd_log(LOG_WARNING,
+		       "the events journal %s holds %lld bytes: the first %d are taken", ev->work,
+		       (long long)st.st_size, READ_MAX);
+		st.st_size = READ_MAX;
+	}
+	if ((*buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		sd_log(LOG_ERR, "out of memory for the events journal %s", ev->work);
 		return -1;
 	}
 	got = pread(fd, *buf, (size_t)st.st_size, 0);
@@ -132,11 +165,13 @@ take_journal(struct sd_events *ev, char **buf, size_t *len)
 
 /*
  * Stores e as machine's (NULL: none), in the caller's transaction: once
- * (rule 3), and on the authority as the key's last use when newer.
+ * (rule 3), and on the authority as the key's last use when newer; from
+ * the bus (not own: this host's journal), only for a key whose grant
+ * covers that machine.
  */
 static int
 store_event(struct sd_events *ev, sqlite3 *db, const struct vk_event *e, const char *machine,
-            char err[VK_ERRLEN])
+            int own, char err[VK_ERRLEN])
 {
 	char action[24];
 	int login = strcmp(e->kind, "login") == 0;
@@ -154,12 +189,18 @@ store_event(struct sd_events *ev, sqlite3 *db, const struct vk_event *e, const c
 	                  login ? e->what : NULL, OPT_TEXT(e->reason), e->uid);
 	if (rc != VK_OK || !ev->last_use || !login || strcmp(e->what, "allow") != 0)
 		return rc == VK_OK ? 0 : -1;
+	/* a machine's word counts for the keys that may log in there only */
 	rc = vk_store_exec(db, "cannot record a key's last use", err, NULL,
 	                   "UPDATE keys SET last_used_at = ?2, last_used_machine = ?3,"
 	                   " last_used_service = ?4, last_used_user = ?5, last_used_rhost = ?6"
-	                   " WHERE id = ?1 AND coalesce(last_used_at, 0) < ?2",
-	                   "titttt", e->key_id, e->at, machine, OPT_TEXT(e->service),
-	                   OPT_TEXT(e->user), OPT_TEXT(e->rhost));
+	                   " WHERE id = ?1 AND coalesce(last_used_at, 0) < ?2 AND (?7 OR EXISTS"
+	                   " (SELECT 1 FROM grants g, machines m JOIN locations l ON l.id ="
+	                   " m.location_id WHERE m.id = ?3 AND g.key_id = ?1 AND ((g.resource_type"
+	                   " = 'machine' AND g.resource_id = m.id) OR (g.resource_type = 'location'"
+	                   " AND g.resource_id = m.location_id) OR (g.resource_type ="
+	                   " 'organization' AND g.resource_id = l.org_id))))",
+	                   "titttti", e->key_id, e->at, machine, OPT_TEXT(e->service),
+	                   OPT_TEXT(e->user), OPT_TEXT(e->rhost), (int64_t)own);
 #undef OPT_TEXT
 	return rc == VK_OK ? 0 : -1;
 }
@@ -184,10 +225,14 @@ collect(struct sd_events *ev, sqlite3 *db)
 		char *nl = memchr(buf + start, '\n', len - start);
 		size_t end = nl != NULL ? (size_t)(nl - buf) + 1 : len;
 
-		/* rule 1; a line cut short (a crash in an append) is as bad as any */
+		/* records are separated by empty lines; a fragment (journal.h) is as bad as any */
+		if (nl != NULL && end - start == 1) {
+			start = end;
+			continue;
+		}
 		if (nl == NULL || vk_event_decode(buf + start, end - start, &e) != 0)
 			bad++;
-		else if (store_event(ev, db, &e, ev->machine, err) != 0)
+		else if (store_event(ev, db, &e, ev->machine, 1, err) != 0)
 			goto failed;
 		else
 			n++;
@@ -244,7 +289,11 @@ row_event(sqlite3_stmt *st, struct vk_event *e)
 	return vk_event_decode(line, vk_event_encode(e, line), e);
 }
 
-/* One event to the stream; 0 confirmed, -1 not (why logged, once while it lasts). */
+/*
+ * One event to the stream; 0 confirmed, 1 refused for good (too large for
+ * the stream: it is passed over, said), -1 not (why logged, once while it
+ * lasts).
+ */
 static int
 send_one(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
 {
@@ -266,6 +315,11 @@ send_one(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
 		ev->refused = 0;
 		return 0;
 	}
+	if (jerr == ERR_TOO_BIG) {
+		sd_log(LOG_WARNING, "event %s is larger than the events stream takes: not sent",
+		       e->uid);
+		return 1;
+	}
 	if (!ev->refused)
 		sd_log(LOG_WARNING,
 		       "the bus did not take this host's events on %s: %s (%s); kept, tried again"
@@ -284,6 +338,7 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	char err[VK_ERRLEN];
 	sqlite3_stmt *st;
 	struct vk_event e;
+	int rc;
 
 	if (sd_now_ms() < ev->next_send_ms ||
 	    natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
@@ -305,10 +360,10 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		if (row_event(st, &e) != 0) {
 			sd_log(LOG_WARNING, "event %lld in the store is no event: not sent",
 			       (long long)sqlite3_column_int64(st, 0));
-		} else if (send_one(ev, b, &e) != 0) {
+		} else if ((rc = send_one(ev, b, &e)) < 0) {
 			ev->next_send_ms = sd_now_ms() + REFUSED_MS;
 			break;
-		} else {
+		} else if (rc == 0) {
 			ev->metrics->events_shipped++;
 		}
 		last = sqlite3_column_int64(st, 0);
@@ -340,9 +395,11 @@ stream_config(const struct sd_events *ev, jsStreamConfig *sc, const char **subje
 	sc->Retention = js_WorkQueuePolicy;
 	sc->Storage = js_FileStorage;
 	sc->Replicas = ev->replicas;
-	sc->MaxMsgSize = VK_EVENT_LINE_MAX;
+	sc->MaxMsgSize = VK_EVENT_LINE_MAX + 512; /* headers count: the message ID's */
 	sc->MaxBytes = STREAM_BYTES;
+	sc->MaxMsgsPerSubject = PER_MACHINE; /* one machine's flood fills its share only */
 	sc->Discard = js_DiscardNew; /* full: the machines keep their events and try again */
+	sc->DiscardNewPerSubject = true;
 	sc->AllowRollup = false;
 	sc->DenyDelete = true;
 	sc->DenyPurge = true;
@@ -363,8 +420,10 @@ open_stream(struct sd_events *ev, struct sd_bus *b)
 	s = js_GetStreamInfo(&si, b->js, ev->stream, NULL, &jerr);
 	if (s == NATS_OK &&
 	    !(si->Config->DenyPurge && si->Config->DenyDelete && !si->Config->AllowRollup &&
-	      si->Config->Retention == js_WorkQueuePolicy)) {
-		sd_log(LOG_WARNING, "stream %s allows purges, deletes or rollups: updating it",
+	      si->Config->Retention == js_WorkQueuePolicy &&
+	      si->Config->MaxMsgSize == sc.MaxMsgSize &&
+	      si->Config->MaxMsgsPerSubject == sc.MaxMsgsPerSubject)) {
+		sd_log(LOG_WARNING, "stream %s is not as this viamkey-syncd makes it: updating it",
 		       ev->stream);
 		jsStreamInfo_Destroy(si);
 		si = NULL;
@@ -429,11 +488,14 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		const char *machine =
 		    strncmp(subject, ev->filter, prefix) == 0 ? subject + prefix : "";
 
-		/* rule 2: the machine is the subject's, a whole ID */
+		/* rule 2: the machine is the subject's, a whole ID; rule 1: its time is not ahead
+		 */
 		if (!vk_uuid_valid(machine) ||
-		    vk_event_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &e) != 0)
+		    vk_event_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &e) !=
+		        0 ||
+		    e.at > vk_now() + FUTURE_MAX)
 			bad++;
-		else if (store_event(ev, db, &e, machine, err) != 0)
+		else if (store_event(ev, db, &e, machine, 0, err) != 0)
 			goto failed;
 	}
 	if (vk_store_commit(db, err) != VK_OK)
@@ -479,11 +541,33 @@ sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *st
 	return 0;
 }
 
+/*
+ * The machines' events (logins, sessions) older than [audit] keep, in
+ * batches until none is left; admin events are kept.
+ */
+static void
+prune(struct sd_events *ev, sqlite3 *db)
+{
+	char err[VK_ERRLEN];
+	int changed;
+
+	do {
+		changed = 0;
+		if (vk_store_exec(
+		        db, "cannot prune the audit trail", err, &changed,
+		        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ?1"
+		        " AND kind != 'admin' ORDER BY at LIMIT ?2)",
+		        "ii", vk_now() - ev->keep, (int64_t)PRUNE_BATCH) != VK_OK) {
+			sd_log(LOG_ERR, "%s", err);
+			return;
+		}
+	} while (changed == PRUNE_BATCH && !sd_stop);
+}
+
 void
 sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 {
 	int64_t now = sd_now_ms();
-	char err[VK_ERRLEN];
 
 	if (now < ev->next_ms)
 		return;
@@ -495,12 +579,7 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		send_events(ev, db, b);
 	if (now >= ev->next_prune_ms) {
 		ev->next_prune_ms = now + PRUNE_MS;
-		if (vk_store_exec(
-		        db, "cannot prune the audit trail", err, NULL,
-		        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ?1"
-		        " ORDER BY at LIMIT ?2)",
-		        "ii", vk_now() - ev->keep, (int64_t)PRUNE_BATCH) != VK_OK)
-			sd_log(LOG_ERR, "%s", err);
+		prune(ev, db);
 	}
 }
 

@@ -24,6 +24,7 @@ struct sd_events {
 	char subject[224]; /* vkev.<bucket>.<machine ID> */
 	int64_t next_ms, next_send_ms, next_prune_ms;
 	int refused;           /* the bus did not take the last event sent (said once) */
+	int lock_waits;        /* looks an append held the journal up */
 	natsSubscription *sub; /* the authority's pull consumer */
 	struct sd_metrics *metrics;
 };

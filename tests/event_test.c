@@ -4,8 +4,8 @@
  *
  * The vectors were made apart from this code, in Python: the fields
  * joined by tabs, the PAM items escaped by a function written from
- * event.h's rule (every byte outside '!'..'~' but the space, and '%', as
- * %XX; cut before the byte whose writing would pass the limit).
+ * event.h's rule (every byte outside '!'..'~', and '%', as %XX; cut
+ * before the byte whose writing would pass the limit).
  */
 #include "autoconfig.h"
 
@@ -23,7 +23,7 @@
 static const unsigned char uid_bytes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
 #define ALLOW "v1\t" UID "\t1764950400\tlogin\tallow\tok\t" KEY "\tann\tsshd\t192.0.2.7\n"
-#define DENY  "v1\t" UID "\t1764950400\tlogin\tdeny\tmalformed\t\tb%09%C3%B6%25%0A%7Fx y\tsudo\t\n"
+#define DENY  "v1\t" UID "\t1764950400\tlogin\tdeny\tmalformed\t\tb%09%C3%B6%25%0A%7Fx%20y\tsudo\t\n"
 
 static void
 test_vectors(void **state)
@@ -45,7 +45,7 @@ test_vectors(void **state)
 	                 0);
 	vk_event_encode(&e, line);
 	assert_string_equal(line, DENY);
-	assert_string_equal(e.user, "b%09%C3%B6%25%0A%7Fx y");
+	assert_string_equal(e.user, "b%09%C3%B6%25%0A%7Fx%20y");
 	/* without its LF too */
 	assert_int_equal(vk_event_decode(DENY, strlen(DENY) - 1, &d), 0);
 	assert_memory_equal(&e, &d, sizeof e);
@@ -124,6 +124,7 @@ test_decode_refused(void **state)
 	    "v1\t" UID "\t1764950400\tlogin\tallow\tok\t" KEY "\ta%0\tsshd\t\n",   /* cut */
 	    "v1\t" UID "\t1764950400\tlogin\tallow\tok\t" KEY "\ta\x7f\tsshd\t\n", /* raw DEL */
 	    "v1\t" UID "\t1764950400\tlogin\tallow\tok\t" KEY "\ta\xc3\xb6\tsshd\t\n",
+	    "v1\t" UID "\t1764950400\tlogin\tallow\tok\t" KEY "\ta b\tsshd\t\n", /* raw space */
 	    "v1\t" UID "\t1764950400\tlogin\tallow\tok\t" KEY "\tann\tsshd\t192.0.2.7\t\n",
 	    "v1\t" UID "\t1764950400\tlogin\tallow\tok\t" KEY "\tann\tsshd\n",
 	    "v1\t" UID "\t1764950400\tlogin\tallow\tok\t" KEY "\tann\tsshd\t192.0.2.7\n\n",
