@@ -198,6 +198,11 @@ f_until() {
 	done
 }
 
+# f_pctl FILE P: the P-th percentile (nearest rank) of the numbers in FILE, one a line.
+f_pctl() {
+	sort -n "$1" | awk -v p="$2" '{v[NR] = $1} END {i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i]}'
+}
+
 # f_random: 32 hex characters.
 f_random() {
 	od -An -N16 -tx1 /dev/urandom | tr -d ' \n'
@@ -340,12 +345,21 @@ f_bus_stop() {
 	done
 }
 
-# f_bus_restart: the three nodes again, with their data; healthy within 30 s.
+# f_bus_restart: the three nodes again, with their data; healthy within 60 s
+# (three nodes recovering their streams at once, on a host loaded with
+# sanitized daemons, have taken over 30 s). When not, what each node said last.
 f_bus_restart() {
 	for f_n in 1 2 3; do
 		f_alive "$(f_node_pid "$f_n")" || f_node_start "$f_n"
 	done
-	f_until 30 f_bus_healthy
+	f_until 60 f_bus_healthy && return 0
+	for f_n in 1 2 3; do
+		eval "f_h=\$H$f_n"
+		echo "  node $f_n: $(f_alive "$(f_node_pid "$f_n")" && echo running || echo gone)," \
+			"healthz $(curl -sS -m 2 "http://127.0.0.1:$f_h/healthz" 2>&1 | tr -d '\n')"
+		tail -n 5 "$WORK/nats/n$f_n.log" | sed 's/^/    /'
+	done
+	return 1
 }
 
 # f_bus ARGS...: vk_bus as the authority's bus user.
