@@ -131,6 +131,15 @@ wal_label="wal$WAL_COMMITS"
 vk_service "viamkey-$wal_label-$mid" "$(conf "vk-wal" "$wd/keys.db")"
 printf 'auth     required %s db=%s\naccount  required %s db=%s\n' \
 	"$REF" "$wd/keys.db" "$REF" "$wd/keys.db" >"$W/pam.d/vkref-$wal_label-$mid"
+# A copy of the same store beside an events journal, as viamkey-syncd makes it
+# on a fleet's hosts: every decision is appended there too (SPEC §11).
+jd=$W/journal-store
+mkdir -m 0700 "$jd"
+cp "$(store_dir "$mid")/keys.db" "$jd/keys.db"
+(umask 077 && : >"$jd/keys.db.events")
+vk_service "viamkey-journal-$mid" "$(conf "vk-journal" "$jd/keys.db")"
+printf 'auth     required %s db=%s\naccount  required %s db=%s\n' \
+	"$REF" "$jd/keys.db" "$REF" "$jd/keys.db" >"$W/pam.d/vkref-journal-$mid"
 # pam_google_authenticator: a TOTP secret file of its own; no DISALLOW_REUSE
 # or RATE_LIMIT, so a code may be used again within its 30 s window.
 mkdir -p "$W/ga"
@@ -204,7 +213,9 @@ for n in $SIZES; do
 done
 for m in viamkey vkref; do
 	set -- "$@" "$(spec "$m-valid-$wal_label-$mid" "$m-$wal_label-$mid" vkbench file \
-		"$(store_dir "$mid")/token" ok "$ITERS")"
+		"$(store_dir "$mid")/token" ok "$ITERS")" \
+		"$(spec "$m-valid-journal-$mid" "$m-journal-$mid" vkbench file \
+			"$(store_dir "$mid")/token" ok "$ITERS")"
 done
 say "logins: $# cases, interleaved in 5 rounds (pam_start_confdir, authenticate, acct_mgmt, pam_end)"
 record login in_ns "$VKBENCH" login --maps --rounds 5 "$@"
@@ -278,7 +289,7 @@ for p in 1 2 4 8; do
 	sed "s/^/writer,/" "$W/writer.csv" >>"$csv"
 	sed "s/^/  writer,/" "$W/writer.csv" >&2
 done
-rm -rf "$kd" "$cd_" "$wd"
+rm -rf "$kd" "$cd_" "$wd" "$jd"
 
 # ---- table, targets, plot --------------------------------------------------------
 field() { # field GROUP LABEL PROCS COLUMN(5=p50 6=p99 10=per_s)
@@ -290,7 +301,9 @@ md=$OUT/results.md
 {
 	echo "pam_viamkey.so against the reference pam_vkref.so: whole transactions on the same store,"
 	echo "interleaved in the same run (ratio = pam_viamkey / pam_vkref; target: p50 ratio <= 1.3)."
-	echo "valid-$wal_label: the store's write-ahead log holds $WAL_COMMITS last-use commits."
+	echo "valid-$wal_label: the store's write-ahead log holds $WAL_COMMITS last-use commits;"
+	echo "valid-journal: an events journal is beside the store, as viamkey-syncd makes it, and every"
+	echo "decision is appended to it."
 	echo
 	echo "| case | keys | viamkey p50 µs | vkref p50 µs | p50 ratio | viamkey p99 µs | vkref p99 µs | p99 ratio |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -336,7 +349,7 @@ md=$OUT/results.md
 verdict() { # verdict DESCRIPTION AWK-CONDITION VALUES...
 	d=$1 cond=$2
 	shift 2
-	if awk -v a="${1:-0}" -v b="${2:-0}" -v c="${3:-0}" "BEGIN { exit !($cond) }"; then
+	if awk -v a="${1:-0}" -v b="${2:-0}" -v c="${3:-0}" -v d="${4:-0}" "BEGIN { exit !($cond) }"; then
 		echo "- met: $d"
 	else
 		echo "- MISSED: $d"
@@ -354,6 +367,12 @@ v0=$(field login "viamkey-valid-$smallest" 1 5)
 		verdict "valid login p50 at $(human "$n") keys: pam_viamkey (${x} µs) <= 1.3 x pam_vkref (${y} µs), ratio $(awk -v x="$x" -v y="$y" 'BEGIN { printf "%.2f", x / y }')" \
 			"a <= 1.3 * b" "$x" "$y"
 	done
+	x=$(field login "viamkey-valid-journal-$mid" 1 5)
+	y=$(field login "vkref-valid-journal-$mid" 1 5)
+	v=$(field login "viamkey-valid-$mid" 1 5)
+	w=$(field login "vkref-valid-$mid" 1 5)
+	verdict "the events journal does not make a login dearer against the reference: ratio with it $(awk -v x="$x" -v y="$y" 'BEGIN { printf "%.2f", x / y }') <= 1.05 x ratio without $(awk -v x="$v" -v y="$w" 'BEGIN { printf "%.2f", x / y }') ($(human "$mid") keys; p50 ${x} µs with, ${v} µs without)" \
+		"a / b <= 1.05 * c / d" "$x" "$y" "$v" "$w"
 	verdict "viamkey p50 at $(human "$largest") keys (${v1} µs) <= pam_google_authenticator p50 (${google} µs)" \
 		"a <= b" "$v1" "$google"
 	verdict "p50 at $(human "$largest") keys (${v1} µs) <= 1.2 x p50 at $(human "$smallest") keys (${v0} µs)" \

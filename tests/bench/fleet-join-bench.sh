@@ -101,8 +101,6 @@ die() {
 	exit 1
 }
 
-# pctl FILE P: the P-th percentile (nearest rank) of the numbers in FILE
-pctl() { sort -n "$1" | awk -v p="$2" '{v[NR] = $1} END {i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i]}'; }
 # ms FROM_NS TO_NS: milliseconds, one decimal
 ms() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f\n", (b - a) / 1e6}'; }
 # mtime_ns FILE: its modification time in nanoseconds
@@ -122,8 +120,8 @@ record() {
 		echo "N=$N $1: none ($r_bad not)" | tee -a "$summary" >&2
 		return 0
 	fi
-	r_50=$(pctl "$2.n" 50)
-	r_99=$(pctl "$2.n" 99)
+	r_50=$(f_pctl "$2.n" 50)
+	r_99=$(f_pctl "$2.n" 99)
 	r_max=$(sort -n "$2.n" | tail -n 1)
 	r_x50='' r_x99=''
 	if [ -n "${3:-}" ]; then
@@ -153,7 +151,7 @@ reference() {
 	done
 	record "reference, $1: a plain NATS request from a new process (connect, request, exit)" \
 		"$WORK/ref-$1.ms"
-	REF=$(pctl "$WORK/ref-$1.ms.n" 50)
+	REF=$(f_pctl "$WORK/ref-$1.ms.n" 50)
 }
 
 # join_cmd HOST TOKEN_FILE: viamkey-syncd join for HOST ($WORK/HOST), timed by stamp into
