@@ -43,7 +43,6 @@
 #include "store.h"
 #include "token.h"
 
-#define TICK_MS      250                  /* between looks at the journal and the stream */
 #define PRUNE_MS     (10 * 60000)         /* between prunes of events older than [audit] keep */
 #define PRUNE_BATCH  10000                /* events deleted in one statement of a prune */
 #define LOCK_TRIES   40                   /* looks the journal's appends may hold up */
@@ -53,10 +52,11 @@
 #define ERR_TOO_BIG  10054                /* JetStream: larger than the stream takes */
 #define SEND_BATCH   64                   /* events sent in one look */
 #define SEND_WAIT_MS 2000                 /* for JetStream to confirm one */
-#define REFUSED_MS   60000                /* before trying again a bus that refused our events */
-#define FETCH_BATCH  256                  /* events the authority takes in one look */
-#define STREAM_BYTES (1LL << 30)          /* the stream's limit: 1 GiB */
-#define META_SENT    "events_shipped"     /* a replica's: the last event ID JetStream confirmed */
+#define RETRY_MIN_MS 1000        /* before trying again after a failed send, doubled each time */
+#define REFUSED_MS   60000       /* and at most: a bus that refuses our events, say */
+#define FETCH_BATCH  256         /* events the authority takes in one look */
+#define STREAM_BYTES (1LL << 30) /* the stream's limit: 1 GiB */
+#define META_SENT    "events_shipped" /* a replica's: the last event ID JetStream confirmed */
 #define CONSUMER     "vk-events"
 
 /* ---- the journal, into the store ------------------------------------------------ */
@@ -313,6 +313,7 @@ send_one(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
 		if (ev->refused)
 			sd_log(LOG_INFO, "the bus takes this host's events again");
 		ev->refused = 0;
+		ev->retry_ms = 0;
 		return 0;
 	}
 	if (jerr == ERR_TOO_BIG) {
@@ -320,10 +321,16 @@ send_one(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
 		       e->uid);
 		return 1;
 	}
+	/* a bus node lost, a stream electing its leader: soon again; a bus that refuses: slowly */
+	ev->retry_ms = ev->retry_ms == 0               ? RETRY_MIN_MS
+	               : ev->retry_ms * 2 > REFUSED_MS ? REFUSED_MS
+	                                               : ev->retry_ms * 2;
+	if (s == NATS_NO_RESPONDERS)
+		ev->retry_ms = REFUSED_MS;
 	if (!ev->refused)
 		sd_log(LOG_WARNING,
 		       "the bus did not take this host's events on %s: %s (%s); kept, tried again"
-		       " every %d s (does the bus's MACHINES account import %s?)",
+		       " (every %d s at most: does the bus's MACHINES account import %s?)",
 		       ev->subject, natsStatus_GetText(s), nats_GetLastError(NULL),
 		       REFUSED_MS / 1000, ev->subject);
 	ev->refused = 1;
@@ -361,7 +368,7 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 			sd_log(LOG_WARNING, "event %lld in the store is no event: not sent",
 			       (long long)sqlite3_column_int64(st, 0));
 		} else if ((rc = send_one(ev, b, &e)) < 0) {
-			ev->next_send_ms = sd_now_ms() + REFUSED_MS;
+			ev->next_send_ms = sd_now_ms() + ev->retry_ms;
 			break;
 		} else if (rc == 0) {
 			ev->metrics->events_shipped++;
@@ -571,7 +578,7 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 
 	if (now < ev->next_ms)
 		return;
-	ev->next_ms = now + TICK_MS;
+	ev->next_ms = now + SD_EVENTS_EVERY_MS;
 	collect(ev, db);
 	if (ev->role == SD_EVENTS_AUTHORITY)
 		receive(ev, db, b);

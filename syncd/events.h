@@ -12,6 +12,9 @@
 
 enum { SD_EVENTS_MACHINE, SD_EVENTS_AUTHORITY };
 
+/* How often the journal is looked at: a daemon's loop waits no longer when idle. */
+#define SD_EVENTS_EVERY_MS 250
+
 struct sd_events {
 	int role;
 	const char *machine; /* [machine] id: the events' machine, and its subject's */
@@ -25,6 +28,7 @@ struct sd_events {
 	int64_t next_ms, next_send_ms, next_prune_ms;
 	int refused;           /* the bus did not take the last event sent (said once) */
 	int lock_waits;        /* looks an append held the journal up */
+	int64_t retry_ms;      /* the wait after the last failed send (0: it went) */
 	natsSubscription *sub; /* the authority's pull consumer */
 	struct sd_metrics *metrics;
 };
@@ -36,7 +40,7 @@ struct sd_events {
 int sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *store, int role,
                    struct sd_metrics *metrics);
 /*
- * Every TICK_MS at most: the journal into the store, then this host's
+ * Every SD_EVENTS_EVERY_MS at most: the journal into the store, then this host's
  * events to the stream (a machine) or the stream's into the store (the
  * authority); and, every ten minutes, events older than [audit] keep
  * deleted. Outside any transaction of the caller's.

@@ -310,7 +310,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		sd_events_tick(&m.events, m.db, &m.bus);
 		m.metrics.applied = (uint64_t)m.applied;
 		sd_metrics_tick(&m.metrics, m.db, m.applied_rev);
-		wait = m.need_reconcile || m.need_repair ? m.next_retry_ms - sd_now_ms() : 1000;
+		wait = m.need_reconcile || m.need_repair ? m.next_retry_ms - sd_now_ms()
+		                                         : SD_EVENTS_EVERY_MS;
 		msg = sd_queue_pop(&m.bus.q, wait > 0 ? wait : 1, &connected, &it);
 		if (connected) {
 			m.need_reconcile = 1;

@@ -45,15 +45,25 @@ count=$((per * SECONDS_RUN))
 period=$((1000000000 / per))
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# now_ns: the time in nanoseconds, without a process where the shell keeps it (bash)
+now_ns() {
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		# shellcheck disable=SC3028 # bash's, when there
+		n_t=$EPOCHREALTIME
+		echo "${n_t%.*}${n_t#*.}000"
+	else
+		date +%s%N
+	fi
+}
 # drive M: $count logins on M, one every $period ns from $t0; "user end_ns" per login
 drive() {
 	d_i=1
 	while [ "$d_i" -le "$count" ]; do
-		d_wait=$((t0 + d_i * period - $(date +%s%N)))
-		[ "$d_wait" -le 0 ] || sleep "$(awk -v n="$d_wait" 'BEGIN { printf "%.3f", n / 1e9 }')"
+		d_wait=$((t0 + d_i * period - $(now_ns)))
+		[ "$d_wait" -le 0 ] || sleep "$((d_wait / 1000000000)).$(printf '%09d' $((d_wait % 1000000000)))"
 		"$PAM_LOGIN" --confdir "$WORK/$1/pam.d" --service viamkey-test "b-$1-$d_i" <"$WORK/token" \
 			>/dev/null 2>&1
-		echo "b-$1-$d_i $(date +%s%N)" >>"$WORK/sent.$1"
+		echo "b-$1-$d_i $(now_ns)" >>"$WORK/sent.$1"
 		d_i=$((d_i + 1))
 	done
 }
@@ -63,7 +73,7 @@ poll() {
 	while [ ! -e "$WORK/poll.stop" ]; do
 		sqlite3 -separator ' ' "$ASTORE" "SELECT id, user FROM events WHERE id > $p_last
 			AND kind = 'login' AND user LIKE 'b-%' ORDER BY id" >"$WORK/poll.now" 2>/dev/null
-		p_now=$(date +%s%N)
+		p_now=$(now_ns)
 		if [ -s "$WORK/poll.now" ]; then
 			awk -v t="$p_now" '{ print $2, t }' "$WORK/poll.now" >>"$WORK/seen"
 			p_last=$(tail -n 1 "$WORK/poll.now" | cut -d' ' -f1)
@@ -76,11 +86,13 @@ say "$RATE logins/s over $# machines for $SECONDS_RUN s, with faults"
 : >"$WORK/seen"
 poll &
 f_track poll "$!"
-t0=$(($(date +%s%N) + 1000000000))
+t0=$(($(now_ns) + 1000000000))
+drivers=
 for m in "$@"; do
 	: >"$WORK/sent.$m"
 	drive "$m" &
 	f_track "drive-$m" "$!"
+	drivers="$drivers $!"
 done
 faults() {
 	sleep $((SECONDS_RUN / 4 + 1))
@@ -100,11 +112,11 @@ faults() {
 	f_node_start 3
 }
 faults
-for m in "$@"; do
-	f_until $((SECONDS_RUN + 60)) eval "test \"\$(wc -l <\"\$WORK/sent.$m\")\" -ge $count" ||
-		say "the logins on $m did not finish"
-done
+# shellcheck disable=SC2086 # the list splits on purpose
+wait $drivers
+t1=$(now_ns)
 sent=$(cat "$WORK"/sent.* | wc -l)
+rate=$(awk -v n="$sent" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')
 f_until 120 eval 'test "$(wc -l <"$WORK/seen")" -ge "$sent"'
 touch "$WORK/poll.stop"
 sleep 0.3
@@ -122,9 +134,9 @@ max=$(sort -n "$WORK/latency" | tail -n 1)
 verdict=MISSED
 awk -v p="${p99:-999999}" 'BEGIN { exit !(p <= 5000) }' && [ "$lost" -eq 0 ] && verdict=met
 {
-	echo "Logins reaching the authority's audit trail: $RATE logins/s over $# machines (each a real"
-	echo "daemon) for $SECONDS_RUN s, with M2's daemon, the authority's and a bus node killed with"
-	echo "SIGKILL on the way. Latency: from the end of the login to the authority's read that saw its"
+	echo "Logins reaching the authority's audit trail: $RATE logins/s asked ($rate made: each login"
+	echo "is a process of its own) over $# machines (each a real daemon) for $SECONDS_RUN s, with M2's"
+	echo "daemon, the authority's and a bus node killed with SIGKILL on the way. Latency: from the end of the login to the authority's read that saw its"
 	echo "event (read every 100 ms)."
 	echo
 	echo "| logins | reached | lost | stored twice | p50 ms | p99 ms | max ms |"
