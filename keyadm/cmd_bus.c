@@ -133,7 +133,7 @@ static const enum vk_nkey_type pair_types[P_COUNT] = {
 
 static struct bus_init {
 	struct pair *p[P_COUNT];
-	char *jwt_operator, *jwt_system, *jwt_vk, *jwt_machines, *claims_machines;
+	char *jwt_operator, *jwt_system, *jwt_vk, *jwt_machines, *claims_machines, *claims_vk;
 	char conf[PATH_BYTES], operator_file[PATH_BYTES];
 	const char *made[6]; /* the files made so far, removed if the command fails */
 	int nmade;
@@ -183,9 +183,11 @@ do_bus_init(struct ka_ctx *ctx, struct vk_txn *t, char *err)
 		                        "INSERT INTO meta (name, value) VALUES (?1, ?2)", "tt",
 		                        metas[i].name, bi.p[metas[i].pair]->pub)) != VK_OK)
 			return rc;
+	/* the accounts' claims as bus.conf holds them: nothing to send the bus at first */
 	if ((rc = vk_store_exec(t->db, "cannot record the bus", err, NULL,
-	                        "INSERT INTO meta (name, value) VALUES (?1, ?2)", "tt",
-	                        VK_META_BUS_SENT, bi.claims_machines)) != VK_OK)
+	                        "INSERT INTO meta (name, value) VALUES (?1, ?2), (?3, ?4)", "tttt",
+	                        VK_META_BUS_SENT, bi.claims_machines, VK_META_BUS_VK_SENT,
+	                        bi.claims_vk)) != VK_OK)
 		return rc;
 	return vk_txn_event(t, "bus.init", NULL, err, "operator %s, accounts VK %s, MACHINES %s",
 	                    bi.p[P_OPERATOR]->pub, bi.p[P_VK]->pub, bi.p[P_MACHINES]->pub);
@@ -290,8 +292,8 @@ bus_init(struct ka_ctx *ctx)
 	         vk_busid_operator(bi.p[P_OPERATOR_SIGNING]->pub, bi.p[P_SYSTEM]->pub))) == NULL ||
 	    (bi.jwt_system = sign(P_OPERATOR_SIGNING, P_SYSTEM, "SYS", now, vk_busid_system())) ==
 	        NULL ||
-	    (bi.jwt_vk = sign(P_OPERATOR_SIGNING, P_VK, "VK", now,
-	                      vk_busid_vk(s->bucket, bi.p[P_MACHINES]->pub))) == NULL ||
+	    (bi.claims_vk = vk_busid_vk(s->bucket, bi.p[P_MACHINES]->pub)) == NULL ||
+	    (bi.jwt_vk = sign(P_OPERATOR_SIGNING, P_VK, "VK", now, strdup(bi.claims_vk))) == NULL ||
 	    (bi.claims_machines = vk_busid_machines(
 	         s->bucket, bi.p[P_VK]->pub, bi.p[P_MACHINES_SIGNING]->pub, NULL, 0)) == NULL ||
 	    (bi.jwt_machines = sign(P_OPERATOR_SIGNING, P_MACHINES, "MACHINES", now,
@@ -333,6 +335,7 @@ out:
 	free(bi.jwt_vk);
 	free(bi.jwt_machines);
 	free(bi.claims_machines);
+	free(bi.claims_vk);
 	free(jwt_authority);
 	free(jwt_system_user);
 	free(conf);

@@ -295,7 +295,7 @@ static void
 update_accounts(struct sd_admit *ad, sqlite3 *db, const struct vk_config *cfg)
 {
 	char err[VK_ERRLEN], *jwt = NULL, *claims = NULL;
-	int vk_sent = 0;
+	int vk_sent = 0, vk_now_sent = 0;
 
 	if (vk_identity_vk_jwt(db, ad->keys, cfg->sync.bucket, vk_now(), &jwt, &claims, err) !=
 	    VK_OK) {
@@ -303,8 +303,8 @@ update_accounts(struct sd_admit *ad, sqlite3 *db, const struct vk_config *cfg)
 	} else {
 		vk_sent = was_sent(db, VK_META_BUS_VK_SENT, claims);
 		if (vk_sent == 0)
-			vk_sent = send_account(db, cfg, "fleet's account (VK)", VK_META_BUS_VK_SENT,
-			                       jwt, claims) == 0;
+			vk_sent = vk_now_sent = send_account(db, cfg, "fleet's account (VK)",
+			                                     VK_META_BUS_VK_SENT, jwt, claims) == 0;
 	}
 	free(jwt);
 	free(claims);
@@ -316,7 +316,8 @@ update_accounts(struct sd_admit *ad, sqlite3 *db, const struct vk_config *cfg)
 		sd_log(LOG_ERR, "%s", err);
 		return;
 	}
-	if (was_sent(db, VK_META_BUS_SENT, claims) == 0)
+	/* after VK's, MACHINES' again: a node takes its imports anew only from its own JWT */
+	if (vk_now_sent || was_sent(db, VK_META_BUS_SENT, claims) == 0)
 		(void)send_account(db, cfg, "machines' account, with its revocations",
 		                   VK_META_BUS_SENT, jwt, claims);
 	free(jwt);

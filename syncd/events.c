@@ -43,21 +43,22 @@
 #include "store.h"
 #include "token.h"
 
-#define PRUNE_MS     (10 * 60000)         /* between prunes of events older than [audit] keep */
-#define PRUNE_BATCH  10000                /* events deleted in one statement of a prune */
-#define LOCK_TRIES   40                   /* looks the journal's appends may hold up */
-#define READ_MAX     (4 * VK_JOURNAL_MAX) /* what one look reads of the work file */
-#define FUTURE_MAX   300                  /* seconds an event's time may be ahead of ours */
-#define PER_MACHINE  100000               /* events of one machine the stream holds at most */
-#define ERR_TOO_BIG  10054                /* JetStream: larger than the stream takes */
-#define SEND_BATCH   64                   /* events sent in one look */
-#define SEND_WAIT_MS 2000                 /* for JetStream to confirm one */
-#define RETRY_MIN_MS 1000        /* before trying again after a failed send, doubled each time */
-#define REFUSED_MS   60000       /* and at most: a bus that refuses our events, say */
-#define FETCH_BATCH  256         /* events the authority takes in one look */
-#define STREAM_BYTES (1LL << 30) /* the stream's limit: 1 GiB */
-#define META_SENT    "events_shipped" /* a replica's: the last event ID JetStream confirmed */
-#define CONSUMER     "vk-events"
+#define PRUNE_MS      (10 * 60000)         /* between prunes of events older than [audit] keep */
+#define PRUNE_BATCH   10000                /* events deleted in one statement of a prune */
+#define LOCK_TRIES    40                   /* looks the journal's appends may hold up */
+#define READ_MAX      (4 * VK_JOURNAL_MAX) /* what one look reads of the work file */
+#define FUTURE_MAX    300                  /* seconds an event's time may be ahead of ours */
+#define PER_MACHINE   100000               /* events of one machine the stream holds at most */
+#define ERR_TOO_BIG   10054                /* JetStream: larger than the stream takes */
+#define SEND_BATCH    64                   /* events sent in one look */
+#define SEND_WAIT_MS  2000                 /* for JetStream to confirm one */
+#define RETRY_MIN_MS  1000        /* before trying again after a failed send, doubled each time */
+#define REFUSED_MS    60000       /* and at most: a bus that refuses our events, say */
+#define FETCH_WAIT_MS 100         /* a fetch waits at most for a stream that does not answer */
+#define FETCH_BATCH   256         /* events the authority takes in one look */
+#define STREAM_BYTES  (1LL << 30) /* the stream's limit: 1 GiB */
+#define META_SENT     "events_shipped" /* a replica's: the last event ID JetStream confirmed */
+#define CONSUMER      "vk-events"
 
 /* ---- the journal, into the store ------------------------------------------------ */
 
@@ -469,6 +470,7 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	natsMsgList list = {NULL, 0};
 	char err[VK_ERRLEN];
 	jsFetchRequest req;
+	natsStatus s;
 	struct vk_event e;
 	long bad = 0;
 
@@ -479,11 +481,26 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		ev->next_send_ms = sd_now_ms() + REFUSED_MS / 6;
 		return;
 	}
+	/*
+	 * NoWait: a stream that answers says at once that it has nothing. One
+	 * that does not (its consumer's leader lost with a node) holds this
+	 * loop, which publishes, for FETCH_WAIT_MS: then ask again only after
+	 * a second, doubling to ten.
+	 */
 	jsFetchRequest_Init(&req);
 	req.Batch = FETCH_BATCH;
 	req.NoWait = true;
-	req.Expires = 500LL * 1000 * 1000;
-	if (natsSubscription_FetchRequest(&list, ev->sub, &req) != NATS_OK || list.Count == 0) {
+	req.Expires = FETCH_WAIT_MS * 1000000LL;
+	s = natsSubscription_FetchRequest(&list, ev->sub, &req);
+	if (s == NATS_TIMEOUT) {
+		ev->fetch_backoff_ms = ev->fetch_backoff_ms == 0      ? 1000
+		                       : ev->fetch_backoff_ms >= 5000 ? 10000
+		                                                      : 2 * ev->fetch_backoff_ms;
+		ev->next_send_ms = sd_now_ms() + ev->fetch_backoff_ms;
+	} else {
+		ev->fetch_backoff_ms = 0;
+	}
+	if (s != NATS_OK || list.Count == 0) {
 		natsMsgList_Destroy(&list);
 		return;
 	}

@@ -26,10 +26,11 @@ struct sd_events {
 	char stream[160];  /* VKEV_<bucket> */
 	char subject[224]; /* vkev.<bucket>.<machine ID> */
 	int64_t next_ms, next_send_ms, next_prune_ms;
-	int refused;           /* the bus did not take the last event sent (said once) */
-	int lock_waits;        /* looks an append held the journal up */
-	int64_t retry_ms;      /* the wait after the last failed send (0: it went) */
-	natsSubscription *sub; /* the authority's pull consumer */
+	int refused;              /* the bus did not take the last event sent (said once) */
+	int lock_waits;           /* looks an append held the journal up */
+	int64_t fetch_backoff_ms; /* the authority's wait after a fetch nobody answered */
+	int64_t retry_ms;         /* the wait after the last failed send (0: it went) */
+	natsSubscription *sub;    /* the authority's pull consumer */
 	struct sd_metrics *metrics;
 };
 

@@ -56,7 +56,10 @@ ka --json keys list --unused-since 1h >"$WORK/unused.json"
 check "keys list --unused-since 1h: the key used on M1 is not, the other still is" \
 	jq -e --arg k "$K_ID" --arg k2 "$K2_ID" '[.[].id] | index($k) == null and index($k2) != null' "$WORK/unused.json"
 
-f_login M2 vkt-ann "${K_TOKEN%?}x" || :
+# the token with its last character changed (to x, or to y when it was x)
+last=${K_TOKEN#"${K_TOKEN%?}"}
+[ "$last" = x ] && other=y || other=x
+f_login M2 vkt-ann "${K_TOKEN%?}$other" || :
 check "a refused login on M2 reaches the authority (within 10 s)" f_until 10 arrived M2 1
 check "... as a denial with its reason" \
 	jq -e '.[0].decision == "deny" and (.[0].reason | IN("checksum", "wrong_secret", "malformed"))
