@@ -46,15 +46,10 @@ stream_config(const struct vk_sync_config *cfg, const struct sd_bus *b, jsStream
 	sc->Name = b->stream;
 	sc->Subjects = subjects;
 	sc->SubjectsLen = 1;
-	sc->Storage = js_FileStorage;
-	sc->Replicas = cfg->replicas;
+	sd_stream_guard(sc, cfg->replicas);
 	sc->MaxMsgsPerSubject = 1; /* an entry keeps its latest value only */
 	sc->MaxMsgSize = VK_RECORD_MAX;
-	sc->Discard = js_DiscardNew;
 	sc->AllowDirect = true;
-	sc->AllowRollup = false;
-	sc->DenyDelete = true;
-	sc->DenyPurge = true;
 	sc->RePublish = rp;
 }
 
@@ -62,7 +57,7 @@ stream_config(const struct vk_sync_config *cfg, const struct sd_bus *b, jsStream
 static int
 as_wanted(const jsStreamConfig *have, const char *source)
 {
-	return have->DenyPurge && have->DenyDelete && !have->AllowRollup && have->AllowDirect &&
+	return sd_stream_guarded(have) && have->AllowDirect &&
 	       (have->RePublish == NULL ||
 	        (have->RePublish->Source != NULL && strcmp(have->RePublish->Source, source) == 0));
 }

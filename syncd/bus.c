@@ -679,6 +679,23 @@ sd_bus_consumer_done(struct sd_bus *b, const char *name)
 }
 
 void
+sd_stream_guard(jsStreamConfig *sc, int replicas)
+{
+	sc->Storage = js_FileStorage;
+	sc->Replicas = replicas;
+	sc->Discard = js_DiscardNew;
+	sc->AllowRollup = false;
+	sc->DenyDelete = true;
+	sc->DenyPurge = true;
+}
+
+int
+sd_stream_guarded(const jsStreamConfig *sc)
+{
+	return sc->DenyPurge && sc->DenyDelete && !sc->AllowRollup;
+}
+
+void
 sd_random_tag(char tag[17])
 {
 	unsigned char raw[8];

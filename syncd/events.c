@@ -400,17 +400,12 @@ stream_config(const struct sd_events *ev, jsStreamConfig *sc, const char **subje
 	sc->Name = ev->stream;
 	sc->Subjects = subjects;
 	sc->SubjectsLen = 1;
+	sd_stream_guard(sc, ev->replicas); /* rule 4; full: the machines keep their events */
 	sc->Retention = js_WorkQueuePolicy;
-	sc->Storage = js_FileStorage;
-	sc->Replicas = ev->replicas;
 	sc->MaxMsgSize = VK_EVENT_LINE_MAX + 512; /* headers count: the message ID's */
 	sc->MaxBytes = STREAM_BYTES;
 	sc->MaxMsgsPerSubject = PER_MACHINE; /* one machine's flood fills its share only */
-	sc->Discard = js_DiscardNew; /* full: the machines keep their events and try again */
 	sc->DiscardNewPerSubject = true;
-	sc->AllowRollup = false;
-	sc->DenyDelete = true;
-	sc->DenyPurge = true;
 }
 
 /* Rule 4: the stream, made when missing, and the authority's consumer on it. 0, or -1. */
@@ -427,8 +422,7 @@ open_stream(struct sd_events *ev, struct sd_bus *b)
 	stream_config(ev, &sc, subjects);
 	s = js_GetStreamInfo(&si, b->js, ev->stream, NULL, &jerr);
 	if (s == NATS_OK &&
-	    !(si->Config->DenyPurge && si->Config->DenyDelete && !si->Config->AllowRollup &&
-	      si->Config->Retention == js_WorkQueuePolicy &&
+	    !(sd_stream_guarded(si->Config) && si->Config->Retention == js_WorkQueuePolicy &&
 	      si->Config->MaxMsgSize == sc.MaxMsgSize &&
 	      si->Config->MaxMsgsPerSubject == sc.MaxMsgsPerSubject)) {
 		sd_log(LOG_WARNING, "stream %s is not as this viamkey-syncd makes it: updating it",

@@ -154,6 +154,16 @@ int64_t sd_bus_consumer(struct sd_bus *b, const char *name, const char *filter, 
 void sd_bus_consumer_done(struct sd_bus *b, const char *name);
 
 /*
+ * A stream of the authority's that whoever may publish into it, or make
+ * the server answer into it, cannot wipe (SPEC §8, rule 7): on disk,
+ * replicated, refusing new messages when full, without rollups, purges or
+ * message deletes. sd_stream_guard() sets that in sc;
+ * sd_stream_guarded() says whether a stream's config has it.
+ */
+void sd_stream_guard(jsStreamConfig *sc, int replicas);
+int sd_stream_guarded(const jsStreamConfig *sc);
+
+/*
  * Sixteen random hex digits, for catch-up consumers' names: unguessable,
  * so that no other bus user can take or delete a machine's consumer by name.
  */
