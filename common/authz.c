@@ -51,12 +51,13 @@ static const char *const reason_names[] = {
     [VK_REASON_MACHINE] = "unknown_machine",
     [VK_REASON_NOMEM] = "out_of_memory",
     [VK_REASON_STALE] = "stale",
+    [VK_REASON_SECRET_ENDED] = "secret_ended",
 };
 
 const char *
 vk_reason_name(vk_reason r)
 {
-	if (r < VK_REASON_OK || r > VK_REASON_STALE)
+	if (r < VK_REASON_OK || r > VK_REASON_SECRET_ENDED)
 		return "unknown";
 	return reason_names[r];
 }
@@ -266,10 +267,14 @@ verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *re
 			ks->expires_at = sqlite3_column_int64(st, 2);
 			ks->break_glass = sqlite3_column_int(st, 6) != 0;
 		}
-		match |= vk_verifier_check(
-		    t, (const char *)sqlite3_column_text(st, 3), sqlite3_column_blob(st, 4),
-		    (size_t)sqlite3_column_bytes(st, 4), sqlite3_column_blob(st, 5),
-		    (size_t)sqlite3_column_bytes(st, 5));
+		if (vk_verifier_check(
+		        t, (const char *)sqlite3_column_text(st, 3), sqlite3_column_blob(st, 4),
+		        (size_t)sqlite3_column_bytes(st, 4), sqlite3_column_blob(st, 5),
+		        (size_t)sqlite3_column_bytes(st, 5))) {
+			match = 1;
+			vk_secret_tag(sqlite3_column_blob(st, 4),
+			              (size_t)sqlite3_column_bytes(st, 4), res->secret);
+		}
 		slots++;
 	}
 	sqlite3_finalize(st);
@@ -439,31 +444,22 @@ out:
 	sqlite3_close(db);
 }
 
-void
-vk_authorize_recheck(const struct vk_login *lg, const struct vk_result *then,
-                     const struct vk_request *req, struct vk_result *res)
+/* Every check after the secret, in db's read transaction, for res->key_id on res->machine. */
+static void
+check_again(sqlite3 *db, const struct vk_login *lg, const struct vk_request *req,
+            struct vk_result *res)
 {
 	struct key_state ks;
 	struct scope sc;
-	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int step;
 
-	if (allow_stands(lg, then, req)) {
-		*res = *then;
-		res->err[0] = res->use_err[0] = '\0';
-		return;
-	}
-	result_init(res);
-	copy_text(res->key_id, sizeof res->key_id, (const unsigned char *)then->key_id);
-	if (open_store(lg, req, &db, NULL, res) != 0 || begin_read(db, res) != 0)
-		goto out;
 	if (load_scope(db, res->machine, &sc, res) != 0 ||
 	    prepare(db,
 	            "SELECT name, disabled, coalesce(expires_at, 0), break_glass FROM keys"
 	            " WHERE id = ?1",
 	            &st, res) != 0)
-		goto out;
+		return;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
@@ -480,8 +476,77 @@ vk_authorize_recheck(const struct vk_login *lg, const struct vk_result *then,
 		set(res, VK_DECISION_DENY, VK_REASON_UNKNOWN_KEY);
 	else
 		store_failed(db, res);
-out:
+}
+
+void
+vk_authorize_recheck(const struct vk_login *lg, const struct vk_result *then,
+                     const struct vk_request *req, struct vk_result *res)
+{
+	sqlite3 *db = NULL;
+
+	if (allow_stands(lg, then, req)) {
+		*res = *then;
+		res->err[0] = res->use_err[0] = '\0';
+		return;
+	}
+	result_init(res);
+	copy_text(res->key_id, sizeof res->key_id, (const unsigned char *)then->key_id);
+	if (open_store(lg, req, &db, NULL, res) == 0 && begin_read(db, res) == 0)
+		check_again(db, lg, req, res);
 	if (db != NULL)
 		end_read(db);
 	sqlite3_close(db);
+}
+
+/* Whether tag names one of the key's live secrets: 1, 0, or -1 with res an ERROR. */
+static int
+secret_live(sqlite3 *db, const char *tag, int64_t now, struct vk_result *res)
+{
+	char have[VK_SECRET_TAG_LEN + 1];
+	sqlite3_stmt *st = NULL;
+	int step, found = 0;
+
+	if (prepare(db,
+	            "SELECT s.salt FROM secrets s WHERE s.key_id = ?1 AND " VK_SQL_SECRET_LIVE(
+	                "s", "?2"),
+	            &st, res) != 0)
+		return -1;
+	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		vk_secret_tag(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+		              have);
+		found |= strcmp(have, tag) == 0;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE) {
+		store_failed(db, res);
+		return -1;
+	}
+	return found;
+}
+
+void
+vk_authorize_session(sqlite3 *db, const struct vk_session_ref *s, struct vk_result *res)
+{
+	const struct vk_login lg = {NULL, 0, -1, 0};
+	const struct vk_request req = {
+	    .user = s->user, .machine_id = s->machine_id, .required = s->required, .now = s->now};
+
+	result_init(res);
+	copy_text(res->key_id, sizeof res->key_id, (const unsigned char *)s->key_id);
+	copy_text(res->machine, sizeof res->machine, (const unsigned char *)s->machine_id);
+	if (begin_read(db, res) != 0)
+		return;
+	check_again(db, &lg, &req, res);
+	if (res->decision == VK_DECISION_ALLOW && s->secret != NULL && s->secret[0] != '\0') {
+		int live = secret_live(db, s->secret, s->now, res);
+
+		if (live == 0)
+			set(res, VK_DECISION_DENY, VK_REASON_SECRET_ENDED);
+		else if (live == 1)
+			copy_text(res->secret, sizeof res->secret,
+			          (const unsigned char *)s->secret);
+	}
+	end_read(db);
 }

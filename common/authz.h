@@ -43,10 +43,11 @@ typedef enum {
 	VK_REASON_USER,
 	VK_REASON_SCOPE,
 	VK_REASON_ROLE,
-	VK_REASON_STORE,   /* decision ERROR: store unreadable or corrupt */
-	VK_REASON_MACHINE, /* decision ERROR: machine ID not in the store */
-	VK_REASON_NOMEM,   /* decision ERROR */
-	VK_REASON_STALE,   /* decision ERROR: a replica past max_staleness, not break-glass */
+	VK_REASON_STORE,        /* decision ERROR: store unreadable or corrupt */
+	VK_REASON_MACHINE,      /* decision ERROR: machine ID not in the store */
+	VK_REASON_NOMEM,        /* decision ERROR */
+	VK_REASON_STALE,        /* decision ERROR: a replica past max_staleness, not break-glass */
+	VK_REASON_SECRET_ENDED, /* a session's: the secret it used is no longer live */
 } vk_reason;
 
 /* Where the decision reads. */
@@ -73,10 +74,11 @@ struct vk_result {
 	vk_reason reason;
 	char key_id[VK_UUID_STRLEN + 1]; /* "" until the token parsed */
 	char key_name[VK_NAME_BYTES + 1];
-	vk_role role;                     /* role of the matching grant on allow */
-	char via_type[16];                /* matching grant's resource type on allow */
-	char via_id[VK_UUID_STRLEN + 1];  /* and its ID */
-	char machine[VK_UUID_STRLEN + 1]; /* the machine decided for, once known */
+	vk_role role;                       /* role of the matching grant on allow */
+	char via_type[16];                  /* matching grant's resource type on allow */
+	char via_id[VK_UUID_STRLEN + 1];    /* and its ID */
+	char machine[VK_UUID_STRLEN + 1];   /* the machine decided for, once known */
+	char secret[VK_SECRET_TAG_LEN + 1]; /* on allow: the tag of the secret that matched */
 	char err[VK_ERRLEN];
 	char use_err[VK_ERRLEN]; /* why last use was not recorded (harmless), or "" */
 	/* on allow: what vk_authorize_recheck() needs to let this allow stand */
@@ -103,6 +105,25 @@ void vk_authorize(const struct vk_login *lg, const struct vk_request *req, struc
  */
 void vk_authorize_recheck(const struct vk_login *lg, const struct vk_result *then,
                           const struct vk_request *req, struct vk_result *res);
+
+/* A session the module recorded, as its daemon checks it again. */
+struct vk_session_ref {
+	const char *key_id;
+	const char *user;
+	const char *machine_id;
+	const char *secret; /* the tag of the secret it used; "" or NULL: not checked */
+	vk_role required;   /* what its service required */
+	int64_t now;
+};
+
+/*
+ * Could the key open this session now? On db, open, outside a
+ * transaction: every check of a re-check that reads the store (exists,
+ * enabled, not expired, user, scope, role; a replica's freshness is not
+ * one: a stale replica ends nothing), then that the secret it used is
+ * still one of the key's live ones (else VK_REASON_SECRET_ENDED).
+ */
+void vk_authorize_session(sqlite3 *db, const struct vk_session_ref *s, struct vk_result *res);
 
 /* "ok", "malformed", "checksum", "unknown_key", ... */
 const char *vk_reason_name(vk_reason r);

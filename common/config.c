@@ -76,6 +76,7 @@ set_defaults(struct vk_config *cfg, char err[VK_ERRLEN])
 	cfg->sync.heartbeat_interval = DEFAULT_HEARTBEAT;
 	cfg->sync.resync_interval = DEFAULT_RESYNC;
 	cfg->sync.replicas = DEFAULT_REPLICAS;
+	cfg->sync.end_sessions = 1;
 	if (cfg->store_path == NULL || cfg->prompt == NULL || cfg->sync.bucket == NULL ||
 	    cfg->sync.signing_key == NULL || cfg->sync.account_key == NULL ||
 	    cfg->sync.system_credentials == NULL) {
@@ -305,6 +306,10 @@ apply_sync(struct vk_sync_config *s, const struct ctx *c, const char *key, const
 	} else if (strcmp(key, "replicas") == 0) {
 		if (parse_int(v, 1, 5, &s->replicas) != 0)
 			return bad_value(c, "sync", key, "must be 1 to 5");
+	} else if (strcmp(key, "end_sessions") == 0) {
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+			return bad_value(c, "sync", key, "must be yes or no");
+		s->end_sessions = strcmp(v, "yes") == 0;
 	} else {
 		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [sync]", c->path,
 		          find_line(c->buf, "sync", key), key);

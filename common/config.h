@@ -42,6 +42,7 @@ struct vk_sync_config {
 	int64_t resync_interval;    /* seconds, default 600 */
 	int64_t max_staleness;      /* seconds; 0 (the default): off */
 	int replicas;               /* of the bucket, when the authority creates it; default 3 */
+	int end_sessions;           /* end a session its key could no longer open; default 1 */
 };
 
 struct vk_config {

@@ -278,8 +278,41 @@ static const char schema_v5[] =
     "CREATE UNIQUE INDEX events_uid ON events(uid, coalesce(machine_id, '')) WHERE uid IS NOT NULL;"
     "ALTER TABLE keys ADD COLUMN last_used_machine TEXT;";
 
+/*
+ * v6: sessions (SPEC §11). A session event names its session (the process
+ * that opened it and that process's start time), the role its service
+ * required, the tag of the secret it used and its logind session. The
+ * sessions table holds each session's state, per machine, from those
+ * events: open, closed (the module closed it, or its process is gone) or
+ * ended (its daemon ended it, with the reason).
+ */
+static const char schema_v6[] =
+    "ALTER TABLE events ADD COLUMN session_pid INTEGER;"
+    "ALTER TABLE events ADD COLUMN session_start INTEGER;"
+    "ALTER TABLE events ADD COLUMN session_role TEXT;"
+    "ALTER TABLE events ADD COLUMN session_secret TEXT;"
+    "ALTER TABLE events ADD COLUMN session_logind TEXT;"
+    "CREATE TABLE sessions ("
+    " machine_id TEXT NOT NULL,"
+    " pid INTEGER NOT NULL,"
+    " start INTEGER NOT NULL,"
+    " id TEXT NOT NULL,"
+    " opened_at INTEGER NOT NULL,"
+    " key_id TEXT NOT NULL,"
+    " user TEXT,"
+    " service TEXT,"
+    " rhost TEXT,"
+    " role TEXT,"
+    " secret TEXT,"
+    " logind TEXT,"
+    " state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed', 'ended')),"
+    " ended_at INTEGER,"
+    " reason TEXT,"
+    " PRIMARY KEY (machine_id, pid, start)) STRICT;"
+    "CREATE INDEX sessions_open ON sessions(state, machine_id);";
+
 static const char *const migrations[VK_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                          schema_v4, schema_v5};
+                                                          schema_v4, schema_v5, schema_v6};
 
 vk_rc
 vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN])

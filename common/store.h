@@ -44,7 +44,7 @@
 
 #include "vk.h"
 
-#define VK_SCHEMA_VERSION 5
+#define VK_SCHEMA_VERSION 6
 /*
  * The oldest schema a login reads: what the decision needs has not changed
  * since, so that a login works from the moment a package upgrade replaces

@@ -62,3 +62,17 @@ vk_verifier_check(const struct vk_token *t, const char *alg, const void *salt, s
 	sodium_memzero(want, sizeof want);
 	return usable && match;
 }
+
+void
+vk_secret_tag(const void *salt, size_t salt_len, char out[VK_SECRET_TAG_LEN + 1])
+{
+	static const char tag_domain[] = "viamkey-secret-tag-v1";
+	unsigned char h[VK_SECRET_TAG_LEN / 2];
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	crypto_generichash_update(&st, (const unsigned char *)tag_domain, sizeof tag_domain - 1);
+	crypto_generichash_update(&st, salt, salt_len);
+	crypto_generichash_final(&st, h, sizeof h);
+	sodium_bin2hex(out, VK_SECRET_TAG_LEN + 1, h, sizeof h);
+}

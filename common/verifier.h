@@ -28,4 +28,11 @@ void vk_verifier_make(const struct vk_token *t, unsigned char salt[VK_SALT_BYTES
 int vk_verifier_check(const struct vk_token *t, const char *alg, const void *salt, size_t salt_len,
                       const void *verifier, size_t verifier_len);
 
+/*
+ * Which secret: VK_SECRET_TAG_LEN lower-case hex digits of
+ * BLAKE2b("viamkey-secret-tag-v1" || salt), the same wherever the secret's
+ * record is (authority, replicas), telling nothing of the secret.
+ */
+void vk_secret_tag(const void *salt, size_t salt_len, char out[VK_SECRET_TAG_LEN + 1]);
+
 #endif

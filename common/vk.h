@@ -11,11 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VK_ERRLEN      256
-#define VK_UUID_STRLEN 36
-#define VK_NAME_MAX    64  /* characters (UTF-8 code points) */
-#define VK_NAME_BYTES  256 /* 64 code points of at most 4 bytes each */
-#define VK_USER_MAX    256
+#define VK_ERRLEN         256
+#define VK_UUID_STRLEN    36
+#define VK_NAME_MAX       64  /* characters (UTF-8 code points) */
+#define VK_NAME_BYTES     256 /* 64 code points of at most 4 bytes each */
+#define VK_USER_MAX       256
+#define VK_SECRET_TAG_LEN 16 /* hex digits of vk_secret_tag() */
 
 typedef enum {
 	VK_OK = 0,

@@ -17,15 +17,17 @@
  *     forward_authtok.
  *  4. The module is stateless between calls: authentication and account
  *     management load the config, and the decision opens and closes the
- *     store (setcred and sessions read neither; account management does
- *     not open it when authentication's allow stands, see
- *     vk_authorize_recheck). The only thing carried from authentication
+ *     store (setcred reads neither, sessions only the config, for the
+ *     journal their events go to; account management does not open the
+ *     store when authentication's allow stands, see vk_authorize_recheck).
+ *     The only thing carried from authentication
  *     to the later entry points is what key_login() reads: the small
  *     record a successful authentication of this handle stored with
  *     pam_set_data (each authentication first forgets it) and, for setcred
- *     and sessions, which grant nothing, the VIAMKEY_KEY_ID it put in the
- *     PAM environment (sshd authenticates in a child process and keeps
- *     only that environment).
+ *     and sessions, which grant nothing, the VIAMKEY_* it put in the PAM
+ *     environment (sshd authenticates in a child process and keeps only
+ *     that environment). What a session records from it can make its
+ *     daemon end the session, and grants nothing.
  *  5. Values from outside (user, rhost, error text) are logged as printable
  *     ASCII only, so that a crafted user name cannot forge a log line.
  *  6. Nothing here calls exit or abort. Only the pam_sm_* entry points are
@@ -49,6 +51,7 @@
 #include "duration.h"
 #include "event.h"
 #include "journal.h"
+#include "proc.h"
 
 #define STATE_NAME "pam_viamkey_auth"
 #define LOG_FIELD  64 /* bytes of a user, rhost or service in a log line */
@@ -64,7 +67,8 @@ struct auth_state {
 	vk_role required;
 };
 
-static const char *const env_names[] = {"VIAMKEY_KEY_ID", "VIAMKEY_KEY_NAME", "VIAMKEY_ROLE"};
+static const char *const env_names[] = {"VIAMKEY_KEY_ID", "VIAMKEY_KEY_NAME", "VIAMKEY_ROLE",
+                                        "VIAMKEY_SECRET_TAG"};
 
 /* One call of an entry point. */
 struct call {
@@ -151,18 +155,27 @@ log_call(const struct call *c, int rc, const char *key_id)
 	           c->err[0] != '\0' ? ")" : "");
 }
 
+/* e into the journal viamkey-syncd takes to the authority; a failure is a log line. */
+static void
+append(const struct call *c, const struct vk_event *e)
+{
+	char line[VK_EVENT_LINE_MAX + 1], err[VK_ERRLEN];
+	size_t len = vk_event_encode(e, line);
+
+	if (vk_journal_append(c->cfg.store_path, line, len, err) < 0)
+		pam_syslog(c->pamh, LOG_AUTHPRIV | LOG_WARNING, "%s", err);
+}
+
 /*
- * The decision's event, into the journal viamkey-syncd takes to the
- * authority (SPEC §11); nothing when no daemon made one. It costs the
- * login one append, and a failure costs it nothing but a log line.
+ * The decision's event, into the journal (SPEC §11); nothing when no
+ * daemon made one. It costs the login one append, and a failure costs it
+ * nothing but a log line.
  */
 static void
 record(const struct call *c, int rc, const char *key_id)
 {
 	unsigned char uid[16];
-	char line[VK_EVENT_LINE_MAX + 1], err[VK_ERRLEN];
 	struct vk_event e;
-	size_t len;
 
 	if (c->cfg.store_path == NULL)
 		return;
@@ -176,9 +189,7 @@ record(const struct call *c, int rc, const char *key_id)
 		           c->reason);
 		return;
 	}
-	len = vk_event_encode(&e, line);
-	if (vk_journal_append(c->cfg.store_path, line, len, err) < 0)
-		pam_syslog(c->pamh, LOG_AUTHPRIV | LOG_WARNING, "%s", err);
+	append(c, &e);
 }
 
 static int
@@ -353,7 +364,8 @@ forget(pam_handle_t *pamh)
 }
 
 /*
- * VIAMKEY_KEY_ID, VIAMKEY_KEY_NAME and VIAMKEY_ROLE in the PAM environment.
+ * VIAMKEY_KEY_ID, VIAMKEY_KEY_NAME, VIAMKEY_ROLE and VIAMKEY_SECRET_TAG (which
+ * of the key's secrets: vk_secret_tag()) in the PAM environment.
  * Authentication sets them as well as the session: sshd authenticates in a
  * separate process whose PAM data it drops but whose PAM environment it
  * carries over to the session.
@@ -362,7 +374,7 @@ static int
 export_env(pam_handle_t *pamh, const struct auth_state *st)
 {
 	const char *values[] = {st->allowed.key_id, st->allowed.key_name,
-	                        vk_role_name(st->allowed.role)};
+	                        vk_role_name(st->allowed.role), st->allowed.secret};
 	char var[sizeof "VIAMKEY_KEY_NAME=" + VK_NAME_BYTES];
 
 	for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++) {
@@ -527,43 +539,91 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	return rc;
 }
 
-/* setcred and close_session: PAM_SUCCESS after a key login on this handle, else PAM_IGNORE. */
-static int
-after_key_login(pam_handle_t *pamh, int argc, const char **argv)
+PAM_EXTERN int
+pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	const struct auth_state *st;
 	struct call c;
 
+	(void)flags;
 	call_init(&c, pamh);
 	return begin(&c, argc, argv, 1, &st);
 }
 
-PAM_EXTERN int
-pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+/*
+ * The session's event (SPEC §11) into the journal: which session it is
+ * (this process and its start time, and the logind session when
+ * pam_systemd ran before this module) and what its daemon needs to check
+ * it again after each change (the key, the user, the role its service
+ * requires, the secret it used). Like record(), it waits for nothing and a
+ * failure is a log line: the session is not refused for it.
+ */
+static void
+record_session(struct call *c, const struct auth_state *st, const char *what)
 {
-	(void)flags;
-	return after_key_login(pamh, argc, argv);
+	const char *key_id = st != NULL ? st->allowed.key_id : pam_getenv(c->pamh, env_names[0]);
+	const char *secret = st != NULL ? st->allowed.secret : pam_getenv(c->pamh, env_names[3]);
+	const char *logind = pam_getenv(c->pamh, "XDG_SESSION_ID");
+	unsigned char uid[16];
+	struct vk_event e;
+	struct vk_proc self;
+	vk_role required;
+
+	if (sodium_init() < 0 || load_config(c) != PAM_SUCCESS || get_user(c) != PAM_SUCCESS ||
+	    vk_proc_read(0, &self) != 0) {
+		pam_syslog(c->pamh, LOG_AUTHPRIV | LOG_WARNING, "session %s not recorded: %s%s%s",
+		           what, c->reason, c->err[0] != '\0' ? ": " : "", c->err);
+		return;
+	}
+	required = st != NULL && st->required > c->required ? st->required : c->required;
+	randombytes_buf(uid, sizeof uid);
+	if (vk_event_make(&e, uid, c->now, "session", what, NULL, key_id, c->user, c->service,
+	                  c->rhost) != 0 ||
+	    vk_event_set_session(&e, required != VK_ROLE_NONE ? vk_role_name(required) : NULL,
+	                         secret, logind, self.pid, self.start) != 0) {
+		pam_syslog(c->pamh, LOG_AUTHPRIV | LOG_WARNING,
+		           "session %s not recorded: its key ID, secret tag or XDG_SESSION_ID is"
+		           " not as viamkey writes them",
+		           what);
+		return;
+	}
+	if (debugging(c))
+		pam_syslog(c->pamh, LOG_DEBUG, "session %s: process %lld, logind session %s", what,
+		           (long long)self.pid,
+		           e.session.logind[0] != '\0' ? e.session.logind : "-");
+	append(c, &e);
 }
 
-PAM_EXTERN int
-pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+/* Sessions: recorded after a key login on this handle (else PAM_IGNORE). */
+static int
+session(pam_handle_t *pamh, int argc, const char **argv, const char *what)
 {
 	const struct auth_state *st;
 	struct call c;
 	int rc;
 
-	(void)flags;
 	call_init(&c, pamh);
-	if ((rc = begin(&c, argc, argv, 1, &st)) == PAM_SUCCESS && st != NULL)
+	if ((rc = begin(&c, argc, argv, 1, &st)) == PAM_SUCCESS && st != NULL &&
+	    strcmp(what, "open") == 0)
 		rc = export_env(pamh, st);
+	if (rc == PAM_SUCCESS)
+		record_session(&c, st, what);
+	vk_config_free(&c.cfg);
 	return rc;
+}
+
+PAM_EXTERN int
+pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)flags;
+	return session(pamh, argc, argv, "open");
 }
 
 PAM_EXTERN int
 pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	(void)flags;
-	return after_key_login(pamh, argc, argv);
+	return session(pamh, argc, argv, "close");
 }
 
 /* Keys are rotated with keyadm; a `password` line for this module is a mistake. */

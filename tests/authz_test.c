@@ -430,6 +430,65 @@ test_finish_retires_grace_secret(void **state)
 	assert_int_equal(fx_reason(fx, next, FX_NOW + 13), VK_REASON_OK);
 }
 
+/*
+ * A session checked again by its daemon: what the key could open now, and
+ * whether the secret it used (its tag, from the allow) is still live.
+ */
+static void
+test_session_check(void **state)
+{
+	struct fx_store *fx = *state;
+	char next[VK_TOKEN_LEN + 1], err[VK_ERRLEN], tag[VK_SECRET_TAG_LEN + 1];
+	struct vk_login lg = fx_login(fx);
+	struct vk_session_ref ref;
+	struct vk_request req;
+	struct vk_result res;
+	struct fx_key k;
+
+	fx_key(fx, VK_ROLE_OPERATOR, "location", fx->loc1, &k);
+	req = fx_request(fx, k.token);
+	vk_authorize(&lg, &req, &res);
+	expect_allow(&res, VK_ROLE_OPERATOR, "location", fx->loc1);
+	assert_int_equal(strlen(res.secret), VK_SECRET_TAG_LEN);
+	memcpy(tag, res.secret, sizeof tag);
+
+	ref = (struct vk_session_ref){k.id, "ann", fx->m1a, tag, VK_ROLE_OPERATOR, FX_NOW + 11};
+	vk_authorize_session(fx->db, &ref, &res);
+	expect(&res, VK_DECISION_ALLOW, VK_REASON_OK);
+	ref.required = VK_ROLE_OWNER;
+	vk_authorize_session(fx->db, &ref, &res);
+	expect_deny(&res, VK_REASON_ROLE, k.id);
+	ref.required = VK_ROLE_OPERATOR;
+	ref.user = "bob";
+	vk_authorize_session(fx->db, &ref, &res);
+	expect_deny(&res, VK_REASON_USER, k.id);
+	ref.user = "ann";
+	ref.machine_id = fx->m3;
+	vk_authorize_session(fx->db, &ref, &res);
+	expect_deny(&res, VK_REASON_SCOPE, k.id);
+	ref.machine_id = fx->m1a;
+
+	/* a rotation's window: both secrets live; its end: the old one is not */
+	assert_int_equal(fx_rotate(fx, k.id, 600, FX_NOW + 10, next, err), VK_OK);
+	vk_authorize_session(fx->db, &ref, &res);
+	expect(&res, VK_DECISION_ALLOW, VK_REASON_OK);
+	assert_int_equal(fx_finish(fx, k.id, FX_NOW + 12, err), VK_OK);
+	ref.now = FX_NOW + 13;
+	vk_authorize_session(fx->db, &ref, &res);
+	expect_deny(&res, VK_REASON_SECRET_ENDED, k.id);
+	ref.secret = NULL; /* a session that recorded no secret is not checked for one */
+	vk_authorize_session(fx->db, &ref, &res);
+	expect(&res, VK_DECISION_ALLOW, VK_REASON_OK);
+
+	fx_sql1(fx->db, "UPDATE keys SET disabled = 1 WHERE id = ?1", k.id);
+	vk_authorize_session(fx->db, &ref, &res);
+	expect_deny(&res, VK_REASON_DISABLED, k.id);
+	fx_sql1(fx->db, "DELETE FROM keys WHERE id = ?1", k.id);
+	vk_authorize_session(fx->db, &ref, &res);
+	expect_deny(&res, VK_REASON_UNKNOWN_KEY, k.id);
+	assert_string_equal(vk_reason_name(VK_REASON_SECRET_ENDED), "secret_ended");
+}
+
 static void
 test_immediate_rotation_retires_old_secret(void **state)
 {
@@ -1073,6 +1132,7 @@ main(void)
 	    TEST(test_error_when_store_cannot_answer),
 	    TEST(test_grace_secret_lives_until_window_end),
 	    TEST(test_finish_retires_grace_secret),
+	    TEST(test_session_check),
 	    TEST(test_immediate_rotation_retires_old_secret),
 	    TEST(test_token_length_is_honoured),
 	    TEST(test_surrounding_white_space_ignored),

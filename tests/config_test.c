@@ -91,6 +91,7 @@ expect_defaults(const struct vk_config *cfg)
 	assert_int_equal(cfg->fail_delay_ms, 2000);
 	assert_int_equal(cfg->last_used_interval, 60);
 	assert_int_equal(cfg->audit_keep, 90 * 86400);
+	assert_int_equal(cfg->sync.end_sessions, 1);
 	assert_int_equal(cfg->nservices, 0);
 }
 
@@ -114,7 +115,9 @@ test_every_key_parsed(void **state)
 	                              "sshd = operator\n"
 	                              "[audit]\n"
 	                              "last_used_interval = 0\n"
-	                              "keep = 2w\n"),
+	                              "keep = 2w\n"
+	                              "[sync]\n"
+	                              "end_sessions = no\n"),
 	                 VK_OK);
 	assert_string_equal(f->cfg.store_path, "/srv/viamkey/keys.db");
 	assert_int_equal(f->cfg.busy_timeout_ms, 60000);
@@ -124,6 +127,7 @@ test_every_key_parsed(void **state)
 	assert_int_equal(f->cfg.fail_delay_ms, 0);
 	assert_int_equal(f->cfg.last_used_interval, 0);
 	assert_int_equal(f->cfg.audit_keep, 14 * 86400);
+	assert_int_equal(f->cfg.sync.end_sessions, 0);
 	assert_int_equal(f->cfg.nservices, 2);
 	assert_int_equal(vk_config_required_role(&f->cfg, "sudo", VK_ROLE_NONE), VK_ROLE_OWNER);
 	assert_int_equal(vk_config_required_role(&f->cfg, "sshd", VK_ROLE_NONE), VK_ROLE_OPERATOR);
@@ -181,6 +185,7 @@ test_bad_values_refused_with_line(void **state)
 	    {"[audit]\nlast_used_interval = -5\n", 2, "last_used_interval"},
 	    {"[audit]\nkeep = forever\n", 2, "keep"},
 	    {"[audit]\nkeep = 0\n", 2, "keep"},
+	    {"[sync]\nend_sessions = 1\n", 2, "end_sessions"},
 	    {"[services]\nsudo = root\n", 2, "sudo"},
 	    {"; site config\n\n[store]\npath = /var/lib/viamkey/keys.db\n\n[pam]\n# role\n"
 	     "role = admin\n",

@@ -80,7 +80,7 @@ schema() { sqlite3 "$WORK/$1/store/keys.db" "PRAGMA user_version"; }
 
 # ---- 1: machines first ------------------------------------------------------------------
 for m in M1 M2 M3; do upgrade "$m"; done
-migrated() { [ "$(schema M1)" = 5 ] && [ "$(schema M2)" = 5 ] && [ "$(schema M3)" = 5 ]; }
+migrated() { [ "$(schema M1)" = 6 ] && [ "$(schema M2)" = 6 ] && [ "$(schema M3)" = 6 ]; }
 check "1: the upgraded daemons migrated their replicas (within 30 s)" f_until 30 migrated
 check "1: the old machine's replica is as it was" test "$(schema M4)" = 3
 ka_key K2 organizations api-key create --org-id "$ORG" --user vkt-two --name under-old-authority
@@ -95,7 +95,7 @@ check "1: the upgraded machines read by catch-up consumers, as the old bus allow
 f_syncd_stop authority
 KEYADM=$NEW_KEYADM
 check "2: keyadm init migrates the authority's store" ka init
-check "2: to schema 5" test "$(schema authority)" = 5
+check "2: to schema 6" test "$(schema authority)" = 6
 SYNCD=$NEW_SYNCD
 f_syncd_start authority
 SYNCD=$OLD/syncd/viamkey-syncd
@@ -122,7 +122,7 @@ check "2: the old machine refuses the scope heads as a version it does not know 
 
 # ---- 3: the last machine, then the bus's accounts ------------------------------------------
 upgrade M4
-check "3: M4 migrated its replica (within 30 s)" f_until 30 eval 'test "$(schema M4)" = 5'
+check "3: M4 migrated its replica (within 30 s)" f_until 30 eval 'test "$(schema M4)" = 6'
 check "3: sync status shows format 2 everywhere (within 30 s)" \
 	f_until 30 eval 'test "$(formats)" = "2 2 2 2 "'
 # the new accounts on every node, then each node restarted in turn (docs/FLEET.md:

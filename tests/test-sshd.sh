@@ -29,8 +29,8 @@ key_only_stack() {
 	auth     required   $MODULE config=$CONF
 	account  required   $MODULE config=$CONF
 	@include common-account
-	session  optional   $MODULE config=$CONF
 	@include common-session
+	session  optional   $MODULE config=$CONF
 	EOF
 }
 
@@ -40,8 +40,8 @@ key_or_password_stack() {
 	auth     required   pam_unix.so try_first_pass nodelay
 	account  required   $MODULE config=$CONF
 	@include common-account
-	session  optional   $MODULE config=$CONF
 	@include common-session
+	session  optional   $MODULE config=$CONF
 	EOF
 }
 

@@ -128,7 +128,7 @@ DB=$T/newer/keys.db
 mkdir -m 0700 "$T/newer"
 cp "$REAL" "$DB"
 sqlite3 "$DB" "PRAGMA user_version = 99"
-refused_everywhere "a store with a newer schema" "schema version 99, newer than this viamkey knows \\(5\\); upgrade viamkey"
+refused_everywhere "a store with a newer schema" "schema version 99, newer than this viamkey knows \\(6\\); upgrade viamkey"
 
 DB=$T/damaged/keys.db
 mkdir -m 0700 "$T/damaged"

@@ -12,7 +12,7 @@ refused 2 "init with an empty name is a usage error" init --org "" --location B 
 expect "... and creates nothing" [ ! -e "$(dirname "$DB")" ]
 
 expect_ok "init creates a store" init
-expect_out "init says where the store is" "Store $DB is ready (schema version 5)."
+expect_out "init says where the store is" "Store $DB is ready (schema version 6)."
 expect "store directory is 0700" [ "$(stat -c %a "$(dirname "$DB")")" = 700 ]
 expect "store file is 0600" [ "$(stat -c %a "$DB")" = 600 ]
 expect "store file is owned by the caller" [ "$(stat -c %u "$DB")" = "$(id -u)" ]
@@ -23,8 +23,8 @@ snapshot >"$T/after"
 expect "a second init changes nothing" cmp -s "$T/before" "$T/after"
 ka --json init
 expect_json "init --json: store, schema_version, machine null" \
-	'.store == $db and .schema_version == 5 and .machine == null' --arg db "$DB"
-expect "schema is versioned with user_version" [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 5 ]
+	'.store == $db and .schema_version == 6 and .machine == null' --arg db "$DB"
+expect "schema is versioned with user_version" [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 6 ]
 expect "store uses write-ahead logging" [ "$(sqlite3 "$DB" 'PRAGMA journal_mode')" = wal ]
 
 # a well-formed token from another store: check reads this store only once the token parses

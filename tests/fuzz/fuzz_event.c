@@ -7,7 +7,8 @@
  *    a refusal leaves zeros.
  *  - As USER\0SERVICE\0RHOST\0REST: vk_event_make() takes any PAM items,
  *    and what it makes encodes to a line that decodes back to the same
- *    event, at most VK_EVENT_LINE_MAX bytes, with exactly nine tabs.
+ *    event, at most VK_EVENT_LINE_MAX bytes, with exactly nine tabs (a
+ *    login's) or fourteen (a session's, its own fields at their longest).
  */
 #include "autoconfig.h"
 
@@ -46,7 +47,7 @@ as_fields(const uint8_t *data, size_t size)
 	                                      9, 10, 11, 12, 13, 14, 15, 16};
 	char out[VK_EVENT_LINE_MAX + 1], *s = malloc(size + 1), *field[3];
 	struct vk_event e, d;
-	size_t n, tabs = 0;
+	size_t n, tabs;
 
 	if (s == NULL)
 		fz_die("out of memory");
@@ -58,16 +59,23 @@ as_fields(const uint8_t *data, size_t size)
 
 		field[i] = nul < s + size ? nul + 1 : nul;
 	}
-	if (vk_event_make(&e, uid, 1764950400, "login", "deny", "user_not_allowed",
-	                  "0f8fad5b-d9cb-469f-a165-70867728950e", field[0], field[1],
-	                  field[2]) != 0)
-		fz_die("valid fixed fields refused");
-	n = vk_event_encode(&e, out);
-	for (size_t i = 0; i < n; i++)
-		tabs += out[i] == '\t';
-	if (n > VK_EVENT_LINE_MAX || tabs != 9 || vk_event_decode(out, n, &d) != 0 ||
-	    memcmp(&e, &d, sizeof e) != 0)
-		fz_die("what vk_event_make() made does not come back");
+	for (int session = 0; session < 2; session++) {
+		if (vk_event_make(&e, uid, 1764950400, session ? "session" : "login",
+		                  session ? "open" : "deny", "user_not_allowed",
+		                  "0f8fad5b-d9cb-469f-a165-70867728950e", field[0], field[1],
+		                  field[2]) != 0 ||
+		    (session && vk_event_set_session(&e, "operator", "0123456789abcdef",
+		                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", 4194304,
+		                                     (int64_t)1 << 53) != 0))
+			fz_die("valid fixed fields refused");
+		n = vk_event_encode(&e, out);
+		tabs = 0;
+		for (size_t i = 0; i < n; i++)
+			tabs += out[i] == '\t';
+		if (n > VK_EVENT_LINE_MAX || tabs != (session ? 14u : 9u) ||
+		    vk_event_decode(out, n, &d) != 0 || memcmp(&e, &d, sizeof e) != 0)
+			fz_die("what vk_event_make() made does not come back");
+	}
 	free(s);
 }
 
