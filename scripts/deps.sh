@@ -2,7 +2,7 @@
 
 # To build keyadm and pam_viamkey.so.
 BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config libpam0g-dev
-libsodium-dev libsqlite3-dev libiniparser-dev libnats-dev"
+libsodium-dev libsqlite3-dev libiniparser-dev libnats-dev libsystemd-dev"
 
 # To run every test: unit, module, CLI, hardening, sshd, sudo and fleet, under
 # valgrind and the sanitizers, and the libFuzzer smoke run (libclang-rt-14-dev

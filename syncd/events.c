@@ -42,6 +42,7 @@
 #include "journal.h"
 #include "store.h"
 #include "token.h"
+#include "trail.h"
 
 #define PRUNE_MS      (10 * 60000)         /* between prunes of events older than [audit] keep */
 #define PRUNE_BATCH   10000                /* events deleted in one statement of a prune */
@@ -59,6 +60,7 @@
 #define STREAM_BYTES  (1LL << 30) /* the stream's limit: 1 GiB */
 #define META_SENT     "events_shipped" /* a replica's: the last event ID JetStream confirmed */
 #define CONSUMER      "vk-events"
+#define OPT_TEXT(s)   ((s)[0] != '\0' ? (s) : NULL)
 
 /* ---- the journal, into the store ------------------------------------------------ */
 
@@ -174,22 +176,12 @@ static int
 store_event(struct sd_events *ev, sqlite3 *db, const struct vk_event *e, const char *machine,
             int own, char err[VK_ERRLEN])
 {
-	char action[24];
-	int login = strcmp(e->kind, "login") == 0;
 	vk_rc rc;
 
-	snprintf(action, sizeof action, "%s.%s", e->kind, e->what);
-#define OPT_TEXT(s) ((s)[0] != '\0' ? (s) : NULL)
-	rc =
-	    vk_store_exec(db, "cannot record an event", err, NULL,
-	                  "INSERT INTO events (at, kind, action, key_id, machine_id, user, service,"
-	                  " rhost, decision, reason, uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-	                  " ?9, ?10, ?11) ON CONFLICT DO NOTHING",
-	                  "itttttttttt", e->at, e->kind, action, OPT_TEXT(e->key_id), machine,
-	                  OPT_TEXT(e->user), OPT_TEXT(e->service), OPT_TEXT(e->rhost),
-	                  login ? e->what : NULL, OPT_TEXT(e->reason), e->uid);
-	if (rc != VK_OK || !ev->last_use || !login || strcmp(e->what, "allow") != 0)
-		return rc == VK_OK ? 0 : -1;
+	if (sd_trail_add(db, e, machine, err) < 0)
+		return -1;
+	if (!ev->last_use || strcmp(e->kind, "login") != 0 || strcmp(e->what, "allow") != 0)
+		return 0;
 	/* a machine's word counts for the keys that may log in there only */
 	rc = vk_store_exec(db, "cannot record a key's last use", err, NULL,
 	                   "UPDATE keys SET last_used_at = ?2, last_used_machine = ?3,"
@@ -202,7 +194,6 @@ store_event(struct sd_events *ev, sqlite3 *db, const struct vk_event *e, const c
 	                   " 'organization' AND g.resource_id = l.org_id))))",
 	                   "titttti", e->key_id, e->at, machine, OPT_TEXT(e->service),
 	                   OPT_TEXT(e->user), OPT_TEXT(e->rhost), (int64_t)own);
-#undef OPT_TEXT
 	return rc == VK_OK ? 0 : -1;
 }
 
@@ -286,6 +277,17 @@ row_event(sqlite3_stmt *st, struct vk_event *e)
 	copy_column(e->user, sizeof e->user, st, 7);
 	copy_column(e->service, sizeof e->service, st, 8);
 	copy_column(e->rhost, sizeof e->rhost, st, 9);
+	if (strcmp(e->kind, "session") == 0) {
+		char role[sizeof e->session.role], secret[sizeof e->session.secret],
+		    logind[sizeof e->session.logind];
+
+		copy_column(role, sizeof role, st, 10);
+		copy_column(secret, sizeof secret, st, 11);
+		copy_column(logind, sizeof logind, st, 12);
+		if (vk_event_set_session(e, role, secret, logind, sqlite3_column_int64(st, 13),
+		                         sqlite3_column_int64(st, 14)) != 0)
+			return -1;
+	}
 	/* what the store holds came through the decoder; a row changed since is refused here */
 	return vk_event_decode(line, vk_event_encode(e, line), e);
 }
@@ -357,7 +359,8 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	                       "") != VK_OK ||
 	    vk_store_prepare(db, "cannot read the events to send", err, &st,
 	                     "SELECT id, uid, at, kind, action, reason, key_id, user, service,"
-	                     " rhost FROM events WHERE id > ?1 AND uid IS NOT NULL"
+	                     " rhost, session_role, session_secret, session_logind, session_pid,"
+	                     " session_start FROM events WHERE id > ?1 AND uid IS NOT NULL"
 	                     " AND machine_id = ?2 ORDER BY id LIMIT ?3",
 	                     "iti", sent, ev->machine, (int64_t)SEND_BATCH) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
@@ -546,6 +549,7 @@ sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *st
 	ev->last_use = role == SD_EVENTS_AUTHORITY;
 	ev->metrics = metrics;
 	ev->metrics->events_pending = -1;
+	sd_sessions_open(&ev->sessions, cfg, metrics);
 	if (vk_journal_path(store, 0, ev->journal, sizeof ev->journal) != 0 ||
 	    vk_journal_path(store, 1, ev->work, sizeof ev->work) != 0) {
 		sd_log(LOG_ERR, "the store's path is too long for its events journal");
@@ -591,6 +595,7 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		return;
 	ev->next_ms = now + SD_EVENTS_EVERY_MS;
 	collect(ev, db);
+	sd_sessions_tick(&ev->sessions, db);
 	if (ev->role == SD_EVENTS_AUTHORITY)
 		receive(ev, db, b);
 	else if (ev->machine != NULL)

@@ -8,6 +8,7 @@
 #define SD_EVENTS_H
 
 #include "metrics.h"
+#include "sessions.h"
 #include "syncd.h"
 
 enum { SD_EVENTS_MACHINE, SD_EVENTS_AUTHORITY };
@@ -32,6 +33,7 @@ struct sd_events {
 	int64_t retry_ms;         /* the wait after the last failed send (0: it went) */
 	natsSubscription *sub;    /* the authority's pull consumer */
 	struct sd_metrics *metrics;
+	struct sd_sessions sessions; /* this host's, ended on revocation */
 };
 
 /*
@@ -41,10 +43,10 @@ struct sd_events {
 int sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *store, int role,
                    struct sd_metrics *metrics);
 /*
- * Every SD_EVENTS_EVERY_MS at most: the journal into the store, then this host's
- * events to the stream (a machine) or the stream's into the store (the
- * authority); and, every ten minutes, events older than [audit] keep
- * deleted. Outside any transaction of the caller's.
+ * Every SD_EVENTS_EVERY_MS at most: the journal into the store, this host's
+ * sessions checked (sessions.h), then this host's events to the stream (a machine) or the stream's
+ * into the store (the authority); and, every ten minutes, events older than [audit] keep deleted.
+ * Outside any transaction of the caller's.
  */
 void sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b);
 /* Before the bus closes. */

@@ -135,6 +135,10 @@ sd_metrics_tick(struct sd_metrics *m, sqlite3 *db, int64_t applied)
 	figure(&t, "events_collected_total", "counter",
 	       "Events taken from this host's journal into the store since the daemon started.",
 	       (int64_t)m->events_collected);
+	figure(&t, "sessions_ended_total", "counter",
+	       "Sessions on this host ended because their key could no longer open them, since"
+	       " the daemon started.",
+	       (int64_t)m->sessions_ended);
 	if (authority) {
 		figure(&t, "events_received_total", "counter",
 		       "Events taken from the machines into the audit trail since the daemon"

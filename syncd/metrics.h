@@ -23,6 +23,7 @@ struct sd_metrics {
 	uint64_t applied, published;
 	uint64_t events_collected, events_shipped, events_received; /* events.c */
 	int64_t events_pending;                                     /* -1: not known */
+	uint64_t sessions_ended;                                    /* sessions.c */
 	struct sd_timing apply, publish;
 };
 

@@ -1,0 +1,374 @@
+/*
+ * sessions.c - a revocation ends what the key already opened (SPEC §11).
+ *
+ * The module records each session it opens with a key (events.c takes
+ * the record into the sessions table, trail.c). After every change to
+ * the store, and once a second, every open session of this host is
+ * checked again as its key would be to open it now (vk_authorize_session:
+ * the key, its user, the grant and role for the session's service, the
+ * secret it used). One the key could no longer open is ended: logind
+ * terminates it when the process that opened it is in one of its
+ * sessions; in any case that process and every process under it get
+ * SIGTERM, and SIGKILL KILL_AFTER_MS later if still there. For sshd the
+ * process that opened the session is the connection's privileged process,
+ * so its end drops the connection. A session whose process is gone is
+ * closed. Each end and close is an event, shipped like the module's.
+ *
+ * Security rules for this file:
+ *  1. Only a denial ends a session: a store that cannot answer ends
+ *     nothing (it is tried again), and a stale replica is no denial.
+ *  2. A process is signalled only while its start time is the one
+ *     recorded (a process under it: not before the session's): a reused
+ *     PID is never hit. PID 1 and this daemon are never signalled.
+ *  3. logind is asked to end only the session that the process's cgroup
+ *     says it is in (sd_pid_get_session), and only when the event named
+ *     the same: the event's word alone ends no other session.
+ *  4. [sync] end_sessions = no ends nothing; sessions are still recorded.
+ */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "authz.h"
+#include "duration.h"
+#include "event.h"
+#include "logind.h"
+#include "proc.h"
+#include "sessions.h"
+#include "store.h"
+#include "syncd.h"
+#include "trail.h"
+
+#define CHECK_EVERY_MS 1000 /* between checks when the store did not change */
+#define KILL_AFTER_MS  5000 /* from SIGTERM to SIGKILL */
+#define TREE_MAX       4096 /* processes of one session signalled */
+
+/* One open session, as the sessions table has it. */
+struct session {
+	int64_t pid, start;
+	char key_id[VK_UUID_STRLEN + 1];
+	char user[VK_EVENT_USER_MAX + 1]; /* as written: escaped */
+	char service[VK_EVENT_SERVICE_MAX + 1];
+	char rhost[VK_EVENT_RHOST_MAX + 1];
+	char role[12], secret[VK_SECRET_TAG_LEN + 1], logind[VK_EVENT_LOGIND_MAX + 1];
+};
+
+void
+sd_sessions_open(struct sd_sessions *ss, const struct vk_config *cfg, struct sd_metrics *metrics)
+{
+	memset(ss, 0, sizeof *ss);
+	ss->configured = cfg->machine_id;
+	ss->end = cfg->sync.end_sessions;
+	ss->data_version = -1;
+	ss->metrics = metrics;
+}
+
+/* ---- processes ------------------------------------------------------------------- */
+
+static int
+may_signal(int64_t pid)
+{
+	return pid > 1 && pid != (int64_t)getpid();
+}
+
+/* Whether pid is still the process that started at start (rule 2). */
+static int
+same_process(int64_t pid, int64_t start)
+{
+	struct vk_proc p;
+
+	return vk_proc_read(pid, &p) == 0 && p.start == start;
+}
+
+/*
+ * Every process of the tree under root (itself included, first), none
+ * started before it: into out (at most max); how many.
+ */
+static size_t
+tree(const struct vk_proc *root, struct vk_proc *out, size_t max)
+{
+	struct vk_proc *all = NULL;
+	size_t n = 0, cap = 0, found = 1;
+	struct dirent *d;
+	DIR *dir;
+
+	out[0] = *root;
+	if ((dir = opendir("/proc")) == NULL)
+		return found;
+	while ((d = readdir(dir)) != NULL) {
+		char *end;
+		long long pid = strtoll(d->d_name, &end, 10);
+		struct vk_proc p;
+
+		if (*end != '\0' || pid <= 1 || vk_proc_read(pid, &p) != 0 || p.start < root->start)
+			continue;
+		if (n == cap) {
+			struct vk_proc *grown =
+			    realloc(all, (cap = cap ? 2 * cap : 256) * sizeof *all);
+
+			if (grown == NULL)
+				break;
+			all = grown;
+		}
+		all[n++] = p;
+	}
+	closedir(dir);
+	/* breadth first: out[0..found) are in the tree; add their children */
+	for (size_t i = 0; i < found && found < max; i++)
+		for (size_t j = 0; j < n && found < max; j++)
+			if (all[j].ppid == out[i].pid && all[j].pid != root->pid)
+				out[found++] = all[j];
+	free(all);
+	return found;
+}
+
+/* logind's end of the session, when its process is in the logind session recorded. */
+static int
+logind_end(const struct session *s)
+{
+	char err[VK_ERRLEN];
+
+	if (s->logind[0] == '\0')
+		return -1;
+	if (vk_logind_terminate((pid_t)s->pid, s->logind, err, sizeof err) == 0)
+		return 0;
+	if (err[0] != '\0')
+		sd_log(LOG_WARNING, "session %lld: %s", (long long)s->pid, err);
+	return -1;
+}
+
+/* SIGTERM to the session's tree now, SIGKILL later (rule 2); how many were signalled. */
+static size_t
+signal_tree(struct sd_sessions *ss, const struct session *s)
+{
+	static struct vk_proc procs[TREE_MAX];
+	struct vk_proc root;
+	size_t n, hit = 0;
+
+	if (!may_signal(s->pid) || vk_proc_read(s->pid, &root) != 0 || root.start != s->start)
+		return 0;
+	n = tree(&root, procs, TREE_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (!may_signal(procs[i].pid) || kill((pid_t)procs[i].pid, SIGTERM) != 0)
+			continue;
+		hit++;
+		if (ss->nkills < SD_SESSIONS_KILLS)
+			ss->kills[ss->nkills++] = (struct sd_kill){procs[i].pid, procs[i].start,
+			                                           sd_now_ms() + KILL_AFTER_MS};
+		else
+			(void)kill((pid_t)procs[i].pid, SIGKILL);
+	}
+	return hit;
+}
+
+/* SIGKILL to what SIGTERM left, when due. */
+static void
+kill_late(struct sd_sessions *ss)
+{
+	int64_t now = sd_now_ms();
+	int kept = 0;
+
+	for (int i = 0; i < ss->nkills; i++) {
+		struct sd_kill *k = &ss->kills[i];
+
+		if (k->due_ms > now) {
+			ss->kills[kept++] = *k;
+		} else if (same_process(k->pid, k->start)) {
+			sd_log(LOG_NOTICE, "process %lld outlived SIGTERM by %d s: SIGKILL",
+			       (long long)k->pid, KILL_AFTER_MS / 1000);
+			(void)kill((pid_t)k->pid, SIGKILL);
+		}
+	}
+	ss->nkills = kept;
+}
+
+/* ---- the check --------------------------------------------------------------------- */
+
+/* The session's end or close, as an event of this host's (trail.h). */
+static int
+note(sqlite3 *db, const struct sd_sessions *ss, const struct session *s, const char *what,
+     const char *reason, char err[VK_ERRLEN])
+{
+	unsigned char uid[16];
+	struct vk_event e;
+
+	randombytes_buf(uid, sizeof uid);
+	if (vk_event_make(&e, uid, vk_now(), "session", what, reason, s->key_id, NULL, NULL,
+	                  NULL) != 0 ||
+	    vk_event_set_session(&e, s->role, s->secret, s->logind, s->pid, s->start) != 0) {
+		vk_seterr(err, "session %lld of key %s cannot be recorded", (long long)s->pid,
+		          s->key_id);
+		return -1;
+	}
+	/* the PAM items as the open wrote them: already escaped */
+	memcpy(e.user, s->user, sizeof e.user);
+	memcpy(e.service, s->service, sizeof e.service);
+	memcpy(e.rhost, s->rhost, sizeof e.rhost);
+	return sd_trail_add(db, &e, ss->configured, err) < 0 ? -1 : 0;
+}
+
+/* What becomes of one open session: NULL (it stays), "close" or "end" with *reason. */
+static const char *
+verdict(struct sd_sessions *ss, sqlite3 *db, const struct session *s, const char **reason)
+{
+	char user[VK_USER_MAX + 1];
+	struct vk_session_ref ref;
+	struct vk_result res;
+
+	*reason = NULL;
+	if (!same_process(s->pid, s->start)) {
+		*reason = "gone";
+		return "close";
+	}
+	if (!ss->end)
+		return NULL;
+	if (vk_event_unescape(s->user, user, sizeof user) != 0) {
+		*reason = vk_reason_name(VK_REASON_USER); /* no user it could be checked for */
+		return "end";
+	}
+	ref = (struct vk_session_ref){s->key_id,
+	                              user,
+	                              ss->machine,
+	                              s->secret,
+	                              s->role[0] != '\0' ? vk_role_parse(s->role) : VK_ROLE_NONE,
+	                              vk_now()};
+	vk_authorize_session(db, &ref, &res);
+	if (res.decision == VK_DECISION_ERROR) {
+		if (!ss->told)
+			sd_log(LOG_ERR, "cannot check this host's sessions: %s", res.err);
+		ss->told = 1;
+		return NULL;
+	}
+	ss->told = 0;
+	*reason = vk_reason_name(res.reason);
+	return res.decision == VK_DECISION_DENY ? "end" : NULL;
+}
+
+static void
+text_column(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+
+	snprintf(dst, size, "%s", v != NULL ? (const char *)v : "");
+}
+
+/* This host's open sessions: into *out (malloc()ed); how many, or -1. */
+static int
+open_sessions(sqlite3 *db, const struct sd_sessions *ss, struct session **out)
+{
+	char err[VK_ERRLEN];
+	sqlite3_stmt *st;
+	int n = 0, cap = 0;
+
+	*out = NULL;
+	if (vk_store_prepare(db, "cannot read this host's sessions", err, &st,
+	                     "SELECT pid, start, key_id, user, service, rhost, role, secret, logind"
+	                     " FROM sessions WHERE state = 'open' AND machine_id = coalesce(?1, '')"
+	                     " ORDER BY opened_at",
+	                     "t", ss->configured) != VK_OK) {
+		sd_log(LOG_ERR, "%s", err);
+		return -1;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct session *s;
+
+		if (n == cap) {
+			struct session *grown =
+			    realloc(*out, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **out);
+
+			if (grown == NULL) {
+				sd_log(LOG_ERR, "out of memory for this host's sessions");
+				break;
+			}
+			*out = grown;
+		}
+		s = &(*out)[n++];
+		memset(s, 0, sizeof *s);
+		s->pid = sqlite3_column_int64(st, 0);
+		s->start = sqlite3_column_int64(st, 1);
+		text_column(s->key_id, sizeof s->key_id, st, 2);
+		text_column(s->user, sizeof s->user, st, 3);
+		text_column(s->service, sizeof s->service, st, 4);
+		text_column(s->rhost, sizeof s->rhost, st, 5);
+		text_column(s->role, sizeof s->role, st, 6);
+		text_column(s->secret, sizeof s->secret, st, 7);
+		text_column(s->logind, sizeof s->logind, st, 8);
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Whether the store changed since the last look (anyone's writes, ours too). */
+static int
+changed(struct sd_sessions *ss, sqlite3 *db)
+{
+	int64_t version = -1, changes = sqlite3_total_changes64(db);
+	char err[VK_ERRLEN];
+	int was;
+
+	(void)vk_store_query_int(db, "", err, &version, "PRAGMA data_version", "");
+	was = version != ss->data_version || changes != ss->changes;
+	ss->data_version = version;
+	ss->changes = changes;
+	return was;
+}
+
+/* Ends or closes s, with its event; 0, or -1 (err). */
+static int
+settle(struct sd_sessions *ss, sqlite3 *db, const struct session *s, const char *what,
+       const char *reason, char err[VK_ERRLEN])
+{
+	if (strcmp(what, "end") == 0) {
+		int by_logind = logind_end(s) == 0;
+		size_t hit = signal_tree(ss, s);
+
+		sd_log(LOG_NOTICE, "ended session %lld (key %s, %s): %s; %s%zu processes signalled",
+		       (long long)s->pid, s->key_id, s->service[0] ? s->service : "-", reason,
+		       by_logind ? "logind ended it, " : "", hit);
+		ss->metrics->sessions_ended++;
+	}
+	return note(db, ss, s, what, reason, err);
+}
+
+void
+sd_sessions_tick(struct sd_sessions *ss, sqlite3 *db)
+{
+	struct session *open = NULL;
+	char err[VK_ERRLEN];
+	int n;
+
+	kill_late(ss);
+	if (!changed(ss, db) && sd_now_ms() < ss->next_ms)
+		return;
+	ss->next_ms = sd_now_ms() + CHECK_EVERY_MS;
+	if (ss->machine[0] == '\0' &&
+	    vk_store_host_machine(db, ss->configured, ss->machine, err) != VK_OK) {
+		ss->machine[0] = '\0';
+		return; /* a store not bound to a machine yet: no session to check */
+	}
+	if ((n = open_sessions(db, ss, &open)) <= 0) {
+		free(open);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *reason, *what = verdict(ss, db, &open[i], &reason);
+
+		if (what == NULL)
+			continue;
+		if (vk_store_begin(db, err) != VK_OK ||
+		    settle(ss, db, &open[i], what, reason, err) != 0 ||
+		    vk_store_commit(db, err) != VK_OK) {
+			vk_store_rollback(db);
+			sd_log(LOG_ERR, "%s", err);
+			break;
+		}
+	}
+	free(open);
+}
