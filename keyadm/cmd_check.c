@@ -146,7 +146,9 @@ events(struct ka_ctx *ctx)
 		              " 'user', user, 'service', service, 'rhost', rhost, 'decision', "
 		              "decision,"
 		              " 'reason', reason, 'actor', actor, 'effective_user', effective,"
-		              " 'action', action, 'detail', detail))" EVENTS_FROM,
+		              " 'action', action, 'detail', detail, 'session', iif(kind ="
+		              " 'session', json_object('pid', session_pid, 'logind_session',"
+		              " session_logind), NULL)))" EVENTS_FROM,
 		    EVENTS_ARGS);
 	/* a machine's event: the user, and where from; an admin's: the person, and what */
 	return ka_print_table(
@@ -157,7 +159,8 @@ events(struct ka_ctx *ctx)
 	              " '', ' (as ' || effective || ')'), user), action, key_id,"
 	              " iif(kind = 'admin', detail, trim(coalesce('service=' ||"
 	              " service, '') || coalesce(' rhost=' || rhost, '') ||"
-	              " coalesce(' reason=' || reason, '')))" EVENTS_FROM,
+	              " coalesce(' reason=' || reason, '') || coalesce(' pid=' ||"
+	              " session_pid, '')))" EVENTS_FROM,
 	    EVENTS_ARGS);
 #undef EVENTS_ARGS
 #undef EVENTS_FROM

@@ -10,13 +10,8 @@
 #include "keyadm.h"
 
 const struct ka_command *const ka_command_tables[] = {
-    ka_tree_commands,
-    ka_key_commands,
-    ka_check_commands,
-    ka_sync_commands,
-    ka_authority_commands,
-    ka_bus_commands,
-    NULL,
+    ka_tree_commands, ka_key_commands,       ka_check_commands, ka_session_commands,
+    ka_sync_commands, ka_authority_commands, ka_bus_commands,   NULL,
 };
 
 const struct ka_command *

@@ -182,6 +182,7 @@ int ka_flush(const char *then);
 extern const struct ka_command ka_tree_commands[];
 extern const struct ka_command ka_key_commands[];
 extern const struct ka_command ka_check_commands[];
+extern const struct ka_command ka_session_commands[];
 extern const struct ka_command ka_sync_commands[];
 extern const struct ka_command ka_authority_commands[];
 extern const struct ka_command ka_bus_commands[];

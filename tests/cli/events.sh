@@ -44,8 +44,8 @@ expect "... oldest first" [ "$(printf '%s\n' "$OUT" | sed -n 2p | grep -o 'organ
 ka --json events
 expect_json "events --json: SPEC §11's fields, with effective_user, action and detail" \
 	'length > 0 and all(.[]; keys_of(.) == ["action", "actor", "at", "decision", "detail", "effective_user", "id", "key_id",
-	 "kind", "machine_id", "reason", "rhost", "service", "user"] and (.at | ts) and .actor == $me and .kind == "admin"
-	 and .machine_id == null and .user == null and .decision == null)' \
+	 "kind", "machine_id", "reason", "rhost", "service", "session", "user"] and (.at | ts) and .actor == $me and .kind == "admin"
+	 and .machine_id == null and .user == null and .decision == null and .session == null)' \
 	--arg me "$ME"
 expect_json "events --json is oldest first" '[.[].id] == ([.[].id] | sort)'
 expect_json "every kind of change is recorded" \
@@ -98,6 +98,34 @@ expect_out_re "the table shows a login's machine, user, key and where from" \
 refused 2 "events --kind of no kind is a usage error" events --kind logins
 refused 2 "events --machine-id that is no ID is a usage error" events --machine-id "$MACH-"
 sqlite3 "$DB" "DELETE FROM events WHERE kind = 'login'"
+
+# ---- sessions: what the daemon took from the module's records -----------------------
+
+ka --json sessions list --all
+expect_json "sessions list: none before any session" '. == []'
+sqlite3 "$DB" "INSERT INTO sessions (machine_id, pid, start, id, opened_at, key_id, user, service,
+	rhost, role, secret, logind, state, ended_at, reason) VALUES
+	('$MACH', 812, 5, 'aa', 1764950400, '$K2', 'ann', 'sshd', '192.0.2.9', 'operator',
+	 '0123456789abcdef', '4', 'open', NULL, NULL),
+	('$OTHER', 813, 6, 'bb', 1764950401, '$K1', 'bob', 'sudo', NULL, 'owner', NULL, NULL,
+	 'ended', 1764950500, 'disabled')"
+ka --json sessions list
+expect_json "sessions list: the open ones, with SPEC §11's fields" \
+	'length == 1 and (.[0] | keys_of(.)) == ["ended_at", "id", "key_id", "logind_session", "machine_id",
+	 "opened_at", "pid", "reason", "rhost", "service", "state", "user"] and .[0].machine_id == $m
+	 and .[0].key_id == $k and .[0].pid == 812 and .[0].logind_session == "4" and .[0].state == "open"
+	 and .[0].opened_at == "2025-12-05T16:00:00Z" and .[0].ended_at == null' --arg m "$MACH" --arg k "$K2"
+ka --json sessions list --all --machine-id "$OTHER"
+expect_json "--all shows an ended one, with its reason; --machine-id keeps one machine's" \
+	'length == 1 and .[0].state == "ended" and .[0].reason == "disabled" and .[0].ended_at != null'
+ka --json sessions list --all --key-id "$K2"
+expect_json "--key-id keeps one key's" 'length == 1 and .[0].key_id == $k' --arg k "$K2"
+ka sessions list --all
+expect_out_re "the table shows which session and its state" \
+	"^[0-9T:Z-]{20} +$OTHER +$K1 +bob +sudo +- +pid 813 +ended \\(disabled\\)\$"
+refused 2 "sessions list --machine-id that is no ID is a usage error" sessions list --machine-id x
+refused 2 "sessions list --since, not an option of it" sessions list --since 1h
+sqlite3 "$DB" "DELETE FROM sessions"
 
 sqlite3 "$DB" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)
 	INSERT INTO events (at, actor, action, key_id, detail) SELECT unixepoch(), 'x', 'filler', NULL, i FROM n"

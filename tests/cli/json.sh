@@ -96,7 +96,7 @@ j "keys delete" ". == {id: \"$KC\", deleted: true}" keys delete --key-id "$KC"
 j "machines delete" ". == {id: \"$M2\", deleted: true}" machines delete --machine-id "$M2"
 j "locations delete" ". == {id: \"$L2\", deleted: true}" locations delete --location-id "$L2"
 j "organizations delete" ". == {id: \"$O2\", deleted: true}" organizations delete --org-id "$O2"
-j "events" 'length > 10 and all(.[]; keys_of(.) == ["action", "actor", "at", "decision", "detail", "effective_user", "id", "key_id", "kind", "machine_id", "reason", "rhost", "service", "user"])' events
+j "events" 'length > 10 and all(.[]; keys_of(.) == ["action", "actor", "at", "decision", "detail", "effective_user", "id", "key_id", "kind", "machine_id", "reason", "rhost", "service", "session", "user"])' events
 j "events --key-id --since --limit" "length == 1 and .[0].key_id == \"$KO\"" events --key-id "$KO" --since 1h --limit 1
 
 # on failure nothing reaches stdout, so a script never parses half a document
