@@ -218,7 +218,7 @@ vk_event_encode(const struct vk_event *e, char out[VK_EVENT_LINE_MAX + 1])
 		             (long long)e->session.start);
 	else
 		m = snprintf(out + n, VK_EVENT_LINE_MAX + 1 - (size_t)n, "\n");
-	return m < 0 ? 0 : (size_t)n + (size_t)m;
+	return m < 0 || (size_t)m > VK_EVENT_LINE_MAX - (size_t)n ? 0 : (size_t)n + (size_t)m;
 }
 
 /* Decimal digits without a leading zero ("0" alone when min is 0), min to max. */

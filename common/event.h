@@ -54,7 +54,7 @@ struct vk_event {
 	char uid[VK_EVENT_UID_LEN + 1];
 	int64_t at;
 	char kind[8]; /* "login" | "session" */
-	char what[8]; /* login: "allow" | "deny" | "error"; session: "open" | "close" */
+	char what[8]; /* login: "allow" | "deny" | "error"; session: "open" | "close" | "end" */
 	char reason[VK_EVENT_REASON_MAX + 1];
 	char key_id[VK_UUID_STRLEN + 1];
 	char user[VK_EVENT_USER_MAX + 1]; /* as written: %XX-escaped */

@@ -284,7 +284,8 @@ static const char schema_v5[] =
  * required, the tag of the secret it used and its logind session. The
  * sessions table holds each session's state, per machine, from those
  * events: open, closed (the module closed it, or its process is gone) or
- * ended (its daemon ended it, with the reason).
+ * ended (its daemon ended it, with the reason); shared when its process
+ * opened another session too.
  */
 static const char schema_v6[] =
     "ALTER TABLE events ADD COLUMN session_pid INTEGER;"
@@ -308,6 +309,7 @@ static const char schema_v6[] =
     " state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed', 'ended')),"
     " ended_at INTEGER,"
     " reason TEXT,"
+    " shared INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (machine_id, pid, start)) STRICT;"
     "CREATE INDEX sessions_open ON sessions(state, machine_id);";
 

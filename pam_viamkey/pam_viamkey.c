@@ -550,6 +550,15 @@ pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	return begin(&c, argc, argv, 1, &st);
 }
 
+/* Whether e holds user whole: its daemon checks the session for that user. */
+static int
+user_whole(const struct vk_event *e, const char *user)
+{
+	char back[VK_USER_MAX + 1];
+
+	return vk_event_unescape(e->user, back, sizeof back) == 0 && strcmp(back, user) == 0;
+}
+
 /*
  * The session's event (SPEC §11) into the journal: which session it is
  * (this process and its start time, and the logind session when
@@ -579,11 +588,12 @@ record_session(struct call *c, const struct auth_state *st, const char *what)
 	randombytes_buf(uid, sizeof uid);
 	if (vk_event_make(&e, uid, c->now, "session", what, NULL, key_id, c->user, c->service,
 	                  c->rhost) != 0 ||
+	    !user_whole(&e, c->user) ||
 	    vk_event_set_session(&e, required != VK_ROLE_NONE ? vk_role_name(required) : NULL,
 	                         secret, logind, self.pid, self.start) != 0) {
 		pam_syslog(c->pamh, LOG_AUTHPRIV | LOG_WARNING,
-		           "session %s not recorded: its key ID, secret tag or XDG_SESSION_ID is"
-		           " not as viamkey writes them",
+		           "session %s not recorded: its user is too long for an event, or its key"
+		           " ID, secret tag or XDG_SESSION_ID is not as viamkey writes them",
 		           what);
 		return;
 	}

@@ -11,9 +11,10 @@
 
 /*
  * Asks logind to terminate the session process pid is in, when that is
- * the session `expected` (what the module recorded): 0 done; -1 not (no
- * such session, another one, or no logind: err says why, "" for "not in
- * a logind session").
+ * the session `expected` (what the module recorded) and pid leads it: 0
+ * done; -1 not (no such session, another one, another leader, or no
+ * logind: err says why, "" for "not in a logind session"). Each call to
+ * logind waits 2 s at most.
  */
 int vk_logind_terminate(pid_t pid, const char *expected, char *err, size_t errlen);
 

@@ -6,24 +6,30 @@
  * the store, and once a second, every open session of this host is
  * checked again as its key would be to open it now (vk_authorize_session:
  * the key, its user, the grant and role for the session's service, the
- * secret it used). One the key could no longer open is ended: logind
- * terminates it when the process that opened it is in one of its
- * sessions; in any case that process and every process under it get
- * SIGTERM, and SIGKILL KILL_AFTER_MS later if still there. For sshd the
- * process that opened the session is the connection's privileged process,
- * so its end drops the connection. A session whose process is gone is
- * closed. Each end and close is an event, shipped like the module's.
+ * secret it used). One the key could no longer open is recorded ended,
+ * then ended: logind terminates it when the process that opened it leads
+ * the logind session the module recorded; and that process and every
+ * process under it get SIGTERM, and SIGKILL KILL_AFTER_MS later if still
+ * there. For sshd the process that opened the session is the connection's
+ * privileged process, so its end drops the connection. A session whose
+ * process is gone is closed. Each end and close is an event, shipped like
+ * the module's.
  *
  * Security rules for this file:
- *  1. Only a denial ends a session: a store that cannot answer ends
- *     nothing (it is tried again), and a stale replica is no denial.
- *  2. A process is signalled only while its start time is the one
- *     recorded (a process under it: not before the session's): a reused
- *     PID is never hit. PID 1 and this daemon are never signalled.
- *  3. logind is asked to end only the session that the process's cgroup
- *     says it is in (sd_pid_get_session), and only when the event named
- *     the same: the event's word alone ends no other session.
- *  4. [sync] end_sessions = no ends nothing; sessions are still recorded.
+ *  1. Only a denial ends a session: a store that cannot answer, or a
+ *     session that cannot be checked (its user was not recorded whole),
+ *     ends nothing (it is tried again), and a stale replica is no denial.
+ *  2. A process is signalled only through a pidfd opened before its start
+ *     time was read again and found to be the one seen (recorded, or under
+ *     the session's process and not before it): a reused PID is never hit.
+ *     PID 1 and this daemon are never signalled.
+ *  3. A process that opened more than one session (a server that opens
+ *     its users' sessions itself, trail.c marks it shared) is never
+ *     signalled: only logind may end such a session.
+ *  4. logind is asked to end only the session that the process's cgroup
+ *     says it is in (sd_pid_get_session), when the module recorded that
+ *     one and the process leads it (logind.c).
+ *  5. [sync] end_sessions = no ends nothing; sessions are still recorded.
  */
 #include "autoconfig.h"
 
@@ -32,6 +38,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -58,6 +65,7 @@ struct session {
 	char service[VK_EVENT_SERVICE_MAX + 1];
 	char rhost[VK_EVENT_RHOST_MAX + 1];
 	char role[12], secret[VK_SECRET_TAG_LEN + 1], logind[VK_EVENT_LOGIND_MAX + 1];
+	int shared; /* its process opened other sessions too (rule 3) */
 };
 
 void
@@ -144,6 +152,20 @@ logind_end(const struct session *s)
 	return -1;
 }
 
+/* sig to pid if it is still the process that started at start (rule 2): 0 sent, -1 not. */
+static int
+signal_exact(int64_t pid, int64_t start, int sig)
+{
+	int fd, rc = -1;
+
+	if (!may_signal(pid) || (fd = pidfd_open((pid_t)pid, 0)) < 0)
+		return -1;
+	if (same_process(pid, start) && pidfd_send_signal(fd, sig, NULL, 0) == 0)
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
 /* SIGTERM to the session's tree now, SIGKILL later (rule 2); how many were signalled. */
 static size_t
 signal_tree(struct sd_sessions *ss, const struct session *s)
@@ -152,18 +174,18 @@ signal_tree(struct sd_sessions *ss, const struct session *s)
 	struct vk_proc root;
 	size_t n, hit = 0;
 
-	if (!may_signal(s->pid) || vk_proc_read(s->pid, &root) != 0 || root.start != s->start)
+	if (vk_proc_read(s->pid, &root) != 0 || root.start != s->start)
 		return 0;
 	n = tree(&root, procs, TREE_MAX);
 	for (size_t i = 0; i < n; i++) {
-		if (!may_signal(procs[i].pid) || kill((pid_t)procs[i].pid, SIGTERM) != 0)
+		if (signal_exact(procs[i].pid, procs[i].start, SIGTERM) != 0)
 			continue;
 		hit++;
 		if (ss->nkills < SD_SESSIONS_KILLS)
 			ss->kills[ss->nkills++] = (struct sd_kill){procs[i].pid, procs[i].start,
 			                                           sd_now_ms() + KILL_AFTER_MS};
 		else
-			(void)kill((pid_t)procs[i].pid, SIGKILL);
+			(void)signal_exact(procs[i].pid, procs[i].start, SIGKILL);
 	}
 	return hit;
 }
@@ -178,13 +200,11 @@ kill_late(struct sd_sessions *ss)
 	for (int i = 0; i < ss->nkills; i++) {
 		struct sd_kill *k = &ss->kills[i];
 
-		if (k->due_ms > now) {
+		if (k->due_ms > now)
 			ss->kills[kept++] = *k;
-		} else if (same_process(k->pid, k->start)) {
+		else if (signal_exact(k->pid, k->start, SIGKILL) == 0)
 			sd_log(LOG_NOTICE, "process %lld outlived SIGTERM by %d s: SIGKILL",
 			       (long long)k->pid, KILL_AFTER_MS / 1000);
-			(void)kill((pid_t)k->pid, SIGKILL);
-		}
 	}
 	ss->nkills = kept;
 }
@@ -230,8 +250,12 @@ verdict(struct sd_sessions *ss, sqlite3 *db, const struct session *s, const char
 	if (!ss->end)
 		return NULL;
 	if (vk_event_unescape(s->user, user, sizeof user) != 0) {
-		*reason = vk_reason_name(VK_REASON_USER); /* no user it could be checked for */
-		return "end";
+		if (!ss->told)
+			sd_log(LOG_WARNING,
+			       "session %lld: its user was not recorded whole; not checked",
+			       (long long)s->pid);
+		ss->told = 1;
+		return NULL; /* rule 1 */
 	}
 	ref = (struct vk_session_ref){s->key_id,
 	                              user,
@@ -268,11 +292,13 @@ open_sessions(sqlite3 *db, const struct sd_sessions *ss, struct session **out)
 	int n = 0, cap = 0;
 
 	*out = NULL;
-	if (vk_store_prepare(db, "cannot read this host's sessions", err, &st,
-	                     "SELECT pid, start, key_id, user, service, rhost, role, secret, logind"
-	                     " FROM sessions WHERE state = 'open' AND machine_id = coalesce(?1, '')"
-	                     " ORDER BY opened_at",
-	                     "t", ss->configured) != VK_OK) {
+	if (vk_store_prepare(
+	        db, "cannot read this host's sessions", err, &st,
+	        "SELECT pid, start, key_id, user, service, rhost, role, secret, logind,"
+	        " shared FROM sessions WHERE state = 'open'"
+	        " AND machine_id = coalesce(?1, '')"
+	        " ORDER BY opened_at",
+	        "t", ss->configured) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		return -1;
 	}
@@ -300,6 +326,7 @@ open_sessions(sqlite3 *db, const struct sd_sessions *ss, struct session **out)
 		text_column(s->role, sizeof s->role, st, 6);
 		text_column(s->secret, sizeof s->secret, st, 7);
 		text_column(s->logind, sizeof s->logind, st, 8);
+		s->shared = sqlite3_column_int(st, 9) != 0;
 	}
 	sqlite3_finalize(st);
 	return n;
@@ -320,21 +347,24 @@ changed(struct sd_sessions *ss, sqlite3 *db)
 	return was;
 }
 
-/* Ends or closes s, with its event; 0, or -1 (err). */
-static int
-settle(struct sd_sessions *ss, sqlite3 *db, const struct session *s, const char *what,
-       const char *reason, char err[VK_ERRLEN])
+/* The end of s, once recorded: logind, then the signals (rules 2 to 4). */
+static void
+end_session(struct sd_sessions *ss, const struct session *s, const char *reason)
 {
-	if (strcmp(what, "end") == 0) {
-		int by_logind = logind_end(s) == 0;
-		size_t hit = signal_tree(ss, s);
+	int by_logind = logind_end(s) == 0;
+	size_t hit = 0;
 
-		sd_log(LOG_NOTICE, "ended session %lld (key %s, %s): %s; %s%zu processes signalled",
-		       (long long)s->pid, s->key_id, s->service[0] ? s->service : "-", reason,
-		       by_logind ? "logind ended it, " : "", hit);
-		ss->metrics->sessions_ended++;
-	}
-	return note(db, ss, s, what, reason, err);
+	if (s->shared)
+		sd_log(
+		    LOG_WARNING,
+		    "session %lld (key %s): its process opened other sessions too; not signalled",
+		    (long long)s->pid, s->key_id);
+	else
+		hit = signal_tree(ss, s);
+	sd_log(LOG_NOTICE, "ended session %lld (key %s, %s): %s; %s%zu processes signalled",
+	       (long long)s->pid, s->key_id, s->service[0] ? s->service : "-", reason,
+	       by_logind ? "logind ended it, " : "", hit);
+	ss->metrics->sessions_ended++;
 }
 
 void
@@ -362,13 +392,16 @@ sd_sessions_tick(struct sd_sessions *ss, sqlite3 *db)
 
 		if (what == NULL)
 			continue;
+		/* recorded first: a session is ended once, whatever befalls the signals */
 		if (vk_store_begin(db, err) != VK_OK ||
-		    settle(ss, db, &open[i], what, reason, err) != 0 ||
+		    note(db, ss, &open[i], what, reason, err) != 0 ||
 		    vk_store_commit(db, err) != VK_OK) {
 			vk_store_rollback(db);
 			sd_log(LOG_ERR, "%s", err);
-			break;
+			continue;
 		}
+		if (strcmp(what, "end") == 0)
+			end_session(ss, &open[i], reason);
 	}
 	free(open);
 }

@@ -32,7 +32,7 @@ session_state(sqlite3 *db, const struct vk_event *e, const char *machine, char e
 		               "INSERT INTO sessions (machine_id, pid, start, id, opened_at,"
 		               " key_id, user, service, rhost, role, secret, logind)"
 		               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-		               " ON CONFLICT DO NOTHING",
+		               " ON CONFLICT (machine_id, pid, start) DO UPDATE SET shared = 1",
 		               "tiitittttttt", m, s->pid, s->start, e->uid, e->at, e->key_id,
 		               OPT_TEXT(e->user), OPT_TEXT(e->service), OPT_TEXT(e->rhost),
 		               OPT_TEXT(s->role), OPT_TEXT(s->secret), OPT_TEXT(s->logind));

@@ -22,6 +22,9 @@
 #  - a session whose PAM environment names a logind session (XDG_SESSION_ID)
 #    while no logind runs ends all the same, by signals to the process that
 #    opened it;
+#  - of processes recorded as sessions' (records written into M1's journal), the
+#    daemon signals one that opened one session, not one that opened two (a
+#    server's), nor one whose start time is not the recorded one (a PID reused);
 #  - with [sync] end_sessions = no, a disabled key's session stays open.
 # The time from each change to the ssh client's exit is printed at the end.
 #
@@ -396,6 +399,52 @@ check "logind: the session's environment has XDG_SESSION_ID=4242 (pam_env.so)" \
 check "logind: M1 records the logind session 4242 (within 10 s)" \
 	f_until 10 eval 's_rec S6 && jq -e ".logind_session == \"4242\"" "$WORK/rec.json" >/dev/null'
 ends "disabled, XDG_SESSION_ID set, no logind" S6 disabled ka keys disable --key-id "$K6_ID"
+
+# ---- 7. which processes are signalled (syncd/sessions.c, rules 2 and 3) --------------------
+# Session records written into M1's journal as the module writes them, for processes of the
+# test's own: one that opened one session, one that opened two (a server's), and one recorded
+# with a start time that is not its own (its PID reused since): only the first is signalled.
+f_mark "processes"
+key KP organizations api-key create --org-id "$ORG" --user vkt-ann --name processes
+check "processes: the key reaches M1" f_wait_check M1 vkt-ann "$KP_TOKEN" 0
+p_start() { awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$1/stat"; }
+p_open() {
+	printf '\nv1\t%s\t%s\tsession\topen\t\t%s\tvkt-ann\tsshd\t\toperator\t\t\t%s\t%s\n' \
+		"$(f_random)" "$(date +%s)" "$KP_ID" "$1" "$2" >>"$WORK/M1/store/keys.db.events"
+}
+# p_state PID STATE [REASON]: M1's one record of PID's session is in STATE (with REASON)
+p_state() {
+	km M1 --json sessions list --all --key-id "$KP_ID" 2>/dev/null |
+		jq -e --argjson p "$1" --arg s "$2" --arg r "${3:-}" '[.[] | select(.pid == $p)] |
+			length == 1 and .[0].state == $s and ($r == "" or .[0].reason == $r)' >/dev/null
+}
+sleep 300 &
+P_ONE=$!
+sleep 300 &
+P_SHARED=$!
+sleep 300 &
+P_REUSED=$!
+p_open "$P_ONE" "$(p_start "$P_ONE")"
+p_open "$P_SHARED" "$(p_start "$P_SHARED")"
+p_open "$P_SHARED" "$(p_start "$P_SHARED")"
+p_open "$P_REUSED" $(($(p_start "$P_REUSED") + 1))
+check "processes: M1 records the once-opened and the twice-opened sessions open (within 10 s)" \
+	f_until 10 eval 'p_state "$P_ONE" open && p_state "$P_SHARED" open'
+check "processes: the session whose process started at another time is closed as gone" \
+	f_until 10 p_state "$P_REUSED" closed gone
+ka keys disable --key-id "$KP_ID" >/dev/null
+check "processes: the key disabled, the process that opened one session is signalled (within 10 s)" \
+	f_until 10 eval '! kill -0 "$P_ONE" 2>/dev/null'
+check "processes: the twice-opened session is recorded ended, reason disabled" \
+	f_until 5 p_state "$P_SHARED" ended disabled
+sleep 1
+check "processes: ... but its process, which opened two, is not signalled" kill -0 "$P_SHARED"
+check "processes: nor is the process whose start time was not the recorded one" kill -0 "$P_REUSED"
+check "processes: M1's log says why the shared one was not signalled" \
+	grep -q "session $P_SHARED (key $KP_ID): its process opened other sessions too; not signalled" \
+	"$WORK/M1/syncd.log"
+kill "$P_ONE" "$P_SHARED" "$P_REUSED" 2>/dev/null
+wait "$P_ONE" "$P_SHARED" "$P_REUSED" 2>/dev/null
 
 # ---- 5. [sync] end_sessions = no -----------------------------------------------------------
 f_mark "end_sessions = no"
