@@ -289,7 +289,7 @@ open_sessions(sqlite3 *db, const struct sd_sessions *ss, struct session **out)
 {
 	char err[VK_ERRLEN];
 	sqlite3_stmt *st;
-	int n = 0, cap = 0;
+	int n = 0, cap = 0, step;
 
 	*out = NULL;
 	if (vk_store_prepare(
@@ -302,7 +302,7 @@ open_sessions(sqlite3 *db, const struct sd_sessions *ss, struct session **out)
 		sd_log(LOG_ERR, "%s", err);
 		return -1;
 	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct session *s;
 
 		if (n == cap) {
@@ -328,6 +328,8 @@ open_sessions(sqlite3 *db, const struct sd_sessions *ss, struct session **out)
 		text_column(s->logind, sizeof s->logind, st, 8);
 		s->shared = sqlite3_column_int(st, 9) != 0;
 	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		sd_log(LOG_ERR, "cannot read this host's sessions: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	return n;
 }
