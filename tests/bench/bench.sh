@@ -48,12 +48,17 @@ SECONDS_PER=${VK_BENCH_SECONDS:-4}
 WAL_COMMITS=${VK_BENCH_WAL:-300}
 OUT=$bdir/results
 W=$OUT/work
-GEN=g2 # bump when vkpopulate's data changes (g2: schema v2, keys made in a vk_txn)
 GA_SECRET=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
 UNIX_PASSWORD=bench-Password-1
 for f in "$MODULE" "$REF" "$KEYADM"; do
 	[ -e "$f" ] || { echo "bench: build first ($f is missing)" >&2; exit 1; }
 done
+# bump when vkpopulate's data changes (g2: keys made in a vk_txn); the schema is part of it,
+# so that a cached store is never one an older viamkey made
+probe=$(mktemp -d)
+GEN=g2-s$("$KEYADM" --db "$probe/keys.db" --json init 2>/dev/null |
+	sed -n 's/.*"schema_version":\([0-9]*\).*/\1/p')
+rm -rf "$probe"
 smallest=${SIZES%% *}
 largest=${SIZES##* }
 mid=$(for n in $SIZES; do [ "$n" -le 100000 ] && echo "$n"; done | tail -n 1)
