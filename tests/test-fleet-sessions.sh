@@ -25,6 +25,7 @@
 #  - of processes recorded as sessions' (records written into M1's journal), the
 #    daemon signals one that opened one session, not one that opened two (a
 #    server's), nor one whose start time is not the recorded one (a PID reused);
+#  - a replica gone stale (max_staleness) ends no session;
 #  - with [sync] end_sessions = no, a disabled key's session stays open.
 # The time from each change to the ssh client's exit is printed at the end.
 #
@@ -445,6 +446,26 @@ check "processes: M1's log says why the shared one was not signalled" \
 	"$WORK/M1/syncd.log"
 kill "$P_ONE" "$P_SHARED" "$P_REUSED" 2>/dev/null
 wait "$P_ONE" "$P_SHARED" "$P_REUSED" 2>/dev/null
+
+# ---- 8. a stale replica ends nothing (syncd/sessions.c, rule 1) ---------------------------
+f_mark "stale"
+key KT organizations api-key create --org-id "$ORG" --user vkt-ann --name stale
+check "stale: the key reaches M1" f_wait_check M1 vkt-ann "$KT_TOKEN" 0
+s_open ST vkt-ann "$KT_TOKEN" "$KT_ID"
+check "stale: KT's session is open" f_until 10 s_open_now ST
+f_syncd_stop M1
+f_staleness M1 2s
+f_syncd_start M1
+f_syncd_stop authority
+check "stale: the authority's daemon stopped, M1's replica goes stale past max_staleness 2s (check: exit 1)" \
+	f_wait_check M1 vkt-ann "$KT_TOKEN" 1 20
+sleep 2
+check "stale: ... and KT's session stays open" s_open_now ST
+f_syncd_start authority
+f_syncd_stop M1
+f_staleness M1 0
+f_syncd_start M1
+check "stale: the authority back, the key works on M1 again" f_wait_check M1 vkt-ann "$KT_TOKEN" 0
 
 # ---- 5. [sync] end_sessions = no -----------------------------------------------------------
 f_mark "end_sessions = no"
