@@ -24,7 +24,8 @@
 #    opened it;
 #  - of processes recorded as sessions' (records written into M1's journal), the
 #    daemon signals one that opened one session, not one that opened two (a
-#    server's), nor one whose start time is not the recorded one (a PID reused);
+#    server's), nor one whose start time is not the recorded one (a PID reused),
+#    nor one that another machine (M2, as its own bus user) reports as its own;
 #  - a replica gone stale (max_staleness) ends no session;
 #  - with [sync] end_sessions = no, a disabled key's session stays open.
 # The time from each change to the ssh client's exit is printed at the end.
@@ -425,10 +426,23 @@ sleep 300 &
 P_SHARED=$!
 sleep 300 &
 P_REUSED=$!
+sleep 300 &
+P_HOSTILE=$!
 p_open "$P_ONE" "$(p_start "$P_ONE")"
 p_open "$P_SHARED" "$(p_start "$P_SHARED")"
 p_open "$P_SHARED" "$(p_start "$P_SHARED")"
 p_open "$P_REUSED" $(($(p_start "$P_REUSED") + 1))
+# a hostile machine, M2 as its own bus user with a raw client, reports a session of a process
+# here: the authority keeps it as M2's, and no daemon but M2's would ever act on it
+H_LINE=$(printf 'v1\t%s\t%s\tsession\topen\t\t%s\tvkt-ann\tsshd\t\toperator\t\t\t%s\t%s' \
+	"$(f_random)" "$(date +%s)" "$KP_ID" "$P_HOSTILE" "$(p_start "$P_HOSTILE")")
+f_bus_as M2 publish "vkev.$BUCKET.$M2" "$H_LINE" >"$WORK/hostile.out" 2>&1
+h_rec() {
+	ka --json sessions list --machine-id "$M2" --key-id "$KP_ID" 2>/dev/null |
+		jq -e --argjson p "$P_HOSTILE" 'length == 1 and .[0].pid == $p and .[0].state == "open"' >/dev/null
+}
+check "processes: M2's forged session of a process here is stored on the authority as M2's (within 10 s)" \
+	f_until 10 h_rec
 check "processes: M1 records the once-opened and the twice-opened sessions open (within 10 s)" \
 	f_until 10 eval 'p_state "$P_ONE" open && p_state "$P_SHARED" open'
 check "processes: the session whose process started at another time is closed as gone" \
@@ -441,11 +455,13 @@ check "processes: the twice-opened session is recorded ended, reason disabled" \
 sleep 1
 check "processes: ... but its process, which opened two, is not signalled" kill -0 "$P_SHARED"
 check "processes: nor is the process whose start time was not the recorded one" kill -0 "$P_REUSED"
+check "processes: nor the process M2 reported, which the authority's daemon leaves to M2" \
+	eval 'kill -0 "$P_HOSTILE" && h_rec'
 check "processes: M1's log says why the shared one was not signalled" \
 	grep -q "session $P_SHARED (key $KP_ID): its process opened other sessions too; not signalled" \
 	"$WORK/M1/syncd.log"
-kill "$P_ONE" "$P_SHARED" "$P_REUSED" 2>/dev/null
-wait "$P_ONE" "$P_SHARED" "$P_REUSED" 2>/dev/null
+kill "$P_ONE" "$P_SHARED" "$P_REUSED" "$P_HOSTILE" 2>/dev/null
+wait "$P_ONE" "$P_SHARED" "$P_REUSED" "$P_HOSTILE" 2>/dev/null
 
 # ---- 8. a stale replica ends nothing (syncd/sessions.c, rule 1) ---------------------------
 f_mark "stale"
