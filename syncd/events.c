@@ -324,12 +324,15 @@ send_one(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
 		       e->uid);
 		return 1;
 	}
-	/* a bus node lost, a stream electing its leader: soon again; a bus that refuses: slowly */
+	/*
+	 * A bus node lost, a stream electing its leader: soon again; a bus that
+	 * refuses for good: slowly, after doubling there. "No responders" is
+	 * both: a stream without a leader answers so for seconds, and so does
+	 * an account that does not import the subject, for ever.
+	 */
 	ev->retry_ms = ev->retry_ms == 0               ? RETRY_MIN_MS
 	               : ev->retry_ms * 2 > REFUSED_MS ? REFUSED_MS
 	                                               : ev->retry_ms * 2;
-	if (s == NATS_NO_RESPONDERS)
-		ev->retry_ms = REFUSED_MS;
 	if (!ev->refused)
 		sd_log(LOG_WARNING,
 		       "the bus did not take this host's events on %s: %s (%s); kept, tried again"
@@ -489,6 +492,14 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	req.NoWait = true;
 	req.Expires = FETCH_WAIT_MS * 1000000LL;
 	s = natsSubscription_FetchRequest(&list, ev->sub, &req);
+	/* an answer, with events or without (NoWait's "no messages"), or not: said when it changes
+	 */
+	if (s != NATS_OK && s != NATS_NOT_FOUND && s != ev->fetch_status)
+		sd_log(LOG_WARNING, "cannot read the events stream %s: %s (%s)", ev->stream,
+		       natsStatus_GetText(s), nats_GetLastError(NULL));
+	else if ((s == NATS_OK || s == NATS_NOT_FOUND) && ev->fetch_status != NATS_OK)
+		sd_log(LOG_INFO, "reading the events stream %s again", ev->stream);
+	ev->fetch_status = s == NATS_NOT_FOUND ? NATS_OK : s;
 	if (s == NATS_TIMEOUT) {
 		ev->fetch_backoff_ms = ev->fetch_backoff_ms == 0      ? 1000
 		                       : ev->fetch_backoff_ms >= 5000 ? 10000

@@ -30,6 +30,7 @@ struct sd_events {
 	int refused;              /* the bus did not take the last event sent (said once) */
 	int lock_waits;           /* looks an append held the journal up */
 	int64_t fetch_backoff_ms; /* the authority's wait after a fetch nobody answered */
+	natsStatus fetch_status;  /* the last fetch's, when not an answer (said when it changes) */
 	int64_t retry_ms;         /* the wait after the last failed send (0: it went) */
 	natsSubscription *sub;    /* the authority's pull consumer */
 	struct sd_metrics *metrics;

@@ -7,6 +7,8 @@
 #    is right across machines;
 #  - the events of a machine whose daemon was down arrive once it is back,
 #    exactly once;
+#  - an event sent while the events stream elects a leader (its leader's
+#    node killed) is sent again within seconds of the election;
 #  - the machine's daemon killed with SIGKILL where it would lose or repeat
 #    events (found by faultpoint.so, not by timing): after the journal's
 #    events were committed but before its work file went, and after the
@@ -101,6 +103,35 @@ check "M3's daemon back: both arrive (within 15 s)" f_until 15 arrived M3 2
 sleep 2
 check "... exactly once each" \
 	eval 'arrived M3 2 && test "$(jq "[.[].user] | sort" -c "$WORK/events.json")" = "[\"vkt-ann\",\"vkt-bob\"]"'
+
+# ---- the events stream's leader lost ------------------------------------------------------
+# While the stream elects a leader, a send times out, or gets "no responders" as from a bus that
+# does not import the subject at all: either way the machine tries again after 1 s, 2, 4...
+events_leader() {
+	for e_n in 1 2 3; do
+		eval "e_h=\$H$e_n"
+		f_alive "$(f_node_pid "$e_n")" || continue
+		e_l=$(curl -fsS -m 2 "http://127.0.0.1:$e_h/jsz?accounts=true&streams=true" 2>/dev/null |
+			jq -r '.account_details[]?.stream_detail[]? | select(.name == "VKEV_'"$BUCKET"'")
+				| .cluster.leader // empty' | head -n 1)
+		case $e_l in n[123]) echo "${e_l#n}"; return 0 ;; esac
+	done
+	return 1
+}
+E_LEADER=$(events_leader) || E_LEADER=
+check "the events stream has a leader" test -n "$E_LEADER"
+f_mark "node $E_LEADER, the events stream's leader, killed"
+f_node_kill "$E_LEADER"
+f_login M1 vkt-leader "$K_TOKEN" || :
+sleep 5
+f_node_start "$E_LEADER"
+leader_login() {
+	ka --json events --kind login --machine-id "$M1" --limit 1000 |
+		jq -e '[.[] | select(.user == "vkt-leader")] | length == 1' >/dev/null
+}
+check "a login on M1 while the events stream had no leader reaches the authority (within 25 s)" \
+	f_until 25 leader_login
+f_until 60 f_bus_healthy || :
 
 # ---- killed where it would lose or repeat events -----------------------------------------
 # fault_run M CALLS COND: M's daemon, under faultpoint.so, stops before each

@@ -1,0 +1,220 @@
+/*
+ * fleetjournal - for `make bench-fleet`: what the module writes into the
+ * machines' events journals (journal.h), written there at fleet scale
+ * without a PAM transaction per machine.
+ *
+ *   fleetjournal logins STORES RATE SECONDS PREFIX
+ *   fleetjournal sessions STORES KEY_ID USER TIMEOUT_MS
+ *
+ * STORES is a file naming one machine's store a line. Each record is made
+ * and appended exactly as pam_viamkey.so does (vk_event_make(),
+ * vk_event_encode(), vk_journal_append()).
+ *
+ * logins: RATE login events a second for SECONDS seconds, spread over the
+ * stores in turn, each refused (reason user_not_allowed) under a user of
+ * its own, "PREFIX-I" for the I-th; prints that user and NS once it is
+ * appended, NS
+ * the CLOCK_REALTIME nanoseconds. Exit 0, or 1 when an append failed.
+ *
+ * sessions: one child process per store, each recorded in that store's
+ * journal as a session opened with KEY_ID by USER (service sshd, role
+ * operator, no secret tag, no logind session), as the module records the
+ * process that opens a session. Prints "ready" once every record is
+ * appended, then "PID NS" as each child ends (the machine's daemon ends its
+ * session with SIGTERM), and exits 0 once all have ended; TIMEOUT_MS after
+ * "ready" it prints "timeout COUNT" with the count still alive, kills them
+ * and exits 1.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "event.h"
+#include "journal.h"
+#include "proc.h"
+
+static long long
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The lines of path, each without its LF, into a malloc()ed array; their count, or -1. */
+static long
+read_lines(const char *path, char ***out)
+{
+	FILE *f = fopen(path, "r");
+	char **v = NULL, *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long n = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "fleetjournal: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		char **grown = realloc(v, (size_t)(n + 1) * sizeof *v);
+
+		if (grown == NULL)
+			abort();
+		v = grown;
+		if (line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		if ((v[n++] = strdup(line)) == NULL)
+			abort();
+	}
+	free(line);
+	fclose(f);
+	*out = v;
+	return n;
+}
+
+/* e appended to the journal of store as the module appends it: 0, or -1 said. */
+static int
+append(const char *store, const struct vk_event *e)
+{
+	char line[VK_EVENT_LINE_MAX + 1], err[VK_ERRLEN];
+	size_t len = vk_event_encode(e, line);
+	int rc = vk_journal_append(store, line, len, err);
+
+	if (rc != 0)
+		fprintf(stderr, "fleetjournal: %s: %s\n", store,
+		        rc > 0 ? "no journal (no daemon made one)" : err);
+	return rc == 0 ? 0 : -1;
+}
+
+static int
+logins(char **stores, long n, long rate, long seconds, const char *prefix)
+{
+	struct timespec at;
+	long long t0 = realtime_ns() + 100000000LL, period = 1000000000LL / rate;
+	int failed = 0;
+
+	for (long i = 0; i < rate * seconds; i++) {
+		unsigned char uid[16];
+		char user[VK_EVENT_USER_MAX + 1];
+		struct vk_event e;
+		long long when = t0 + i * period;
+
+		at.tv_sec = (time_t)(when / 1000000000LL);
+		at.tv_nsec = (long)(when % 1000000000LL);
+		while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL) == EINTR)
+			;
+		snprintf(user, sizeof user, "%.200s-%ld", prefix, i);
+		randombytes_buf(uid, sizeof uid);
+		if (vk_event_make(&e, uid, (int64_t)time(NULL), "login", "deny", "user_not_allowed",
+		                  NULL, user, "bench", NULL) != 0 ||
+		    append(stores[i % n], &e) != 0) {
+			failed = 1;
+			continue;
+		}
+		printf("%s %lld\n", user, realtime_ns());
+		fflush(stdout);
+	}
+	return failed;
+}
+
+static int
+sessions(char **stores, long n, const char *key_id, const char *user, long timeout_ms)
+{
+	pid_t *kids = calloc((size_t)n, sizeof *kids);
+	long alive = 0, i;
+	long long deadline;
+
+	if (kids == NULL)
+		abort();
+	for (i = 0; i < n; i++) {
+		unsigned char uid[16];
+		struct vk_event e;
+		struct vk_proc p;
+
+		if ((kids[i] = fork()) < 0) {
+			perror("fleetjournal: fork");
+			break;
+		}
+		if (kids[i] == 0) {
+			for (;;)
+				pause();
+		}
+		alive++;
+		randombytes_buf(uid, sizeof uid);
+		if (vk_proc_read(kids[i], &p) != 0 ||
+		    vk_event_make(&e, uid, (int64_t)time(NULL), "session", "open", NULL, key_id,
+		                  user, "sshd", NULL) != 0 ||
+		    vk_event_set_session(&e, "operator", NULL, NULL, kids[i], p.start) != 0 ||
+		    append(stores[i], &e) != 0) {
+			fprintf(stderr, "fleetjournal: cannot record the session of %s\n",
+			        stores[i]);
+			break;
+		}
+	}
+	if (i == n) {
+		printf("ready\n");
+		fflush(stdout);
+	}
+	/* a session that could not be recorded: none is waited for */
+	deadline = i == n ? realtime_ns() + timeout_ms * 1000000LL : 0;
+	while (alive > 0 && realtime_ns() < deadline) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+
+		if (pid > 0) {
+			printf("%d %lld\n", (int)pid, realtime_ns());
+			fflush(stdout);
+			for (i = 0; i < n; i++)
+				if (kids[i] == pid)
+					kids[i] = 0; /* reaped: its PID may be another's now */
+			alive--;
+		} else {
+			struct timespec ms = {0, 1000000};
+
+			nanosleep(&ms, NULL);
+		}
+	}
+	if (alive > 0) {
+		printf("timeout %ld\n", alive);
+		for (i = 0; i < n; i++)
+			if (kids[i] > 0)
+				kill(kids[i], SIGKILL);
+		while (wait(NULL) > 0)
+			;
+	}
+	free(kids);
+	return alive > 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	char **stores;
+	long n;
+
+	if (sodium_init() < 0)
+		return 2;
+	if (argc == 6 && strcmp(argv[1], "logins") == 0 && atol(argv[3]) > 0 && atol(argv[4]) > 0) {
+		if ((n = read_lines(argv[2], &stores)) <= 0)
+			return 2;
+		return logins(stores, n, atol(argv[3]), atol(argv[4]), argv[5]);
+	}
+	if (argc == 6 && strcmp(argv[1], "sessions") == 0) {
+		if ((n = read_lines(argv[2], &stores)) <= 0)
+			return 2;
+		return sessions(stores, n, argv[3], argv[4], atol(argv[5]));
+	}
+	fprintf(stderr, "usage: fleetjournal logins STORES RATE SECONDS PREFIX\n"
+	                "       fleetjournal sessions STORES KEY_ID USER TIMEOUT_MS\n");
+	return 2;
+}
