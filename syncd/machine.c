@@ -325,8 +325,11 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		if (msg == NULL)
 			continue;
 		if (sd_begin(&m) == 0) {
-			(void)sd_apply(&m, &it, sd_msg_entry(&m.bus, msg), 0, &hb);
-			sd_commit(&m);
+			int applied = sd_apply(&m, &it, sd_msg_entry(&m.bus, msg), 0, &hb) > 0;
+
+			/* a change in force ends what it denies now, not at the next tick */
+			if (sd_commit(&m) == 0 && applied && hb < 0)
+				sd_sessions_tick(&m.events.sessions, m.db);
 			if (hb >= 0)
 				heard(&m, hb);
 		}
