@@ -10,9 +10,10 @@
 #    also given as a multiple of this floor's p99;
 #  - from keyadm's exit on the authority (tests/bench/stamp) until every
 #    machine has applied a new organization key (usable everywhere), and
-#    until a revocation of it is in force everywhere: p50, p99 and max over VK_FLEET_CHANGES (25)
-#    changes each, from the machines' acknowledgements in the authority's
-#    store; and for each of these changes, until it was durable on the bus
+#    until a revocation of it is in force everywhere: p50, p99 and max over
+#    VK_FLEET_CHANGES (25) changes each, from the replicas themselves
+#    (tests/bench/fleetwatch) and from the machines' acknowledgements in the
+#    authority's store; and for each of these changes, until it was durable on the bus
 #    (its outbox row gone: JetStream acknowledged it) (tests/bench/fleetwait);
 #  - VK_FLEET_KILLS (5) times: the node leading the bucket's stream killed
 #    (SIGKILL), the first change after it and the one after that, until in
@@ -21,6 +22,19 @@
 #    restarted and the cluster healthy again before the next kill. Then,
 #    with no republish, that no change was lost: every machine acknowledges
 #    the last revision and holds every key as the authority does;
+#  - VK_FLEET_SESSION_ROUNDS (5) times: one live session on every machine
+#    (a process of tests/bench/fleetjournal recorded in each machine's
+#    journal as the module records the process that opens a session),
+#    opened with one organization key, and that key disabled: from keyadm's
+#    exit until the last of the N processes was ended by its machine's
+#    daemon, and each process's own time;
+#  - VK_FLEET_LOGINS_RATE (100) logins a second spread over the N machines
+#    for VK_FLEET_LOGINS_SECONDS (60) s, each appended to its machine's
+#    journal as the module appends it (fleetjournal), with a machine's
+#    daemon, the authority's and a bus node each killed (SIGKILL) and
+#    started again on the way: from each append until the authority's
+#    store held it (read every 100 ms), how many were lost and how many
+#    stored twice;
 #  - a machine daemon's memory (resident, and private) and its CPU when
 #    idle, over a minute, sampled on 20 daemons;
 #  - the authority's daemon killed (SIGKILL) and the standby promoted
@@ -47,16 +61,20 @@ FLEETWAIT=$bdir/fleetwait
 FLEETWATCH=$bdir/fleetwatch
 FLOOR=$bdir/floor
 STAMP=$bdir/stamp
+FLEETJOURNAL=$bdir/fleetjournal
 SIZES=${VK_FLEET_SIZES-100 1000}
 CHANGES=${VK_FLEET_CHANGES:-25}
 ROUNDS=${VK_FLEET_ROUNDS:-10}
 KILLS=${VK_FLEET_KILLS:-5}
 PROMOTED=${VK_FLEET_PROMOTED_CHANGES:-5}
+SESSION_ROUNDS=${VK_FLEET_SESSION_ROUNDS:-5}
+LOGINS_RATE=${VK_FLEET_LOGINS_RATE:-100}
+LOGINS_SECONDS=${VK_FLEET_LOGINS_SECONDS:-60}
 TIMEOUT_MS=${VK_FLEET_TIMEOUT_MS:-120000}
 SETTLE_MS=${VK_FLEET_SETTLE_MS:-600000}
 OUT=$bdir/results
 W=$OUT/fleet-work
-for f in "$KEYADM" "$SYNCD" "$FLEETWAIT" "$FLEETWATCH" "$FLOOR" "$STAMP"; do
+for f in "$KEYADM" "$SYNCD" "$FLEETWAIT" "$FLEETWATCH" "$FLOOR" "$STAMP" "$FLEETJOURNAL"; do
 	[ -x "$f" ] || { echo "bench-fleet: build first ($f is missing)" >&2; exit 1; }
 done
 for tool in nats-server sqlite3 jq curl ss; do
@@ -68,16 +86,19 @@ umask 077
 rm -rf "$W"
 mkdir -p "$W" "$OUT"
 # what runs: the machine daemons in $pids; the nodes, the authority's and the
-# standby's daemons, a watch and the floor by their own variables, each
-# emptied once that process was waited for (its PID may be reused after)
+# standby's daemons, a watch, the floor, the journals' writer and the poll of
+# the authority's events by their own variables, each emptied once that
+# process was waited for (its PID may be reused after)
 pids=
 node_1='' node_2='' node_3=''
-auth_pid='' sb_pid='' watch_pid='' floor_pid=''
+auth_pid='' sb_pid='' watch_pid='' floor_pid='' journal_pid='' poll_pid=''
 cleanup() {
-	for p in $floor_pid $watch_pid $pids $auth_pid $sb_pid $node_1 $node_2 $node_3; do
+	for p in $floor_pid $watch_pid $journal_pid $poll_pid $pids $auth_pid $sb_pid \
+		$node_1 $node_2 $node_3; do
 		kill "$p" 2>/dev/null || :
 	done
-	for p in $floor_pid $watch_pid $pids $auth_pid $sb_pid $node_1 $node_2 $node_3; do
+	for p in $floor_pid $watch_pid $journal_pid $poll_pid $pids $auth_pid $sb_pid \
+		$node_1 $node_2 $node_3; do
 		wait "$p" 2>/dev/null || :
 	done
 }
@@ -249,6 +270,7 @@ until_applied() { "$FLEETWAIT" "$(adb)" "$(revision)" "$1" "${2:-$TIMEOUT_MS}"; 
 
 # watch_start name|disabled VALUE: fleetwatch on every replica, once it watches them all
 watch_start() {
+	: >"$W/watch.out"
 	"$FLEETWATCH" "$W/replicas" "$1" "$2" "$TIMEOUT_MS" >"$W/watch.out" &
 	watch_pid=$!
 	until grep -q '^ready$' "$W/watch.out"; do
@@ -312,6 +334,117 @@ nothing_lost() {
 		tee -a "$summary" >&2
 }
 
+# sessions_round R: one live session on every machine, opened with a new organization key,
+# and that key disabled; a line per process in $W/sessions.each (ms from keyadm's exit until
+# its daemon ended it) and one in $W/sessions.last (until the last of them ended)
+sessions_round() {
+	"$KEYADM" --config "$W/$AUTH.conf" --json organizations api-key create --org-id "$ORG" \
+		--user alice --name "ks-$N-$1" >"$W/key.json" 2>/dev/null
+	s_key=$(jq -r .id "$W/key.json")
+	t=$(date +%s%N)
+	until_applied "$t" >/dev/null || { say "N=$N: session key $1 did not reach every machine"; exit 1; }
+	: >"$W/sessions.out"
+	"$FLEETJOURNAL" sessions "$W/replicas" "$s_key" alice "$TIMEOUT_MS" >"$W/sessions.out" \
+		2>"$W/sessions.err" &
+	journal_pid=$!
+	until grep -q '^ready$' "$W/sessions.out"; do
+		kill -0 "$journal_pid" 2>/dev/null || { say "fleetjournal: $(cat "$W/sessions.err")"; exit 1; }
+		sleep 0.01
+	done
+	# each machine took its session into its store before it sent it to the authority
+	s_open() {
+		[ "$(sqlite3 "$(adb)" "SELECT count(*) FROM sessions WHERE key_id = '$s_key'
+			AND state = 'open'")" -eq "$N" ]
+	}
+	until_true 120 s_open || { say "N=$N: the authority does not hold every machine's session"; exit 1; }
+	kat keys disable --key-id "$s_key" >/dev/null
+	wait "$journal_pid" || :
+	journal_pid=
+	awk -v t="$T" '$1 ~ /^[0-9]+$/ {printf "%.1f\n", ($2 - t) / 1e6}' "$W/sessions.out" >"$W/sessions.round"
+	cat "$W/sessions.round" >>"$W/sessions.each"
+	if grep -q '^timeout' "$W/sessions.out"; then
+		echo timeout >>"$W/sessions.last"
+	else
+		sort -n "$W/sessions.round" | tail -n 1 >>"$W/sessions.last"
+	fi
+}
+
+# poll_events PREFIX: every 100 ms, the login events of users PREFIX-* that the authority
+# stored since the last read, "user seen_ns" into $W/logins.seen, until $W/poll.stop exists
+poll_events() {
+	p_last=$(sqlite3 "$(adb)" "SELECT coalesce(max(id), 0) FROM events")
+	while [ ! -e "$W/poll.stop" ]; do
+		sqlite3 -separator ' ' "$(adb)" "SELECT id, user FROM events WHERE id > $p_last
+			AND kind = 'login' AND user LIKE '$1-%' ORDER BY id" >"$W/poll.now" 2>/dev/null || :
+		p_now=$(date +%s%N)
+		if [ -s "$W/poll.now" ]; then
+			awk -v t="$p_now" '{ print $2, t }' "$W/poll.now" >>"$W/logins.seen"
+			p_last=$(tail -n 1 "$W/poll.now" | cut -d' ' -f1)
+		fi
+		sleep 0.1
+	done
+}
+
+# auth_start: the authority's daemon (again)
+auth_start() {
+	"$SYNCD" --config "$W/$AUTH.conf" --verbose 2>>"$W/$AUTH.log" &
+	auth_pid=$!
+}
+
+# logins_phase: $LOGINS_RATE logins a second over the N machines for $LOGINS_SECONDS s, with
+# machine 1's daemon, the authority's and a bus node killed and started again on the way
+logins_phase() {
+	prefix=b$N
+	: >"$W/logins.seen"
+	rm -f "$W/poll.stop"
+	poll_events "$prefix" &
+	poll_pid=$!
+	"$FLEETJOURNAL" logins "$W/replicas" "$LOGINS_RATE" "$LOGINS_SECONDS" "$prefix" \
+		>"$W/logins.sent" 2>"$W/logins.err" &
+	journal_pid=$!
+	quarter=$((LOGINS_SECONDS / 4))
+	sleep "$quarter"
+	m1_pid=$(head -n 1 "$W/machine-pids")
+	say "N=$N: SIGKILL to machine 1's daemon ($m1_pid), started again 3 s later"
+	kill -9 "$m1_pid"
+	wait "$m1_pid" 2>/dev/null || :
+	sleep 3
+	"$SYNCD" --config "$W/m1/viamkey.conf" ${VK_FLEET_VERBOSE:+--verbose} 2>>"$W/m1/syncd.log" &
+	pids="$pids $!"
+	sed -i "1s/.*/$!/" "$W/machine-pids"
+	sleep $((quarter - 3))
+	say "N=$N: SIGKILL to the authority's daemon, started again 3 s later"
+	kill -9 "$auth_pid"
+	wait "$auth_pid" 2>/dev/null || :
+	sleep 3
+	auth_start
+	sleep $((quarter - 3))
+	say "N=$N: SIGKILL to bus node 3, started again 5 s later"
+	node_kill 3
+	sleep 5
+	node_start 3
+	wait "$journal_pid" || say "N=$N: fleetjournal: $(cat "$W/logins.err")"
+	journal_pid=
+	sent=$(wc -l <"$W/logins.sent")
+	all_seen() { [ "$(wc -l <"$W/logins.seen")" -ge "$sent" ]; }
+	until_true 120 all_seen || :
+	touch "$W/poll.stop"
+	wait "$poll_pid" || :
+	poll_pid=
+	sort "$W/logins.sent" >"$W/logins.sent.sorted"
+	sort "$W/logins.seen" | awk '!x[$1]++' >"$W/logins.first"
+	join "$W/logins.sent.sorted" "$W/logins.first" |
+		awk '{ printf "%.1f\n", ($3 - $2) / 1e6 }' >"$W/logins.latency"
+	got=$(wc -l <"$W/logins.latency")
+	twice=$(sqlite3 "$(adb)" "SELECT count(*) - count(DISTINCT user) FROM events
+		WHERE kind = 'login' AND user LIKE '$prefix-%'")
+	record "$N" "a login's event in the authority's store, $LOGINS_RATE logins/s, three kills" \
+		"$W/logins.latency"
+	echo "N=$N logins: $sent made over $LOGINS_SECONDS s, $got reached the authority," \
+		"$((sent - got)) lost, $twice stored twice" | tee -a "$summary" >&2
+	until_true 120 healthy || { say "N=$N: the cluster was not healthy 120 s after node 3 restarted"; exit 1; }
+}
+
 echo "host: $(nproc) cores, $(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo);" \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg) at the start" >>"$summary"
 say "a three-node cluster on 127.0.0.1:$base-$((base + 2)) (monitoring on $((base + 20))-$((base + 22)))"
@@ -330,8 +463,8 @@ locations=
 for l in 0 1 2 3 4 5 6 7 8 9; do
 	locations="$locations $(ka --json locations create --org-id "$ORG" --name "loc-$l" | jq -r .id)"
 done
-"$SYNCD" --config "$W/$AUTH.conf" --verbose 2>"$W/$AUTH.log" &
-auth_pid=$!
+: >"$W/$AUTH.log"
+auth_start
 SB=
 : >"$W/replicas"
 
@@ -380,14 +513,30 @@ for N in $SIZES; do
 	rm -f "$W/create".* "$W/revoke".*
 	c=1
 	while [ "$c" -le "$CHANGES" ]; do
-		change create "k-$N-$c" "$W/create"
-		change disable "" "$W/revoke"
+		change create "k-$N-$c" "$W/create" watch
+		change disable "" "$W/revoke" watch
 		c=$((c + 1))
 	done
+	record "$N" "new key usable everywhere: in every replica" "$W/create.inforce"
+	record "$N" "revocation in force everywhere: in every replica" "$W/revoke.inforce"
 	record "$N" "new key usable everywhere (acknowledged)" "$W/create.applied"
 	record "$N" "revocation in force everywhere (acknowledged)" "$W/revoke.applied"
 	cat "$W/create.published" "$W/revoke.published" >"$W/window"
 	record "$N" "commit to durable on the bus (outbox row gone)" "$W/window"
+
+	say "N=$N: a live session on every machine, its key disabled, $SESSION_ROUNDS times"
+	rm -f "$W/sessions".*
+	s=1
+	while [ "$s" -le "$SESSION_ROUNDS" ]; do
+		sessions_round "$s"
+		s=$((s + 1))
+	done
+	record "$N" "a live session ended on every machine (its process gone), from the disable" \
+		"$W/sessions.last"
+	record "$N" "a live session ended, each machine's own" "$W/sessions.each"
+
+	say "N=$N: $LOGINS_RATE logins a second over the machines for $LOGINS_SECONDS s"
+	logins_phase
 
 	rm -f "$W/kill1".* "$W/kill2".*
 	k=1
