@@ -474,7 +474,7 @@ echo "|---:|---|---:|---:|---:|---:|---:|---:|" >>"$md"
 for N in $SIZES; do
 	# a standby for the next epoch, following everything from here on
 	[ -n "$SB" ] || standby_start "a$((EPOCH + 1))" $((EPOCH + 1))
-	say "N=$N: creating and starting machines $((started + 1))-$N"
+	say "N=$N: creating machines $((started + 1))-$N"
 	i=$((started + 1))
 	while [ "$i" -le "$N" ]; do
 		set -- $locations
@@ -483,6 +483,11 @@ for N in $SIZES; do
 		mkdir -p "$W/m$i"
 		ka machines config --machine-id "$id" | sed -e "s|^path = .*|path = $W/m$i/keys.db|" \
 			-e "s|^; credentials = .*|user = viamkey\npassword_file = $W/password|" >"$W/m$i/viamkey.conf"
+		i=$((i + 1))
+	done
+	say "N=$N: starting machines $((started + 1))-$N"
+	i=$((started + 1))
+	while [ "$i" -le "$N" ]; do
 		"$SYNCD" --config "$W/m$i/viamkey.conf" ${VK_FLEET_VERBOSE:+--verbose} 2>"$W/m$i/syncd.log" &
 		pids="$pids $!"
 		echo "$!" >>"$W/machine-pids"

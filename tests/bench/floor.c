@@ -143,8 +143,10 @@ process(struct bus *b, int index, const char *dir, int ctl, int ready)
 	}
 	if (connect_bus(b, &p.nc) != 0 ||
 	    natsConnection_Subscribe(&sub, p.nc, "floor.go", on_go, &p) != NATS_OK ||
-	    natsConnection_Flush(p.nc) != NATS_OK)
+	    natsConnection_FlushTimeout(p.nc, ROUND_WAIT) != NATS_OK) {
+		fprintf(stderr, "floor: process %d cannot subscribe\n", index);
 		_exit(1);
+	}
 	if (write(ready, "r", 1) != 1)
 		_exit(1);
 	close(ready); /* the driver sees EOF once every process is ready or gone */
@@ -194,15 +196,19 @@ static int
 publish_round(struct driver *d, long long round, long long *t0)
 {
 	char body[32];
+	natsStatus s;
 
 	snprintf(body, sizeof body, "%lld", round);
 	memset(d->at, 0, (size_t)d->n * sizeof *d->at);
 	d->answered = 0;
 	*t0 = realtime_ns();
-	return natsConnection_PublishString(d->nc, "floor.go", body) == NATS_OK &&
-	               natsConnection_Flush(d->nc) == NATS_OK
-	           ? 0
-	           : -1;
+	if ((s = natsConnection_PublishString(d->nc, "floor.go", body)) != NATS_OK ||
+	    (s = natsConnection_FlushTimeout(d->nc, ROUND_WAIT)) != NATS_OK) {
+		fprintf(stderr, "floor: round %lld: cannot publish: %s\n", round,
+		        natsStatus_GetText(s));
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -219,7 +225,7 @@ drive(struct bus *b, int n, int rounds, const char *dir)
 	    (samples = fopen(path, "a")) == NULL || connect_bus(b, &d.nc) != 0 ||
 	    natsConnection_SubscribeSync(&d.done, d.nc, "floor.done") != NATS_OK ||
 	    natsSubscription_SetPendingLimits(d.done, -1, -1) != NATS_OK ||
-	    natsConnection_Flush(d.nc) != NATS_OK) {
+	    natsConnection_FlushTimeout(d.nc, ROUND_WAIT) != NATS_OK) {
 		fprintf(stderr, "floor: cannot start the driver (%s)\n", path);
 		goto out;
 	}
