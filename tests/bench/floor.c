@@ -15,10 +15,9 @@
  * The driver publishes one message on floor.go per round, ROUNDS rounds
  * after a warm-up round that every process must have answered (sent again
  * each second until then, while the cluster spreads the subscriptions'
- * interest), 200 ms apart. For each round it prints on stdout the
- * milliseconds from just before its publish until the last of the N
- * processes had committed, and appends each process's own milliseconds to
- * DIR/floor-samples, one a line.
+ * interest; a process commits and answers a round once), 200 ms apart. For each round it prints on
+ * stdout the milliseconds from just before its publish until the last of the N processes had
+ * committed, and appends each process's own milliseconds to DIR/floor-samples, one a line.
  *
  * The processes end when the driver closes its end of their pipe, also
  * when the driver is killed. Exit 2 on a usage error, 1 when the bus
@@ -53,6 +52,7 @@ struct bus {
 /* One process's state, for its message handler. */
 struct proc {
 	int index;
+	long long done; /* the last round committed and answered (-1: none) */
 	sqlite3 *db;
 	sqlite3_stmt *insert;
 	natsConnection *nc;
@@ -108,6 +108,11 @@ on_go(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 
 	(void)nc;
 	(void)sub;
+	/* the warm-up's message again, once answered: no commit for it to queue behind */
+	if (round <= p->done) {
+		natsMsg_Destroy(msg);
+		return;
+	}
 	sqlite3_bind_int64(p->insert, 1, round);
 	sqlite3_bind_int64(p->insert, 2, realtime_ns());
 	rc = sqlite3_step(p->insert);
@@ -115,6 +120,7 @@ on_go(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 	if (rc == SQLITE_DONE) {
 		snprintf(reply, sizeof reply, "%lld %d %lld", round, p->index, realtime_ns());
 		(void)natsConnection_PublishString(p->nc, "floor.done", reply);
+		p->done = round;
 	} else {
 		fprintf(stderr, "floor: process %d: %s\n", p->index, sqlite3_errmsg(p->db));
 	}
@@ -125,7 +131,7 @@ on_go(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 static void
 process(struct bus *b, int index, const char *dir, int ctl, int ready)
 {
-	struct proc p = {.index = index};
+	struct proc p = {.index = index, .done = -1};
 	natsSubscription *sub = NULL;
 	char path[4096], c;
 
