@@ -356,6 +356,9 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	if (sd_now_ms() < ev->next_send_ms ||
 	    natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
 		return;
+	/* only this daemon stores events to send: none stored since a look that left none, none */
+	if (!ev->unsent && sqlite3_total_changes64(db) == ev->send_changes)
+		return;
 	if (vk_store_query_int(db, "cannot read the events sent", err, &sent,
 	                       "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
 	                       " WHERE name = '" META_SENT "'), 0)",
@@ -394,6 +397,8 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	                       " AND machine_id = ?2",
 	                       "it", last, ev->machine) != VK_OK)
 		ev->metrics->events_pending = -1;
+	ev->unsent = ev->metrics->events_pending != 0;
+	ev->send_changes = sqlite3_total_changes64(db);
 }
 
 /* ---- the authority: the stream, into its audit trail ------------------------------ */
@@ -553,6 +558,7 @@ sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *st
                struct sd_metrics *metrics)
 {
 	memset(ev, 0, sizeof *ev);
+	ev->unsent = 1; /* what an earlier run left: looked at first */
 	ev->role = role;
 	ev->machine = cfg->machine_id;
 	ev->keep = cfg->audit_keep;
@@ -622,4 +628,5 @@ sd_events_close(struct sd_events *ev)
 {
 	natsSubscription_Destroy(ev->sub); /* the durable consumer stays, for the next start */
 	ev->sub = NULL;
+	sd_sessions_close(&ev->sessions);
 }

@@ -32,6 +32,8 @@ struct sd_events {
 	int64_t fetch_backoff_ms; /* the authority's wait after a fetch nobody answered */
 	natsStatus fetch_status;  /* the last fetch's, when not an answer (said when it changes) */
 	int64_t retry_ms;         /* the wait after the last failed send (0: it went) */
+	int unsent;               /* events were left to send at the last look */
+	int64_t send_changes;     /* the store's changes by this connection at the last look */
 	natsSubscription *sub;    /* the authority's pull consumer */
 	struct sd_metrics *metrics;
 	struct sd_sessions sessions; /* this host's, ended on revocation */

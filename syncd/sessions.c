@@ -75,7 +75,15 @@ sd_sessions_open(struct sd_sessions *ss, const struct vk_config *cfg, struct sd_
 	ss->configured = cfg->machine_id;
 	ss->end = cfg->sync.end_sessions;
 	ss->data_version = -1;
+	ss->open = -1;
 	ss->metrics = metrics;
+}
+
+void
+sd_sessions_close(struct sd_sessions *ss)
+{
+	sqlite3_finalize(ss->version);
+	ss->version = NULL;
 }
 
 /* ---- processes ------------------------------------------------------------------- */
@@ -339,10 +347,18 @@ static int
 changed(struct sd_sessions *ss, sqlite3 *db)
 {
 	int64_t version = -1, changes = sqlite3_total_changes64(db);
-	char err[VK_ERRLEN];
 	int was;
 
-	(void)vk_store_query_int(db, "", err, &version, "PRAGMA data_version", "");
+	/* a statement kept for the daemon's life: an idle tick prepares nothing */
+	if (ss->version == NULL &&
+	    sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &ss->version, NULL) != SQLITE_OK) {
+		sqlite3_finalize(ss->version);
+		ss->version = NULL;
+	}
+	if (ss->version != NULL && sqlite3_step(ss->version) == SQLITE_ROW)
+		version = sqlite3_column_int64(ss->version, 0);
+	if (ss->version != NULL)
+		sqlite3_reset(ss->version);
 	was = version != ss->data_version || changes != ss->changes;
 	ss->data_version = version;
 	ss->changes = changes;
@@ -377,7 +393,8 @@ sd_sessions_tick(struct sd_sessions *ss, sqlite3 *db)
 	int n;
 
 	kill_late(ss);
-	if (!changed(ss, db) && sd_now_ms() < ss->next_ms)
+	/* unchanged: only open sessions are looked at again, once a second, for expiries */
+	if (!changed(ss, db) && (ss->open == 0 || sd_now_ms() < ss->next_ms))
 		return;
 	ss->next_ms = sd_now_ms() + CHECK_EVERY_MS;
 	if (ss->machine[0] == '\0' &&
@@ -385,7 +402,8 @@ sd_sessions_tick(struct sd_sessions *ss, sqlite3 *db)
 		ss->machine[0] = '\0';
 		return; /* a store not bound to a machine yet: no session to check */
 	}
-	if ((n = open_sessions(db, ss, &open)) <= 0) {
+	ss->open = n = open_sessions(db, ss, &open);
+	if (n <= 0) {
 		free(open);
 		return;
 	}
