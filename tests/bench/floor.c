@@ -21,7 +21,8 @@
  *
  * The processes end when the driver closes its end of their pipe, also
  * when the driver is killed. Exit 2 on a usage error, 1 when the bus
- * cannot be reached or a round is not answered by every process in 60 s.
+ * cannot be reached, the warm-up is not answered by every process in
+ * 180 s or a round in 60 s.
  */
 #include "autoconfig.h"
 
@@ -37,10 +38,11 @@
 
 #define MAX_SERVERS  8
 #define PASSWORD_MAX 256
-#define ROUND_WAIT   60000 /* ms for every process to answer a round */
-#define WARMUP_EVERY 1000  /* ms between the warm-up round's messages */
-#define PAUSE_MS     200   /* between rounds */
-#define CONNECT_TRY  10    /* a process's connection attempts, 500 ms apart */
+#define ROUND_WAIT   60000  /* ms for every process to answer a round */
+#define WARMUP_WAIT  180000 /* ms for every process to answer the warm-up */
+#define WARMUP_EVERY 1000   /* ms between the warm-up round's messages */
+#define PAUSE_MS     200    /* between rounds */
+#define CONNECT_TRY  10     /* a process's connection attempts, 500 ms apart */
 
 struct bus {
 	const char *servers[MAX_SERVERS];
@@ -236,7 +238,7 @@ drive(struct bus *b, int n, int rounds, const char *dir)
 		goto out;
 	}
 	/* the warm-up: round 0 until every process has answered it once */
-	for (long long deadline = realtime_ns() + ROUND_WAIT * 1000000LL;;) {
+	for (long long deadline = realtime_ns() + WARMUP_WAIT * 1000000LL;;) {
 		if (publish_round(&d, 0, &t0) != 0)
 			goto out;
 		collect(&d, 0, t0 + WARMUP_EVERY * 1000000LL);
