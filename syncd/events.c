@@ -497,8 +497,7 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	req.NoWait = true;
 	req.Expires = FETCH_WAIT_MS * 1000000LL;
 	s = natsSubscription_FetchRequest(&list, ev->sub, &req);
-	/* an answer, with events or without (NoWait's "no messages"), or not: said when it changes
-	 */
+	/* no answer (not even NoWait's "no messages"): said when it starts and when it ends */
 	if (s != NATS_OK && s != NATS_NOT_FOUND && s != ev->fetch_status)
 		sd_log(LOG_WARNING, "cannot read the events stream %s: %s (%s)", ev->stream,
 		       natsStatus_GetText(s), nats_GetLastError(NULL));

@@ -350,15 +350,13 @@ changed(struct sd_sessions *ss, sqlite3 *db)
 	int was;
 
 	/* a statement kept for the daemon's life: an idle tick prepares nothing */
-	if (ss->version == NULL &&
-	    sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &ss->version, NULL) != SQLITE_OK) {
-		sqlite3_finalize(ss->version);
-		ss->version = NULL;
-	}
-	if (ss->version != NULL && sqlite3_step(ss->version) == SQLITE_ROW)
-		version = sqlite3_column_int64(ss->version, 0);
-	if (ss->version != NULL)
+	if (ss->version == NULL) /* a failed prepare leaves it NULL: tried again next time */
+		(void)sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &ss->version, NULL);
+	if (ss->version != NULL) {
+		if (sqlite3_step(ss->version) == SQLITE_ROW)
+			version = sqlite3_column_int64(ss->version, 0);
 		sqlite3_reset(ss->version);
+	}
 	was = version != ss->data_version || changes != ss->changes;
 	ss->data_version = version;
 	ss->changes = changes;

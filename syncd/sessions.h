@@ -39,8 +39,7 @@ void sd_sessions_close(struct sd_sessions *ss);
 /*
  * After a change to the store (its own writes or another's), and once a
  * second when nothing changed while sessions are open (a key's expiry):
- * every open session of
- * this host checked again; one its key could no longer open ended, one
+ * every open session of this host checked again; one its key could no longer open ended, one
  * whose process is gone closed, each with its event (trail.h). Outside any
  * transaction of the caller's.
  */
