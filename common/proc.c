@@ -7,7 +7,9 @@
  */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "proc.h"
 
 #define NUMBER_MAX ((int64_t)1 << 53)
+#define LIST_MAX   32768 /* bytes of one children list read; the rest is not */
 
 /* A decimal field at *s (before end), then one space or the end; -1 when it is not one. */
 static int
@@ -105,4 +108,81 @@ vk_proc_read(int64_t pid, struct vk_proc *p)
 	if (n <= 0 || (size_t)n >= sizeof buf)
 		return -1;
 	return vk_proc_parse(buf, (size_t)n, p);
+}
+
+int
+vk_proc_parse_children(const char *buf, size_t len, int64_t *out, size_t max)
+{
+	const char *end = buf + len, *s = buf;
+	size_t n = 0;
+
+	while (s < end && n < max) {
+		if (number(&s, end, &out[n]) != 0 || out[n] < 1)
+			return -1;
+		n++;
+	}
+	return (int)n;
+}
+
+/* One thread's children list into buf (at most LIST_MAX bytes, cut after its last space): bytes, or
+ * -1. */
+static ssize_t
+read_list(const char *path, char *buf)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -1;
+	while (len < LIST_MAX) {
+		n = read(fd, buf + len, LIST_MAX - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	while (len > 0 && buf[len - 1] != ' ')
+		len--;
+	return (ssize_t)len;
+}
+
+int
+vk_proc_children(int64_t pid, int64_t *out, size_t max)
+{
+	char path[96], *buf;
+	size_t n = 0;
+	int read_one = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof path, "/proc/%lld/task", (long long)pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	if ((buf = malloc(LIST_MAX)) == NULL) {
+		closedir(dir);
+		return -1;
+	}
+	while ((d = readdir(dir)) != NULL && n < max) {
+		ssize_t len;
+		int got;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%lld/task/%.16s/children", (long long)pid,
+		         d->d_name);
+		if ((len = read_list(path, buf)) < 0)
+			continue;
+		read_one = 1;
+		if ((got = vk_proc_parse_children(buf, (size_t)len, out + n, max - n)) > 0)
+			n += (size_t)got;
+	}
+	closedir(dir);
+	free(buf);
+	return read_one ? (int)n : -1;
 }

@@ -24,4 +24,18 @@ int vk_proc_parse(const char *buf, size_t len, struct vk_proc *p);
 /* /proc/PID/stat of pid (0: this process) into p: 0, or -1 (gone, or unreadable). */
 int vk_proc_read(int64_t pid, struct vk_proc *p);
 
+/*
+ * Reads one /proc/PID/task/TID/children list (len bytes: PIDs, each
+ * followed by a space) into out, at most max of them: how many, or -1
+ * when it is not one. Pure.
+ */
+int vk_proc_parse_children(const char *buf, size_t len, int64_t *out, size_t max);
+
+/*
+ * The children of every thread of pid into out (at most max): how many,
+ * or -1 when none of its threads' children lists can be read (pid gone,
+ * or a kernel built without CONFIG_PROC_CHILDREN).
+ */
+int vk_proc_children(int64_t pid, int64_t *out, size_t max);
+
 #endif

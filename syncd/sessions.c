@@ -103,12 +103,22 @@ same_process(int64_t pid, int64_t start)
 	return vk_proc_read(pid, &p) == 0 && p.start == start;
 }
 
+/* Whether out[0..n) holds pid already. */
+static int
+listed(const struct vk_proc *out, size_t n, int64_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (out[i].pid == pid)
+			return 1;
+	return 0;
+}
+
 /*
- * Every process of the tree under root (itself included, first), none
- * started before it: into out (at most max); how many.
+ * What tree() finds, found by reading every process on the host instead:
+ * for a kernel that keeps no children lists (CONFIG_PROC_CHILDREN).
  */
 static size_t
-tree(const struct vk_proc *root, struct vk_proc *out, size_t max)
+scan_tree(const struct vk_proc *root, struct vk_proc *out, size_t max)
 {
 	struct vk_proc *all = NULL;
 	size_t n = 0, cap = 0, found = 1;
@@ -139,9 +149,39 @@ tree(const struct vk_proc *root, struct vk_proc *out, size_t max)
 	/* breadth first: out[0..found) are in the tree; add their children */
 	for (size_t i = 0; i < found && found < max; i++)
 		for (size_t j = 0; j < n && found < max; j++)
-			if (all[j].ppid == out[i].pid && all[j].pid != root->pid)
+			if (all[j].ppid == out[i].pid && !listed(out, found, all[j].pid))
 				out[found++] = all[j];
 	free(all);
+	return found;
+}
+
+/*
+ * Every process of the tree under root (itself included, first), none
+ * started before it: into out (at most max); how many. Breadth first
+ * through the children lists of each process's threads, so that the cost
+ * is the tree's and not the host's; each child is read again and kept
+ * only if its parent is still the one that listed it.
+ */
+static size_t
+tree(const struct vk_proc *root, struct vk_proc *out, size_t max)
+{
+	static int64_t kids[TREE_MAX];
+	size_t found = 1;
+
+	out[0] = *root;
+	for (size_t i = 0; i < found && found < max; i++) {
+		int n = vk_proc_children(out[i].pid, kids, TREE_MAX);
+
+		if (n < 0 && i == 0)
+			return scan_tree(root, out, max);
+		for (int k = 0; k < n && found < max; k++) {
+			struct vk_proc p;
+
+			if (vk_proc_read(kids[k], &p) == 0 && p.ppid == out[i].pid &&
+			    p.start >= root->start && !listed(out, found, p.pid))
+				out[found++] = p;
+		}
+	}
 	return found;
 }
 

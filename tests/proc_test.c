@@ -1,10 +1,13 @@
 /*
- * proc_test.c - /proc/PID/stat (proc.h): fixed lines, a command name that
- * pretends to be fields, and this process read for real.
+ * proc_test.c - /proc/PID/stat and children lists (proc.h): fixed lines, a
+ * command name that pretends to be fields, and this process and its
+ * children read for real.
  */
 #include "autoconfig.h"
 
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -76,13 +79,61 @@ test_self(void **state)
 	assert_int_equal(vk_proc_read(1 << 23, &again), -1); /* above any PID */
 }
 
+static void
+test_children_lists(void **state)
+{
+	static const char *const bad[] = {"x ", "12 x", "0 ", "12  13 ", " 12 ", "-4 ", "12 13a "};
+	int64_t out[4];
+
+	(void)state;
+	assert_int_equal(vk_proc_parse_children("", 0, out, 4), 0);
+	assert_int_equal(vk_proc_parse_children("812 4242 ", 9, out, 4), 2);
+	assert_int_equal(out[0], 812);
+	assert_int_equal(out[1], 4242);
+	/* more than max: the first max */
+	assert_int_equal(vk_proc_parse_children("1 2 3 4 5 6 ", 12, out, 4), 4);
+	assert_int_equal(out[3], 4);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (vk_proc_parse_children(bad[i], strlen(bad[i]), out, 4) != -1)
+			fail_msg("list %zu parsed", i);
+}
+
+static void
+test_children(void **state)
+{
+	int64_t out[8];
+	pid_t kids[2];
+	int n, seen = 0;
+
+	(void)state;
+	if (vk_proc_children(getpid(), out, 8) < 0)
+		fx_skip("no children lists in /proc (CONFIG_PROC_CHILDREN): syncd scans /proc");
+	for (int i = 0; i < 2; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0) {
+			pause();
+			_exit(0);
+		}
+	}
+	n = vk_proc_children(getpid(), out, 8);
+	for (int i = 0; i < n; i++)
+		seen += out[i] == kids[0] || out[i] == kids[1];
+	for (int i = 0; i < 2; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+	assert_int_equal(seen, 2);
+	assert_int_equal(vk_proc_children(1 << 23, out, 8), -1); /* above any PID */
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_lines),
-	    cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_self),
+	    cmocka_unit_test(test_lines),    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_self),     cmocka_unit_test(test_children_lists),
+	    cmocka_unit_test(test_children),
 	};
 
 	fx_init();

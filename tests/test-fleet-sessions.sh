@@ -420,8 +420,29 @@ p_state() {
 		jq -e --argjson p "$1" --arg s "$2" --arg r "${3:-}" '[.[] | select(.pid == $p)] |
 			length == 1 and .[0].state == $s and ($r == "" or .[0].reason == $r)' >/dev/null
 }
-sleep 300 &
+# P_ONE has a tree under it: a sleep, and a shell with a sleep of its own
+sh -c 'sleep 300 & sh -c "sleep 300 & wait" & wait' &
 P_ONE=$!
+# p_tree: P_ONE and every process under it, once all four run
+p_tree() {
+	p_all=$P_ONE p_new=$P_ONE
+	while [ -n "$p_new" ]; do
+		p_next=
+		for p_pid in $p_new; do
+			p_next="$p_next $(cat "/proc/$p_pid/task/"*/children 2>/dev/null)"
+		done
+		p_new=$(echo "$p_next" | xargs)
+		p_all="$p_all $p_new"
+	done
+	[ "$(echo "$p_all" | wc -w)" -eq 4 ] && echo "$p_all" | xargs
+}
+check "processes: the once-opened process's tree runs (within 5 s)" f_until 5 p_tree
+P_TREE=$(p_tree)
+p_tree_gone() {
+	for p_pid in $P_TREE; do
+		! kill -0 "$p_pid" 2>/dev/null || return 1
+	done
+}
 sleep 300 &
 P_SHARED=$!
 sleep 300 &
@@ -450,6 +471,7 @@ check "processes: the session whose process started at another time is closed as
 ka keys disable --key-id "$KP_ID" >/dev/null
 check "processes: the key disabled, the process that opened one session is signalled (within 10 s)" \
 	f_until 10 eval '! kill -0 "$P_ONE" 2>/dev/null'
+check "processes: ... and every process under it, a grandchild too (within 5 s)" f_until 5 p_tree_gone
 check "processes: the twice-opened session is recorded ended, reason disabled" \
 	f_until 5 p_state "$P_SHARED" ended disabled
 sleep 1
@@ -460,7 +482,8 @@ check "processes: nor the process M2 reported, which the authority's daemon leav
 check "processes: M1's log says why the shared one was not signalled" \
 	grep -q "session $P_SHARED (key $KP_ID): its process opened other sessions too; not signalled" \
 	"$WORK/M1/syncd.log"
-kill "$P_ONE" "$P_SHARED" "$P_REUSED" "$P_HOSTILE" 2>/dev/null
+# shellcheck disable=SC2086 # P_TREE is a list of PIDs
+kill $P_TREE "$P_SHARED" "$P_REUSED" "$P_HOSTILE" 2>/dev/null
 wait "$P_ONE" "$P_SHARED" "$P_REUSED" "$P_HOSTILE" 2>/dev/null
 
 # ---- 8. a stale replica ends nothing (syncd/sessions.c, rule 1) ---------------------------
