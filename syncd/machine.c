@@ -266,6 +266,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		        silent = 3 * cfg->sync.heartbeat_interval * 1000;
 		int connected = 0, rc;
 		struct sd_item it;
+		const char *entry;
 		natsMsg *msg;
 
 		if (sd_bus_closed(&m.bus)) {
@@ -324,8 +325,10 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		sd_trim(&m);
 		if (msg == NULL)
 			continue;
-		if (sd_begin(&m) == 0) {
-			int applied = sd_apply(&m, &it, sd_msg_entry(&m.bus, msg), 0, &hb) > 0;
+		entry = sd_msg_entry(&m.bus, msg);
+		if ((entry != NULL && strcmp(entry, "hb") == 0 ? sd_begin_heartbeat(&m)
+		                                               : sd_begin(&m)) == 0) {
+			int applied = sd_apply(&m, &it, entry, 0, &hb) > 0;
 
 			/* a change in force ends what it denies now, not at the next tick */
 			if (sd_commit(&m) == 0 && applied && hb < 0)

@@ -47,6 +47,9 @@ struct machine {
 	natsSubscription *hb_sub, *catch_up_sub;
 	char deliver[160];
 	int in_txn;
+	int lazy;                      /* synchronous = NORMAL: a heartbeat's transaction */
+	int64_t lazy_epoch, lazy_root; /* the trust when it began */
+	int unsynced; /* it moved the trust: the log is synced before what follows */
 	int64_t applied_rev, acked_rev;
 	int64_t last_hb_ms, last_ack_ms, next_ack_ms, next_resync_ms, retry_ms, next_retry_ms;
 	int64_t trim_at_ms; /* when to give back what the last catch-up's messages took, or 0 */
@@ -76,8 +79,21 @@ void sd_identity_take(struct machine *m, const char *json, size_t len);
 
 /* ---- replica.c ---------------------------------------------------------------- */
 
+/* One transaction, committed durably (rule 4 of replica.c): 0, or -1 (logged). */
 int sd_begin(struct machine *m);
 int sd_commit(struct machine *m);
+
+/*
+ * The transaction of a live heartbeat, committed without waiting for the
+ * disk (synchronous = NORMAL on a write-ahead log): all it holds is how
+ * fresh the replica is, and a power cut that loses it leaves an older
+ * heartbeat, whose signed time only makes the replica look staler (a login
+ * fails closed; no revocation is undone). The next durable commit takes it
+ * to the disk with its own. A heartbeat that moved the trust (a new epoch
+ * or root version) is synced at its commit all the same. Saves an idle
+ * machine a disk flush per heartbeat.
+ */
+int sd_begin_heartbeat(struct machine *m);
 
 /* The record check nats.c's delivery thread runs on every message (ring: a struct sd_keyring). */
 void sd_check_record(void *ring, struct sd_item *it);

@@ -12,7 +12,9 @@
  *     only while it covers this machine.
  *  4. Each message is applied in one durable transaction (synchronous =
  *     FULL), or a batch of them during a catch-up: a login sees the state
- *     before or after, and what was applied survives a power cut.
+ *     before or after, and what was applied survives a power cut. Only a
+ *     live heartbeat that moved no trust is left to the disk's own time
+ *     (sd_begin_heartbeat).
  *  5. A scope counts as complete only when what the replica has seen under
  *     its entries adds up to the newest head it holds (scope.h); until every
  *     scope is, no revision is acknowledged (machine.c).
@@ -29,13 +31,46 @@
 #include "scope.h"
 #include "store.h"
 
-int
-sd_begin(struct machine *m)
+/* The write-ahead log to the disk now, with what the commits before held. */
+static int
+sync_log(sqlite3 *db)
+{
+	sqlite3_file *log = NULL;
+
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &log) != SQLITE_OK ||
+	    log == NULL || log->pMethods == NULL)
+		return -1;
+	return log->pMethods->xSync(log, SQLITE_SYNC_NORMAL) == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * Commits wait for the disk again after a heartbeat's (sd_begin_heartbeat),
+ * and a heartbeat's that moved the trust is on the disk: 0, or -1 (logged;
+ * sd_begin tries again and applies nothing until it can).
+ */
+static int
+durable(struct machine *m)
+{
+	if (m->lazy &&
+	    sqlite3_exec(m->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
+		sd_log(LOG_ERR, "cannot make the replica's commits durable again: %s",
+		       sqlite3_errmsg(m->db));
+		return -1;
+	}
+	m->lazy = 0;
+	if (m->unsynced && sync_log(m->db) != 0) {
+		sd_log(LOG_ERR, "cannot write the replica's trust to the disk");
+		return -1;
+	}
+	m->unsynced = 0;
+	return 0;
+}
+
+static int
+begin(struct machine *m)
 {
 	char err[VK_ERRLEN];
 
-	if (m->in_txn)
-		return 0;
 	if (vk_store_begin(m->db, err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		m->need_reconcile = 1; /* the message is lost: read everything again */
@@ -46,9 +81,35 @@ sd_begin(struct machine *m)
 }
 
 int
+sd_begin(struct machine *m)
+{
+	if (m->in_txn)
+		return 0;
+	if (durable(m) != 0) {
+		m->need_reconcile = 1; /* the message is not applied: read everything again */
+		return -1;
+	}
+	return begin(m);
+}
+
+int
+sd_begin_heartbeat(struct machine *m)
+{
+	if (m->in_txn || durable(m) != 0)
+		return sd_begin(m); /* a transaction already open, or none until durable */
+	if (sqlite3_exec(m->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) == SQLITE_OK) {
+		m->lazy = 1;
+		m->lazy_epoch = m->trust.epoch;
+		m->lazy_root = m->trust.root_version;
+	}
+	return begin(m);
+}
+
+int
 sd_commit(struct machine *m)
 {
 	char err[VK_ERRLEN];
+	int rc = 0;
 
 	if (!m->in_txn)
 		return 0;
@@ -56,9 +117,13 @@ sd_commit(struct machine *m)
 	if (vk_store_commit(m->db, err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		m->need_reconcile = 1; /* what it held is lost: read everything again */
-		return -1;
+		rc = -1;
+	} else if (m->lazy &&
+	           (m->trust.epoch != m->lazy_epoch || m->trust.root_version != m->lazy_root)) {
+		m->unsynced = 1; /* a trust moved is never left to a power cut */
 	}
-	return 0;
+	(void)durable(m);
+	return rc;
 }
 
 static void

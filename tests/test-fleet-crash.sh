@@ -8,6 +8,10 @@
 # not. The daemon is killed there with SIGKILL: no timing decides where. Started again, it drains the
 # outbox, sync wait returns 0, and every machine holds every key that covers
 # it, exactly (f_converged), and logs in with the first and last ones.
+# Then M1's daemon runs under faultpoint.so, stopped before each of its syncs:
+# in step, its heartbeats (one a second) commit with no sync at all, and a key
+# created on the authority commits with one, before any login on M1 can see it
+# (syncd/replica.c, rule 4).
 # shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
 # shellcheck source=tests/fleet-lib.sh
 . "${srcdir:-.}/fleet-lib.sh"
@@ -68,6 +72,44 @@ check "M1 holds the $((NKEYS - NKEYS / 10)) keys of its organization" \
 	test "$(km M1 --json sync status | jq .keys)" -eq $((NKEYS - NKEYS / 10))
 check "PAM login through M2 with the first key" f_login M2 vkt-k "$FIRST"
 check "PAM login through M4 with the last key (every tenth is ORG2's)" f_login M4 vkt-k "$LAST"
+
+# ---- a machine's heartbeats are not synced; its records are, before they count ----------
+f_mark "M1 under faultpoint.so"
+f_syncd_stop M1
+rm -f "$WORK/m1.mark"
+f_syncd_start M1 LD_PRELOAD="$FAULTPOINT" ASAN_OPTIONS="$FAULT_ASAN_OPTIONS" VK_FAULT_PROG=viamkey-syncd \
+	VK_FAULT_ACTION=stop VK_FAULT_AT=1 VK_FAULT_REPEAT=1 VK_FAULT_CALLS=fdatasync,fsync VK_FAULT_MARK="$WORK/m1.mark"
+pid=$(f_syncd_pid M1)
+# m1_point: the sync M1 is stopped before (0: none yet)
+m1_point() { sed -n "s/^pid $pid point \([0-9]*\) .*/\1/p" "$WORK/m1.mark" 2>/dev/null | grep . || echo 0; }
+# m1_stopped_at K: M1 is stopped before its sync K
+m1_stopped_at() { [ "$(m1_point)" -eq "$1" ] && [ "$(sed 's/.*) //' "/proc/$pid/stat" | cut -d' ' -f1)" = T ]; }
+# through each of its syncs while it catches up, until 5 heartbeats pass with none (at most 300)
+k=0
+while [ "$k" -lt 300 ]; do
+	f_until 5 m1_stopped_at $((k + 1)) || break
+	k=$((k + 1))
+	kill -CONT "$pid"
+done
+check "M1 in step: 5 s of heartbeats with no sync (after $k syncs of its start)" \
+	eval 'test "$k" -lt 300 && f_check M1 vkt-k "$FIRST"'
+f_until 5 m1_stopped_at $((k + 1))
+check "... and 5 s more with none" test "$(m1_point)" -eq "$k"
+ka --json organizations api-key create --org-id "$ORG" --user vkt-k --name durable >"$WORK/key.json"
+DURABLE=$(jq -r .key "$WORK/key.json")
+check "a key created: M1 stops before a sync of its commit (within 10 s)" f_until 10 m1_stopped_at $((k + 1))
+check "... and while that sync is not done, no login on M1 sees the key" \
+	eval '! f_login M1 vkt-k "$DURABLE" && grep -q "^authenticate .*Authentication failure" "$WORK/login.out"'
+check "... while one with a key M1 held logs in" f_login M1 vkt-k "$FIRST"
+while m1_stopped_at "$(m1_point)"; do
+	kill -CONT "$pid"
+	f_until 2 m1_stopped_at $(($(m1_point) + 1)) || break
+done
+check "... once synced, the key logs in on M1 (within 10 s)" f_wait_login M1 vkt-k "$DURABLE" 0 10
+f_syncd_kill M1
+f_syncd_start M1
+check "M1's daemon started again: sync wait returns 0 (within 60 s)" f_sync_wait 60
+
 check "no daemon dropped a record or met a permissions violation" \
 	eval '! grep -l -i -e "dropped" -e "permission" "$WORK"/*/syncd.log'
 check_end
