@@ -132,8 +132,7 @@ open_replica(struct machine *m, const char *path)
 		sd_log(LOG_ERR, "%s", err);
 		return -1;
 	}
-	/* every commit reaches the disk before it counts: an applied revocation stays applied */
-	(void)sqlite3_exec(m->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	sd_replica_tune(m->db);
 	if (role == VK_FLEET_STANDALONE) {
 		if (vk_store_exec(m->db, "cannot make the store a replica", err, NULL,
 		                  "INSERT INTO meta (name, value) VALUES ('" VK_META_ROLE

@@ -79,6 +79,14 @@ void sd_identity_take(struct machine *m, const char *json, size_t len);
 
 /* ---- replica.c ---------------------------------------------------------------- */
 
+/*
+ * The replica's connection: every commit reaches the disk before it
+ * counts (an applied revocation stays applied), and the journal of each
+ * record's savepoint stays in memory (in a temporary file, it cost two
+ * writes for each page a record changed: most of a first sync's time).
+ */
+void sd_replica_tune(sqlite3 *db);
+
 /* One transaction, committed durably (rule 4 of replica.c): 0, or -1 (logged). */
 int sd_begin(struct machine *m);
 int sd_commit(struct machine *m);

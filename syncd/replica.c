@@ -31,6 +31,13 @@
 #include "scope.h"
 #include "store.h"
 
+void
+sd_replica_tune(sqlite3 *db)
+{
+	(void)sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	(void)sqlite3_exec(db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
+}
+
 /* The write-ahead log to the disk now, with what the commits before held. */
 static int
 sync_log(sqlite3 *db)

@@ -252,7 +252,7 @@ sd_standby(const struct vk_config *cfg, const char *store, int once)
 		       store);
 		goto out;
 	}
-	(void)sqlite3_exec(m.db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	sd_replica_tune(m.db);
 	if (sd_trust_load(&m) != 0 ||
 	    sd_events_open(&m.events, cfg, store, SD_EVENTS_MACHINE, &m.metrics) != 0)
 		goto out;
