@@ -361,6 +361,52 @@ test_root_versions(void **state)
 	free(root3);
 }
 
+/*
+ * A heartbeat whose type is written with an escape ("\u0068eartbeat") is a
+ * heartbeat all the same: its certificate of a later root version asks for
+ * that version, as the plain one's does (trust.c reads the fields of a
+ * text with no "heartbeat" in it only when it holds an escape).
+ */
+static void
+test_escaped_heartbeat(void **state)
+{
+	struct tt *t = *state;
+	struct vk_trust tr;
+	char err[VK_ERRLEN], *cert1, *cert2, *hb, *escaped, *at;
+	int moved;
+	int64_t need;
+
+	assert_int_equal(vk_trust_load(t->db, t->root_b64, NULL, &tr, err), VK_OK);
+	cert1 = cert_for(t->k.root_sk, 1, 1, t->k.signer_pk);
+	hb = heartbeat(t->k.signer_sk, 1, cert1);
+	assert_int_equal(verify(t, &tr, hb, &moved, &need), VK_OK);
+	assert_true(tr.have_key);
+	free(hb);
+	cert2 = cert_for(t->k.root2_sk, 2, 1, t->k.signer_pk);
+	hb = heartbeat(t->k.signer_sk, 1, cert2);
+	need = 0;
+	assert_int_equal(verify(t, &tr, hb, &moved, &need), VK_ERR_NOTFOUND);
+	assert_int_equal(need, 2);
+	/* the same heartbeat's JSON, its type escaped, signed again */
+	at = strstr(strchr(hb + 4, '.') + 1, "\"heartbeat\"");
+	assert_non_null(at);
+	escaped = malloc(strlen(hb) + 8);
+	assert_non_null(escaped);
+	sprintf(escaped, "%.*s\"\\u0068eartbeat\"%s", (int)(at - (strchr(hb + 4, '.') + 1)),
+	        strchr(hb + 4, '.') + 1, at + strlen("\"heartbeat\""));
+	free(hb);
+	hb = vk_record_sign(t->k.signer_sk, escaped);
+	assert_non_null(hb);
+	assert_null(strstr(hb, "heartbeat"));
+	need = 0;
+	assert_int_equal(verify(t, &tr, hb, &moved, &need), VK_ERR_NOTFOUND);
+	assert_int_equal(need, 2);
+	free(escaped);
+	free(hb);
+	free(cert1);
+	free(cert2);
+}
+
 int
 main(void)
 {
@@ -370,6 +416,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_legacy_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_epochs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_root_versions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_escaped_heartbeat, setup, teardown),
 	};
 
 	fx_init();
