@@ -74,6 +74,9 @@ TIMEOUT_MS=${VK_FLEET_TIMEOUT_MS:-120000}
 SETTLE_MS=${VK_FLEET_SETTLE_MS:-600000}
 OUT=$bdir/results
 W=$OUT/fleet-work
+# each of the three kills of the logins' phase takes a quarter of it, 5 s at least
+[ "$LOGINS_SECONDS" -ge 20 ] ||
+	{ echo "bench-fleet: VK_FLEET_LOGINS_SECONDS is $LOGINS_SECONDS; it must be 20 or more" >&2; exit 1; }
 for f in "$KEYADM" "$SYNCD" "$FLEETWAIT" "$FLEETWATCH" "$FLOOR" "$STAMP" "$FLEETJOURNAL"; do
 	[ -x "$f" ] || { echo "bench-fleet: build first ($f is missing)" >&2; exit 1; }
 done
