@@ -176,11 +176,11 @@ vk_proc_children(int64_t pid, int64_t *out, size_t max)
 			continue;
 		snprintf(path, sizeof path, "/proc/%lld/task/%.16s/children", (long long)pid,
 		         d->d_name);
-		if ((len = read_list(path, buf)) < 0)
-			continue;
+		if ((len = read_list(path, buf)) < 0 ||
+		    (got = vk_proc_parse_children(buf, (size_t)len, out + n, max - n)) < 0)
+			continue; /* unreadable, or not a list: as if missing */
 		read_one = 1;
-		if ((got = vk_proc_parse_children(buf, (size_t)len, out + n, max - n)) > 0)
-			n += (size_t)got;
+		n += (size_t)got;
 	}
 	closedir(dir);
 	free(buf);

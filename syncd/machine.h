@@ -84,6 +84,8 @@ void sd_identity_take(struct machine *m, const char *json, size_t len);
  * counts (an applied revocation stays applied), and the journal of each
  * record's savepoint stays in memory (in a temporary file, it cost two
  * writes for each page a record changed: most of a first sync's time).
+ * The memory is a savepoint's pages: a record's few, or, once, every page
+ * a prune of all keys changes.
  */
 void sd_replica_tune(sqlite3 *db);
 

@@ -109,7 +109,11 @@ sd_begin_heartbeat(struct machine *m)
 		m->lazy_epoch = m->trust.epoch;
 		m->lazy_root = m->trust.root_version;
 	}
-	return begin(m);
+	if (begin(m) != 0) {
+		(void)durable(m); /* no transaction: what follows is durable */
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -129,8 +133,7 @@ sd_commit(struct machine *m)
 	           (m->trust.epoch != m->lazy_epoch || m->trust.root_version != m->lazy_root)) {
 		m->unsynced = 1; /* a trust moved is never left to a power cut */
 	}
-	(void)durable(m);
-	return rc;
+	return durable(m) == 0 ? rc : -1;
 }
 
 static void

@@ -159,8 +159,9 @@ scan_tree(const struct vk_proc *root, struct vk_proc *out, size_t max)
  * Every process of the tree under root (itself included, first), none
  * started before it: into out (at most max); how many. Breadth first
  * through the children lists of each process's threads, so that the cost
- * is the tree's and not the host's; each child is read again and kept
- * only if its parent is still the one that listed it.
+ * is the tree's and not the host's. A child is kept only if its stat names
+ * the parent that listed it, and that parent, read after it, is still the
+ * process it was (not a reuse of its PID).
  */
 static size_t
 tree(const struct vk_proc *root, struct vk_proc *out, size_t max)
@@ -177,8 +178,10 @@ tree(const struct vk_proc *root, struct vk_proc *out, size_t max)
 		for (int k = 0; k < n && found < max; k++) {
 			struct vk_proc p;
 
+			/* its parent, read again after it: still the process that listed it */
 			if (vk_proc_read(kids[k], &p) == 0 && p.ppid == out[i].pid &&
-			    p.start >= root->start && !listed(out, found, p.pid))
+			    p.start >= root->start && same_process(out[i].pid, out[i].start) &&
+			    !listed(out, found, p.pid))
 				out[found++] = p;
 		}
 	}

@@ -92,12 +92,18 @@ while [ "$k" -lt 300 ]; do
 	kill -CONT "$pid"
 done
 check "M1 in step: 5 s of heartbeats with no sync (after $k syncs of its start)" \
-	eval 'test "$k" -lt 300 && f_check M1 vkt-k "$FIRST"'
+	eval 'test "$k" -gt 0 && test "$k" -lt 300 && f_check M1 vkt-k "$FIRST"'
+hb_at() { km M1 --json sync status | jq -r .heartbeat_at; }
+HB_BEFORE=$(hb_at)
 f_until 5 m1_stopped_at $((k + 1))
-check "... and 5 s more with none" test "$(m1_point)" -eq "$k"
+check "... and 5 s more with none, while it applied heartbeats ($HB_BEFORE, then $(hb_at))" \
+	eval 'test "$(m1_point)" -eq "$k" && test "$(hb_at)" != "$HB_BEFORE"'
 ka --json organizations api-key create --org-id "$ORG" --user vkt-k --name durable >"$WORK/key.json"
 DURABLE=$(jq -r .key "$WORK/key.json")
+DURABLE_ID=$(jq -r .id "$WORK/key.json")
 check "a key created: M1 stops before a sync of its commit (within 10 s)" f_until 10 m1_stopped_at $((k + 1))
+check "... the key's commit: its ID is in M1's write-ahead log, not yet synced" \
+	grep -q "$DURABLE_ID" "$WORK/M1/store/keys.db-wal"
 check "... and while that sync is not done, no login on M1 sees the key" \
 	eval '! f_login M1 vkt-k "$DURABLE" && grep -q "^authenticate .*Authentication failure" "$WORK/login.out"'
 check "... while one with a key M1 held logs in" f_login M1 vkt-k "$FIRST"

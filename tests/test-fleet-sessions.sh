@@ -429,7 +429,7 @@ p_tree() {
 	while [ -n "$p_new" ]; do
 		p_next=
 		for p_pid in $p_new; do
-			p_next="$p_next $(cat "/proc/$p_pid/task/"*/children 2>/dev/null)"
+			p_next="$p_next $(ps -o pid= --ppid "$p_pid")"
 		done
 		p_new=$(echo "$p_next" | xargs)
 		p_all="$p_all $p_new"
