@@ -372,7 +372,8 @@ test_escaped_heartbeat(void **state)
 {
 	struct tt *t = *state;
 	struct vk_trust tr;
-	char err[VK_ERRLEN], *cert1, *cert2, *hb, *escaped, *at;
+	char err[VK_ERRLEN], *cert1, *cert2, *hb, *escaped;
+	const char *json, *at;
 	int moved;
 	int64_t need;
 
@@ -388,12 +389,13 @@ test_escaped_heartbeat(void **state)
 	assert_int_equal(verify(t, &tr, hb, &moved, &need), VK_ERR_NOTFOUND);
 	assert_int_equal(need, 2);
 	/* the same heartbeat's JSON, its type escaped, signed again */
-	at = strstr(strchr(hb + 4, '.') + 1, "\"heartbeat\"");
+	json = strchr(hb + 4, '.') + 1; /* vk1.SIGNATURE.JSON */
+	at = strstr(json, "\"heartbeat\"");
 	assert_non_null(at);
 	escaped = malloc(strlen(hb) + 8);
 	assert_non_null(escaped);
-	sprintf(escaped, "%.*s\"\\u0068eartbeat\"%s", (int)(at - (strchr(hb + 4, '.') + 1)),
-	        strchr(hb + 4, '.') + 1, at + strlen("\"heartbeat\""));
+	sprintf(escaped, "%.*s\"\\u0068eartbeat\"%s", (int)(at - json), json,
+	        at + strlen("\"heartbeat\""));
 	free(hb);
 	hb = vk_record_sign(t->k.signer_sk, escaped);
 	assert_non_null(hb);
