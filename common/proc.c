@@ -9,9 +9,9 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -124,8 +124,10 @@ vk_proc_parse_children(const char *buf, size_t len, int64_t *out, size_t max)
 	return (int)n;
 }
 
-/* One thread's children list into buf (at most LIST_MAX bytes, cut after its last space): bytes, or
- * -1. */
+/*
+ * One thread's children list into buf: at most LIST_MAX bytes, cut after
+ * its last space; how many bytes, or -1.
+ */
 static ssize_t
 read_list(const char *path, char *buf)
 {
