@@ -7,7 +7,10 @@
  * vkev.<bucket>.<machine ID> into the events stream, with its ID as the
  * stream's message ID. The authority's daemon takes them from the stream
  * into its audit trail, with the machine ID of the subject they came on,
- * and keeps each key's last use, fleet-wide.
+ * and keeps each key's last use, fleet-wide. It also takes the logins as
+ * they go by on those subjects, so that a stream without a leader holds
+ * none up; a machine whose send was not confirmed publishes what came
+ * since without waiting, for the same reason.
  *
  * Security rules for this file:
  *  1. An event is stored only as vk_event_decode() accepts it, whoever
@@ -18,8 +21,9 @@
  *  3. At least once, and stored once: an event leaves a replica's "sent"
  *     mark only after JetStream confirmed it, a message leaves the stream
  *     only after the authority committed it, and the journal's work file
- *     goes only after its events were committed. Whatever came twice is one
- *     row (its ID and machine are unique).
+ *     goes only after its events were committed. Whatever came twice (from
+ *     the subjects and the stream, say) is one row: its ID and machine are
+ *     unique. A session's events come from the stream only, in order.
  *  4. The events stream, like the bucket, denies purges, deletes and
  *     rollups, and a message leaves it only when the authority took it
  *     (work-queue retention).
@@ -55,7 +59,8 @@
 #define SEND_WAIT_MS  2000                 /* for JetStream to confirm one */
 #define RETRY_MIN_MS  1000        /* before trying again after a failed send, doubled each time */
 #define REFUSED_MS    60000       /* and at most: a bus that refuses our events, say */
-#define FETCH_WAIT_MS 100         /* a fetch waits at most for a stream that does not answer */
+#define FETCH_WAIT_MS 50          /* a fetch's expiry (see receive()) */
+#define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
 #define FETCH_BATCH   256         /* events the authority takes in one look */
 #define STREAM_BYTES  (1LL << 30) /* the stream's limit: 1 GiB */
 #define META_SENT     "events_shipped" /* a replica's: the last event ID JetStream confirmed */
@@ -170,18 +175,18 @@ take_journal(struct sd_events *ev, char **buf, size_t *len)
  * Stores e as machine's (NULL: none), in the caller's transaction: once
  * (rule 3), and on the authority as the key's last use when newer; from
  * the bus (not own: this host's journal), only for a key whose grant
- * covers that machine.
+ * covers that machine. 1 stored, 0 held already, -1 failed.
  */
 static int
 store_event(struct sd_events *ev, sqlite3 *db, const struct vk_event *e, const char *machine,
             int own, char err[VK_ERRLEN])
 {
+	int added = sd_trail_add(db, e, machine, err);
 	vk_rc rc;
 
-	if (sd_trail_add(db, e, machine, err) < 0)
-		return -1;
-	if (!ev->last_use || strcmp(e->kind, "login") != 0 || strcmp(e->what, "allow") != 0)
-		return 0;
+	if (added <= 0 || !ev->last_use || strcmp(e->kind, "login") != 0 ||
+	    strcmp(e->what, "allow") != 0)
+		return added;
 	/* a machine's word counts for the keys that may log in there only */
 	rc = vk_store_exec(db, "cannot record a key's last use", err, NULL,
 	                   "UPDATE keys SET last_used_at = ?2, last_used_machine = ?3,"
@@ -194,7 +199,7 @@ store_event(struct sd_events *ev, sqlite3 *db, const struct vk_event *e, const c
 	                   " 'organization' AND g.resource_id = l.org_id))))",
 	                   "titttti", e->key_id, e->at, machine, OPT_TEXT(e->service),
 	                   OPT_TEXT(e->user), OPT_TEXT(e->rhost), (int64_t)own);
-	return rc == VK_OK ? 0 : -1;
+	return rc == VK_OK ? 1 : -1;
 }
 
 /* The journal's events into the store, in one transaction; then the work file goes. */
@@ -224,7 +229,7 @@ collect(struct sd_events *ev, sqlite3 *db)
 		}
 		if (nl == NULL || vk_event_decode(buf + start, end - start, &e) != 0)
 			bad++;
-		else if (store_event(ev, db, &e, ev->machine, 1, err) != 0)
+		else if (store_event(ev, db, &e, ev->machine, 1, err) < 0)
 			goto failed;
 		else
 			n++;
@@ -343,18 +348,39 @@ send_one(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
 	return -1;
 }
 
-/* This host's events not yet confirmed, to the stream, oldest first. */
+/*
+ * One event on its subject, with no wait for a confirmation: the
+ * authority's live subscription takes it at once, and the stream, if it
+ * stores it, keeps it once by its ID when it is sent again.
+ */
+static void
+publish_plain(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
+{
+	char line[VK_EVENT_LINE_MAX + 1];
+	size_t len = vk_event_encode(e, line);
+	natsMsg *m = NULL;
+
+	if (natsMsg_Create(&m, ev->subject, NULL, line, (int)len) == NATS_OK &&
+	    natsMsgHeader_Set(m, "Nats-Msg-Id", e->uid) == NATS_OK)
+		(void)natsConnection_PublishMsg(b->nc, m);
+	natsMsg_Destroy(m);
+}
+
+/*
+ * This host's events not yet confirmed, to the stream, oldest first.
+ * While a failed send's wait runs, those not yet published at all are
+ * published plainly, so that a stream without a leader holds up none.
+ */
 static void
 send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 {
 	int64_t sent = 0, last;
+	int plain = sd_now_ms() < ev->next_send_ms, rc;
 	char err[VK_ERRLEN];
 	sqlite3_stmt *st;
 	struct vk_event e;
-	int rc;
 
-	if (sd_now_ms() < ev->next_send_ms ||
-	    natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+	if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
 		return;
 	/* only this daemon stores events to send: none stored since a look that left none, none */
 	if (!ev->unsent && sqlite3_total_changes64(db) == ev->send_changes)
@@ -368,17 +394,25 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	                     " rhost, session_role, session_secret, session_logind, session_pid,"
 	                     " session_start FROM events WHERE id > ?1 AND uid IS NOT NULL"
 	                     " AND machine_id = ?2 ORDER BY id LIMIT ?3",
-	                     "iti", sent, ev->machine, (int64_t)SEND_BATCH) != VK_OK) {
+	                     "iti", plain && ev->ahead > sent ? ev->ahead : sent, ev->machine,
+	                     (int64_t)SEND_BATCH) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		return;
 	}
 	last = sent;
 	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (plain) {
+			if (row_event(st, &e) == 0)
+				publish_plain(ev, b, &e);
+			ev->ahead = sqlite3_column_int64(st, 0);
+			continue;
+		}
 		if (row_event(st, &e) != 0) {
 			sd_log(LOG_WARNING, "event %lld in the store is no event: not sent",
 			       (long long)sqlite3_column_int64(st, 0));
 		} else if ((rc = send_one(ev, b, &e)) < 0) {
 			ev->next_send_ms = sd_now_ms() + ev->retry_ms;
+			ev->ahead = sqlite3_column_int64(st, 0); /* published, not confirmed */
 			break;
 		} else if (rc == 0) {
 			ev->metrics->events_shipped++;
@@ -467,87 +501,133 @@ open_stream(struct sd_events *ev, struct sd_bus *b)
 	return 0;
 }
 
-/* What the stream holds, into the audit trail: one transaction, then the acknowledgements. */
+/*
+ * Messages of the events subjects into the audit trail, in one
+ * transaction (rules 1 and 2); with logins_only, the other events are
+ * passed over, to come in order from the stream. 0, or -1 (logged;
+ * nothing stored).
+ */
+static int
+take(struct sd_events *ev, sqlite3 *db, natsMsg **msgs, int n, int logins_only)
+{
+	size_t prefix = strlen(ev->filter) - 1; /* "vkev.<bucket>." */
+	char err[VK_ERRLEN];
+	struct vk_event e;
+	long bad = 0, stored = 0;
+	int added;
+
+	if (vk_store_begin(db, err) != VK_OK)
+		goto failed;
+	for (int i = 0; i < n; i++) {
+		const char *subject = natsMsg_GetSubject(msgs[i]);
+		const char *machine =
+		    strncmp(subject, ev->filter, prefix) == 0 ? subject + prefix : "";
+
+		/* rule 2: the subject's machine, a whole ID; rule 1: not ahead of us */
+		if (!vk_uuid_valid(machine) ||
+		    vk_event_decode(natsMsg_GetData(msgs[i]),
+		                    (size_t)natsMsg_GetDataLength(msgs[i]), &e) != 0 ||
+		    e.at > vk_now() + FUTURE_MAX)
+			bad++;
+		else if (logins_only && strcmp(e.kind, "login") != 0)
+			continue;
+		else if ((added = store_event(ev, db, &e, machine, 0, err)) < 0)
+			goto failed;
+		else
+			stored += added;
+	}
+	if (vk_store_commit(db, err) != VK_OK)
+		goto failed;
+	ev->metrics->events_received += (uint64_t)stored;
+	if (bad > 0)
+		sd_log(LOG_WARNING, "the events %s held %ld messages that are no events: dropped",
+		       logins_only ? "subjects" : "stream", bad);
+	return 0;
+failed:
+	vk_store_rollback(db);
+	sd_log(LOG_ERR, "%s", err);
+	return -1;
+}
+
+/*
+ * The logins published since the last look, as they went by: while the
+ * stream elects a leader, or has none, they reach the audit trail all the
+ * same (docs/FLEET.md, "Machines report back"). The stream brings each
+ * one again, stored once (rule 3). How many messages went by.
+ */
+static int
+receive_live(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
+{
+	natsMsg *msgs[FETCH_BATCH];
+	int n = 0;
+
+	if (ev->live == NULL &&
+	    natsConnection_SubscribeSync(&ev->live, b->nc, ev->filter) != NATS_OK) {
+		sd_log(LOG_WARNING,
+		       "cannot subscribe to %s: %s; the events come from the stream only",
+		       ev->filter, nats_GetLastError(NULL));
+		ev->live = NULL;
+		return 0;
+	}
+	while (n < FETCH_BATCH && natsSubscription_NextMsg(&msgs[n], ev->live, 0) == NATS_OK)
+		n++;
+	if (n > 0)
+		(void)take(ev, db, msgs, n, 1);
+	for (int i = 0; i < n; i++)
+		natsMsg_Destroy(msgs[i]);
+	return n;
+}
+
+/*
+ * What the stream holds, into the audit trail: one transaction, then the
+ * acknowledgements. Asked when the subjects carried something, while the
+ * last fetch brought messages, and every FETCH_IDLE_MS (what came while
+ * this daemon was away, or its subscription missed).
+ */
 static void
 receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 {
-	size_t prefix = strlen(ev->filter) - 1; /* "vkev.<bucket>." */
 	natsMsgList list = {NULL, 0};
-	char err[VK_ERRLEN];
 	jsFetchRequest req;
 	natsStatus s;
-	struct vk_event e;
-	long bad = 0;
+	int seen;
 
-	if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED ||
-	    sd_now_ms() < ev->next_send_ms)
+	if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+		return;
+	seen = receive_live(ev, db, b);
+	if (sd_now_ms() < ev->next_send_ms ||
+	    (!seen && !ev->fetch_more && sd_now_ms() < ev->next_fetch_ms))
 		return;
 	if (ev->sub == NULL && open_stream(ev, b) != 0) {
 		ev->next_send_ms = sd_now_ms() + REFUSED_MS / 6;
 		return;
 	}
 	/*
-	 * NoWait: a stream that answers says at once that it has nothing. One
-	 * that does not (its consumer's leader lost with a node) holds this
-	 * loop, which publishes, for FETCH_WAIT_MS: then ask again only after
-	 * a second, doubling to ten.
+	 * NoWait with an expiry: nats-server 2.9.10 answers an empty consumer
+	 * only when the expiry comes, and nats.c gives up at that same time,
+	 * so an empty stream and one that does not answer (its consumer's
+	 * leader lost with a node) both end in a timeout, which holds this
+	 * loop, which publishes, for FETCH_WAIT_MS. Neither is said.
 	 */
 	jsFetchRequest_Init(&req);
 	req.Batch = FETCH_BATCH;
 	req.NoWait = true;
 	req.Expires = FETCH_WAIT_MS * 1000000LL;
 	s = natsSubscription_FetchRequest(&list, ev->sub, &req);
-	/* no answer (not even NoWait's "no messages"): said when it starts and when it ends */
-	if (s != NATS_OK && s != NATS_NOT_FOUND && s != ev->fetch_status)
+	if (s != NATS_OK && s != NATS_NOT_FOUND && s != NATS_TIMEOUT && s != ev->fetch_status)
 		sd_log(LOG_WARNING, "cannot read the events stream %s: %s (%s)", ev->stream,
 		       natsStatus_GetText(s), nats_GetLastError(NULL));
-	else if ((s == NATS_OK || s == NATS_NOT_FOUND) && ev->fetch_status != NATS_OK)
+	else if (s == NATS_OK && ev->fetch_status != NATS_OK)
 		sd_log(LOG_INFO, "reading the events stream %s again", ev->stream);
-	ev->fetch_status = s == NATS_NOT_FOUND ? NATS_OK : s;
-	if (s == NATS_TIMEOUT) {
-		ev->fetch_backoff_ms = ev->fetch_backoff_ms == 0      ? 1000
-		                       : ev->fetch_backoff_ms >= 5000 ? 10000
-		                                                      : 2 * ev->fetch_backoff_ms;
-		ev->next_send_ms = sd_now_ms() + ev->fetch_backoff_ms;
-	} else {
-		ev->fetch_backoff_ms = 0;
-	}
-	if (s != NATS_OK || list.Count == 0) {
-		natsMsgList_Destroy(&list);
-		return;
-	}
-	if (vk_store_begin(db, err) != VK_OK)
-		goto failed;
-	for (int i = 0; i < list.Count; i++) {
-		natsMsg *m = list.Msgs[i];
-		const char *subject = natsMsg_GetSubject(m);
-		const char *machine =
-		    strncmp(subject, ev->filter, prefix) == 0 ? subject + prefix : "";
-
-		/* rule 2: the machine is the subject's, a whole ID; rule 1: its time is not ahead
-		 */
-		if (!vk_uuid_valid(machine) ||
-		    vk_event_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &e) !=
-		        0 ||
-		    e.at > vk_now() + FUTURE_MAX)
-			bad++;
-		else if (store_event(ev, db, &e, machine, 0, err) != 0)
-			goto failed;
-	}
-	if (vk_store_commit(db, err) != VK_OK)
-		goto failed;
-	for (int i = 0; i < list.Count; i++)
-		(void)natsMsg_Ack(list.Msgs[i], NULL);
-	ev->metrics->events_received += (uint64_t)(list.Count - bad);
-	if (bad > 0)
-		sd_log(LOG_WARNING,
-		       "the events stream held %ld messages that are no events: dropped", bad);
+	if (s != NATS_NOT_FOUND && s != NATS_TIMEOUT)
+		ev->fetch_status = s;
+	ev->fetch_more = s == NATS_OK && list.Count > 0;
+	ev->next_fetch_ms = sd_now_ms() + FETCH_IDLE_MS;
+	/* not acknowledged unless stored: the stream gives them again */
+	if (ev->fetch_more && take(ev, db, list.Msgs, list.Count, 0) == 0)
+		for (int i = 0; i < list.Count; i++)
+			(void)natsMsg_Ack(list.Msgs[i], NULL);
 	natsMsgList_Destroy(&list);
-	return;
-failed:
-	vk_store_rollback(db);
-	sd_log(LOG_ERR, "%s", err);
-	natsMsgList_Destroy(&list); /* not acknowledged: the stream gives them again */
 }
 
 /* ---- both -------------------------------------------------------------------------- */
@@ -626,6 +706,7 @@ void
 sd_events_close(struct sd_events *ev)
 {
 	natsSubscription_Destroy(ev->sub); /* the durable consumer stays, for the next start */
-	ev->sub = NULL;
+	natsSubscription_Destroy(ev->live);
+	ev->sub = ev->live = NULL;
 	sd_sessions_close(&ev->sessions);
 }

@@ -27,14 +27,17 @@ struct sd_events {
 	char stream[160];  /* VKEV_<bucket> */
 	char subject[224]; /* vkev.<bucket>.<machine ID> */
 	int64_t next_ms, next_send_ms, next_prune_ms;
-	int refused;              /* the bus did not take the last event sent (said once) */
-	int lock_waits;           /* looks an append held the journal up */
-	int64_t fetch_backoff_ms; /* the authority's wait after a fetch nobody answered */
-	natsStatus fetch_status;  /* the last fetch's, when not an answer (said when it changes) */
-	int64_t retry_ms;         /* the wait after the last failed send (0: it went) */
-	int unsent;               /* events were left to send at the last look */
-	int64_t send_changes;     /* the store's changes by this connection at the last look */
-	natsSubscription *sub;    /* the authority's pull consumer */
+	int64_t next_fetch_ms;   /* the authority's next fetch while nothing goes by */
+	int fetch_more;          /* the last fetch brought messages: fetch again */
+	int refused;             /* the bus did not take the last event sent (said once) */
+	int lock_waits;          /* looks an append held the journal up */
+	natsStatus fetch_status; /* the last fetch's error, said when it changes (NATS_OK: none) */
+	int64_t retry_ms;        /* the wait after the last failed send (0: it went) */
+	int unsent;              /* events were left to send at the last look */
+	int64_t ahead;           /* the last event published, confirmed or not */
+	int64_t send_changes;    /* the store's changes by this connection at the last look */
+	natsSubscription *sub;   /* the authority's pull consumer */
+	natsSubscription *live;  /* the authority's: the events subjects, as they go by */
 	struct sd_metrics *metrics;
 	struct sd_sessions sessions; /* this host's, ended on revocation */
 };

@@ -36,7 +36,7 @@
 #                            store says covers it (f_projection of both)
 #   f_bus ARGS / f_bus_as M ARGS   vk_bus as the authority's or M's bus user
 #   f_stream                 the bucket's stream info (JSON), as the authority's user
-#   f_stream_leader          the node (1-3) leading the bucket's stream
+#   f_stream_leader [STREAM] the node (1-3) leading the bucket's stream (or STREAM)
 #   f_mark TEXT              a time-stamped line in every daemon's log
 #   f_stop PID... [-SIG]     stop processes this shell started; status in $f_status
 #   check DESC CMD...        one test case
@@ -680,13 +680,15 @@ f_converged() {
 	done
 }
 
-# f_stream_leader: the number (1-3) of the node leading the bucket's stream.
+# f_stream_leader [STREAM]: the number (1-3) of the node leading STREAM (the
+# bucket's stream, KV_$BUCKET).
 f_stream_leader() {
 	for f_n in 1 2 3; do
 		eval "f_h=\$H$f_n"
 		f_alive "$(f_node_pid "$f_n")" || continue
 		f_l=$(curl -fsS -m 2 "http://127.0.0.1:$f_h/jsz?accounts=true&streams=true" 2>/dev/null |
-			jq -r '.account_details[]?.stream_detail[]? | select(.name == "KV_'"$BUCKET"'") | .cluster.leader // empty' |
+			jq -r --arg s "${1:-KV_$BUCKET}" \
+				'.account_details[]?.stream_detail[]? | select(.name == $s) | .cluster.leader // empty' |
 			head -n 1)
 		case $f_l in n[123]) echo "${f_l#n}"; return 0 ;; esac
 	done
