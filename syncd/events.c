@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@
 #define REFUSED_MS    60000       /* and at most: a bus that refuses our events, say */
 #define FETCH_WAIT_MS 50          /* a fetch's expiry (see receive()) */
 #define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
+#define LIVE_WAIT_MS  250         /* the live thread's wait for a message, between looks at stop */
 #define FETCH_BATCH   256         /* events the authority takes in one look */
 #define STREAM_BYTES  (1LL << 30) /* the stream's limit: 1 GiB */
 #define META_SENT     "events_shipped" /* a replica's: the last event ID JetStream confirmed */
@@ -504,8 +506,9 @@ open_stream(struct sd_events *ev, struct sd_bus *b)
 /*
  * Messages of the events subjects into the audit trail, in one
  * transaction (rules 1 and 2); with logins_only, the other events are
- * passed over, to come in order from the stream. 0, or -1 (logged;
- * nothing stored).
+ * passed over, to come in order from the stream. How many were stored
+ * (not held already), or -1 (logged; nothing stored). Called by the main
+ * thread and the live thread, each with its own connection.
  */
 static int
 take(struct sd_events *ev, sqlite3 *db, natsMsg **msgs, int n, int logins_only)
@@ -538,11 +541,10 @@ take(struct sd_events *ev, sqlite3 *db, natsMsg **msgs, int n, int logins_only)
 	}
 	if (vk_store_commit(db, err) != VK_OK)
 		goto failed;
-	ev->metrics->events_received += (uint64_t)stored;
 	if (bad > 0)
 		sd_log(LOG_WARNING, "the events %s held %ld messages that are no events: dropped",
 		       logins_only ? "subjects" : "stream", bad);
-	return 0;
+	return (int)stored;
 failed:
 	vk_store_rollback(db);
 	sd_log(LOG_ERR, "%s", err);
@@ -550,32 +552,68 @@ failed:
 }
 
 /*
- * The logins published since the last look, as they went by: while the
- * stream elects a leader, or has none, they reach the audit trail all the
- * same (docs/FLEET.md, "Machines report back"). The stream brings each
- * one again, stored once (rule 3). How many messages went by.
+ * The live thread: the logins as they go by on the events subjects, in
+ * batches, into the audit trail through a connection of its own. While
+ * the stream elects a leader, or has none, they reach the trail all the
+ * same, and while the main loop waits on the bus (a bucket's election
+ * holds it for seconds) too. The stream brings each again, stored once
+ * (rule 3).
  */
-static int
-receive_live(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
+static void *
+live_loop(void *arg)
 {
+	struct sd_events *ev = arg;
 	natsMsg *msgs[FETCH_BATCH];
-	int n = 0;
+	natsStatus s;
+	int n, stored;
 
-	if (ev->live == NULL &&
-	    natsConnection_SubscribeSync(&ev->live, b->nc, ev->filter) != NATS_OK) {
+	while (!__atomic_load_n(&ev->live_stop, __ATOMIC_SEQ_CST)) {
+		s = natsSubscription_NextMsg(&msgs[0], ev->live, LIVE_WAIT_MS);
+		if (s == NATS_TIMEOUT || s == NATS_SLOW_CONSUMER) /* those dropped: the stream's */
+			continue;
+		if (s != NATS_OK)
+			break; /* closed */
+		for (n = 1;
+		     n < FETCH_BATCH && natsSubscription_NextMsg(&msgs[n], ev->live, 0) == NATS_OK;)
+			n++;
+		if ((stored = take(ev, ev->live_db, msgs, n, 1)) > 0)
+			__atomic_add_fetch(&ev->live_stored, (uint64_t)stored, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&ev->live_seen, 1, __ATOMIC_SEQ_CST);
+		for (int i = 0; i < n; i++)
+			natsMsg_Destroy(msgs[i]);
+	}
+	return NULL;
+}
+
+/* The live thread, started once: 0, or -1 (said; the events come from the stream only). */
+static int
+live_start(struct sd_events *ev, struct sd_bus *b)
+{
+	char err[VK_ERRLEN];
+
+	if (vk_store_open(ev->store, VK_OPEN_ADMIN, 5000, &ev->live_db, err) != VK_OK) {
+		sd_log(LOG_WARNING, "%s; the events come from the stream only", err);
+		return -1;
+	}
+	if (natsConnection_SubscribeSync(&ev->live, b->nc, ev->filter) != NATS_OK) {
 		sd_log(LOG_WARNING,
 		       "cannot subscribe to %s: %s; the events come from the stream only",
 		       ev->filter, nats_GetLastError(NULL));
-		ev->live = NULL;
-		return 0;
+		goto failed;
 	}
-	while (n < FETCH_BATCH && natsSubscription_NextMsg(&msgs[n], ev->live, 0) == NATS_OK)
-		n++;
-	if (n > 0)
-		(void)take(ev, db, msgs, n, 1);
-	for (int i = 0; i < n; i++)
-		natsMsg_Destroy(msgs[i]);
-	return n;
+	if ((errno = pthread_create(&ev->live_thread, NULL, live_loop, ev)) != 0) {
+		sd_log(LOG_WARNING,
+		       "cannot start a thread: %s; the events come from the stream only",
+		       strerror(errno));
+		goto failed;
+	}
+	return 0;
+failed:
+	natsSubscription_Destroy(ev->live);
+	ev->live = NULL;
+	sqlite3_close(ev->live_db);
+	ev->live_db = NULL;
+	return -1;
 }
 
 /*
@@ -590,11 +628,16 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	natsMsgList list = {NULL, 0};
 	jsFetchRequest req;
 	natsStatus s;
-	int seen;
+	int seen, stored;
 
 	if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
 		return;
-	seen = receive_live(ev, db, b);
+	if (!ev->live_tried) {
+		ev->live_tried = 1;
+		ev->live_running = live_start(ev, b) == 0;
+	}
+	seen = __atomic_exchange_n(&ev->live_seen, 0, __ATOMIC_SEQ_CST);
+	ev->metrics->events_received += __atomic_exchange_n(&ev->live_stored, 0, __ATOMIC_SEQ_CST);
 	if (sd_now_ms() < ev->next_send_ms ||
 	    (!seen && !ev->fetch_more && sd_now_ms() < ev->next_fetch_ms))
 		return;
@@ -624,9 +667,11 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	ev->fetch_more = s == NATS_OK && list.Count > 0;
 	ev->next_fetch_ms = sd_now_ms() + FETCH_IDLE_MS;
 	/* not acknowledged unless stored: the stream gives them again */
-	if (ev->fetch_more && take(ev, db, list.Msgs, list.Count, 0) == 0)
+	if (ev->fetch_more && (stored = take(ev, db, list.Msgs, list.Count, 0)) >= 0) {
+		ev->metrics->events_received += (uint64_t)stored;
 		for (int i = 0; i < list.Count; i++)
 			(void)natsMsg_Ack(list.Msgs[i], NULL);
+	}
 	natsMsgList_Destroy(&list);
 }
 
@@ -638,6 +683,7 @@ sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *st
 {
 	memset(ev, 0, sizeof *ev);
 	ev->unsent = 1; /* what an earlier run left: looked at first */
+	ev->store = store;
 	ev->role = role;
 	ev->machine = cfg->machine_id;
 	ev->keep = cfg->audit_keep;
@@ -706,7 +752,15 @@ void
 sd_events_close(struct sd_events *ev)
 {
 	natsSubscription_Destroy(ev->sub); /* the durable consumer stays, for the next start */
-	natsSubscription_Destroy(ev->live);
-	ev->sub = ev->live = NULL;
+	ev->sub = NULL;
+	if (ev->live_running) {
+		__atomic_store_n(&ev->live_stop, 1, __ATOMIC_SEQ_CST);
+		(void)pthread_join(ev->live_thread, NULL);
+		natsSubscription_Destroy(ev->live);
+		sqlite3_close(ev->live_db);
+		ev->live = NULL;
+		ev->live_db = NULL;
+		ev->live_running = 0;
+	}
 	sd_sessions_close(&ev->sessions);
 }

@@ -7,6 +7,8 @@
 #ifndef SD_EVENTS_H
 #define SD_EVENTS_H
 
+#include <pthread.h>
+
 #include "metrics.h"
 #include "sessions.h"
 #include "syncd.h"
@@ -37,7 +39,14 @@ struct sd_events {
 	int64_t ahead;           /* the last event published, confirmed or not */
 	int64_t send_changes;    /* the store's changes by this connection at the last look */
 	natsSubscription *sub;   /* the authority's pull consumer */
-	natsSubscription *live;  /* the authority's: the events subjects, as they go by */
+	const char *store;       /* the store's path, for the live thread's connection */
+	/* the authority's live thread (events.c): the events subjects, as they go by */
+	int live_tried, live_running;
+	pthread_t live_thread;
+	natsSubscription *live;
+	sqlite3 *live_db;
+	int live_stop, live_seen; /* atomic: to the thread, and from it (messages went by) */
+	uint64_t live_stored;     /* atomic: events it stored, for the metrics */
 	struct sd_metrics *metrics;
 	struct sd_sessions sessions; /* this host's, ended on revocation */
 };
