@@ -3,8 +3,9 @@
  *
  * Security rules for this file:
  *  1. The journal is opened without following a link and checked on its
- *     descriptor (regular, one or two links, owned by root or the euid, no
- *     access for group or others) before a byte is written to it.
+ *     descriptor (regular, at most two links, owned by root or the euid,
+ *     no access for group or others) before a byte is written to it, and
+ *     written only while its path still names it.
  *  2. An append never creates the journal and never waits but on the
  *     daemon's exclusive lock, which it holds only to read. O_NONBLOCK:
  *     whatever is at the path, opening it does not wait.
@@ -44,11 +45,15 @@ safe(int fd, const char *path, struct stat *st, char err[VK_ERRLEN])
 		vk_seterr(err, "cannot examine %s: %s", path, strerror(errno));
 		return 0;
 	}
-	/* two links while the daemon takes it (link(2), then rename(2)) */
-	if (!S_ISREG(st->st_mode) || st->st_nlink < 1 || st->st_nlink > 2 ||
+	/*
+	 * two links while the daemon takes it (link(2), then rename(2)); none
+	 * once it took it and removed it after this open: current() then
+	 * sends the append to the new journal
+	 */
+	if (!S_ISREG(st->st_mode) || st->st_nlink > 2 ||
 	    (st->st_uid != 0 && st->st_uid != geteuid()) || (st->st_mode & 077) != 0) {
 		vk_seterr(err,
-		          "%s is not a regular file of root with one or two links and mode 0600:"
+		          "%s is not a regular file of root with at most two links and mode 0600:"
 		          " not written",
 		          path);
 		return 0;

@@ -4,7 +4,8 @@
  *
  * It interposes the calls through which SQLite changes files: write,
  * pwrite, pwrite64, ftruncate, ftruncate64, fsync, fdatasync and unlink, and
- * rename, through which key files are replaced. Each call in
+ * rename, through which key files are replaced; and fstat, but only when
+ * VK_FAULT_CALLS names it (a look, not a write). Each call in
  * the process named by VK_FAULT_PROG (program_invocation_short_name; other
  * processes, such as `env` before it execs, are left alone) is one point,
  * numbered from 1:
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -180,4 +182,12 @@ rename(const char *from, const char *to)
 {
 	point("rename");
 	return REAL("rename", int (*)(const char *, const char *))(from, to);
+}
+
+int
+fstat(int fd, struct stat *st)
+{
+	if (calls != NULL)
+		point("fstat");
+	return REAL("fstat", int (*)(int, struct stat *))(fd, st);
 }

@@ -18,6 +18,9 @@
 #    events were committed but before its work file went, and after the
 #    bus confirmed an event but before the replica wrote that it was sent; every
 #    event arrives exactly once all the same;
+#  - a login that opened the journal just before the daemon took it, and
+#    looked at it only once the daemon had removed it (stopped there by
+#    faultpoint.so), appends to the new journal: its event is not lost;
 #  - a machine's bus user cannot publish events as another machine, cannot
 #    make the stream's confirmation purge it, and what is no event is
 #    dropped;
@@ -190,6 +193,39 @@ check "... and the stream holds it once: the event's ID deduplicates it" test "$
 f_syncd_start authority
 check "... and the authority, started again, holds it once (within 10 s)" \
 	f_until 10 eval 'test "$(of_user vkt-two)" = 1 && test "$(in_stream)" = 0'
+
+# 3: an append that opened the journal just before the daemon took it, and looked at what it had
+# opened only once the daemon had read it and removed it: a login under faultpoint.so stopped
+# before each of its fstat calls in turn, until it holds the journal open
+rm -f "$WORK/fault.mark"
+printf '%s\n' "$K_TOKEN" | LD_PRELOAD="$FAULTPOINT" ASAN_OPTIONS="$FAULT_ASAN_OPTIONS" VK_FAULT_PROG=pam_login \
+	VK_FAULT_ACTION=stop VK_FAULT_AT=1 VK_FAULT_REPEAT=1 VK_FAULT_CALLS=fstat VK_FAULT_MARK="$WORK/fault.mark" \
+	"$PAM_LOGIN" --confdir "$WORK/M1/pam.d" --service viamkey-test vkt-late >/dev/null 2>&1 &
+late=$!
+k=1
+while [ "$k" -le 500 ]; do
+	f_until 30 eval 'grep -q "^pid $late point $k " "$WORK/fault.mark" 2>/dev/null' || { k=; break; }
+	ls -l "/proc/$late/fd" 2>/dev/null | grep -q 'keys\.db\.events$' && break
+	kill -CONT "$late"
+	k=$((k + 1))
+done
+f_login M1 vkt-early "$K_TOKEN" || :
+check "a login stopped holding the journal open, before it looked at it (point ${k:-none}); another login's event taken meanwhile (within 10 s)" \
+	eval 'test -n "$k" && f_until 10 eval "test \"\$(held vkt-early)\" = 1 && test ! -e \"$MSTORE.events.work\""'
+# (stopped again before each later fstat: continued until it ends, 30 s at most)
+i=0
+while [ "$i" -lt 600 ]; do
+	case $(cut -d' ' -f3 "/proc/$late/stat" 2>/dev/null) in
+	T) kill -CONT "$late" ;;
+	Z | '') break ;;
+	esac
+	sleep 0.05
+	i=$((i + 1))
+done
+kill -KILL "$late" 2>/dev/null || :
+wait "$late" || :
+check "... continued, the stopped login's event reaches the replica all the same (within 10 s)" \
+	f_until 10 eval 'test "$(held vkt-late)" = 1'
 
 # ---- a hostile machine's bus user --------------------------------------------------------
 B=$BUCKET
