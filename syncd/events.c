@@ -634,7 +634,7 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		return;
 	if (!ev->live_tried) {
 		ev->live_tried = 1;
-		ev->live_running = live_start(ev, b) == 0;
+		(void)live_start(ev, b);
 	}
 	seen = __atomic_exchange_n(&ev->live_seen, 0, __ATOMIC_SEQ_CST);
 	ev->metrics->events_received += __atomic_exchange_n(&ev->live_stored, 0, __ATOMIC_SEQ_CST);
@@ -753,14 +753,13 @@ sd_events_close(struct sd_events *ev)
 {
 	natsSubscription_Destroy(ev->sub); /* the durable consumer stays, for the next start */
 	ev->sub = NULL;
-	if (ev->live_running) {
+	if (ev->live != NULL) { /* the live thread runs */
 		__atomic_store_n(&ev->live_stop, 1, __ATOMIC_SEQ_CST);
 		(void)pthread_join(ev->live_thread, NULL);
 		natsSubscription_Destroy(ev->live);
 		sqlite3_close(ev->live_db);
 		ev->live = NULL;
 		ev->live_db = NULL;
-		ev->live_running = 0;
 	}
 	sd_sessions_close(&ev->sessions);
 }

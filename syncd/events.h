@@ -41,7 +41,7 @@ struct sd_events {
 	natsSubscription *sub;   /* the authority's pull consumer */
 	const char *store;       /* the store's path, for the live thread's connection */
 	/* the authority's live thread (events.c): the events subjects, as they go by */
-	int live_tried, live_running;
+	int live_tried; /* started once; it runs while live is set */
 	pthread_t live_thread;
 	natsSubscription *live;
 	sqlite3 *live_db;
