@@ -23,7 +23,8 @@
 # for the test of a fleet upgraded one host at a time.
 #
 # Name phases to run only those (e.g. `run-tests.sh check`). Ends with one
-# line "N passed, N failed" over all phases. Every test must run: with
+# line "N passed, N failed" over all phases; each phase's line before it
+# also says how many seconds the phase took. Every test must run: with
 # VK_STRICT=1 a test that cannot (not root, a tool missing) fails instead of
 # skipping, and a skip that happens anyway counts as a failure.
 #
@@ -86,7 +87,7 @@ tally() {
 		f=1
 		tail -n 30 "$2"
 	fi
-	echo "$1: $p passed, $f failed"
+	echo "$1: $p passed, $f failed ($(($(date +%s) - phase_start)) s)"
 	passed=$((passed + p))
 	failed=$((failed + f))
 }
@@ -174,14 +175,17 @@ run_packages() {
 		p=$((p + $1))
 		f=$((f + $2))
 	fi
-	echo "packages: $p passed, $f failed"
+	echo "packages: $p passed, $f failed ($(($(date +%s) - phase_start)) s)"
 	passed=$((passed + p))
 	failed=$((failed + f))
 }
 
 for phase in $phases; do
 	case $phase in
-	check | valgrind | sanitize | fuzz | packages) "run_$phase" ;;
+	check | valgrind | sanitize | fuzz | packages)
+		phase_start=$(date +%s)
+		"run_$phase"
+		;;
 	*)
 		echo "run-tests.sh: unknown phase $phase" >&2
 		exit 2
