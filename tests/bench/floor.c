@@ -13,11 +13,14 @@
  * returned, and publishes "ROUND INDEX NS" on floor.done.
  *
  * The driver publishes one message on floor.go per round, ROUNDS rounds
- * after a warm-up round that every process must have answered (sent again
- * each second until then, while the cluster spreads the subscriptions'
- * interest; a process commits and answers a round once), 200 ms apart. For each round it prints on
- * stdout the milliseconds from just before its publish until the last of the N processes had
- * committed, and appends each process's own milliseconds to DIR/floor-samples, one a line.
+ * 200 ms apart, after a warm-up round that every process must have
+ * answered (sent again each second until then, while the cluster spreads
+ * the subscriptions' interest; a process commits and answers a round once,
+ * and the driver counts each answer to any of the warm-up's messages). For
+ * each round it prints on stdout the milliseconds from just before its
+ * publish until the last of the N processes had committed, and appends
+ * each process's own milliseconds to DIR/floor-samples, one a line; on
+ * stderr, how long the warm-up took.
  *
  * The processes end when the driver closes its end of their pipe, also
  * when the driver is killed. Exit 2 on a usage error, 1 when the bus
@@ -200,6 +203,14 @@ collect(struct driver *d, long long round, long long deadline_ns)
 	}
 }
 
+/* Forgets the answers: a new round. */
+static void
+reset(struct driver *d)
+{
+	memset(d->at, 0, (size_t)d->n * sizeof *d->at);
+	d->answered = 0;
+}
+
 static int
 publish_round(struct driver *d, long long round, long long *t0)
 {
@@ -207,8 +218,6 @@ publish_round(struct driver *d, long long round, long long *t0)
 	natsStatus s;
 
 	snprintf(body, sizeof body, "%lld", round);
-	memset(d->at, 0, (size_t)d->n * sizeof *d->at);
-	d->answered = 0;
 	*t0 = realtime_ns();
 	if ((s = natsConnection_PublishString(d->nc, "floor.go", body)) != NATS_OK ||
 	    (s = natsConnection_FlushTimeout(d->nc, ROUND_WAIT)) != NATS_OK) {
@@ -237,13 +246,22 @@ drive(struct bus *b, int n, int rounds, const char *dir)
 		fprintf(stderr, "floor: cannot start the driver (%s)\n", path);
 		goto out;
 	}
-	/* the warm-up: round 0 until every process has answered it once */
-	for (long long deadline = realtime_ns() + WARMUP_WAIT * 1000000LL;;) {
+	/*
+	 * The warm-up: round 0 until every process has answered it once. A
+	 * process answers a round once, so the answers are kept across the
+	 * warm-up's messages: forgetting them each second would never see a
+	 * warm-up that takes longer than a second.
+	 */
+	reset(&d);
+	for (long long start = realtime_ns(), deadline = start + WARMUP_WAIT * 1000000LL;;) {
 		if (publish_round(&d, 0, &t0) != 0)
 			goto out;
 		collect(&d, 0, t0 + WARMUP_EVERY * 1000000LL);
-		if (d.answered == n)
+		if (d.answered == n) {
+			fprintf(stderr, "floor: every process answered the warm-up in %.0f ms\n",
+			        (double)(realtime_ns() - start) / 1e6);
 			break;
+		}
 		if (realtime_ns() > deadline) {
 			fprintf(stderr, "floor: %d of %d processes answered the warm-up\n",
 			        d.answered, n);
@@ -254,6 +272,7 @@ drive(struct bus *b, int n, int rounds, const char *dir)
 		long long last = 0;
 
 		sleep_ms(PAUSE_MS);
+		reset(&d);
 		if (publish_round(&d, r, &t0) != 0)
 			goto out;
 		collect(&d, r, t0 + ROUND_WAIT * 1000000LL);
