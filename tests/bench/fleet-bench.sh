@@ -33,8 +33,9 @@
 #    journal as the module appends it (fleetjournal), with a machine's
 #    daemon, the authority's and a bus node each killed (SIGKILL) and
 #    started again on the way: from each append until the authority's
-#    store held it (read every 100 ms), how many were lost and how many
-#    stored twice;
+#    store held it (the time of the transaction that stored it, noted by a
+#    trigger of the bench's own), how many were lost and how many stored
+#    twice;
 #  - a machine daemon's memory (resident, and private) and its CPU when
 #    idle, over a minute, sampled on 20 daemons;
 #  - the authority's daemon killed (SIGKILL) and the standby promoted
@@ -89,18 +90,18 @@ umask 077
 rm -rf "$W"
 mkdir -p "$W" "$OUT"
 # what runs: the machine daemons in $pids; the nodes, the authority's and the
-# standby's daemons, a watch, the floor, the journals' writer and the poll of
-# the authority's events by their own variables, each emptied once that
-# process was waited for (its PID may be reused after)
+# standby's daemons, a watch, the floor and the journals' writer by their
+# own variables, each emptied once that process was waited for (its PID may
+# be reused after)
 pids=
 node_1='' node_2='' node_3=''
-auth_pid='' sb_pid='' watch_pid='' floor_pid='' journal_pid='' poll_pid=''
+auth_pid='' sb_pid='' watch_pid='' floor_pid='' journal_pid=''
 cleanup() {
-	for p in $floor_pid $watch_pid $journal_pid $poll_pid $pids $auth_pid $sb_pid \
+	for p in $floor_pid $watch_pid $journal_pid $pids $auth_pid $sb_pid \
 		$node_1 $node_2 $node_3; do
 		kill "$p" 2>/dev/null || :
 	done
-	for p in $floor_pid $watch_pid $journal_pid $poll_pid $pids $auth_pid $sb_pid \
+	for p in $floor_pid $watch_pid $journal_pid $pids $auth_pid $sb_pid \
 		$node_1 $node_2 $node_3; do
 		wait "$p" 2>/dev/null || :
 	done
@@ -374,20 +375,20 @@ sessions_round() {
 	fi
 }
 
-# poll_events PREFIX: every 100 ms, the login events of users PREFIX-* that the authority
-# stored since the last read, "user seen_ns" into $W/logins.seen, until $W/poll.stop exists
-poll_events() {
-	p_last=$(sqlite3 "$(adb)" "SELECT coalesce(max(id), 0) FROM events")
-	while [ ! -e "$W/poll.stop" ]; do
-		sqlite3 -separator ' ' "$(adb)" "SELECT id, user FROM events WHERE id > $p_last
-			AND kind = 'login' AND user LIKE '$1-%' ORDER BY id" >"$W/poll.now" 2>/dev/null || :
-		p_now=$(date +%s%N)
-		if [ -s "$W/poll.now" ]; then
-			awk -v t="$p_now" '{ print $2, t }' "$W/poll.now" >>"$W/logins.seen"
-			p_last=$(tail -n 1 "$W/poll.now" | cut -d' ' -f1)
-		fi
-		sleep 0.1
-	done
+# stored_at PREFIX: from now on the authority's store notes, in a table of the bench's own
+# (bench_stored), when it stores each login event of a user PREFIX-*: "user ms" (the time of
+# its transaction, in milliseconds since the epoch). A reader polling the store would add its
+# own delay, which a host this loaded makes seconds long. stored_done drops both again.
+stored_at() {
+	sqlite3 -cmd '.timeout 10000' "$(adb)" "CREATE TABLE bench_stored (user TEXT, ms REAL);
+		CREATE TRIGGER bench_stored_at AFTER INSERT ON events
+		WHEN NEW.kind = 'login' AND NEW.user LIKE '$1-%' BEGIN
+		INSERT INTO bench_stored VALUES (NEW.user, (julianday('now') - 2440587.5) * 86400000.0);
+		END" >/dev/null
+}
+stored_count() { sqlite3 -cmd '.timeout 10000' "$(adb)" "SELECT count(DISTINCT user) FROM bench_stored"; }
+stored_done() {
+	sqlite3 -cmd '.timeout 10000' "$(adb)" "DROP TRIGGER bench_stored_at; DROP TABLE bench_stored" >/dev/null
 }
 
 # auth_start: the authority's daemon (again)
@@ -401,10 +402,7 @@ auth_start() {
 # started again on the way
 logins_phase() {
 	prefix=b$N
-	: >"$W/logins.seen"
-	rm -f "$W/poll.stop"
-	poll_events "$prefix" &
-	poll_pid=$!
+	stored_at "$prefix" || { say "N=$N: cannot note the events' times in the authority's store"; exit 1; }
 	"$FLEETJOURNAL" logins "$W/replicas" "$LOGINS_RATE" "$LOGINS_SECONDS" "$prefix" \
 		>"$W/logins.sent" 2>"$W/logins.err" &
 	journal_pid=$!
@@ -434,18 +432,17 @@ logins_phase() {
 	wait "$journal_pid" || say "N=$N: fleetjournal: $(cat "$W/logins.err")"
 	journal_pid=
 	sent=$(wc -l <"$W/logins.sent")
-	all_seen() { [ "$(wc -l <"$W/logins.seen")" -ge "$sent" ]; }
+	all_seen() { [ "$(stored_count)" -ge "$sent" ]; }
 	until_true 120 all_seen || :
-	touch "$W/poll.stop"
-	wait "$poll_pid" || :
-	poll_pid=
 	sort "$W/logins.sent" >"$W/logins.sent.sorted"
-	sort "$W/logins.seen" | awk '!x[$1]++' >"$W/logins.first"
+	sqlite3 -cmd '.timeout 10000' -separator ' ' "$(adb)" \
+		"SELECT user, printf('%.1f', min(ms)) FROM bench_stored GROUP BY user" | sort >"$W/logins.first"
 	join "$W/logins.sent.sorted" "$W/logins.first" |
-		awk '{ printf "%.1f\n", ($3 - $2) / 1e6 }' >"$W/logins.latency"
+		awk '{ printf "%.1f\n", $3 - $2 / 1e6 }' >"$W/logins.latency"
 	got=$(wc -l <"$W/logins.latency")
 	twice=$(sqlite3 "$(adb)" "SELECT count(*) - count(DISTINCT user) FROM events
 		WHERE kind = 'login' AND user LIKE '$prefix-%'")
+	stored_done
 	record "$N" "a login's event in the authority's store, $LOGINS_RATE logins/s, three kills" \
 		"$W/logins.latency"
 	echo "N=$N logins: $sent made over $LOGINS_SECONDS s, $got reached the authority," \
