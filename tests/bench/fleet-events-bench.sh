@@ -10,7 +10,8 @@
 # 3 s later), half way the authority's, three quarters of the way the bus
 # node leading the events stream (started 5 s later). An event's latency is
 # from the end of its login to the time of the authority's transaction that
-# stored it (noted by a trigger of the bench's own in the authority's store). Reports p50, p99 and max, the events lost (not there 120 s after
+# stored it (noted by a trigger of the bench's own in the authority's
+# store). Reports p50, p99 and max, the events lost (not there 120 s after
 # the last login) and those stored twice; the target is p99 <= 5 s and
 # none lost. Writes results/fleet-events.md here; nothing is asserted.
 # shellcheck disable=SC2016 # conditions are eval'd

@@ -13,8 +13,9 @@
  * logins: RATE login events a second for SECONDS seconds, spread over the
  * stores in turn, each refused (reason user_not_allowed) under a user of
  * its own, "PREFIX-I" for the I-th; prints that user and NS once it is
- * appended, NS
- * the CLOCK_REALTIME nanoseconds. Exit 0, or 1 when an append failed.
+ * appended, NS the CLOCK_REALTIME nanoseconds taken just before the append
+ * (after it, a writer descheduled on a loaded host would take a time later
+ * than the event's arrival). Exit 0, or 1 when an append failed.
  *
  * sessions: one child process per store, each recorded in that store's
  * journal as a session opened with KEY_ID by USER (service sshd, role
@@ -107,7 +108,7 @@ logins(char **stores, long n, long rate, long seconds, const char *prefix)
 		unsigned char uid[16];
 		char user[VK_EVENT_USER_MAX + 1];
 		struct vk_event e;
-		long long when = t0 + i * period;
+		long long when = t0 + i * period, made;
 
 		at.tv_sec = (time_t)(when / 1000000000LL);
 		at.tv_nsec = (long)(when % 1000000000LL);
@@ -115,13 +116,14 @@ logins(char **stores, long n, long rate, long seconds, const char *prefix)
 			;
 		snprintf(user, sizeof user, "%.200s-%ld", prefix, i);
 		randombytes_buf(uid, sizeof uid);
+		made = realtime_ns();
 		if (vk_event_make(&e, uid, (int64_t)time(NULL), "login", "deny", "user_not_allowed",
 		                  NULL, user, "bench", NULL) != 0 ||
 		    append(stores[i % n], &e) != 0) {
 			failed = 1;
 			continue;
 		}
-		printf("%s %lld\n", user, realtime_ns());
+		printf("%s %lld\n", user, made);
 		fflush(stdout);
 	}
 	return failed;
