@@ -1071,6 +1071,8 @@ apply_heartbeat(struct vk_replica *r, const char *json, int64_t now, struct vk_a
 		return VK_ERR_USAGE;
 	}
 	out->rev = rev;
+	out->beat_epoch = epoch;
+	out->beat_seq = seq;
 	if (epoch < trusted) {
 		out->what = VK_APPLIED_FORMER;
 		return VK_OK;

@@ -160,6 +160,9 @@ struct vk_apply_result {
 	char id[VK_UUID_STRLEN + 1];
 	int64_t rev;
 	int moved; /* this machine's place in the tree changed: its scopes may have too */
+	/* a heartbeat's place in their order, newer than the replica's or not (seq -1: uncounted)
+	 */
+	int64_t beat_epoch, beat_seq;
 };
 
 /*

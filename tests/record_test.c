@@ -662,6 +662,10 @@ test_heartbeat_order(void **state)
 	assert_int_not_equal(res.what, VK_APPLIED_HEARTBEAT);
 	assert_int_equal(deliver_hb(rt, older, FX_NOW + 60, &res), VK_OK);
 	assert_int_not_equal(res.what, VK_APPLIED_HEARTBEAT);
+	/* where an older one stands is said all the same: a daemon tells a node that lags by it */
+	assert_int_equal(res.beat_seq, 19);
+	assert_int_equal(res.beat_epoch, 0);
+	assert_int_equal(res.rev, 8);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_SEEN), FX_NOW);
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_REV), 7);
 
@@ -727,6 +731,7 @@ test_heartbeat_format1(void **state)
 
 	assert_int_equal(deliver_hb(rt, old2, FX_NOW, &res), VK_OK);
 	assert_int_equal(res.what, VK_APPLIED_HEARTBEAT);
+	assert_int_equal(res.beat_seq, -1); /* uncounted */
 	assert_int_equal(meta_int(rt, VK_META_HEARTBEAT_FORMAT), 1);
 	assert_int_equal(deliver_hb(rt, old1, FX_NOW, &res), VK_OK);
 	assert_int_not_equal(res.what, VK_APPLIED_HEARTBEAT);
