@@ -297,8 +297,10 @@ catch_up(struct machine *m, const char *filter, char letter)
 		natsMsg *msg = sd_queue_pop(&m->bus.q, CATCH_UP_WAIT, &connected, &it);
 		const char *reply;
 
-		if (connected)
+		if (connected) {
 			m->was_reconnected = 1;
+			sd_view_reset(m);
+		}
 		if (msg == NULL) {
 			sd_log(LOG_WARNING, "reading %s from the bus stalled after %lld of %lld",
 			       filter, (long long)got, (long long)pending);
@@ -340,21 +342,23 @@ consume_scope(struct machine *m, int i)
 
 /*
  * The latest heartbeat, read straight from the stream, verified and
- * applied; whether its authority publishes heads. A node that lags may
- * answer with an older one: the revision then acknowledged is older than
- * it could be, never newer. 0; 1 when the bus has none yet: no heartbeat
- * in the bucket, or, for a replica that never held one, no answer at all
- * (JetStream does not answer for a bucket not made yet; the first live
- * heartbeat, or a try a second later, reads it then); -1 when the bus did
- * not answer.
+ * applied; whether its authority publishes heads. *read is where it stands
+ * (not known when it was refused). A node that lags may answer with an
+ * older one than the replica holds: sd_reconcile() then acknowledges that
+ * older revision, never a newer one. 0; 1 when the bus has none yet: no
+ * heartbeat in the bucket, or, for a replica that never held one, no
+ * answer at all (JetStream does not answer for a bucket not made yet; the
+ * first live heartbeat, or a try a second later, reads it then); -1 when
+ * the bus did not answer.
  */
 static int
-read_heartbeat(struct machine *m)
+read_heartbeat(struct machine *m, struct sd_beat *read)
 {
 	struct sd_item it = {0};
 	char err[512], store_err[VK_ERRLEN];
 	int64_t hb, format = 1, held = 0;
 
+	read->known = 0;
 	if (sd_bus_last(&m->bus, "hb", HB_WAIT_MS, &it.msg, err, sizeof err) != 0) {
 		(void)vk_store_query_int(
 		    m->db, "", store_err, &held,
@@ -367,7 +371,9 @@ read_heartbeat(struct machine *m)
 	if (it.msg == NULL)
 		return 1;
 	if (sd_begin(m) == 0) {
+		m->beat.known = 0;
 		(void)sd_apply(m, &it, "hb", 0, &hb);
+		*read = m->beat;
 		sd_commit(m);
 	}
 	natsMsg_Destroy(it.msg);
@@ -382,15 +388,15 @@ read_heartbeat(struct machine *m)
 int
 sd_reconcile(struct machine *m)
 {
-	int64_t hb_rev = 0, before = m->applied, started = sd_now_ms();
-	char err[VK_ERRLEN];
+	int64_t before = m->applied, started = sd_now_ms();
+	struct sd_beat read;
 	int rounds = 0, rc;
 
 	m->need_reconcile = 0;
 	m->was_reconnected = 0;
 	sd_follow_scopes(m);
 	/* the heartbeat first: it was published after every change up to its revision */
-	if ((rc = read_heartbeat(m)) != 0) {
+	if ((rc = read_heartbeat(m, &read)) != 0) {
 		m->waiting_first_hb = rc == 1;
 		if (rc == 1)
 			sd_note_error(
@@ -398,11 +404,13 @@ sd_reconcile(struct machine *m)
 		return rc;
 	}
 	m->waiting_first_hb = 0;
-	if (vk_store_query_int(m->db, "cannot read the heartbeat", err, &hb_rev,
-	                       "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name"
-	                       " = '" VK_META_HEARTBEAT_REV "'), 0)",
-	                       "") != VK_OK)
-		return -1;
+	/* rule 4 of machine.c: a node behind this connection's live heartbeats answers from its
+	 * past */
+	if (read.known && m->first_live.known && !sd_beat_reached(&read, &m->first_live)) {
+		sd_note_error(m, "the bus node answering holds a heartbeat older than one that came"
+		                 " live on this connection (a node that lags): reading again");
+		return 3;
+	}
 	/* an authority of format 1 publishes no heads: its bus lets machines read by consumers */
 	if (!m->heads && !m->consumers) {
 		sd_log(LOG_INFO, "the authority publishes no scope heads (format 1): reading by"
@@ -429,6 +437,13 @@ sd_reconcile(struct machine *m)
 	} while ((sd_follow_scopes(m) || m->need_reconcile) && ++rounds < 4);
 	if (m->was_reconnected || m->need_reconcile)
 		return -1; /* something may have been missed or lost meanwhile: again */
+	if (read.known) {
+		m->read = read;
+		/* rule 4 of machine.c: this connection's time away is covered, for as long as it
+		 * lasts */
+		if (m->first_live.known)
+			m->sound = 1;
+	}
 	vk_store_checkpoint(m->db, 1);
 	sqlite3_db_release_memory(m->db);
 	m->trim_at_ms = sd_now_ms() + TRIM_DELAY;
@@ -437,7 +452,9 @@ sd_reconcile(struct machine *m)
 			sd_note_error(m, m->scopes[i].why);
 			return 2;
 		}
-	sd_set_applied(m, hb_rev);
+	/* what that node held, up to its heartbeat, is here: newer ones wait for rule 4 */
+	if (read.known)
+		sd_set_applied(m, read.rev);
 	sd_note_error(m, NULL);
 	sd_log(LOG_INFO,
 	       "replica in step with the bus at revision %lld (%ld changes applied in %lld ms)",
@@ -450,10 +467,11 @@ sd_reconcile_all(struct machine *m)
 {
 	int64_t hb_rev = 0, before = m->applied, started = sd_now_ms();
 	char err[VK_ERRLEN];
+	struct sd_beat read;
 
 	m->need_reconcile = 0;
 	m->was_reconnected = 0;
-	if (read_heartbeat(m) < 0 || catch_up(m, ">", 'a') != 0 || m->was_reconnected ||
+	if (read_heartbeat(m, &read) < 0 || catch_up(m, ">", 'a') != 0 || m->was_reconnected ||
 	    m->need_reconcile)
 		return -1;
 	(void)vk_store_query_int(m->db, "", err, &hb_rev,

@@ -14,6 +14,17 @@
  *  3. An acknowledgement never asks for an answer on a bus of format 2: it
  *     is a plain publish on the machine's own subject, which only its bus
  *     user may use; JetStream stores nothing a machine sends.
+ *  4. What came while this machine was not connected reaches it only by
+ *     reading the bus again, and that reading covers it only if the node
+ *     that answered held the first heartbeat that came live on this
+ *     connection (the authority puts each heartbeat in the bucket after
+ *     every change it names). Until one has, a reading acknowledges only
+ *     the heartbeat it met there, and live ones acknowledge nothing. A node
+ *     that answers with an older heartbeat lags (nats-server before 2.9.17
+ *     lets a node that has just restarted answer direct gets before it has
+ *     caught up): it is read again after the usual back-off, and after
+ *     STALE_READS such answers in a row the daemon connects again, to
+ *     whichever node the bus gives.
  */
 #include "autoconfig.h"
 
@@ -32,6 +43,8 @@
 #define ACK_REFRESH   6     /* heartbeat intervals between acknowledgements that change nothing */
 #define ONCE_DEADLINE 60000 /* ms --once tries before it gives up */
 #define ACK_WAIT_MS   2000  /* for JetStream to confirm an acknowledgement (format 1's bus) */
+#define STORED_MS     250   /* after a heartbeat came live, until the bucket holds it too */
+#define STALE_READS   3     /* such answers in a row before connecting again */
 
 /* ---- acknowledgements ---------------------------------------------------------- */
 
@@ -152,6 +165,22 @@ open_replica(struct machine *m, const char *path)
 	return 0;
 }
 
+/* Rule 4: the first heartbeat that came live on this connection (m->beat). */
+static void
+first_heard(struct machine *m)
+{
+	int64_t at = sd_now_ms() + STORED_MS;
+
+	m->first_live = m->beat;
+	if (m->read.known && sd_beat_reached(&m->read, &m->first_live)) {
+		m->sound = 1; /* the last reading met it already */
+		return;
+	}
+	if (!m->need_reconcile || m->next_retry_ms > at)
+		m->next_retry_ms = at;
+	m->need_reconcile = 1;
+}
+
 /* A new heartbeat came live: the revision it names is acknowledged once the view is complete. */
 static void
 heard(struct machine *m, int64_t hb)
@@ -176,7 +205,7 @@ heard(struct machine *m, int64_t hb)
 		m->next_retry_ms = 0;
 		return;
 	}
-	if (m->need_reconcile)
+	if (m->need_reconcile || !m->sound)
 		return;
 	/* rule 2: everything before this heartbeat came before it on this connection */
 	if (sd_complete(m)) {
@@ -204,10 +233,20 @@ retry_later(struct machine *m, int rc)
 	int64_t now = sd_now_ms();
 
 	sd_commit(m);
+	if (rc == 3 && ++m->stale_reads >= STALE_READS) {
+		/* rule 4: another node may be in time */
+		sd_log(LOG_WARNING,
+		       "the bus node answering lagged behind this connection's heartbeats %d times"
+		       " in a row: connecting again",
+		       m->stale_reads);
+		m->need_reconcile = 1;
+		m->reconnect = 1;
+		return;
+	}
 	if (rc == 2)
 		m->need_repair = 1; /* the live path may yet bring what the bus lacked */
 	else
-		m->need_reconcile = 1;
+		m->need_reconcile = 1; /* 3: the node may catch up in a moment (rule 4) */
 	if (rc == 1) {
 		m->next_retry_ms =
 		    now + FIRST_HB_MS; /* or at once, when the first heartbeat comes */
@@ -219,6 +258,9 @@ retry_later(struct machine *m, int rc)
 	m->retry_ms = m->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : m->retry_ms * 2;
 	if (rc < 0)
 		sd_note_error(m, "cannot bring the replica in step with the bus; retrying");
+	else if (rc == 3)
+		sd_log(LOG_WARNING, "the bus node answering holds a heartbeat older than one that"
+		                    " came live on this connection (a node that lags)");
 	sd_log(LOG_WARNING, "the replica is not in step with the bus; trying again in %lld ms",
 	       (long long)(m->next_retry_ms - now));
 	acknowledge(m); /* what is missing reaches sync status on the authority */
@@ -263,7 +305,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 	while (!sd_stop) {
 		int64_t now = sd_now_ms(), hb, wait,
 		        silent = 3 * cfg->sync.heartbeat_interval * 1000;
-		int connected = 0, rc;
+		int connected = 0, is_hb, rc;
 		struct sd_item it;
 		const char *entry;
 		natsMsg *msg;
@@ -287,6 +329,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		if ((m.need_reconcile || m.need_repair) && now >= m.next_retry_ms) {
 			m.need_repair = 0;
 			rc = sd_reconcile(&m);
+			if (rc != 3)
+				m.stale_reads = 0;
 			if (rc == 0) {
 				m.retry_ms = RETRY_MIN_MS;
 				m.next_resync_ms = sd_now_ms() + cfg->sync.resync_interval * 1000;
@@ -314,6 +358,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		                                         : SD_EVENTS_EVERY_MS;
 		msg = sd_queue_pop(&m.bus.q, wait > 0 ? wait : 1, &connected, &it);
 		if (connected) {
+			sd_view_reset(&m);
 			m.need_reconcile = 1;
 			m.next_retry_ms = 0;
 			m.consumers =
@@ -325,13 +370,17 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		if (msg == NULL)
 			continue;
 		entry = sd_msg_entry(&m.bus, msg);
-		if ((entry != NULL && strcmp(entry, "hb") == 0 ? sd_begin_heartbeat(&m)
-		                                               : sd_begin(&m)) == 0) {
-			int applied = sd_apply(&m, &it, entry, 0, &hb) > 0;
+		is_hb = entry != NULL && strcmp(entry, "hb") == 0;
+		if ((is_hb ? sd_begin_heartbeat(&m) : sd_begin(&m)) == 0) {
+			int applied;
 
+			m.beat.known = 0;
+			applied = sd_apply(&m, &it, entry, 0, &hb) > 0;
 			/* a change in force ends what it denies now, not at the next tick */
 			if (sd_commit(&m) == 0 && applied && hb < 0)
 				sd_sessions_tick(&m.events.sessions, m.db);
+			if (is_hb && m.beat.known && !m.first_live.known)
+				first_heard(&m);
 			if (hb >= 0)
 				heard(&m, hb);
 		}

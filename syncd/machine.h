@@ -35,6 +35,13 @@ struct sd_keyring {
 	unsigned char key[VK_PUBLIC_KEY_BYTES];
 };
 
+/* A trusted heartbeat's place in their order (rule 4 of machine.c). */
+struct sd_beat {
+	int known;
+	int64_t epoch, seq; /* seq -1: an uncounted heartbeat, of an authority of format 1 */
+	int64_t rev;
+};
+
 struct machine {
 	const struct vk_config *cfg;
 	sqlite3 *db;
@@ -60,6 +67,11 @@ struct machine {
 	int consumers;   /* this connection reads by catch-up consumers (a bus of format 1) */
 	int heads;       /* the authority publishes scope heads (its heartbeat says format 2) */
 	int waiting_first_hb; /* the bus has no heartbeat yet: the first one starts a reconcile */
+	struct sd_beat beat;  /* the last trusted heartbeat sd_apply() met, newer or not */
+	struct sd_beat first_live; /* the first that came live on this connection */
+	struct sd_beat read;       /* the one the last reading of every scope met on the bus */
+	int sound;       /* that reading covers all that came before this connection (rule 4) */
+	int stale_reads; /* readings in a row from a node behind this connection's heartbeats */
 	long applied;
 	char error[256]; /* what the replica lacks, for sync status and the acknowledgement */
 	char acked_error[256];
@@ -125,6 +137,12 @@ int sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int
 
 /* Records the replica's revision: the last heartbeat's, once its view was complete. */
 void sd_set_applied(struct machine *m, int64_t rev);
+
+/* A new connection (rule 4 of machine.c): no heartbeat has come on it yet. */
+void sd_view_reset(struct machine *m);
+
+/* Whether heartbeat a is b or one after it; an uncounted heartbeat is taken as in time. */
+int sd_beat_reached(const struct sd_beat *a, const struct sd_beat *b);
 
 /* Records what the replica lacks (NULL: nothing) for sync status and acknowledgements. */
 void sd_note_error(struct machine *m, const char *what);

@@ -176,6 +176,22 @@ sd_set_applied(struct machine *m, int64_t rev)
 	set_meta(m, VK_META_APPLIED_REV, NULL, rev);
 }
 
+void
+sd_view_reset(struct machine *m)
+{
+	m->first_live.known = 0;
+	m->read.known = 0;
+	m->sound = 0;
+}
+
+int
+sd_beat_reached(const struct sd_beat *a, const struct sd_beat *b)
+{
+	if (a->seq < 0 || b->seq < 0)
+		return 1;
+	return a->epoch > b->epoch || (a->epoch == b->epoch && a->seq >= b->seq);
+}
+
 /*
  * Verifies a message's signature, in nats.c's delivery thread (the queue's
  * check): it->json is then the signed JSON. A message that fails is
@@ -387,6 +403,10 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 	}
 	if (i >= 0)
 		m->scopes[i].complete = 0; /* its entries changed: compared again */
+	if (strcmp(r.kind, "heartbeat") == 0 &&
+	    (r.what == VK_APPLIED_HEARTBEAT || r.what == VK_APPLIED_OLD))
+		m->beat = (struct sd_beat){
+		    .known = 1, .epoch = r.beat_epoch, .seq = r.beat_seq, .rev = r.rev};
 	switch (r.what) {
 	case VK_APPLIED:
 		m->applied++;

@@ -14,7 +14,13 @@
 #  8. a location key's record copied under M3's own machine entry, ahead of
 #     M3's own record in the bucket (so that a re-imaged M3 would meet it
 #     before it knows its location), or sent live under it afterwards, is
-#     never applied there: the key works on M3.
+#     never applied there: the key works on M3;
+#  a node behind: M1, away while a key was deleted, comes back to a bucket
+#     whose heartbeat, head and index pages are from before the delete (as
+#     a node that lags answers), while a heartbeat from after it comes live:
+#     M1 does not acknowledge that heartbeat's revision, says why, and
+#     connects again after three such answers; the bucket put right, the
+#     key is gone from M1.
 # shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
 # shellcheck source=tests/fleet-lib.sh
 . "${srcdir:-.}/fleet-lib.sh"
@@ -125,4 +131,49 @@ check "misfiled: and the location key still works on M3" f_check M3 vkt-loc "$L_
 ka keys rename --key-id "$L_ID" --name location-b-again >/dev/null
 check "misfiled: a change still reaches every machine (sync wait 0)" f_sync_wait 60
 check "every replica holds exactly what covers it" f_converged $MACHINES
+
+# ---- a node behind: what was deleted while M1 was away, read from the past -------------
+# The bucket as a node that lags would answer (nats-server before 2.9.17 lets a
+# node just restarted answer direct gets before it has caught up): the
+# heartbeat, head and index pages of M1's organization from before a delete,
+# while the live path carries a heartbeat from after it.
+ka_key X organizations api-key create --org-id "$ORG" --user vkt-lag --name deleted-while-away
+check "behind: sync wait returns 0 with the key to delete in place" f_sync_wait 60
+f_syncd_stop M1
+for e in hb "o.$ORG.h" $(for p in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do echo "o.$ORG.i.$p"; done); do
+	f_bus get "$B" "$e" >"$WORK/past.$e" 2>/dev/null || rm -f "$WORK/past.$e"
+done
+ka keys delete --key-id "$X_ID" >/dev/null
+check "behind: the delete reaches M2 (within 30 s)" f_wait_check M2 vkt-lag "$X_TOKEN" 1
+check "behind: the authority published it" f_until 30 published
+sleep 2 # a heartbeat after the delete, in the bucket
+f_bus get "$B" hb >"$WORK/hb.now"
+now_rev=$(grep -o '"rev":[0-9]*' "$WORK/hb.now" | cut -d: -f2)
+f_syncd_stop authority
+for f in "$WORK"/past.*; do
+	f_bus put "$B" "${f#"$WORK"/past.}" <"$f"
+done
+f_mark "M1 back, the bucket behind"
+seen=$(grep -c "replica in step" "$WORK/M1/syncd.log")
+f_syncd_start M1
+stepped() { [ "$(grep -c "replica in step" "$WORK/M1/syncd.log")" -gt "$seen" ]; }
+check "behind: M1 reads the bucket from the past and calls itself in step (within 30 s)" \
+	f_until 30 stepped
+check "behind: the deleted key still logs in on M1" f_check M1 vkt-lag "$X_TOKEN"
+# the heartbeat from after the delete, live, now that M1 listens
+f_bus publish "vk.$B.hb" "$(cat "$WORK/hb.now")" >/dev/null
+lag_logged() { grep -q "holds a heartbeat older than one that came live" "$WORK/M1/syncd.log"; }
+check "behind: M1 says that the node answering lags behind the live heartbeat (within 30 s)" \
+	f_until 30 lag_logged
+check "behind: M1 does not acknowledge the live heartbeat's revision $now_rev" \
+	eval 'test "$(km M1 --json sync status | jq .revision)" -lt "$now_rev"'
+check "behind: M1's sync status says why" \
+	eval 'km M1 --json sync status | jq -e ".last_error | test(\"older than one that came live\")" >/dev/null'
+again_logged() { grep -q "lagged behind this connection's heartbeats 3 times in a row: connecting again" "$WORK/M1/syncd.log"; }
+check "behind: after three such answers M1 connects again (within 30 s)" f_until 30 again_logged
+f_syncd_start authority
+ka sync republish >/dev/null
+check "behind: with the bucket put right, sync wait returns 0" f_sync_wait 60
+refused "behind: the key deleted while M1 was away is gone from M1" M1 vkt-lag "$X_TOKEN" unknown_key
+check "every replica holds exactly what covers it, at the end" f_converged $MACHINES
 check_end
