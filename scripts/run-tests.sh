@@ -9,7 +9,9 @@
 #   sanitize   make distcheck with --enable-sanitizers (ASan and UBSan, no
 #              recovery): the whole of make check, from the tarball, the
 #              fleet tests (tests/test-fleet-*.sh) with it. They run once,
-#              here, where a daemon that leaked ends with an error on SIGTERM
+#              here, where a daemon that leaked ends with an error on SIGTERM;
+#              one after another (tests/Makefile.am chains them), the rest
+#              beside them, -j as many as the host has cores
 #   fuzz       each libFuzzer target for $FUZZ_SECONDS (60) seconds, built
 #              with clang in a copy of the source
 #   packages   scripts/build-packages.sh (dpkg-buildpackage and lintian), then
@@ -131,7 +133,7 @@ run_valgrind() {
 
 run_sanitize() {
 	status=0
-	make distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-sanitizers --enable-werror" \
+	make -j"$(nproc)" distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-sanitizers --enable-werror" \
 		>"$out/sanitize.log" 2>&1 || status=$?
 	# a failed distcheck leaves its build tree behind (none when it failed before)
 	if [ "$status" -ne 0 ]; then
