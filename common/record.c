@@ -547,6 +547,20 @@ entry_scope(const char *entry, char scope[VK_SCOPE_MAX], int *page)
 }
 
 vk_rc
+vk_record_sending(sqlite3 *db, const struct vk_publication *pub, char err[VK_ERRLEN])
+{
+	vk_rc rc = VK_OK;
+
+	for (size_t i = 0; i < pub->nentries && rc == VK_OK; i++)
+		rc = vk_store_exec(db, "cannot record what is being published", err, NULL,
+		                   "INSERT INTO sync_published (kind, id, entry, rev, tomb)"
+		                   " VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT (kind, id, entry)"
+		                   " DO NOTHING",
+		                   "ttti", pub->kind, pub->id, pub->entries[i], pub->rev);
+	return rc;
+}
+
+vk_rc
 vk_record_published(sqlite3 *db, const struct vk_publication *pub, char err[VK_ERRLEN])
 {
 	char scope[VK_SCOPE_MAX];

@@ -123,6 +123,18 @@ void vk_publication_free(struct vk_publication *pub);
 vk_rc vk_record_published(sqlite3 *db, const struct vk_publication *pub, char err[VK_ERRLEN]);
 
 /*
+ * Before any entry of pub goes out (live, or into the bucket): records in
+ * sync_published each of its entries that is not there yet, at pub's
+ * revision, so that a later change of the entity that leaves one of them
+ * puts a tombstone there even when this publication is never confirmed (a
+ * record sent live while the bucket refused it, then deleted: the machines
+ * that got it live must hear of the delete). Such a row lives only while
+ * the entity's outbox row does: vk_record_published() of a later
+ * publication overwrites it. Runs in the caller's write transaction.
+ */
+vk_rc vk_record_sending(sqlite3 *db, const struct vk_publication *pub, char err[VK_ERRLEN]);
+
+/*
  * The signed heartbeat: the authority's revision, its time, its name, the
  * counter that orders heartbeats, the epoch and the format it publishes,
  * and the certificate of its key (cert, base64url of its value; NULL for a

@@ -26,6 +26,10 @@
  *     publishes nothing ever again and records who holds it, so that its
  *     keyadm refuses every change. (A fleet of authority_key alone has one
  *     authority and no lease.)
+ *  7. Every entry a record goes to is recorded (sync_published) before
+ *     the record goes, live or into the bucket: a machine may hold what
+ *     went live in a round the bucket refused, so a later delete, or a
+ *     grant removed, puts a tombstone there too.
  */
 #include "autoconfig.h"
 
@@ -166,6 +170,16 @@ publish_round(struct authority *a)
 		rc = 0; /* an empty outbox: no write transaction for nothing */
 		goto out;
 	}
+	/* rule 7: where it may reach machines is known before it goes */
+	if (vk_store_begin(a->db, err) != VK_OK)
+		goto fail;
+	for (int i = 0; i < n; i++)
+		if (vk_record_sending(a->db, &pubs[i], err) != VK_OK) {
+			vk_store_rollback(a->db);
+			goto fail;
+		}
+	if (vk_store_commit(a->db, err) != VK_OK)
+		goto fail;
 	__atomic_store_n(&a->bus.pub_failed, 0, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < n && !failed; i++) {
 		/* a record that went live in a round the bucket refused does not go again */

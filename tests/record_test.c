@@ -405,6 +405,47 @@ test_tombstone_removes_key(void **state)
 	vk_publication_free(&pub);
 }
 
+/*
+ * A key sent live while the bucket refused it (its publication never
+ * confirmed), then deleted: the delete still puts a tombstone where it was
+ * sent, because it was recorded as being sent first.
+ */
+static void
+test_tombstone_after_unconfirmed(void **state)
+{
+	struct rt *rt = *state;
+	struct vk_publication pub, del;
+	char err[VK_ERRLEN];
+	struct fx_key k;
+
+	publish_tree(rt);
+	fx_key(rt->fx, VK_ROLE_OWNER, "location", rt->fx->loc1, &k);
+	build(rt, rt->sk, "key", k.id, &pub);
+	/* without the record of the send, the delete would know of no entry */
+	assert_int_equal(sqlite3_exec(rt->fx->db, "SAVEPOINT unsent", NULL, NULL, NULL), SQLITE_OK);
+	fx_sql1(rt->fx->db, "DELETE FROM keys WHERE id = ?1", k.id);
+	build(rt, rt->sk, "key", k.id, &del);
+	assert_int_equal(del.ngone, 0);
+	vk_publication_free(&del);
+	assert_int_equal(
+	    sqlite3_exec(rt->fx->db, "ROLLBACK TO unsent; RELEASE unsent", NULL, NULL, NULL),
+	    SQLITE_OK);
+
+	assert_int_equal(vk_store_begin(rt->fx->db, err), VK_OK);
+	assert_int_equal(vk_record_sending(rt->fx->db, &pub, err), VK_OK);
+	assert_int_equal(vk_store_commit(rt->fx->db, err), VK_OK);
+	assert_int_equal(deliver(rt, &pub, 0), VK_APPLIED); /* live: the machine holds it */
+	assert_int_equal(held(rt, k.id), 1);
+	fx_sql1(rt->fx->db, "DELETE FROM keys WHERE id = ?1", k.id);
+	build(rt, rt->sk, "key", k.id, &del);
+	assert_int_equal(del.ngone, 1);
+	assert_string_equal(del.gone[0], pub.entries[0]);
+	assert_int_equal(deliver(rt, &del, 1), VK_APPLIED);
+	assert_int_equal(held(rt, k.id), 0);
+	vk_publication_free(&pub);
+	vk_publication_free(&del);
+}
+
 static void
 test_tombstone_keeps_covered_key(void **state)
 {
@@ -925,6 +966,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_older_revision_ignored, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replayed_record_after_tombstone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tombstone_removes_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tombstone_after_unconfirmed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tombstone_keeps_covered_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_grants_stop_covering, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_machine_moved, setup, teardown),

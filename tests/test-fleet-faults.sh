@@ -4,6 +4,9 @@
 #    after it still reach every machine (within 30 s); the node restarted:
 #    nothing is lost, sync wait returns 0 and every replica holds exactly
 #    what covers it;
+#  - two nodes of three killed, so that the bucket takes nothing: a key
+#    made then reaches the machines live, and its delete reaches them too
+#    (a tombstone where it went live, though the bucket never took it);
 #  - the whole bus stopped: logins keep working on every machine from its
 #    replica; on a machine with [sync] max_staleness = 3s, once its last
 #    heartbeat is older than that, a PAM login fails with
@@ -51,6 +54,30 @@ ka keys delete --key-id "$A1_ID" >/dev/null
 check "node n$leader restarted: sync wait returns 0 (within 120 s)" f_sync_wait 120
 check "node n$leader restarted: every replica holds exactly what covers it" f_converged $MACHINES
 check "node n$leader restarted: PAM login through M4 with the key made after" f_login M4 vkt-a2 "$A2_TOKEN"
+
+# ---- two nodes down: the bucket has no quorum -----------------------------------------
+# A key made now goes to the machines live only: the bucket refuses it. Deleted before the
+# bucket took anything, its delete must reach them all the same (a tombstone where it went
+# live), or they keep it for good.
+f_mark "nodes n2 and n3 killed: the bucket has no quorum"
+f_node_kill 2
+f_node_kill 3
+on_n1() { [ "$(curl -fsS -m 2 "http://127.0.0.1:$H1/connz" | jq .num_connections)" -ge 5 ]; }
+check "no quorum: the authority and the four machines are connected to node n1 (within 30 s)" \
+	f_until 30 on_n1
+ka_key Q organizations api-key create --org-id "$ORG" --user vkt-q --name made-without-quorum
+check "no quorum: a key made now reaches M1, M2 and M3 live (within 30 s)" \
+	f_all 0 vkt-q "$Q_TOKEN" M1 M2 M3
+check "no quorum: the bucket has not taken it (the authority's outbox holds it)" \
+	test "$(ka --json sync status | jq .unpublished)" -ge 1
+ka keys delete --key-id "$Q_ID" >/dev/null
+check "no quorum: its delete reaches M1, M2 and M3 all the same (within 30 s)" \
+	f_all 1 vkt-q "$Q_TOKEN" M1 M2 M3
+check "... while nodes n2 and n3 are still down" \
+	eval '! f_alive "$(f_node_pid 2)" && ! f_alive "$(f_node_pid 3)"'
+f_node_start 2
+f_node_start 3
+check "nodes n2 and n3 back: the bus is healthy again within 60 s" f_until 60 f_bus_healthy
 
 # ---- the whole bus down ------------------------------------------------------------
 f_mark "stopping the bus"
