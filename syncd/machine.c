@@ -22,9 +22,9 @@
  *     the heartbeat it met there, and live ones acknowledge nothing. A node
  *     that answers with an older heartbeat lags (nats-server before 2.9.17
  *     lets a node that has just restarted answer direct gets before it has
- *     caught up): it is read again after the usual back-off, and after
- *     STALE_READS such answers in a row the daemon connects again, to
- *     whichever node the bus gives.
+ *     caught up), or the bucket cannot store (no quorum): it is read again
+ *     after the usual back-off. Connecting again would not help the
+ *     second, and would lose what comes live meanwhile.
  */
 #include "autoconfig.h"
 
@@ -44,7 +44,6 @@
 #define ONCE_DEADLINE 60000 /* ms --once tries before it gives up */
 #define ACK_WAIT_MS   2000  /* for JetStream to confirm an acknowledgement (format 1's bus) */
 #define STORED_MS     250   /* after a heartbeat came live, until the bucket holds it too */
-#define STALE_READS   3     /* such answers in a row before connecting again */
 
 /* ---- acknowledgements ---------------------------------------------------------- */
 
@@ -233,16 +232,6 @@ retry_later(struct machine *m, int rc)
 	int64_t now = sd_now_ms();
 
 	sd_commit(m);
-	if (rc == 3 && ++m->stale_reads >= STALE_READS) {
-		/* rule 4: another node may be in time */
-		sd_log(LOG_WARNING,
-		       "the bus node answering lagged behind this connection's heartbeats %d times"
-		       " in a row: connecting again",
-		       m->stale_reads);
-		m->need_reconcile = 1;
-		m->reconnect = 1;
-		return;
-	}
 	if (rc == 2)
 		m->need_repair = 1; /* the live path may yet bring what the bus lacked */
 	else
@@ -329,8 +318,6 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		if ((m.need_reconcile || m.need_repair) && now >= m.next_retry_ms) {
 			m.need_repair = 0;
 			rc = sd_reconcile(&m);
-			if (rc != 3)
-				m.stale_reads = 0;
 			if (rc == 0) {
 				m.retry_ms = RETRY_MIN_MS;
 				m.next_resync_ms = sd_now_ms() + cfg->sync.resync_interval * 1000;

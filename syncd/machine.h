@@ -70,8 +70,7 @@ struct machine {
 	struct sd_beat beat;  /* the last trusted heartbeat sd_apply() met, newer or not */
 	struct sd_beat first_live; /* the first that came live on this connection */
 	struct sd_beat read;       /* the one the last reading of every scope met on the bus */
-	int sound;       /* that reading covers all that came before this connection (rule 4) */
-	int stale_reads; /* readings in a row from a node behind this connection's heartbeats */
+	int sound; /* that reading covers all that came before this connection (rule 4) */
 	long applied;
 	char error[256]; /* what the replica lacks, for sync status and the acknowledgement */
 	char acked_error[256];
