@@ -70,6 +70,7 @@ struct authority {
 	int leased; /* the lease is ours, as read or taken */
 	int lost;   /* the lease is another's: this host publishes nothing any more */
 	int64_t next_lease_ms;
+	int64_t lease_until; /* the end of the lease as last taken (vk_now() seconds) */
 	int bucket_ready;
 	int roots_published; /* the root versions the store holds are in the bucket */
 	char tag[17];        /* in the acknowledgements consumer's name, as on a machine */
@@ -407,6 +408,7 @@ hold_lease(struct authority *a)
 				sd_log(LOG_INFO, "holding the authority lease (epoch %lld)",
 				       (long long)a->sig.epoch);
 			a->leased = 1;
+			a->lease_until = until;
 			a->next_lease_ms = sd_now_ms() + a->cfg->sync.heartbeat_interval * 1000;
 			return 0;
 		}
@@ -641,6 +643,11 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 				if (!a.lost)
 					back_off(&a);
 			} else {
+				/* the events' intake starts here, beside the publishing below */
+				if (!once)
+					sd_events_allow(&a.events, &a.bus,
+					                a.sig.epoch == 0 ? INT64_MAX
+					                                 : a.lease_until);
 				if (catch_up && sd_acks_read(a.db, &a.bus, a.tag) == 0)
 					catch_up = 0;
 				if ((done = publish(&a)) < 0) {
@@ -667,6 +674,8 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 			       ONCE_DEADLINE / 1000);
 			break;
 		}
+		if (a.lost)
+			sd_events_allow(&a.events, &a.bus, 0);
 		if (!a.lost && (a.sig.epoch == 0 || a.leased) && !once)
 			sd_events_tick(&a.events, a.db, &a.bus);
 		sd_metrics_tick(&a.metrics, a.db, 0);

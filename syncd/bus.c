@@ -292,6 +292,26 @@ split_servers(char *list, const char *servers[MAX_SERVERS])
 	return n;
 }
 
+static int
+jetstream(struct sd_bus *b, jsCtx **js, jsOptions *jo)
+{
+	jo->Wait = REQUEST_WAIT_MS;
+	if (natsConnection_JetStream(js, b->nc, jo) != NATS_OK) {
+		sd_log(LOG_ERR, "cannot use JetStream: %s", nats_GetLastError(NULL));
+		return -1;
+	}
+	return 0;
+}
+
+int
+sd_bus_jetstream(struct sd_bus *b, jsCtx **js)
+{
+	jsOptions jo;
+
+	jsOptions_Init(&jo);
+	return jetstream(b, js, &jo);
+}
+
 int
 sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name, const char *inbox)
 {
@@ -352,12 +372,9 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 	if (s == NATS_NOT_YET_CONNECTED)
 		sd_log(LOG_WARNING, "the bus is not reachable yet; trying in the background");
 	jsOptions_Init(&jo);
-	jo.Wait = REQUEST_WAIT_MS;
 	jo.PublishAsync.ErrHandler = on_pub_error;
-	if (natsConnection_JetStream(&b->js, b->nc, &jo) != NATS_OK) {
-		sd_log(LOG_ERR, "cannot use JetStream: %s", nats_GetLastError(NULL));
+	if (jetstream(b, &b->js, &jo) != 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	natsOptions_Destroy(o);

@@ -60,9 +60,9 @@
 #define SEND_WAIT_MS  2000                 /* for JetStream to confirm one */
 #define RETRY_MIN_MS  1000        /* before trying again after a failed send, doubled each time */
 #define REFUSED_MS    60000       /* and at most: a bus that refuses our events, say */
-#define FETCH_WAIT_MS 50          /* a fetch's expiry (see receive()) */
+#define FETCH_WAIT_MS 50          /* a fetch's expiry (see fetch_stream()) */
 #define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
-#define LIVE_WAIT_MS  250         /* the live thread's wait for a message, between looks at stop */
+#define LIVE_WAIT_MS  250         /* the intake thread's wait for a message, between looks */
 #define FETCH_BATCH   256         /* events the authority takes in one look */
 #define STREAM_BYTES  (1LL << 30) /* the stream's limit: 1 GiB */
 #define META_SENT     "events_shipped" /* a replica's: the last event ID JetStream confirmed */
@@ -457,7 +457,7 @@ stream_config(const struct sd_events *ev, jsStreamConfig *sc, const char **subje
 
 /* Rule 4: the stream, made when missing, and the authority's consumer on it. 0, or -1. */
 static int
-open_stream(struct sd_events *ev, struct sd_bus *b)
+open_stream(struct sd_events *ev, jsCtx *js)
 {
 	const char *subjects[1];
 	jsStreamConfig sc;
@@ -467,7 +467,7 @@ open_stream(struct sd_events *ev, struct sd_bus *b)
 	natsStatus s;
 
 	stream_config(ev, &sc, subjects);
-	s = js_GetStreamInfo(&si, b->js, ev->stream, NULL, &jerr);
+	s = js_GetStreamInfo(&si, js, ev->stream, NULL, &jerr);
 	if (s == NATS_OK &&
 	    !(sd_stream_guarded(si->Config) && si->Config->Retention == js_WorkQueuePolicy &&
 	      si->Config->MaxMsgSize == sc.MaxMsgSize &&
@@ -476,9 +476,9 @@ open_stream(struct sd_events *ev, struct sd_bus *b)
 		       ev->stream);
 		jsStreamInfo_Destroy(si);
 		si = NULL;
-		s = js_UpdateStream(&si, b->js, &sc, NULL, &jerr);
+		s = js_UpdateStream(&si, js, &sc, NULL, &jerr);
 	} else if (s != NATS_OK) {
-		s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
+		s = js_AddStream(&si, js, &sc, NULL, &jerr);
 		if (s == NATS_OK)
 			sd_log(LOG_INFO, "made the events stream %s with %d replicas", ev->stream,
 			       ev->replicas);
@@ -493,7 +493,7 @@ open_stream(struct sd_events *ev, struct sd_bus *b)
 	so.Stream = ev->stream;
 	so.Config.AckPolicy = js_AckExplicit;
 	so.Config.AckWait = 30LL * 1000 * 1000 * 1000;
-	s = js_PullSubscribe(&ev->sub, b->js, ev->filter, CONSUMER, NULL, &so, &jerr);
+	s = js_PullSubscribe(&ev->sub, js, ev->filter, CONSUMER, NULL, &so, &jerr);
 	if (s != NATS_OK) {
 		sd_log(LOG_WARNING, "cannot read the events stream %s: %s (%s)", ev->stream,
 		       natsStatus_GetText(s), nats_GetLastError(NULL));
@@ -508,7 +508,7 @@ open_stream(struct sd_events *ev, struct sd_bus *b)
  * transaction (rules 1 and 2); with logins_only, the other events are
  * passed over, to come in order from the stream. How many were stored
  * (not held already), or -1 (logged; nothing stored). Called by the main
- * thread and the live thread, each with its own connection.
+ * thread and the intake thread, each with its own connection.
  */
 static int
 take(struct sd_events *ev, sqlite3 *db, natsMsg **msgs, int n, int logins_only)
@@ -551,106 +551,45 @@ failed:
 	return -1;
 }
 
-/*
- * The live thread: the logins as they go by on the events subjects, in
- * batches, into the audit trail through a connection of its own. While
- * the stream elects a leader, or has none, they reach the trail all the
- * same, and while the main loop waits on the bus (a bucket's election
- * holds it for seconds) too. The stream brings each again, stored once
- * (rule 3).
- */
-static void *
-live_loop(void *arg)
-{
-	struct sd_events *ev = arg;
-	natsMsg *msgs[FETCH_BATCH];
-	natsStatus s;
-	int n, stored;
-
-	while (!__atomic_load_n(&ev->live_stop, __ATOMIC_SEQ_CST)) {
-		s = natsSubscription_NextMsg(&msgs[0], ev->live, LIVE_WAIT_MS);
-		if (s == NATS_TIMEOUT || s == NATS_SLOW_CONSUMER) /* those dropped: the stream's */
-			continue;
-		if (s != NATS_OK)
-			break; /* closed */
-		for (n = 1;
-		     n < FETCH_BATCH && natsSubscription_NextMsg(&msgs[n], ev->live, 0) == NATS_OK;)
-			n++;
-		if ((stored = take(ev, ev->live_db, msgs, n, 1)) > 0)
-			__atomic_add_fetch(&ev->live_stored, (uint64_t)stored, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&ev->live_seen, 1, __ATOMIC_SEQ_CST);
-		for (int i = 0; i < n; i++)
-			natsMsg_Destroy(msgs[i]);
-	}
-	return NULL;
-}
-
-/* The live thread, started once: 0, or -1 (said; the events come from the stream only). */
+/* Whether the stream is due a fetch: something went by, the last brought some, or it is time. */
 static int
-live_start(struct sd_events *ev, struct sd_bus *b)
+fetch_due(const struct sd_events *ev, int seen)
 {
-	char err[VK_ERRLEN];
+	int64_t now = sd_now_ms();
 
-	if (vk_store_open(ev->store, VK_OPEN_ADMIN, 5000, &ev->live_db, err) != VK_OK) {
-		sd_log(LOG_WARNING, "%s; the events come from the stream only", err);
-		return -1;
-	}
-	if (natsConnection_SubscribeSync(&ev->live, b->nc, ev->filter) != NATS_OK) {
-		sd_log(LOG_WARNING,
-		       "cannot subscribe to %s: %s; the events come from the stream only",
-		       ev->filter, nats_GetLastError(NULL));
-		goto failed;
-	}
-	if ((errno = pthread_create(&ev->live_thread, NULL, live_loop, ev)) != 0) {
-		sd_log(LOG_WARNING,
-		       "cannot start a thread: %s; the events come from the stream only",
-		       strerror(errno));
-		goto failed;
-	}
-	return 0;
-failed:
-	natsSubscription_Destroy(ev->live);
-	ev->live = NULL;
-	sqlite3_close(ev->live_db);
-	ev->live_db = NULL;
-	return -1;
+	return now >= ev->next_send_ms && (seen || ev->fetch_more || now >= ev->next_fetch_ms);
+}
+
+/* Whether this authority may take events from the stream now: while its lease holds. */
+static int
+may_take(struct sd_events *ev, struct sd_bus *b)
+{
+	return vk_now() < __atomic_load_n(&ev->take_until, __ATOMIC_SEQ_CST) &&
+	       natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
 /*
- * What the stream holds, into the audit trail: one transaction, then the
- * acknowledgements. Asked when the subjects carried something, while the
- * last fetch brought messages, and every FETCH_IDLE_MS (what came while
- * this daemon was away, or its subscription missed).
+ * What the stream holds, into the audit trail through db: one transaction,
+ * then the acknowledgements. How many were stored (not held already).
  */
-static void
-receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
+static int
+fetch_stream(struct sd_events *ev, sqlite3 *db, jsCtx *js)
 {
 	natsMsgList list = {NULL, 0};
 	jsFetchRequest req;
 	natsStatus s;
-	int seen, stored;
+	int stored = 0;
 
-	if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
-		return;
-	if (!ev->live_tried) {
-		ev->live_tried = 1;
-		(void)live_start(ev, b);
-	}
-	seen = __atomic_exchange_n(&ev->live_seen, 0, __ATOMIC_SEQ_CST);
-	ev->metrics->events_received += __atomic_exchange_n(&ev->live_stored, 0, __ATOMIC_SEQ_CST);
-	if (sd_now_ms() < ev->next_send_ms ||
-	    (!seen && !ev->fetch_more && sd_now_ms() < ev->next_fetch_ms))
-		return;
-	if (ev->sub == NULL && open_stream(ev, b) != 0) {
+	if (ev->sub == NULL && open_stream(ev, js) != 0) {
 		ev->next_send_ms = sd_now_ms() + REFUSED_MS / 6;
-		return;
+		return 0;
 	}
 	/*
 	 * NoWait with an expiry: nats-server 2.9.10 answers an empty consumer
 	 * only when the expiry comes, and nats.c gives up at that same time,
 	 * so an empty stream and one that does not answer (its consumer's
-	 * leader lost with a node) both end in a timeout, which holds this
-	 * loop, which publishes, for FETCH_WAIT_MS. Neither is said.
+	 * leader lost with a node) both end in a timeout, which holds the
+	 * caller for FETCH_WAIT_MS. Neither is said.
 	 */
 	jsFetchRequest_Init(&req);
 	req.Batch = FETCH_BATCH;
@@ -667,12 +606,106 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	ev->fetch_more = s == NATS_OK && list.Count > 0;
 	ev->next_fetch_ms = sd_now_ms() + FETCH_IDLE_MS;
 	/* not acknowledged unless stored: the stream gives them again */
-	if (ev->fetch_more && (stored = take(ev, db, list.Msgs, list.Count, 0)) >= 0) {
-		ev->metrics->events_received += (uint64_t)stored;
+	if (ev->fetch_more && (stored = take(ev, db, list.Msgs, list.Count, 0)) >= 0)
 		for (int i = 0; i < list.Count; i++)
 			(void)natsMsg_Ack(list.Msgs[i], NULL);
-	}
 	natsMsgList_Destroy(&list);
+	return stored > 0 ? stored : 0;
+}
+
+/*
+ * The intake thread, through a connection of its own: the logins as they
+ * go by on the events subjects, in batches, and then what the stream
+ * holds, when something went by, while the last fetch brought messages,
+ * and every FETCH_IDLE_MS (what came while this daemon was away, or its
+ * subscription missed). While the stream elects a leader, or has none,
+ * the logins reach the trail all the same; and while the main loop waits
+ * on the bus (a bucket's election holds it for seconds), or publishes
+ * what piled up while this daemon was down, the stream is read too. The
+ * stream brings each login again, stored once (rule 3).
+ */
+static void *
+intake_loop(void *arg)
+{
+	struct sd_events *ev = arg;
+	natsMsg *msgs[FETCH_BATCH];
+	natsStatus s;
+	int n, stored, seen = 0;
+
+	while (!__atomic_load_n(&ev->live_stop, __ATOMIC_SEQ_CST)) {
+		s = natsSubscription_NextMsg(&msgs[0], ev->live, ev->fetch_more ? 0 : LIVE_WAIT_MS);
+		if (s == NATS_OK) {
+			for (n = 1; n < FETCH_BATCH &&
+			            natsSubscription_NextMsg(&msgs[n], ev->live, 0) == NATS_OK;)
+				n++;
+			if ((stored = take(ev, ev->live_db, msgs, n, 1)) > 0)
+				__atomic_add_fetch(&ev->live_stored, (uint64_t)stored,
+				                   __ATOMIC_SEQ_CST);
+			seen = 1;
+			for (int i = 0; i < n; i++)
+				natsMsg_Destroy(msgs[i]);
+		} else if (s != NATS_TIMEOUT && s != NATS_SLOW_CONSUMER) {
+			break; /* closed; a slow consumer's dropped messages are the stream's */
+		}
+		if (may_take(ev, ev->bus) && fetch_due(ev, seen)) {
+			seen = 0;
+			if ((stored = fetch_stream(ev, ev->live_db, ev->js)) > 0)
+				__atomic_add_fetch(&ev->live_stored, (uint64_t)stored,
+				                   __ATOMIC_SEQ_CST);
+		}
+	}
+	return NULL;
+}
+
+/* The intake thread, started once: 0, or -1 (said; the main loop reads the stream). */
+static int
+live_start(struct sd_events *ev, struct sd_bus *b)
+{
+	char err[VK_ERRLEN];
+
+	if (vk_store_open(ev->store, VK_OPEN_ADMIN, 5000, &ev->live_db, err) != VK_OK) {
+		sd_log(LOG_WARNING, "%s; the events come from the stream only", err);
+		return -1;
+	}
+	if (natsConnection_SubscribeSync(&ev->live, b->nc, ev->filter) != NATS_OK) {
+		sd_log(LOG_WARNING,
+		       "cannot subscribe to %s: %s; the events come from the stream only",
+		       ev->filter, nats_GetLastError(NULL));
+		goto failed;
+	}
+	ev->bus = b;
+	if (sd_bus_jetstream(b, &ev->js) != 0)
+		goto failed;
+	if ((errno = pthread_create(&ev->live_thread, NULL, intake_loop, ev)) != 0) {
+		sd_log(LOG_WARNING,
+		       "cannot start a thread: %s; the events come from the stream only",
+		       strerror(errno));
+		goto failed;
+	}
+	return 0;
+failed:
+	jsCtx_Destroy(ev->js);
+	ev->js = NULL;
+	natsSubscription_Destroy(ev->live);
+	ev->live = NULL;
+	sqlite3_close(ev->live_db);
+	ev->live_db = NULL;
+	return -1;
+}
+
+/* The authority's turn: the intake thread started, its count taken; without it, the stream here. */
+static void
+receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
+{
+	if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+		return;
+	if (!ev->live_tried) {
+		ev->live_tried = 1;
+		(void)live_start(ev, b);
+	}
+	ev->metrics->events_received += __atomic_exchange_n(&ev->live_stored, 0, __ATOMIC_SEQ_CST);
+	if (ev->live == NULL && may_take(ev, b) && fetch_due(ev, 0))
+		ev->metrics->events_received += (uint64_t)fetch_stream(ev, db, b->js);
 }
 
 /* ---- both -------------------------------------------------------------------------- */
@@ -749,11 +782,20 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 }
 
 void
+sd_events_allow(struct sd_events *ev, struct sd_bus *b, int64_t until)
+{
+	__atomic_store_n(&ev->take_until, until, __ATOMIC_SEQ_CST);
+	if (until > 0 && !ev->live_tried &&
+	    natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
+		ev->live_tried = 1;
+		(void)live_start(ev, b);
+	}
+}
+
+void
 sd_events_close(struct sd_events *ev)
 {
-	natsSubscription_Destroy(ev->sub); /* the durable consumer stays, for the next start */
-	ev->sub = NULL;
-	if (ev->live != NULL) { /* the live thread runs */
+	if (ev->live != NULL) { /* the intake thread runs */
 		__atomic_store_n(&ev->live_stop, 1, __ATOMIC_SEQ_CST);
 		(void)pthread_join(ev->live_thread, NULL);
 		natsSubscription_Destroy(ev->live);
@@ -761,5 +803,9 @@ sd_events_close(struct sd_events *ev)
 		ev->live = NULL;
 		ev->live_db = NULL;
 	}
+	natsSubscription_Destroy(ev->sub); /* the durable consumer stays, for the next start */
+	ev->sub = NULL;
+	jsCtx_Destroy(ev->js);
+	ev->js = NULL;
 	sd_sessions_close(&ev->sessions);
 }

@@ -39,14 +39,21 @@ struct sd_events {
 	int64_t ahead;           /* the last event published, confirmed or not */
 	int64_t send_changes;    /* the store's changes by this connection at the last look */
 	natsSubscription *sub;   /* the authority's pull consumer */
-	const char *store;       /* the store's path, for the live thread's connection */
-	/* the authority's live thread (events.c): the events subjects, as they go by */
+	const char *store;       /* the store's path, for the intake thread's connection */
+	/*
+	 * The authority's intake thread (events.c): the events subjects as
+	 * they go by, and the stream. While it runs, the stream's fields
+	 * above (sub, fetch_*, next_fetch_ms, next_send_ms) are its own.
+	 */
 	int live_tried; /* started once; it runs while live is set */
 	pthread_t live_thread;
 	natsSubscription *live;
 	sqlite3 *live_db;
-	int live_stop, live_seen; /* atomic: to the thread, and from it (messages went by) */
-	uint64_t live_stored;     /* atomic: events it stored, for the metrics */
+	struct sd_bus *bus;
+	jsCtx *js;            /* its own, on the bus's connection */
+	int live_stop;        /* atomic: to the thread */
+	uint64_t live_stored; /* atomic: events it stored, for the metrics */
+	int64_t take_until;   /* atomic: the stream is read until then (vk_now()): the lease */
 	struct sd_metrics *metrics;
 	struct sd_sessions sessions; /* this host's, ended on revocation */
 };
@@ -64,6 +71,13 @@ int sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char
  * Outside any transaction of the caller's.
  */
 void sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b);
+/*
+ * The authority: until when (vk_now() seconds) it may take events from the
+ * stream, the end of the lease it holds (INT64_MAX without one, 0 when
+ * another holds it); starts the intake thread, which reads the stream
+ * until then, even while the caller's loop waits on the bus.
+ */
+void sd_events_allow(struct sd_events *ev, struct sd_bus *b, int64_t until);
 /* Before the bus closes. */
 void sd_events_close(struct sd_events *ev);
 

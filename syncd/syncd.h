@@ -86,6 +86,12 @@ struct sd_bus {
  */
 int sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name,
                 const char *inbox);
+
+/*
+ * A JetStream context of its own on b's connection, with the same waits, for
+ * another thread than the one using b->js. 0, or -1 after logging why.
+ */
+int sd_bus_jetstream(struct sd_bus *b, jsCtx **js);
 /* Closes the connection; no callback reaches the bus or its queue after it. */
 void sd_bus_close(struct sd_bus *b);
 
