@@ -134,6 +134,22 @@ round_done(struct authority *a, int failed, int n, const char *what)
 	return 0;
 }
 
+/* record() on each of the n publications, in one write transaction: 0, or -1 (err; none kept). */
+static int
+each_recorded(sqlite3 *db, const struct vk_publication *pubs, int n,
+              vk_rc (*record)(sqlite3 *, const struct vk_publication *, char[VK_ERRLEN]),
+              char err[VK_ERRLEN])
+{
+	if (vk_store_begin(db, err) != VK_OK)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (record(db, &pubs[i], err) != VK_OK) {
+			vk_store_rollback(db);
+			return -1;
+		}
+	return vk_store_commit(db, err) == VK_OK ? 0 : -1;
+}
+
 /* One round: up to BATCH outbox rows, built, put, acknowledged, then marked. Rows done, or -1. */
 static int
 publish_round(struct authority *a)
@@ -172,14 +188,7 @@ publish_round(struct authority *a)
 		goto out;
 	}
 	/* rule 7: where it may reach machines is known before it goes */
-	if (vk_store_begin(a->db, err) != VK_OK)
-		goto fail;
-	for (int i = 0; i < n; i++)
-		if (vk_record_sending(a->db, &pubs[i], err) != VK_OK) {
-			vk_store_rollback(a->db);
-			goto fail;
-		}
-	if (vk_store_commit(a->db, err) != VK_OK)
+	if (each_recorded(a->db, pubs, n, vk_record_sending, err) != 0)
 		goto fail;
 	__atomic_store_n(&a->bus.pub_failed, 0, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < n && !failed; i++) {
@@ -197,14 +206,7 @@ publish_round(struct authority *a)
 		a->live_rev = top;
 	if (round_done(a, failed, n, "changes") != 0)
 		goto out;
-	if (vk_store_begin(a->db, err) != VK_OK)
-		goto fail;
-	for (int i = 0; i < n; i++)
-		if (vk_record_published(a->db, &pubs[i], err) != VK_OK) {
-			vk_store_rollback(a->db);
-			goto fail;
-		}
-	if (vk_store_commit(a->db, err) != VK_OK)
+	if (each_recorded(a->db, pubs, n, vk_record_published, err) != 0)
 		goto fail;
 	a->published += n;
 	a->metrics.published += (uint64_t)n;

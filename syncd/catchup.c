@@ -371,7 +371,6 @@ read_heartbeat(struct machine *m, struct sd_beat *read)
 	if (it.msg == NULL)
 		return 1;
 	if (sd_begin(m) == 0) {
-		m->beat.known = 0;
 		(void)sd_apply(m, &it, "hb", 0, &hb);
 		*read = m->beat;
 		sd_commit(m);

@@ -359,10 +359,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		entry = sd_msg_entry(&m.bus, msg);
 		is_hb = entry != NULL && strcmp(entry, "hb") == 0;
 		if ((is_hb ? sd_begin_heartbeat(&m) : sd_begin(&m)) == 0) {
-			int applied;
+			int applied = sd_apply(&m, &it, entry, 0, &hb) > 0;
 
-			m.beat.known = 0;
-			applied = sd_apply(&m, &it, entry, 0, &hb) > 0;
 			/* a change in force ends what it denies now, not at the next tick */
 			if (sd_commit(&m) == 0 && applied && hb < 0)
 				sd_sessions_tick(&m.events.sessions, m.db);

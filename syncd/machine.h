@@ -67,7 +67,7 @@ struct machine {
 	int consumers;   /* this connection reads by catch-up consumers (a bus of format 1) */
 	int heads;       /* the authority publishes scope heads (its heartbeat says format 2) */
 	int waiting_first_hb; /* the bus has no heartbeat yet: the first one starts a reconcile */
-	struct sd_beat beat;  /* the last trusted heartbeat sd_apply() met, newer or not */
+	struct sd_beat beat;  /* the trusted heartbeat the last sd_apply() met, newer or not */
 	struct sd_beat first_live; /* the first that came live on this connection */
 	struct sd_beat read;       /* the one the last reading of every scope met on the bus */
 	int sound; /* that reading covers all that came before this connection (rule 4) */

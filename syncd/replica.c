@@ -366,6 +366,7 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 	vk_rc rc;
 
 	*hb = -1;
+	m->beat.known = 0;
 	if (entry == NULL || strncmp(entry, "a.", 2) == 0 || strcmp(entry, "lease") == 0 ||
 	    strncmp(entry, "root.", 5) == 0)
 		return 0; /* not a record: an acknowledgement, the lease, a root version (trust.h)
