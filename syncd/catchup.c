@@ -403,8 +403,7 @@ sd_reconcile(struct machine *m)
 		return rc;
 	}
 	m->waiting_first_hb = 0;
-	/* rule 4 of machine.c: a node behind this connection's live heartbeats answers from its
-	 * past */
+	/* rule 4 of machine.c: a node behind the live heartbeats answers from its past */
 	if (read.known && m->first_live.known && !sd_beat_reached(&read, &m->first_live)) {
 		sd_note_error(m, "the bus node answering holds a heartbeat older than one that came"
 		                 " live on this connection (a node that lags): reading again");
@@ -438,8 +437,7 @@ sd_reconcile(struct machine *m)
 		return -1; /* something may have been missed or lost meanwhile: again */
 	if (read.known) {
 		m->read = read;
-		/* rule 4 of machine.c: this connection's time away is covered, for as long as it
-		 * lasts */
+		/* rule 4 of machine.c: the time away is covered, while this connection lasts */
 		if (m->first_live.known)
 			m->sound = 1;
 	}
