@@ -489,6 +489,23 @@ open_stream(struct sd_events *ev, jsCtx *js)
 		       natsStatus_GetText(s), nats_GetLastError(NULL));
 		return -1;
 	}
+	/*
+	 * Rule 3: each daemon makes the consumer anew before its first fetch.
+	 * What a daemon before it fetched and did not acknowledge (killed
+	 * between the fetch and the commit) is then given at once, not when
+	 * its AckWait runs out, and the consumer is as this daemon asks. The
+	 * stream keeps every message meanwhile: only an acknowledgement takes
+	 * one from a work queue.
+	 */
+	if (!ev->consumer_anew) {
+		ev->consumer_anew = 1;
+		s = js_DeleteConsumer(js, ev->stream, CONSUMER, NULL, &jerr);
+		if (s != NATS_OK && jerr != JSConsumerNotFoundErr)
+			sd_log(LOG_WARNING,
+			       "cannot make the events consumer anew: %s (%s); what an earlier"
+			       " daemon fetched comes again after its acknowledgement wait",
+			       natsStatus_GetText(s), nats_GetLastError(NULL));
+	}
 	jsSubOptions_Init(&so);
 	so.Stream = ev->stream;
 	so.Config.AckPolicy = js_AckExplicit;

@@ -7,6 +7,9 @@
 #    is right across machines;
 #  - the events of a machine whose daemon was down arrive once it is back,
 #    exactly once;
+#  - an event fetched from the stream by a client that never acknowledges
+#    it (as an authority's daemon killed before it stored what it fetched)
+#    is stored by the next daemon at once, not when AckWait runs out;
 #  - an event sent while the events stream elects a leader (its leader's
 #    node killed) is sent again within seconds of the election;
 #  - a login's event reaches the authority while the events stream has
@@ -110,6 +113,30 @@ check "M3's daemon back: both arrive (within 15 s)" f_until 15 arrived M3 2
 sleep 2
 check "... exactly once each" \
 	eval 'arrived M3 2 && test "$(jq "[.[].user] | sort" -c "$WORK/events.json")" = "[\"vkt-ann\",\"vkt-bob\"]"'
+
+# ---- fetched by an authority's daemon that died before storing it --------------------------
+# A raw client as the authority's bus user fetches the event from the authority's consumer and
+# never acknowledges it, as a daemon killed between its fetch and its commit: the stream holds
+# it back from every fetch until the consumer's AckWait (30 s) runs out. The next daemon makes
+# the consumer anew first, which gives it at once.
+consumer() { f_bus request "\$JS.API.CONSUMER.INFO.VKEV_$BUCKET.vk-events" '' | jq -r ".$1"; }
+f_syncd_stop authority
+f_login M2 vkt-held "$K_TOKEN" || :
+check "the authority's daemon down: M2's login waits in the stream (within 15 s)" \
+	f_until 15 eval 'test "$(consumer num_pending)" = 1'
+f_bus request "\$JS.API.CONSUMER.MSG.NEXT.VKEV_$BUCKET.vk-events" '{"batch":1,"expires":1500000000}' \
+	>"$WORK/held.txt"
+check "... fetched by a client that does not acknowledge it, held by the consumer" \
+	eval 'grep -q vkt-held "$WORK/held.txt" && test "$(consumer num_ack_pending)" = 1'
+f_syncd_start authority
+held_login() {
+	ka --json events --kind login --machine-id "$(f_id M2)" --limit 1000 |
+		jq -e '[.[] | select(.user == "vkt-held")] | length == 1' >/dev/null
+}
+check "the authority's daemon started again: it stores the login within 10 s, not after AckWait" \
+	f_until 10 held_login
+check "... and the stream gives it up (within 10 s)" \
+	f_until 10 eval 'test "$(consumer num_pending)" = 0 && test "$(consumer num_ack_pending)" = 0'
 
 # ---- the events stream's leader lost ------------------------------------------------------
 # While the stream elects a leader, a send times out, or gets "no responders" as from a bus that
@@ -270,6 +297,9 @@ sed -i '/^\[store\]/i [audit]\nkeep = 1d' "$WORK/authority/viamkey.conf"
 f_syncd_start authority
 check "the authority back: what the stream held is taken, the stream empty (within 10 s)" \
 	f_until 10 eval 'f_bus request "\$JS.API.STREAM.INFO.VKEV_$B" "{}" | jq -e ".state.messages == 0" >/dev/null'
+# (seen once, not explained: a message left in the stream; what the consumer held then)
+[ "$(in_stream)" = 0 ] || f_bus request "\$JS.API.CONSUMER.INFO.VKEV_$B.vk-events" "" |
+	jq -c '{num_pending, num_ack_pending, num_redelivered, delivered, ack_floor}' | sed 's/^/NOTE: /'
 check "... a message that is no event was dropped, and said" \
 	f_until 5 eval 'test "$(grep -c "events stream held .* no events: dropped" "$WORK/authority/syncd.log")" -ge 2'
 check "... a login event of 30 days is pruned with [audit] keep = 1d, an admin event of 30 days kept" \
