@@ -114,7 +114,7 @@ int
 sd_acks_read(sqlite3 *db, struct sd_bus *b, char tag[17])
 {
 	char deliver[160], err[512], name[64];
-	int64_t pending, got = 0;
+	int64_t pending, got = 0, start = sd_now_ms();
 	int connected = 0;
 
 	snprintf(deliver, sizeof deliver, "%s.acks", b->inbox);
@@ -132,5 +132,7 @@ sd_acks_read(sqlite3 *db, struct sd_bus *b, char tag[17])
 			break;
 	}
 	sd_bus_consumer_done(b, name);
+	sd_log(LOG_DEBUG, "read %lld of %lld acknowledgements in %lld ms", (long long)got,
+	       (long long)pending, (long long)(sd_now_ms() - start));
 	return connected ? -1 : 0; /* one missed here comes again with the machine's next */
 }

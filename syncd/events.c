@@ -64,6 +64,7 @@
 #define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
 #define LIVE_WAIT_MS  250         /* the intake thread's wait for a message, between looks */
 #define FETCH_BATCH   256         /* events the authority takes in one look */
+#define ACK_WAIT_S    10          /* before the stream gives again what was not acknowledged */
 #define STREAM_BYTES  (1LL << 30) /* the stream's limit: 1 GiB */
 #define META_SENT     "events_shipped" /* a replica's: the last event ID JetStream confirmed */
 #define CONSUMER      "vk-events"
@@ -462,6 +463,8 @@ open_stream(struct sd_events *ev, jsCtx *js)
 	const char *subjects[1];
 	jsStreamConfig sc;
 	jsStreamInfo *si = NULL;
+	jsConsumerInfo *ci = NULL, *updated = NULL;
+	int64_t start = sd_now_ms();
 	jsErrCode jerr = 0;
 	jsSubOptions so;
 	natsStatus s;
@@ -490,26 +493,29 @@ open_stream(struct sd_events *ev, jsCtx *js)
 		return -1;
 	}
 	/*
-	 * Rule 3: each daemon makes the consumer anew before its first fetch.
-	 * What a daemon before it fetched and did not acknowledge (killed
-	 * between the fetch and the commit) is then given at once, not when
-	 * its AckWait runs out, and the consumer is as this daemon asks. The
-	 * stream keeps every message meanwhile: only an acknowledgement takes
-	 * one from a work queue.
+	 * Rule 3: what a daemon fetched and did not acknowledge (killed between
+	 * its fetch and its commit) is given again after ACK_WAIT_S. A consumer
+	 * an earlier viamkey-syncd made with another wait gets this one: nats.c
+	 * binds to no durable consumer whose wait differs from the one asked.
 	 */
-	if (!ev->consumer_anew) {
-		ev->consumer_anew = 1;
-		s = js_DeleteConsumer(js, ev->stream, CONSUMER, NULL, &jerr);
-		if (s != NATS_OK && jerr != JSConsumerNotFoundErr)
-			sd_log(LOG_WARNING,
-			       "cannot make the events consumer anew: %s (%s); what an earlier"
-			       " daemon fetched comes again after its acknowledgement wait",
+	if (js_GetConsumerInfo(&ci, js, ev->stream, CONSUMER, NULL, &jerr) == NATS_OK &&
+	    ci->Config->AckWait != ACK_WAIT_S * 1000000000LL) {
+		ci->Config->AckWait = ACK_WAIT_S * 1000000000LL;
+		s = js_UpdateConsumer(&updated, js, ev->stream, ci->Config, NULL, &jerr);
+		if (s == NATS_OK)
+			sd_log(LOG_INFO,
+			       "the events consumer waits %d s for an acknowledgement now",
+			       ACK_WAIT_S);
+		else
+			sd_log(LOG_WARNING, "cannot update the events consumer: %s (%s)",
 			       natsStatus_GetText(s), nats_GetLastError(NULL));
+		jsConsumerInfo_Destroy(updated);
 	}
+	jsConsumerInfo_Destroy(ci);
 	jsSubOptions_Init(&so);
 	so.Stream = ev->stream;
 	so.Config.AckPolicy = js_AckExplicit;
-	so.Config.AckWait = 30LL * 1000 * 1000 * 1000;
+	so.Config.AckWait = ACK_WAIT_S * 1000000000LL;
 	s = js_PullSubscribe(&ev->sub, js, ev->filter, CONSUMER, NULL, &so, &jerr);
 	if (s != NATS_OK) {
 		sd_log(LOG_WARNING, "cannot read the events stream %s: %s (%s)", ev->stream,
@@ -517,6 +523,8 @@ open_stream(struct sd_events *ev, jsCtx *js)
 		ev->sub = NULL;
 		return -1;
 	}
+	sd_log(LOG_DEBUG, "reading the events stream %s: its consumer found in %lld ms", ev->stream,
+	       (long long)(sd_now_ms() - start));
 	return 0;
 }
 
@@ -595,6 +603,7 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, jsCtx *js)
 	natsMsgList list = {NULL, 0};
 	jsFetchRequest req;
 	natsStatus s;
+	int64_t start = sd_now_ms();
 	int stored = 0;
 
 	if (ev->sub == NULL && open_stream(ev, js) != 0) {
@@ -623,9 +632,13 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, jsCtx *js)
 	ev->fetch_more = s == NATS_OK && list.Count > 0;
 	ev->next_fetch_ms = sd_now_ms() + FETCH_IDLE_MS;
 	/* not acknowledged unless stored: the stream gives them again */
-	if (ev->fetch_more && (stored = take(ev, db, list.Msgs, list.Count, 0)) >= 0)
+	if (ev->fetch_more && (stored = take(ev, db, list.Msgs, list.Count, 0)) >= 0) {
 		for (int i = 0; i < list.Count; i++)
 			(void)natsMsg_Ack(list.Msgs[i], NULL);
+		sd_log(LOG_DEBUG,
+		       "took %d messages of the events stream, %d events new, in %lld ms",
+		       list.Count, stored, (long long)(sd_now_ms() - start));
+	}
 	natsMsgList_Destroy(&list);
 	return stored > 0 ? stored : 0;
 }
@@ -647,7 +660,7 @@ intake_loop(void *arg)
 	struct sd_events *ev = arg;
 	natsMsg *msgs[FETCH_BATCH];
 	natsStatus s;
-	int n, stored, seen = 0;
+	int n, stored, seen = 0, seen_any = 0;
 
 	while (!__atomic_load_n(&ev->live_stop, __ATOMIC_SEQ_CST)) {
 		s = natsSubscription_NextMsg(&msgs[0], ev->live, ev->fetch_more ? 0 : LIVE_WAIT_MS);
@@ -658,7 +671,10 @@ intake_loop(void *arg)
 			if ((stored = take(ev, ev->live_db, msgs, n, 1)) > 0)
 				__atomic_add_fetch(&ev->live_stored, (uint64_t)stored,
 				                   __ATOMIC_SEQ_CST);
-			seen = 1;
+			if (!seen_any)
+				sd_log(LOG_DEBUG,
+				       "took the first %d messages of the events subjects", n);
+			seen = seen_any = 1;
 			for (int i = 0; i < n; i++)
 				natsMsg_Destroy(msgs[i]);
 		} else if (s != NATS_TIMEOUT && s != NATS_SLOW_CONSUMER) {

@@ -39,7 +39,6 @@ struct sd_events {
 	int64_t ahead;           /* the last event published, confirmed or not */
 	int64_t send_changes;    /* the store's changes by this connection at the last look */
 	natsSubscription *sub;   /* the authority's pull consumer */
-	int consumer_anew;       /* this daemon made the consumer anew (or tried to) */
 	const char *store;       /* the store's path, for the intake thread's connection */
 	/*
 	 * The authority's intake thread (events.c): the events subjects as
