@@ -10,9 +10,10 @@
  *     whether the key exists or not and however many live secrets it has,
  *     so timing does not reveal which key IDs exist.
  *  4. The decoded token is wiped before returning, on every path.
- *  5. All reads happen in one read transaction, so a concurrent keyadm
- *     write is seen entirely or not at all. The one write, last use, comes
- *     after the decision and cannot change it.
+ *  5. All reads happen in one read transaction (the one in which the open
+ *     checked the store's header), so a concurrent keyadm write is seen
+ *     entirely or not at all. The one write, last use, comes after the
+ *     decision and cannot change it.
  *  6. A store that cannot answer is an ERROR, never a denial or an allow.
  *  7. The store is opened for one decision and closed before returning.
  *  8. A re-check lets an earlier allow stand without reading the store only
@@ -300,7 +301,8 @@ result_init(struct vk_result *res)
 
 /*
  * Opens the store (stamping its files when stamp is not NULL) and finds
- * the machine; 0, or -1 with res an ERROR.
+ * the machine, in the read transaction the open leaves begun; 0, or -1
+ * with res an ERROR.
  */
 static int
 open_store(const struct vk_login *lg, const struct vk_request *req, sqlite3 **db,
@@ -319,10 +321,11 @@ open_store(const struct vk_login *lg, const struct vk_request *req, sqlite3 **db
 	return -1;
 }
 
+/* Begins a read transaction, unless db is in one (a login's open leaves one begun). */
 static int
 begin_read(sqlite3 *db, struct vk_result *res)
 {
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK)
+	if (!sqlite3_get_autocommit(db) || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK)
 		return 0;
 	store_failed(db, res);
 	return -1;

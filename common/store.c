@@ -399,9 +399,11 @@ header_row(void *arg, int ncols, char **values, char **names)
  * Reads what identifies the store inside one read transaction. Plain
  * PRAGMA statements: the pragma_*() table-valued functions would build a
  * virtual table each, which cost more than the rest of a login together.
+ * With keep_txn, a read transaction this call began stays open when it
+ * succeeds, for the caller's reads to share.
  */
 static vk_rc
-read_header(sqlite3 *db, const char *path, struct header *h, char err[VK_ERRLEN])
+read_header(sqlite3 *db, const char *path, struct header *h, int keep_txn, char err[VK_ERRLEN])
 {
 	static const char sql[] = "PRAGMA user_version; PRAGMA application_id;"
 	                          " PRAGMA page_count; PRAGMA page_size";
@@ -433,7 +435,7 @@ read_header(sqlite3 *db, const char *path, struct header *h, char err[VK_ERRLEN]
 	h->wal = head[18] == 2 && head[19] == 2; /* file format write and read versions */
 	rc = VK_OK;
 out:
-	if (own_txn)
+	if (own_txn && (rc != VK_OK || !keep_txn))
 		vk_store_rollback(db);
 	return rc;
 }
@@ -487,7 +489,7 @@ migrate(sqlite3 *db, const char *path, char err[VK_ERRLEN])
 	if ((rc = vk_store_begin(db, err)) != VK_OK)
 		return rc;
 	/* read again under the write lock: another keyadm may have migrated meanwhile */
-	if ((rc = read_header(db, path, &h, err)) != VK_OK ||
+	if ((rc = read_header(db, path, &h, 0, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, VK_OPEN_INIT, err)) != VK_OK)
 		goto out;
 	for (int v = h.user_version; v < VK_SCHEMA_VERSION; v++) {
@@ -1006,7 +1008,7 @@ vk_store_open_stamped(const char *path, enum vk_open_mode mode, int busy_timeout
 		stamp_files(&f, stamp);
 	if ((rc = sqlite_open(&f, &db, err)) != VK_OK || (rc = same_file(db, &f, err)) != VK_OK ||
 	    (rc = configure(db, &f, busy_timeout_ms, err)) != VK_OK ||
-	    (rc = read_header(db, path, &h, err)) != VK_OK ||
+	    (rc = read_header(db, path, &h, mode == VK_OPEN_LOGIN, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, mode, err)) != VK_OK)
 		goto fail;
 	/* the side files SQLite made for this open follow the same rules */

@@ -31,7 +31,10 @@
  * that SQLite's file is the one checked; on a read-only file system it opens
  * it read-only. It returns a connection or an error naming the path and,
  * for permission problems, the command that fixes them. The caller closes
- * it with sqlite3_close().
+ * it with sqlite3_close(). A VK_OPEN_LOGIN connection is returned inside
+ * the read transaction in which the open read the store's header, so that
+ * a login's reads see the snapshot whose schema was checked and begin no
+ * transaction of their own; the caller ends it (COMMIT) before it writes.
  */
 #ifndef VK_STORE_H
 #define VK_STORE_H
@@ -53,7 +56,8 @@
 #define VK_SCHEMA_LOGIN 3
 
 enum vk_open_mode {
-	VK_OPEN_LOGIN, /* existing, schema VK_SCHEMA_LOGIN or later; the module and `check` */
+	VK_OPEN_LOGIN, /* existing, schema VK_SCHEMA_LOGIN or later; the module and `check`;
+	                  returned inside the read transaction that read its header */
 	VK_OPEN_ADMIN, /* existing, current schema; keyadm's other commands */
 	VK_OPEN_INIT,  /* create directory (0700) and file (0600) if missing, migrate */
 };
