@@ -158,7 +158,8 @@ coverage(const char *type)
 struct key_state {
 	int disabled;
 	int break_glass;
-	int64_t expires_at; /* 0: never */
+	int64_t expires_at;   /* 0: never */
+	int64_t last_used_at; /* 0: never; read by vk_authorize() only */
 };
 
 /* Every check after the secret: enabled, not expired, user, scope, role. */
@@ -253,7 +254,8 @@ verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *re
 	if (prepare(
 	        db,
 	        "SELECT k.name, k.disabled, coalesce(k.expires_at, 0), s.alg, s.salt,"
-	        " s.verifier, k.break_glass FROM keys k LEFT JOIN secrets s ON s.key_id = k.id"
+	        " s.verifier, k.break_glass, coalesce(k.last_used_at, 0) FROM keys k"
+	        " LEFT JOIN secrets s ON s.key_id = k.id"
 	        " AND " VK_SQL_SECRET_LIVE(
 	            "s", "?2") " WHERE k.id = ?1 ORDER BY s.id DESC LIMIT " VK_STR(VK_SECRET_SLOTS),
 	        &st, res) != 0)
@@ -267,6 +269,7 @@ verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *re
 			ks->disabled = sqlite3_column_int(st, 1) != 0;
 			ks->expires_at = sqlite3_column_int64(st, 2);
 			ks->break_glass = sqlite3_column_int(st, 6) != 0;
+			ks->last_used_at = sqlite3_column_int64(st, 7);
 		}
 		if (vk_verifier_check(
 		        t, (const char *)sqlite3_column_text(st, 3), sqlite3_column_blob(st, 4),
@@ -414,7 +417,7 @@ vk_authorize(const struct vk_login *lg, const struct vk_request *req, struct vk_
 {
 	const char *token = req->token;
 	size_t len = req->token_len;
-	struct key_state ks = {0, 0, 0};
+	struct key_state ks = {0, 0, 0, 0};
 	sqlite3 *db = NULL;
 	struct vk_token t;
 
@@ -439,7 +442,8 @@ vk_authorize(const struct vk_login *lg, const struct vk_request *req, struct vk_
 	decide(db, lg, &t, req, &ks, res);
 	if (res->decision == VK_DECISION_ALLOW)
 		carry(&ks, req, res);
-	if (res->decision == VK_DECISION_ALLOW && lg->last_used_interval >= 0)
+	if (res->decision == VK_DECISION_ALLOW && lg->last_used_interval >= 0 &&
+	    vk_store_use_due(ks.last_used_at, req->now, lg->last_used_interval))
 		(void)vk_store_note_use(db, res->key_id, res->machine, req->service, req->user,
 		                        req->rhost, req->now, lg->last_used_interval, res->use_err);
 out:

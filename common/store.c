@@ -1177,30 +1177,26 @@ vk_store_query_text(sqlite3 *db, const char *what, char err[VK_ERRLEN], char **o
 	return rc;
 }
 
+int
+vk_store_use_due(int64_t last_used_at, int64_t now, int64_t interval)
+{
+	return last_used_at == 0 || last_used_at <= now - interval;
+}
+
 vk_rc
 vk_store_note_use(sqlite3 *db, const char *key_id, const char *machine_id, const char *service,
                   const char *user, const char *rhost, int64_t now, int64_t interval,
                   char err[VK_ERRLEN])
 {
 	char clean_service[VK_TEXT_FIELD], clean_rhost[VK_TEXT_FIELD];
-	int64_t due;
+	int changes = 0;
 	vk_rc rc;
 
-	/*
-	 * Decide with a read first: the UPDATE takes the write lock even when it
-	 * changes nothing, and would wait behind a keyadm write for it.
-	 */
-	rc = vk_store_query_int(db, "cannot read the key's last use", err, &due,
-	                        "SELECT 1 FROM keys WHERE id = ?1"
-	                        " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?3)",
-	                        "tii", key_id, now, interval);
-	if (rc != VK_OK || !due)
-		return rc;
 	/* what PAM reports is stored only as printable text */
 	vk_text_clean(service, clean_service, sizeof clean_service);
 	if (rhost != NULL)
 		vk_text_clean(rhost, clean_rhost, sizeof clean_rhost);
-	rc = vk_store_exec(db, "cannot record the key's last use", err, NULL,
+	rc = vk_store_exec(db, "cannot record the key's last use", err, &changes,
 	                   "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
 	                   " last_used_user = ?4, last_used_rhost = ?5, last_used_machine = ?7"
 	                   " WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
@@ -1214,7 +1210,7 @@ vk_store_note_use(sqlite3 *db, const char *key_id, const char *machine_id, const
 	 * a writer is in the way (the next one empties the log), so the UPDATE
 	 * above stays the only wait, within the busy timeout (SPEC section 4).
 	 */
-	if (rc == VK_OK) {
+	if (rc == VK_OK && changes > 0) {
 		sqlite3_busy_handler(db, NULL, NULL);
 		vk_store_checkpoint(db, 1);
 	}

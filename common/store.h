@@ -163,11 +163,19 @@ vk_rc vk_store_query_text(sqlite3 *db, const char *what, char err[VK_ERRLEN], ch
                           const char *sql, const char *types, ...);
 
 /*
+ * Whether a login at `now` on a key last used at last_used_at (0: never)
+ * is to be recorded: `interval` seconds or more have passed since.
+ */
+int vk_store_use_due(int64_t last_used_at, int64_t now, int64_t interval);
+
+/*
  * Records a successful login on key_id (time, PAM service, user, remote
  * host; rhost may be NULL) unless one was recorded less than `interval`
- * seconds before `now`. A read decides; only when a write is due, one
- * UPDATE in its own transaction, bounded by the connection's busy timeout,
- * then a checkpoint that never waits. It is the last use of the connection:
+ * seconds before `now`: one UPDATE in its own transaction, bounded by the
+ * connection's busy timeout, then, when it recorded, a checkpoint that
+ * never waits. The UPDATE takes the write lock even when it changes
+ * nothing, so a caller that has read the key's last use calls this only
+ * when vk_store_use_due() says so. It is the last use of the connection:
  * it leaves it without a busy handler. The module treats a failure as
  * harmless.
  */
