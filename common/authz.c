@@ -109,9 +109,8 @@ copy_text(char *dst, size_t size, const unsigned char *src)
 /*
  * Resolves the machine's location and organization; ERROR if it is not in
  * the store, or its location is not (a store whose foreign keys broke).
- * The organization comes from a subquery on the machine's row (its
- * location_id, which locations does not have): SQLite prepares that in
- * 53 k instructions, a join of the two tables in 68 k.
+ * The organization comes from a subquery on the machine's row: SQLite
+ * prepares that in 58 k instructions, a join of the two tables in 68 k.
  */
 static int
 load_scope(sqlite3 *db, const char *machine_id, struct scope *sc, struct vk_result *res)
@@ -125,8 +124,8 @@ load_scope(sqlite3 *db, const char *machine_id, struct scope *sc, struct vk_resu
 		return -1;
 	}
 	if (prepare(db,
-	            "SELECT location_id, (SELECT org_id FROM locations WHERE id = location_id)"
-	            " FROM machines WHERE id = ?1",
+	            "SELECT location_id, (SELECT org_id FROM locations l"
+	            " WHERE l.id = m.location_id) FROM machines m WHERE id = ?1",
 	            &st, res) != 0)
 		return -1;
 	sqlite3_bind_text(st, 1, machine_id, -1, SQLITE_STATIC);
