@@ -399,9 +399,11 @@ header_row(void *arg, int ncols, char **values, char **names)
  * Reads what identifies the store inside one read transaction. Plain
  * PRAGMA statements: the pragma_*() table-valued functions would build a
  * virtual table each, which cost more than the rest of a login together.
+ * With keep_txn, a read transaction this call began stays open when it
+ * succeeds, for the caller's reads to share.
  */
 static vk_rc
-read_header(sqlite3 *db, const char *path, struct header *h, char err[VK_ERRLEN])
+read_header(sqlite3 *db, const char *path, struct header *h, int keep_txn, char err[VK_ERRLEN])
 {
 	static const char sql[] = "PRAGMA user_version; PRAGMA application_id;"
 	                          " PRAGMA page_count; PRAGMA page_size";
@@ -433,7 +435,7 @@ read_header(sqlite3 *db, const char *path, struct header *h, char err[VK_ERRLEN]
 	h->wal = head[18] == 2 && head[19] == 2; /* file format write and read versions */
 	rc = VK_OK;
 out:
-	if (own_txn)
+	if (own_txn && (rc != VK_OK || !keep_txn))
 		vk_store_rollback(db);
 	return rc;
 }
@@ -487,7 +489,7 @@ migrate(sqlite3 *db, const char *path, char err[VK_ERRLEN])
 	if ((rc = vk_store_begin(db, err)) != VK_OK)
 		return rc;
 	/* read again under the write lock: another keyadm may have migrated meanwhile */
-	if ((rc = read_header(db, path, &h, err)) != VK_OK ||
+	if ((rc = read_header(db, path, &h, 0, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, VK_OPEN_INIT, err)) != VK_OK)
 		goto out;
 	for (int v = h.user_version; v < VK_SCHEMA_VERSION; v++) {
@@ -1006,7 +1008,7 @@ vk_store_open_stamped(const char *path, enum vk_open_mode mode, int busy_timeout
 		stamp_files(&f, stamp);
 	if ((rc = sqlite_open(&f, &db, err)) != VK_OK || (rc = same_file(db, &f, err)) != VK_OK ||
 	    (rc = configure(db, &f, busy_timeout_ms, err)) != VK_OK ||
-	    (rc = read_header(db, path, &h, err)) != VK_OK ||
+	    (rc = read_header(db, path, &h, mode == VK_OPEN_LOGIN, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, mode, err)) != VK_OK)
 		goto fail;
 	/* the side files SQLite made for this open follow the same rules */
@@ -1175,30 +1177,26 @@ vk_store_query_text(sqlite3 *db, const char *what, char err[VK_ERRLEN], char **o
 	return rc;
 }
 
+int
+vk_store_use_due(int64_t last_used_at, int64_t now, int64_t interval)
+{
+	return last_used_at == 0 || last_used_at <= now - interval;
+}
+
 vk_rc
 vk_store_note_use(sqlite3 *db, const char *key_id, const char *machine_id, const char *service,
                   const char *user, const char *rhost, int64_t now, int64_t interval,
                   char err[VK_ERRLEN])
 {
 	char clean_service[VK_TEXT_FIELD], clean_rhost[VK_TEXT_FIELD];
-	int64_t due;
+	int changes = 0;
 	vk_rc rc;
 
-	/*
-	 * Decide with a read first: the UPDATE takes the write lock even when it
-	 * changes nothing, and would wait behind a keyadm write for it.
-	 */
-	rc = vk_store_query_int(db, "cannot read the key's last use", err, &due,
-	                        "SELECT 1 FROM keys WHERE id = ?1"
-	                        " AND (last_used_at IS NULL OR last_used_at <= ?2 - ?3)",
-	                        "tii", key_id, now, interval);
-	if (rc != VK_OK || !due)
-		return rc;
 	/* what PAM reports is stored only as printable text */
 	vk_text_clean(service, clean_service, sizeof clean_service);
 	if (rhost != NULL)
 		vk_text_clean(rhost, clean_rhost, sizeof clean_rhost);
-	rc = vk_store_exec(db, "cannot record the key's last use", err, NULL,
+	rc = vk_store_exec(db, "cannot record the key's last use", err, &changes,
 	                   "UPDATE keys SET last_used_at = ?2, last_used_service = ?3,"
 	                   " last_used_user = ?4, last_used_rhost = ?5, last_used_machine = ?7"
 	                   " WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2 - ?6)",
@@ -1212,7 +1210,7 @@ vk_store_note_use(sqlite3 *db, const char *key_id, const char *machine_id, const
 	 * a writer is in the way (the next one empties the log), so the UPDATE
 	 * above stays the only wait, within the busy timeout (SPEC section 4).
 	 */
-	if (rc == VK_OK) {
+	if (rc == VK_OK && changes > 0) {
 		sqlite3_busy_handler(db, NULL, NULL);
 		vk_store_checkpoint(db, 1);
 	}
@@ -1257,7 +1255,7 @@ vk_rc
 vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRLEN + 1],
                       char err[VK_ERRLEN])
 {
-	char here[BINDING_HEX + 1];
+	char here[BINDING_HEX + 1], v[VK_UUID_STRLEN + 1] = "";
 	sqlite3_stmt *st = NULL;
 	vk_rc rc = VK_ERR_NOTFOUND;
 	int step;
@@ -1267,17 +1265,30 @@ vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRL
 		snprintf(out, VK_UUID_STRLEN + 1, "%s", configured);
 		return VK_OK;
 	}
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT m.value, b.value FROM meta m LEFT JOIN meta b"
-	                       " ON b.name = 'host_binding' WHERE m.name = 'host_machine_id'",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return vk_store_error(db, "cannot read the host machine", err);
+	/* one statement for both rows: SQLite prepares a self-join of meta at twice the cost */
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE name = ?1", -1, &st, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, "host_machine_id", -1, SQLITE_STATIC) != SQLITE_OK) {
+		rc = vk_store_error(db, "cannot read the host machine", err);
+		goto out;
+	}
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
-		const char *v = (const char *)sqlite3_column_text(st, 0);
-		const char *bound = (const char *)sqlite3_column_text(st, 1);
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		int valid = id != NULL && vk_uuid_valid(id);
+		const char *bound = NULL;
 
-		if (v == NULL || !vk_uuid_valid(v)) {
+		if (valid)
+			memcpy(v, id, VK_UUID_STRLEN + 1);
+		if (sqlite3_reset(st) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 1, "host_binding", -1, SQLITE_STATIC) != SQLITE_OK ||
+		    ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
+			rc = vk_store_error(db, "cannot read the host machine", err);
+			goto out;
+		}
+		if (step == SQLITE_ROW)
+			bound = (const char *)sqlite3_column_text(st, 0);
+		if (!valid) {
 			vk_seterr(err, "the store's host machine ID is malformed");
 			rc = VK_ERR_STORE;
 		} else if (bound == NULL || host_binding(here, err) != VK_OK ||
@@ -1297,6 +1308,7 @@ vk_store_host_machine(sqlite3 *db, const char *configured, char out[VK_UUID_STRL
 	} else {
 		rc = vk_store_error(db, "cannot read the host machine", err);
 	}
+out:
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -31,7 +31,10 @@
  * that SQLite's file is the one checked; on a read-only file system it opens
  * it read-only. It returns a connection or an error naming the path and,
  * for permission problems, the command that fixes them. The caller closes
- * it with sqlite3_close().
+ * it with sqlite3_close(). A VK_OPEN_LOGIN connection is returned inside
+ * the read transaction in which the open read the store's header, so that
+ * a login's reads see the snapshot whose schema was checked and begin no
+ * transaction of their own; the caller ends it (COMMIT) before it writes.
  */
 #ifndef VK_STORE_H
 #define VK_STORE_H
@@ -53,7 +56,8 @@
 #define VK_SCHEMA_LOGIN 3
 
 enum vk_open_mode {
-	VK_OPEN_LOGIN, /* existing, schema VK_SCHEMA_LOGIN or later; the module and `check` */
+	VK_OPEN_LOGIN, /* existing, schema VK_SCHEMA_LOGIN or later; the module and `check`;
+	                  returned inside the read transaction that read its header */
 	VK_OPEN_ADMIN, /* existing, current schema; keyadm's other commands */
 	VK_OPEN_INIT,  /* create directory (0700) and file (0600) if missing, migrate */
 };
@@ -159,11 +163,19 @@ vk_rc vk_store_query_text(sqlite3 *db, const char *what, char err[VK_ERRLEN], ch
                           const char *sql, const char *types, ...);
 
 /*
+ * Whether a login at `now` on a key last used at last_used_at (0: never)
+ * is to be recorded: `interval` seconds or more have passed since.
+ */
+int vk_store_use_due(int64_t last_used_at, int64_t now, int64_t interval);
+
+/*
  * Records a successful login on key_id (time, PAM service, user, remote
  * host; rhost may be NULL) unless one was recorded less than `interval`
- * seconds before `now`. A read decides; only when a write is due, one
- * UPDATE in its own transaction, bounded by the connection's busy timeout,
- * then a checkpoint that never waits. It is the last use of the connection:
+ * seconds before `now`: one UPDATE in its own transaction, bounded by the
+ * connection's busy timeout, then, when it recorded, a checkpoint that
+ * never waits. The UPDATE takes the write lock even when it changes
+ * nothing, so a caller that has read the key's last use calls this only
+ * when vk_store_use_due() says so. It is the last use of the connection:
  * it leaves it without a busy handler. The module treats a failure as
  * harmless.
  */

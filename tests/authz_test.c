@@ -344,6 +344,28 @@ test_error_for_unusable_machine(void **state)
 	}
 }
 
+/* A machine whose location is gone (a store whose foreign keys broke) is not in the store. */
+static void
+test_error_for_machine_without_location(void **state)
+{
+	struct fx_store *fx = *state;
+	struct vk_request req;
+	struct vk_result res;
+	struct fx_key k;
+
+	fx_key(fx, VK_ROLE_OWNER, "machine", fx->m1a, &k);
+	req = fx_request(fx, k.token);
+	req.machine_id = fx->m1a;
+	fx_authorize(fx, &req, &res);
+	expect_allow(&res, VK_ROLE_OWNER, "machine", fx->m1a);
+	fx_sql(fx->db, "PRAGMA foreign_keys = OFF");
+	fx_sql1(fx->db, "DELETE FROM locations WHERE id = ?1", fx->loc1);
+	fx_sql(fx->db, "PRAGMA foreign_keys = ON");
+	fx_authorize(fx, &req, &res);
+	expect(&res, VK_DECISION_ERROR, VK_REASON_MACHINE);
+	assert_non_null(strstr(res.err, "not in the store"));
+}
+
 /* No machine ID in the request: the store's record, if this host made it. */
 static void
 test_machine_from_store_record(void **state)
@@ -1128,6 +1150,7 @@ main(void)
 	    TEST(test_highest_covering_grant_chosen),
 	    TEST(test_role_ordering),
 	    TEST(test_error_for_unusable_machine),
+	    TEST(test_error_for_machine_without_location),
 	    TEST(test_machine_from_store_record),
 	    TEST(test_error_when_store_cannot_answer),
 	    TEST(test_grace_secret_lives_until_window_end),
