@@ -205,13 +205,13 @@ check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
 	/*
 	 * Highest role among the grants covering this machine; the most specific
 	 * on a tie. A key has a handful of grants: ranking them here costs less
-	 * than compiling a query that ranks them. (Unqualified result columns:
-	 * see verify_secret.)
+	 * than compiling a query that ranks them.
 	 */
-	if (prepare(db,
-	            "SELECT role, resource_type, resource_id FROM grants g WHERE key_id = ?1"
-	            " AND " VK_SQL_GRANT_COVERS("g", "?2", "?3", "?4"),
-	            &st, res) != 0)
+	if (prepare(
+	        db,
+	        "SELECT g.role, g.resource_type, g.resource_id FROM grants g WHERE g.key_id = ?1"
+	        " AND " VK_SQL_GRANT_COVERS("g", "?2", "?3", "?4"),
+	        &st, res) != 0)
 		return;
 	sqlite3_bind_text(st, 1, res->key_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, sc->machine, -1, SQLITE_STATIC);
@@ -250,9 +250,9 @@ check_key(sqlite3 *db, const struct key_state *ks, const struct scope *sc,
 /*
  * Reads the key and its live secrets and verifies the token against them.
  * Returns 1 when a secret matched (ks filled), 0 after a denial or error.
- * A result column names its table only where both tables have it: SQLite
- * takes 2 to 3 k instructions more to prepare a qualified one, and a
- * NULL expiry or last use reads as 0 (sqlite3_column_int64), "never".
+ * Every column names its table, so that a column a later schema adds to
+ * the other table is never taken for it; a NULL expiry or last use reads
+ * as 0 (sqlite3_column_int64), "never".
  */
 static int
 verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *req,
@@ -263,8 +263,8 @@ verify_secret(sqlite3 *db, const struct vk_token *t, const struct vk_request *re
 
 	if (prepare(
 	        db,
-	        "SELECT name, disabled, k.expires_at, alg, salt, verifier, break_glass,"
-	        " last_used_at FROM keys k LEFT JOIN secrets s ON s.key_id = ?1"
+	        "SELECT k.name, k.disabled, k.expires_at, s.alg, s.salt, s.verifier, k.break_glass,"
+	        " k.last_used_at FROM keys k LEFT JOIN secrets s ON s.key_id = ?1"
 	        " AND " VK_SQL_SECRET_LIVE(
 	            "s", "?2") " WHERE k.id = ?1 ORDER BY s.id DESC LIMIT " VK_STR(VK_SECRET_SLOTS),
 	        &st, res) != 0)
