@@ -1102,6 +1102,21 @@ vk_store_prepare(sqlite3 *db, const char *what, char err[VK_ERRLEN], sqlite3_stm
 	return rc;
 }
 
+/* Steps st to its end: VK_OK, with the rows it changed in *changes when asked. */
+static vk_rc
+step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, char err[VK_ERRLEN], int *changes)
+{
+	int step;
+
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (step != SQLITE_DONE)
+		return vk_store_error(db, what, err);
+	if (changes != NULL)
+		*changes = sqlite3_changes(db);
+	return VK_OK;
+}
+
 vk_rc
 vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *changes, const char *sql,
               const char *types, ...)
@@ -1109,20 +1124,39 @@ vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *changes, 
 	sqlite3_stmt *st;
 	va_list ap;
 	vk_rc rc;
-	int step;
 
 	va_start(ap, types);
 	rc = prepare_bind(db, sql, types, ap, &st);
 	va_end(ap);
 	if (rc != VK_OK)
 		return vk_store_error(db, what, err);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW)
-		;
-	if (step != SQLITE_DONE)
-		rc = vk_store_error(db, what, err);
-	else if (changes != NULL)
-		*changes = sqlite3_changes(db);
+	rc = step_done(db, st, what, err, changes);
 	sqlite3_finalize(st);
+	return rc;
+}
+
+vk_rc
+vk_store_exec_kept(sqlite3 *db, sqlite3_stmt **kept, const char *what, char err[VK_ERRLEN],
+                   int *changes, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	vk_rc rc;
+	int bound;
+
+	if (*kept == NULL &&
+	    sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, kept, NULL) != SQLITE_OK) {
+		sqlite3_finalize(*kept);
+		*kept = NULL;
+		return vk_store_error(db, what, err);
+	}
+	va_start(ap, types);
+	bound = vk_store_vbind(*kept, types, ap);
+	va_end(ap);
+	rc = bound == SQLITE_OK ? step_done(db, *kept, what, err, changes)
+	                        : vk_store_error(db, what, err);
+	/* the next call binds anew: nothing bound outlives the caller's values */
+	sqlite3_reset(*kept);
+	sqlite3_clear_bindings(*kept);
 	return rc;
 }
 

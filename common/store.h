@@ -142,6 +142,15 @@ vk_rc vk_store_error(sqlite3 *db, const char *what, char err[VK_ERRLEN]);
 vk_rc vk_store_exec(sqlite3 *db, const char *what, char err[VK_ERRLEN], int *changes,
                     const char *sql, const char *types, ...);
 
+/*
+ * vk_store_exec() through a statement the caller keeps in *kept: prepared
+ * at the first call (*kept NULL), bound anew and stepped at each, reset
+ * after it. For a statement run many times on one connection (a batch);
+ * the caller finalizes *kept before it closes db.
+ */
+vk_rc vk_store_exec_kept(sqlite3 *db, sqlite3_stmt **kept, const char *what, char err[VK_ERRLEN],
+                         int *changes, const char *sql, const char *types, ...);
+
 /* Binds ?1.. of st from ap as vk_store_exec() does; an SQLite result code. */
 int vk_store_vbind(sqlite3_stmt *st, const char *types, va_list ap);
 

@@ -181,34 +181,22 @@ take_journal(struct sd_events *ev, char **buf, size_t *len)
  * covers that machine. 1 stored, 0 held already, -1 failed.
  */
 static int
-store_event(struct sd_events *ev, sqlite3 *db, const struct vk_event *e, const char *machine,
+store_event(struct sd_events *ev, struct sd_trail *t, const struct vk_event *e, const char *machine,
             int own, char err[VK_ERRLEN])
 {
-	int added = sd_trail_add(db, e, machine, err);
-	vk_rc rc;
+	int added = sd_trail_add(t, e, machine, err);
 
 	if (added <= 0 || !ev->last_use || strcmp(e->kind, "login") != 0 ||
 	    strcmp(e->what, "allow") != 0)
 		return added;
-	/* a machine's word counts for the keys that may log in there only */
-	rc = vk_store_exec(db, "cannot record a key's last use", err, NULL,
-	                   "UPDATE keys SET last_used_at = ?2, last_used_machine = ?3,"
-	                   " last_used_service = ?4, last_used_user = ?5, last_used_rhost = ?6"
-	                   " WHERE id = ?1 AND coalesce(last_used_at, 0) < ?2 AND (?7 OR EXISTS"
-	                   " (SELECT 1 FROM grants g, machines m JOIN locations l ON l.id ="
-	                   " m.location_id WHERE m.id = ?3 AND g.key_id = ?1 AND ((g.resource_type"
-	                   " = 'machine' AND g.resource_id = m.id) OR (g.resource_type = 'location'"
-	                   " AND g.resource_id = m.location_id) OR (g.resource_type ="
-	                   " 'organization' AND g.resource_id = l.org_id))))",
-	                   "titttti", e->key_id, e->at, machine, OPT_TEXT(e->service),
-	                   OPT_TEXT(e->user), OPT_TEXT(e->rhost), (int64_t)own);
-	return rc == VK_OK ? 1 : -1;
+	return sd_trail_use(t, e, machine, own, err) == 0 ? 1 : -1;
 }
 
 /* The journal's events into the store, in one transaction; then the work file goes. */
 static void
 collect(struct sd_events *ev, sqlite3 *db)
 {
+	struct sd_trail t = {.db = db};
 	char err[VK_ERRLEN], *buf;
 	size_t len, start = 0;
 	long bad = 0, n = 0;
@@ -232,13 +220,14 @@ collect(struct sd_events *ev, sqlite3 *db)
 		}
 		if (nl == NULL || vk_event_decode(buf + start, end - start, &e) != 0)
 			bad++;
-		else if (store_event(ev, db, &e, ev->machine, 1, err) < 0)
+		else if (store_event(ev, &t, &e, ev->machine, 1, err) < 0)
 			goto failed;
 		else
 			n++;
 		start = end;
 	}
 	free(buf);
+	sd_trail_done(&t);
 	if (vk_store_commit(db, err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		return;
@@ -251,6 +240,7 @@ collect(struct sd_events *ev, sqlite3 *db)
 	return;
 failed:
 	free(buf);
+	sd_trail_done(&t);
 	vk_store_rollback(db);
 	sd_log(LOG_ERR, "%s", err);
 }
@@ -539,6 +529,7 @@ static int
 take(struct sd_events *ev, sqlite3 *db, natsMsg **msgs, int n, int logins_only)
 {
 	size_t prefix = strlen(ev->filter) - 1; /* "vkev.<bucket>." */
+	struct sd_trail t = {.db = db};
 	char err[VK_ERRLEN];
 	struct vk_event e;
 	long bad = 0, stored = 0;
@@ -559,11 +550,12 @@ take(struct sd_events *ev, sqlite3 *db, natsMsg **msgs, int n, int logins_only)
 			bad++;
 		else if (logins_only && strcmp(e.kind, "login") != 0)
 			continue;
-		else if ((added = store_event(ev, db, &e, machine, 0, err)) < 0)
+		else if ((added = store_event(ev, &t, &e, machine, 0, err)) < 0)
 			goto failed;
 		else
 			stored += added;
 	}
+	sd_trail_done(&t);
 	if (vk_store_commit(db, err) != VK_OK)
 		goto failed;
 	if (bad > 0)
@@ -571,6 +563,7 @@ take(struct sd_events *ev, sqlite3 *db, natsMsg **msgs, int n, int logins_only)
 		       logins_only ? "subjects" : "stream", bad);
 	return (int)stored;
 failed:
+	sd_trail_done(&t);
 	vk_store_rollback(db);
 	sd_log(LOG_ERR, "%s", err);
 	return -1;

@@ -267,8 +267,10 @@ static int
 note(sqlite3 *db, const struct sd_sessions *ss, const struct session *s, const char *what,
      const char *reason, char err[VK_ERRLEN])
 {
+	struct sd_trail t = {.db = db};
 	unsigned char uid[16];
 	struct vk_event e;
+	int rc;
 
 	randombytes_buf(uid, sizeof uid);
 	if (vk_event_make(&e, uid, vk_now(), "session", what, reason, s->key_id, NULL, NULL,
@@ -282,7 +284,9 @@ note(sqlite3 *db, const struct sd_sessions *ss, const struct session *s, const c
 	memcpy(e.user, s->user, sizeof e.user);
 	memcpy(e.service, s->service, sizeof e.service);
 	memcpy(e.rhost, s->rhost, sizeof e.rhost);
-	return sd_trail_add(db, &e, ss->configured, err) < 0 ? -1 : 0;
+	rc = sd_trail_add(&t, &e, ss->configured, err);
+	sd_trail_done(&t);
+	return rc < 0 ? -1 : 0;
 }
 
 /* What becomes of one open session: NULL (it stays), "close" or "end" with *reason. */
