@@ -63,7 +63,8 @@
 #define FETCH_WAIT_MS 50          /* a fetch's expiry (see fetch_stream()) */
 #define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
 #define LIVE_WAIT_MS  250         /* the intake thread's wait for a message, between looks */
-#define FETCH_BATCH   256         /* events the authority takes in one look */
+#define FETCH_BATCH   256         /* events the authority takes in one look, at most */
+#define FETCH_FIRST   32          /* and in the first of a run (see fetch_stream()) */
 #define ACK_WAIT_S    10          /* before the stream gives again what was not acknowledged */
 #define STREAM_BYTES  (1LL << 30) /* the stream's limit: 1 GiB */
 #define META_SENT     "events_shipped" /* a replica's: the last event ID JetStream confirmed */
@@ -611,7 +612,7 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, jsCtx *js)
 	 * caller for FETCH_WAIT_MS. Neither is said.
 	 */
 	jsFetchRequest_Init(&req);
-	req.Batch = FETCH_BATCH;
+	req.Batch = ev->fetch_batch;
 	req.NoWait = true;
 	req.Expires = FETCH_WAIT_MS * 1000000LL;
 	s = natsSubscription_FetchRequest(&list, ev->sub, &req);
@@ -623,6 +624,14 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, jsCtx *js)
 	if (s != NATS_NOT_FOUND && s != NATS_TIMEOUT)
 		ev->fetch_status = s;
 	ev->fetch_more = s == NATS_OK && list.Count > 0;
+	/*
+	 * What the stream held longest comes first and waits for its whole
+	 * batch's transaction: a run of fetches starts small, to store the
+	 * oldest soon, and doubles while the stream has more.
+	 */
+	ev->fetch_batch = !ev->fetch_more                     ? FETCH_FIRST
+	                  : 2 * ev->fetch_batch < FETCH_BATCH ? 2 * ev->fetch_batch
+	                                                      : FETCH_BATCH;
 	ev->next_fetch_ms = sd_now_ms() + FETCH_IDLE_MS;
 	/* not acknowledged unless stored: the stream gives them again */
 	if (ev->fetch_more && (stored = take(ev, db, list.Msgs, list.Count, 0)) >= 0) {
@@ -742,6 +751,7 @@ sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *st
 {
 	memset(ev, 0, sizeof *ev);
 	ev->unsent = 1; /* what an earlier run left: looked at first */
+	ev->fetch_batch = FETCH_FIRST;
 	ev->store = store;
 	ev->role = role;
 	ev->machine = cfg->machine_id;
