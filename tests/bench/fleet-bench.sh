@@ -85,6 +85,8 @@ for tool in nats-server sqlite3 jq curl ss; do
 	command -v "$tool" >/dev/null || { echo "bench-fleet: $tool is missing" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] && ulimit -n 65536 2>/dev/null || :
+# a daemon that crashes leaves a core for its backtrace, where the host writes one
+ulimit -c unlimited 2>/dev/null || :
 
 umask 077
 rm -rf "$W"
@@ -397,6 +399,22 @@ auth_start() {
 	auth_pid=$!
 }
 
+# auth_alive: whether the authority's daemon still runs. One that died by itself (a crash, not
+# a kill of the bench's) is said with its exit status and the end of its log; a core it left,
+# where the host's core_pattern writes one, is kept.
+auth_alive() {
+	if kill -0 "$auth_pid" 2>/dev/null &&
+		! grep -q '^[0-9]* ([^)]*) Z' "/proc/$auth_pid/stat" 2>/dev/null; then
+		return 0
+	fi
+	status=0
+	wait "$auth_pid" 2>/dev/null || status=$?
+	auth_pid=
+	say "N=$N: the authority's daemon died by itself (exit status $status); the end of its log:"
+	tail -n 5 "$W/$AUTH.log" >&2
+	return 1
+}
+
 # logins_phase: $LOGINS_RATE logins a second over the N machines for $LOGINS_SECONDS s, with
 # machine 1's daemon, the authority's and the bus node leading the events stream killed and
 # started again on the way
@@ -417,6 +435,7 @@ logins_phase() {
 	pids="$pids $!"
 	sed -i "1s/.*/$!/" "$W/machine-pids"
 	sleep $((quarter - 3))
+	auth_alive || exit 1
 	say "N=$N: SIGKILL to the authority's daemon, started again 3 s later"
 	kill -9 "$auth_pid"
 	wait "$auth_pid" 2>/dev/null || :
@@ -612,6 +631,7 @@ for N in $SIZES; do
 		done
 	}
 	until_true 120 full_copy || { say "N=$N: the standby $SB holds no full copy after 120 s"; exit 1; }
+	auth_alive || exit 1
 	say "N=$N: the authority's daemon killed (SIGKILL); promoting $SB"
 	kill -9 "$auth_pid" 2>/dev/null || :
 	wait "$auth_pid" 2>/dev/null || :
