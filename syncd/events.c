@@ -623,6 +623,10 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, jsCtx *js)
 		sd_log(LOG_INFO, "reading the events stream %s again", ev->stream);
 	if (s != NATS_NOT_FOUND && s != NATS_TIMEOUT)
 		ev->fetch_status = s;
+	/* the end of a run: the stream is empty, or did not answer in time (under load) */
+	if (ev->fetch_more && !(s == NATS_OK && list.Count > 0))
+		sd_log(LOG_DEBUG, "the events stream gave nothing more: %s in %lld ms",
+		       natsStatus_GetText(s), (long long)(sd_now_ms() - start));
 	ev->fetch_more = s == NATS_OK && list.Count > 0;
 	/*
 	 * What the stream held longest comes first and waits for its whole
