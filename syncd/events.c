@@ -63,8 +63,7 @@
 #define FETCH_WAIT_MS 50          /* a fetch's expiry (see fetch_stream()) */
 #define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
 #define LIVE_WAIT_MS  250         /* the intake thread's wait for a message, between looks */
-#define FETCH_BATCH   256         /* events the authority takes in one look, at most */
-#define FETCH_FIRST   32          /* and in the first of a run (see fetch_stream()) */
+#define FETCH_BATCH   256         /* events the authority takes in one look */
 #define ACK_WAIT_S    10          /* before the stream gives again what was not acknowledged */
 #define STREAM_BYTES  (1LL << 30) /* the stream's limit: 1 GiB */
 #define META_SENT     "events_shipped" /* a replica's: the last event ID JetStream confirmed */
@@ -609,10 +608,14 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, jsCtx *js)
 	 * only when the expiry comes, and nats.c gives up at that same time,
 	 * so an empty stream and one that does not answer (its consumer's
 	 * leader lost with a node) both end in a timeout, which holds the
-	 * caller for FETCH_WAIT_MS. Neither is said.
+	 * caller for FETCH_WAIT_MS. Neither is said. The batch stays the same
+	 * from one fetch to the next: when messages of a fetch that timed out
+	 * arrive after it, nats.c 3.4.1 can hand the next fetch more messages
+	 * than its batch, past the end of its array (seen with batches of 32:
+	 * 49 messages, the heap corrupted).
 	 */
 	jsFetchRequest_Init(&req);
-	req.Batch = ev->fetch_batch;
+	req.Batch = FETCH_BATCH;
 	req.NoWait = true;
 	req.Expires = FETCH_WAIT_MS * 1000000LL;
 	s = natsSubscription_FetchRequest(&list, ev->sub, &req);
@@ -628,14 +631,6 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, jsCtx *js)
 		sd_log(LOG_DEBUG, "the events stream gave nothing more: %s in %lld ms",
 		       natsStatus_GetText(s), (long long)(sd_now_ms() - start));
 	ev->fetch_more = s == NATS_OK && list.Count > 0;
-	/*
-	 * What the stream held longest comes first and waits for its whole
-	 * batch's transaction: a run of fetches starts small, to store the
-	 * oldest soon, and doubles while the stream has more.
-	 */
-	ev->fetch_batch = !ev->fetch_more                     ? FETCH_FIRST
-	                  : 2 * ev->fetch_batch < FETCH_BATCH ? 2 * ev->fetch_batch
-	                                                      : FETCH_BATCH;
 	ev->next_fetch_ms = sd_now_ms() + FETCH_IDLE_MS;
 	/* not acknowledged unless stored: the stream gives them again */
 	if (ev->fetch_more && (stored = take(ev, db, list.Msgs, list.Count, 0)) >= 0) {
@@ -755,7 +750,6 @@ sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *st
 {
 	memset(ev, 0, sizeof *ev);
 	ev->unsent = 1; /* what an earlier run left: looked at first */
-	ev->fetch_batch = FETCH_FIRST;
 	ev->store = store;
 	ev->role = role;
 	ev->machine = cfg->machine_id;
