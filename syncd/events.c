@@ -60,7 +60,7 @@
 #define SEND_WAIT_MS  2000                 /* for JetStream to confirm one */
 #define RETRY_MIN_MS  1000        /* before trying again after a failed send, doubled each time */
 #define REFUSED_MS    60000       /* and at most: a bus that refuses our events, say */
-#define FETCH_WAIT_MS 50          /* a fetch's expiry (see fetch_stream()) */
+#define FETCH_WAIT_MS 50          /* a fetch's expiry (see pull()) */
 #define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
 #define LIVE_WAIT_MS  250         /* the intake thread's wait for a message, between looks */
 #define FETCH_BATCH   256         /* events the authority takes in one look */
@@ -446,17 +446,22 @@ stream_config(const struct sd_events *ev, jsStreamConfig *sc, const char **subje
 	sc->DiscardNewPerSubject = true;
 }
 
-/* Rule 4: the stream, made when missing, and the authority's consumer on it. 0, or -1. */
+/*
+ * Rule 4: the stream, made when missing, the authority's consumer on it,
+ * and the subscription its fetches' replies come to (fetch_stream()).
+ * 0, or -1.
+ */
 static int
-open_stream(struct sd_events *ev, jsCtx *js)
+open_stream(struct sd_events *ev, struct sd_bus *b, jsCtx *js)
 {
 	const char *subjects[1];
 	jsStreamConfig sc;
 	jsStreamInfo *si = NULL;
 	jsConsumerInfo *ci = NULL, *updated = NULL;
+	jsConsumerConfig cc;
 	int64_t start = sd_now_ms();
 	jsErrCode jerr = 0;
-	jsSubOptions so;
+	char replies[160];
 	natsStatus s;
 
 	stream_config(ev, &sc, subjects);
@@ -485,11 +490,10 @@ open_stream(struct sd_events *ev, jsCtx *js)
 	/*
 	 * Rule 3: what a daemon fetched and did not acknowledge (killed between
 	 * its fetch and its commit) is given again after ACK_WAIT_S. A consumer
-	 * an earlier viamkey-syncd made with another wait gets this one: nats.c
-	 * binds to no durable consumer whose wait differs from the one asked.
+	 * an earlier viamkey-syncd made with another wait gets this one.
 	 */
-	if (js_GetConsumerInfo(&ci, js, ev->stream, CONSUMER, NULL, &jerr) == NATS_OK &&
-	    ci->Config->AckWait != ACK_WAIT_S * 1000000000LL) {
+	s = js_GetConsumerInfo(&ci, js, ev->stream, CONSUMER, NULL, &jerr);
+	if (s == NATS_OK && ci->Config->AckWait != ACK_WAIT_S * 1000000000LL) {
 		ci->Config->AckWait = ACK_WAIT_S * 1000000000LL;
 		s = js_UpdateConsumer(&updated, js, ev->stream, ci->Config, NULL, &jerr);
 		if (s == NATS_OK)
@@ -500,13 +504,21 @@ open_stream(struct sd_events *ev, jsCtx *js)
 			sd_log(LOG_WARNING, "cannot update the events consumer: %s (%s)",
 			       natsStatus_GetText(s), nats_GetLastError(NULL));
 		jsConsumerInfo_Destroy(updated);
+		s = NATS_OK;
+	} else if (s == NATS_NOT_FOUND) {
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = CONSUMER;
+		cc.DeliverPolicy = js_DeliverAll;
+		cc.AckPolicy = js_AckExplicit;
+		cc.AckWait = ACK_WAIT_S * 1000000000LL;
+		cc.FilterSubject = ev->filter;
+		s = js_AddConsumer(&updated, js, ev->stream, &cc, NULL, &jerr);
+		jsConsumerInfo_Destroy(updated);
 	}
 	jsConsumerInfo_Destroy(ci);
-	jsSubOptions_Init(&so);
-	so.Stream = ev->stream;
-	so.Config.AckPolicy = js_AckExplicit;
-	so.Config.AckWait = ACK_WAIT_S * 1000000000LL;
-	s = js_PullSubscribe(&ev->sub, js, ev->filter, CONSUMER, NULL, &so, &jerr);
+	snprintf(replies, sizeof replies, "%s.ev.>", b->inbox);
+	if (s == NATS_OK)
+		s = natsConnection_SubscribeSync(&ev->sub, b->nc, replies);
 	if (s != NATS_OK) {
 		sd_log(LOG_WARNING, "cannot read the events stream %s: %s (%s)", ev->stream,
 		       natsStatus_GetText(s), nats_GetLastError(NULL));
@@ -587,60 +599,108 @@ may_take(struct sd_events *ev, struct sd_bus *b)
 }
 
 /*
+ * One pull request to the consumer, its replies read into msgs[FETCH_BATCH]:
+ * NATS_OK with *n messages, or how the request ended without any. The
+ * request is this daemon's own, not nats.c's fetch: nats.c 3.4.1 hands a
+ * fetch the messages of an earlier one that came late on top of its own,
+ * past the end of the array it allocated (seen: 49 messages for a batch
+ * of 32, the heap corrupted). Here every message that comes counts
+ * against the array; one of an earlier request is a message of the
+ * stream all the same, and only the server's status for this request
+ * ends it.
+ *
+ * NoWait with an expiry: nats-server 2.9.10 answers an empty consumer only
+ * when the expiry comes, and the wait here ends at that same time, so an
+ * empty stream and one that does not answer (its consumer's leader lost
+ * with a node) both end in a timeout, which holds the caller for
+ * FETCH_WAIT_MS.
+ */
+static natsStatus
+pull(struct sd_events *ev, struct sd_bus *b, natsMsg **msgs, int *n)
+{
+	char subject[224], reply[192], body[96];
+	int64_t deadline = sd_now_ms() + FETCH_WAIT_MS, left;
+	const char *status;
+	natsStatus s;
+	natsMsg *m;
+
+	*n = 0;
+	snprintf(subject, sizeof subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", ev->stream, CONSUMER);
+	snprintf(reply, sizeof reply, "%s.ev.%llu", b->inbox, (unsigned long long)++ev->fetch_gen);
+	snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"no_wait\":true}", FETCH_BATCH,
+	         FETCH_WAIT_MS * 1000000LL);
+	s = natsConnection_PublishRequestString(b->nc, subject, reply, body);
+	while (s == NATS_OK && *n < FETCH_BATCH) {
+		if ((left = deadline - sd_now_ms()) <= 0) {
+			s = NATS_TIMEOUT;
+			break;
+		}
+		if ((s = natsSubscription_NextMsg(&m, ev->sub, left)) != NATS_OK)
+			break;
+		/* the stream's messages come with the subject to acknowledge them on */
+		if (natsMsg_GetReply(m) != NULL) {
+			msgs[(*n)++] = m;
+			continue;
+		}
+		/* the server's status: 404 nothing there, 408 expired, else a failure */
+		if (strcmp(natsMsg_GetSubject(m), reply) == 0) {
+			if (natsMsgHeader_Get(m, "Status", &status) != NATS_OK)
+				s = NATS_ERR;
+			else if (strcmp(status, "404") == 0)
+				s = NATS_NOT_FOUND;
+			else if (strcmp(status, "408") == 0)
+				s = NATS_TIMEOUT;
+			else if (strcmp(status, "503") == 0)
+				s = NATS_NO_RESPONDERS;
+			else
+				s = NATS_ERR;
+		}
+		natsMsg_Destroy(m);
+	}
+	return *n > 0 ? NATS_OK : s;
+}
+
+/*
  * What the stream holds, into the audit trail through db: one transaction,
  * then the acknowledgements. How many were stored (not held already).
  */
 static int
-fetch_stream(struct sd_events *ev, sqlite3 *db, jsCtx *js)
+fetch_stream(struct sd_events *ev, sqlite3 *db, struct sd_bus *b, jsCtx *js)
 {
-	natsMsgList list = {NULL, 0};
-	jsFetchRequest req;
+	natsMsg *msgs[FETCH_BATCH];
 	natsStatus s;
 	int64_t start = sd_now_ms();
-	int stored = 0;
+	int n = 0, stored = 0;
 
-	if (ev->sub == NULL && open_stream(ev, js) != 0) {
+	if (ev->sub == NULL && open_stream(ev, b, js) != 0) {
 		ev->next_send_ms = sd_now_ms() + REFUSED_MS / 6;
 		return 0;
 	}
-	/*
-	 * NoWait with an expiry: nats-server 2.9.10 answers an empty consumer
-	 * only when the expiry comes, and nats.c gives up at that same time,
-	 * so an empty stream and one that does not answer (its consumer's
-	 * leader lost with a node) both end in a timeout, which holds the
-	 * caller for FETCH_WAIT_MS. Neither is said. The batch stays the same
-	 * from one fetch to the next: when messages of a fetch that timed out
-	 * arrive after it, nats.c 3.4.1 can hand the next fetch more messages
-	 * than its batch, past the end of its array (seen with batches of 32:
-	 * 49 messages, the heap corrupted).
-	 */
-	jsFetchRequest_Init(&req);
-	req.Batch = FETCH_BATCH;
-	req.NoWait = true;
-	req.Expires = FETCH_WAIT_MS * 1000000LL;
-	s = natsSubscription_FetchRequest(&list, ev->sub, &req);
+	s = pull(ev, b, msgs, &n);
 	if (s != NATS_OK && s != NATS_NOT_FOUND && s != NATS_TIMEOUT && s != ev->fetch_status)
-		sd_log(LOG_WARNING, "cannot read the events stream %s: %s (%s)", ev->stream,
-		       natsStatus_GetText(s), nats_GetLastError(NULL));
+		sd_log(LOG_WARNING, "cannot read the events stream %s: %s", ev->stream,
+		       natsStatus_GetText(s));
 	else if (s == NATS_OK && ev->fetch_status != NATS_OK)
 		sd_log(LOG_INFO, "reading the events stream %s again", ev->stream);
 	if (s != NATS_NOT_FOUND && s != NATS_TIMEOUT)
 		ev->fetch_status = s;
 	/* the end of a run: the stream is empty, or did not answer in time (under load) */
-	if (ev->fetch_more && !(s == NATS_OK && list.Count > 0))
+	if (ev->fetch_more && n == 0)
 		sd_log(LOG_DEBUG, "the events stream gave nothing more: %s in %lld ms",
 		       natsStatus_GetText(s), (long long)(sd_now_ms() - start));
-	ev->fetch_more = s == NATS_OK && list.Count > 0;
+	ev->fetch_more = n > 0;
 	ev->next_fetch_ms = sd_now_ms() + FETCH_IDLE_MS;
 	/* not acknowledged unless stored: the stream gives them again */
-	if (ev->fetch_more && (stored = take(ev, db, list.Msgs, list.Count, 0)) >= 0) {
-		for (int i = 0; i < list.Count; i++)
-			(void)natsMsg_Ack(list.Msgs[i], NULL);
+	if (n > 0 && (stored = take(ev, db, msgs, n, 0)) >= 0) {
+		for (int i = 0; i < n; i++)
+			(void)natsConnection_PublishString(b->nc, natsMsg_GetReply(msgs[i]),
+			                                   "+ACK");
 		sd_log(LOG_DEBUG,
-		       "took %d messages of the events stream, %d events new, in %lld ms",
-		       list.Count, stored, (long long)(sd_now_ms() - start));
+		       "took %d messages of the events stream, %d events new, in %lld ms", n,
+		       stored, (long long)(sd_now_ms() - start));
 	}
-	natsMsgList_Destroy(&list);
+	for (int i = 0; i < n; i++)
+		natsMsg_Destroy(msgs[i]);
 	return stored > 0 ? stored : 0;
 }
 
@@ -683,7 +743,7 @@ intake_loop(void *arg)
 		}
 		if (may_take(ev, ev->bus) && fetch_due(ev, seen)) {
 			seen = 0;
-			if ((stored = fetch_stream(ev, ev->live_db, ev->js)) > 0)
+			if ((stored = fetch_stream(ev, ev->live_db, ev->bus, ev->js)) > 0)
 				__atomic_add_fetch(&ev->live_stored, (uint64_t)stored,
 				                   __ATOMIC_SEQ_CST);
 		}
@@ -739,7 +799,7 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	}
 	ev->metrics->events_received += __atomic_exchange_n(&ev->live_stored, 0, __ATOMIC_SEQ_CST);
 	if (ev->live == NULL && may_take(ev, b) && fetch_due(ev, 0))
-		ev->metrics->events_received += (uint64_t)fetch_stream(ev, db, b->js);
+		ev->metrics->events_received += (uint64_t)fetch_stream(ev, db, b, b->js);
 }
 
 /* ---- both -------------------------------------------------------------------------- */

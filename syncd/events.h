@@ -38,7 +38,8 @@ struct sd_events {
 	int unsent;              /* events were left to send at the last look */
 	int64_t ahead;           /* the last event published, confirmed or not */
 	int64_t send_changes;    /* the store's changes by this connection at the last look */
-	natsSubscription *sub;   /* the authority's pull consumer */
+	natsSubscription *sub;   /* the replies to the authority's pull requests */
+	uint64_t fetch_gen;      /* numbers them: <inbox>.ev.<n> */
 	const char *store;       /* the store's path, for the intake thread's connection */
 	/*
 	 * The authority's intake thread (events.c): the events subjects as

@@ -109,6 +109,8 @@ faults() {
 faults
 # shellcheck disable=SC2086 # the list splits on purpose
 wait $drivers
+# waited for: the cleanup's wait would find them gone (status 127)
+for p in $drivers; do f_untrack drive "$p"; done
 t1=$(now_ns)
 sent=$(cat "$WORK"/sent.* | wc -l)
 rate=$(awk -v n="$sent" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')
