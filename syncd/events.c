@@ -618,15 +618,16 @@ may_take(struct sd_events *ev, struct sd_bus *b)
 static natsStatus
 pull(struct sd_events *ev, struct sd_bus *b, natsMsg **msgs, int *n)
 {
-	char subject[224], reply[192], body[96];
+	char subject[224], reply[192], body[96], ack[192];
 	int64_t deadline = sd_now_ms() + FETCH_WAIT_MS, left;
-	const char *status;
+	const char *status, *r;
 	natsStatus s;
 	natsMsg *m;
 
 	*n = 0;
 	snprintf(subject, sizeof subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", ev->stream, CONSUMER);
 	snprintf(reply, sizeof reply, "%s.ev.%llu", b->inbox, (unsigned long long)++ev->fetch_gen);
+	snprintf(ack, sizeof ack, ".%s.%s.", ev->stream, CONSUMER);
 	snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"no_wait\":true}", FETCH_BATCH,
 	         FETCH_WAIT_MS * 1000000LL);
 	s = natsConnection_PublishRequestString(b->nc, subject, reply, body);
@@ -637,13 +638,25 @@ pull(struct sd_events *ev, struct sd_bus *b, natsMsg **msgs, int *n)
 		}
 		if ((s = natsSubscription_NextMsg(&m, ev->sub, left)) != NATS_OK)
 			break;
-		/* the stream's messages come with the subject to acknowledge them on */
-		if (natsMsg_GetReply(m) != NULL) {
+		/*
+		 * The stream's messages come with the subject to acknowledge them on,
+		 * JetStream's own for this stream and consumer ($JS.ACK.<stream>.
+		 * <consumer>.…, a domain's two tokens before them in the longer
+		 * form): one with another reply is dropped, never answered ("+ACK"
+		 * on a subject of the API's would be a request of ours).
+		 */
+		r = natsMsg_GetReply(m);
+		if (r != NULL && strncmp(r, "$JS.ACK.", 8) == 0 && strstr(r + 7, ack) != NULL) {
 			msgs[(*n)++] = m;
 			continue;
 		}
-		/* the server's status: 404 nothing there, 408 expired, else a failure */
-		if (strcmp(natsMsg_GetSubject(m), reply) == 0) {
+		if (r != NULL) {
+			sd_log(LOG_WARNING,
+			       "a message on %s that is not the events stream's (its reply %.64s):"
+			       " dropped",
+			       natsMsg_GetSubject(m), r);
+		} else if (strcmp(natsMsg_GetSubject(m), reply) == 0) {
+			/* the server's status: 404 nothing there, 408 expired, else a failure */
 			if (natsMsgHeader_Get(m, "Status", &status) != NATS_OK)
 				s = NATS_ERR;
 			else if (strcmp(status, "404") == 0)

@@ -27,7 +27,8 @@
 #    faultpoint.so), appends to the new journal: its event is not lost;
 #  - a machine's bus user cannot publish events as another machine, cannot
 #    make the stream's confirmation purge it, and what is no event is
-#    dropped;
+#    dropped; a message on the inbox of the authority's pull requests whose
+#    reply is not the stream's acknowledgement is dropped, not answered;
 #  - events older than [audit] keep are pruned.
 # shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
 # shellcheck source=tests/fleet-lib.sh
@@ -283,6 +284,33 @@ f_bus_as M1 publish "vkev.$B.$M1" "$FUTURE" >/dev/null 2>&1
 check "an event from ten years ahead is dropped, and said (within 10 s)" \
 	f_until 10 eval 'test "$(grep -c "messages that are no events: dropped" "$WORK/authority/syncd.log")" -ge 1 &&
 		test "$(sqlite3 "$ASTORE" "SELECT count(*) FROM events WHERE user = '"'future'"'")" = 0'
+# The authority's pull requests have their replies on an inbox of its own (its subscription,
+# as the bus's monitoring lists it). A message there whose reply is not the events stream's
+# acknowledgement subject (from a hostile bus, or a client of the authority's account) is
+# dropped and never answered: its "+ACK" would go where the message says, a subject of
+# JetStream's API as well as the one listened to here.
+pull_inbox() {
+	for f_n in 1 2 3; do
+		eval "f_h=\$H$f_n"
+		curl -fsS -m 2 "http://127.0.0.1:$f_h/connz?subs=1" 2>/dev/null |
+			jq -r '.connections[]?.subscriptions_list[]? | select(test("^_INBOX\\.authority-[^.]+\\.ev\\.>$"))'
+	done | head -n 1 | sed 's/\.>$//'
+}
+PULLS=$(pull_inbox)
+check "the bus lists the authority's subscription for its pull requests' replies" test -n "$PULLS"
+f_bus listen vkt.forged vkt.forged >"$WORK/forged.out" 2>"$WORK/forged.err" &
+FORGED=$!
+f_track listen-forged "$FORGED"
+check "a client of the authority's account listens on vkt.forged (within 30 s)" \
+	f_until 30 grep -q ready "$WORK/forged.err"
+f_bus publish "$PULLS.1" "$LINE" vkt.forged >"$WORK/att.out" 2>&1
+check "... a message on that inbox with vkt.forged as its reply is dropped, and said (within 10 s)" \
+	f_until 10 grep -q "not the events stream's (its reply vkt.forged)" "$WORK/authority/syncd.log"
+sleep 2
+check "... and not answered: nothing came on vkt.forged" \
+	eval 'f_alive "$FORGED" && ! grep -q . "$WORK/forged.out"'
+f_stop "$FORGED"
+f_untrack listen-forged "$FORGED"
 # (what the subjects brought at once, the stream gives up once the authority took it too)
 f_until 20 eval 'test "$(in_stream)" = 0' || :
 f_syncd_stop authority
