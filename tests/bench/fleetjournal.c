@@ -24,7 +24,7 @@
  * appended, then "PID NS" as each child ends (the machine's daemon ends its
  * session with SIGTERM), and exits 0 once all have ended; TIMEOUT_MS after
  * "ready" it prints "timeout COUNT" with the count still alive, kills them
- * and exits 1.
+ * and exits 1. Killed itself, its children die with it (PR_SET_PDEATHSIG).
  */
 #include "autoconfig.h"
 
@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,7 +133,7 @@ logins(char **stores, long n, long rate, long seconds, const char *prefix)
 static int
 sessions(char **stores, long n, const char *key_id, const char *user, long timeout_ms)
 {
-	pid_t *kids = calloc((size_t)n, sizeof *kids);
+	pid_t *kids = calloc((size_t)n, sizeof *kids), parent = getpid();
 	long alive = 0, i;
 	long long deadline;
 
@@ -148,6 +149,9 @@ sessions(char **stores, long n, const char *key_id, const char *user, long timeo
 			break;
 		}
 		if (kids[i] == 0) {
+			/* a bench stopped by hand (SIGTERM here) leaves no session behind */
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+				_exit(1);
 			for (;;)
 				pause();
 		}
