@@ -633,6 +633,13 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 			status = SD_RECONNECT;
 			break;
 		}
+		/*
+		 * The events' intake starts before the lease is taken (its store
+		 * connection, subscription and the stream's consumer ready when it
+		 * is); it reads the stream once sd_events_allow() below says so.
+		 */
+		if (!once && !a.lost)
+			sd_events_start(&a.events, &a.bus);
 		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED &&
 		    sd_now_ms() >= a.next_try_ms) {
 			if (a.lost) {
@@ -645,7 +652,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 				if (!a.lost)
 					back_off(&a);
 			} else {
-				/* the events' intake starts here, beside the publishing below */
+				/* the stream's events taken while the lease holds */
 				if (!once)
 					sd_events_allow(&a.events, &a.bus,
 					                a.sig.epoch == 0 ? INT64_MAX

@@ -673,6 +673,23 @@ pull(struct sd_events *ev, struct sd_bus *b, natsMsg **msgs, int *n)
 	return *n > 0 ? NATS_OK : s;
 }
 
+/* Whether the stream is open (open_stream()): tried while connected, again REFUSED_MS / 6 after a
+ * failure. */
+static int
+stream_ready(struct sd_events *ev, struct sd_bus *b, jsCtx *js)
+{
+	if (ev->sub != NULL)
+		return 1;
+	if (sd_now_ms() < ev->next_send_ms ||
+	    natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+		return 0;
+	if (open_stream(ev, b, js) != 0) {
+		ev->next_send_ms = sd_now_ms() + REFUSED_MS / 6;
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * What the stream holds, into the audit trail through db: one transaction,
  * then the acknowledgements. How many were stored (not held already).
@@ -685,10 +702,8 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, struct sd_bus *b, jsCtx *js)
 	int64_t start = sd_now_ms();
 	int n = 0, stored = 0;
 
-	if (ev->sub == NULL && open_stream(ev, b, js) != 0) {
-		ev->next_send_ms = sd_now_ms() + REFUSED_MS / 6;
+	if (!stream_ready(ev, b, js))
 		return 0;
-	}
 	s = pull(ev, b, msgs, &n);
 	if (s != NATS_OK && s != NATS_NOT_FOUND && s != NATS_TIMEOUT && s != ev->fetch_status)
 		sd_log(LOG_WARNING, "cannot read the events stream %s: %s", ev->stream,
@@ -722,7 +737,10 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, struct sd_bus *b, jsCtx *js)
  * go by on the events subjects, in batches, and then what the stream
  * holds, when something went by, while the last fetch brought messages,
  * and every FETCH_IDLE_MS (what came while this daemon was away, or its
- * subscription missed). While the stream elects a leader, or has none,
+ * subscription missed). It starts before the lease is taken, and looks
+ * the stream's consumer up at once: the first fetch goes as soon as the
+ * lease holds (a restarted authority's backlog waits for nothing else).
+ * While the stream elects a leader, or has none,
  * the logins reach the trail all the same; and while the main loop waits
  * on the bus (a bucket's election holds it for seconds), or publishes
  * what piled up while this daemon was down, the stream is read too. The
@@ -754,6 +772,7 @@ intake_loop(void *arg)
 		} else if (s != NATS_TIMEOUT && s != NATS_SLOW_CONSUMER) {
 			break; /* closed; a slow consumer's dropped messages are the stream's */
 		}
+		(void)stream_ready(ev, ev->bus, ev->js);
 		if (may_take(ev, ev->bus) && fetch_due(ev, seen)) {
 			seen = 0;
 			if ((stored = fetch_stream(ev, ev->live_db, ev->bus, ev->js)) > 0)
@@ -806,10 +825,7 @@ receive(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 {
 	if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
 		return;
-	if (!ev->live_tried) {
-		ev->live_tried = 1;
-		(void)live_start(ev, b);
-	}
+	sd_events_start(ev, b);
 	ev->metrics->events_received += __atomic_exchange_n(&ev->live_stored, 0, __ATOMIC_SEQ_CST);
 	if (ev->live == NULL && may_take(ev, b) && fetch_due(ev, 0))
 		ev->metrics->events_received += (uint64_t)fetch_stream(ev, db, b, b->js);
@@ -889,14 +905,20 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 }
 
 void
-sd_events_allow(struct sd_events *ev, struct sd_bus *b, int64_t until)
+sd_events_start(struct sd_events *ev, struct sd_bus *b)
 {
-	__atomic_store_n(&ev->take_until, until, __ATOMIC_SEQ_CST);
-	if (until > 0 && !ev->live_tried &&
-	    natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
+	if (!ev->live_tried && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
 		ev->live_tried = 1;
 		(void)live_start(ev, b);
 	}
+}
+
+void
+sd_events_allow(struct sd_events *ev, struct sd_bus *b, int64_t until)
+{
+	__atomic_store_n(&ev->take_until, until, __ATOMIC_SEQ_CST);
+	if (until > 0)
+		sd_events_start(ev, b);
 }
 
 void

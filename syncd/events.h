@@ -73,10 +73,17 @@ int sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char
  */
 void sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b);
 /*
+ * The authority, once connected: starts the intake thread (once), which
+ * takes the logins that go by and looks the stream's consumer up, and
+ * reads the stream only once sd_events_allow() says it may.
+ */
+void sd_events_start(struct sd_events *ev, struct sd_bus *b);
+/*
  * The authority: until when (vk_now() seconds) it may take events from the
  * stream, the end of the lease it holds (INT64_MAX without one, 0 when
- * another holds it); starts the intake thread, which reads the stream
- * until then, even while the caller's loop waits on the bus.
+ * another holds it); starts the intake thread when until is not 0, which
+ * reads the stream until then, even while the caller's loop waits on the
+ * bus.
  */
 void sd_events_allow(struct sd_events *ev, struct sd_bus *b, int64_t until);
 /* Before the bus closes. */
