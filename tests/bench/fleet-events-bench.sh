@@ -9,9 +9,9 @@
 # a quarter of the way in M2's daemon is killed with SIGKILL (and started
 # 3 s later), half way the authority's, three quarters of the way the bus
 # node leading the events stream (started 5 s later). An event's latency is
-# from the end of its login to the time of the authority's transaction that
-# stored it (noted by a trigger of the bench's own in the authority's
-# store). Reports p50, p99 and max, the events lost (not there 120 s after
+# from the end of its login until it can be read in the authority's store,
+# its transaction committed (fleetjournal stored looks every 5 ms, at a
+# real-time priority where chrt gives it one). Reports p50, p99 and max, the events lost (not there 120 s after
 # the last login) and those stored twice; the target is p99 <= 5 s and
 # none lost. Writes results/fleet-events.md here; nothing is asserted.
 # shellcheck disable=SC2016 # conditions are eval'd
@@ -40,6 +40,8 @@ ka_key K organizations api-key create --org-id "$ORG" --user vkt-bench --name be
 f_sync_wait 60 || { say "the fleet is not in step"; exit 1; }
 printf '%s\n' "$K_TOKEN" >"$WORK/token"
 ASTORE=$WORK/authority/store/keys.db
+FLEETJOURNAL=$bdir/fleetjournal
+[ -x "$FLEETJOURNAL" ] || { say "build it first: make fleetjournal"; exit 1; }
 set -- $MACHINES
 per=$((RATE / $#))
 count=$((per * SECONDS_RUN))
@@ -68,15 +70,14 @@ drive() {
 		d_i=$((d_i + 1))
 	done
 }
-# From here the authority's store notes, in a table of the bench's own (bench_stored), when it
-# stores each login event of a user b-*: "user ms" (the time of its transaction, in
-# milliseconds since the epoch). A reader polling the store would add its own delay.
-sqlite3 -cmd '.timeout 10000' "$ASTORE" "CREATE TABLE bench_stored (user TEXT, ms REAL);
-	CREATE TRIGGER bench_stored_at AFTER INSERT ON events
-	WHEN NEW.kind = 'login' AND NEW.user LIKE 'b-%' BEGIN
-	INSERT INTO bench_stored VALUES (NEW.user, (julianday('now') - 2440587.5) * 86400000.0);
-	END" >/dev/null || { say "cannot note the events' times in the authority's store"; exit 1; }
-stored() { sqlite3 -cmd '.timeout 10000' -separator ' ' "$ASTORE" "$1"; }
+# From here fleetjournal stored notes when each login event of a user b-* can first be read in
+# the authority's store: "user ms", in $WORK/stored
+rt=
+! chrt -f 10 true 2>/dev/null || rt="chrt -f 10"
+$rt "$FLEETJOURNAL" stored "$ASTORE" b "$((RATE * SECONDS_RUN))" "$((SECONDS_RUN + 180))" \
+	>"$WORK/stored" 2>"$WORK/stored.err" &
+f_track stored "$!"
+STORED=$!
 
 say "$RATE logins/s over $# machines for $SECONDS_RUN s, with faults"
 t0=$(($(now_ns) + 1000000000))
@@ -114,10 +115,12 @@ for p in $drivers; do f_untrack drive "$p"; done
 t1=$(now_ns)
 sent=$(cat "$WORK"/sent.* | wc -l)
 rate=$(awk -v n="$sent" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')
-f_until 120 eval 'test "$(stored "SELECT count(DISTINCT user) FROM bench_stored")" -ge "$sent"'
+f_until 120 eval 'test "$(wc -l <"$WORK/stored")" -ge "$sent"' || :
+f_stop "$STORED"
+f_untrack stored "$STORED"
 
 cat "$WORK"/sent.* | sort >"$WORK/sent"
-stored "SELECT user, printf('%.1f', min(ms)) FROM bench_stored GROUP BY user" | sort >"$WORK/seen.first"
+sort -k1,1 -k2,2n "$WORK/stored" | awk '!seen[$1]++' >"$WORK/seen.first"
 join "$WORK/sent" "$WORK/seen.first" | awk '{ printf "%.1f\n", $3 - $2 / 1e6 }' >"$WORK/latency"
 got=$(wc -l <"$WORK/latency")
 lost=$((sent - got))
@@ -132,7 +135,7 @@ awk -v p="${p99:-999999}" 'BEGIN { exit !(p <= 5000) }' && [ "$lost" -eq 0 ] && 
 	echo "Logins reaching the authority's audit trail: $RATE logins/s asked ($rate made: each login"
 	echo "is a process of its own) over $# machines (each a real daemon) for $SECONDS_RUN s, with M2's"
 	echo "daemon, the authority's and bus node $f_ev_node (the events stream's leader) killed with SIGKILL on the way."
-	echo "Latency: from the end of the login to the authority's transaction that stored its event."
+	echo "Latency: from the end of the login until its event could be read in the authority's store."
 	echo
 	echo "| logins | reached | lost | stored twice | p50 ms | p99 ms | max ms |"
 	echo "|---:|---:|---:|---:|---:|---:|---:|"

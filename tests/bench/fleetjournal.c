@@ -5,6 +5,7 @@
  *
  *   fleetjournal logins STORES RATE SECONDS PREFIX
  *   fleetjournal sessions STORES KEY_ID USER TIMEOUT_MS
+ *   fleetjournal stored STORE PREFIX COUNT TIMEOUT_S
  *
  * STORES is a file naming one machine's store a line. Each record is made
  * and appended exactly as pam_viamkey.so does (vk_event_make(),
@@ -25,6 +26,15 @@
  * session with SIGTERM), and exits 0 once all have ended; TIMEOUT_MS after
  * "ready" it prints "timeout COUNT" with the count still alive, kills them
  * and exits 1. Killed itself, its children die with it (PR_SET_PDEATHSIG).
+ *
+ * stored: the other end, on the authority: looks at STORE (read-only)
+ * every POLL_MS and prints "USER MS" for each login event of a user
+ * PREFIX-* the first time it sees one, MS the CLOCK_REALTIME milliseconds
+ * of that look. A row is seen once its transaction committed, so MS is
+ * when the event could be read there (within POLL_MS, and the time this
+ * process takes to be scheduled: run it at a real-time priority on a
+ * loaded host), not when it was inserted. Exits 0 once COUNT users were
+ * seen, 1 after TIMEOUT_S seconds, 2 when the store cannot be read.
  */
 #include "autoconfig.h"
 
@@ -39,6 +49,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "event.h"
 #include "journal.h"
@@ -202,6 +213,58 @@ sessions(char **stores, long n, const char *key_id, const char *user, long timeo
 	return alive > 0;
 }
 
+#define POLL_MS 5
+
+static int
+stored(const char *store, const char *prefix, long count, long timeout_s)
+{
+	long long deadline = realtime_ns() + timeout_s * 1000000000LL;
+	struct timespec poll = {0, POLL_MS * 1000000L};
+	sqlite3_int64 last = 0;
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	long seen = 0;
+	char like[256];
+
+	snprintf(like, sizeof like, "%.200s-%%", prefix);
+	if (sqlite3_open_v2(store, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, 1000) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+	                       "SELECT id, kind = 'login' AND user LIKE ?2, user FROM events"
+	                       " WHERE id > ?1 ORDER BY id",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "fleetjournal: %s: %s\n", store, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return 2;
+	}
+	while (seen < count && realtime_ns() < deadline) {
+		long long now;
+		int rc;
+
+		sqlite3_bind_int64(st, 1, last);
+		sqlite3_bind_text(st, 2, like, -1, SQLITE_STATIC);
+		now = realtime_ns();
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			last = sqlite3_column_int64(st, 0);
+			if (sqlite3_column_int(st, 1)) {
+				printf("%s %.1f\n", (const char *)sqlite3_column_text(st, 2),
+				       (double)now / 1e6);
+				seen++;
+			}
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_BUSY) {
+			fprintf(stderr, "fleetjournal: %s: %s\n", store, sqlite3_errmsg(db));
+			break;
+		}
+		fflush(stdout);
+		nanosleep(&poll, NULL);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return seen < count;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -220,7 +283,10 @@ main(int argc, char **argv)
 			return 2;
 		return sessions(stores, n, argv[3], argv[4], atol(argv[5]));
 	}
+	if (argc == 6 && strcmp(argv[1], "stored") == 0 && atol(argv[4]) > 0 && atol(argv[5]) > 0)
+		return stored(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
 	fprintf(stderr, "usage: fleetjournal logins STORES RATE SECONDS PREFIX\n"
-	                "       fleetjournal sessions STORES KEY_ID USER TIMEOUT_MS\n");
+	                "       fleetjournal sessions STORES KEY_ID USER TIMEOUT_MS\n"
+	                "       fleetjournal stored STORE PREFIX COUNT TIMEOUT_S\n");
 	return 2;
 }
