@@ -63,7 +63,8 @@
 #define FETCH_WAIT_MS 50          /* a fetch's expiry (see pull()) */
 #define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
 #define LIVE_WAIT_MS  250         /* the intake thread's wait for a message, between looks */
-#define FETCH_BATCH   256         /* events the authority takes in one look */
+#define FETCH_BATCH   256         /* events the authority takes in one look, at most */
+#define FETCH_FIRST   32          /* and in the first of a run (see fetch_stream()) */
 #define ACK_WAIT_S    10          /* before the stream gives again what was not acknowledged */
 #define STREAM_BYTES  (1LL << 30) /* the stream's limit: 1 GiB */
 #define META_SENT     "events_shipped" /* a replica's: the last event ID JetStream confirmed */
@@ -599,15 +600,17 @@ may_take(struct sd_events *ev, struct sd_bus *b)
 }
 
 /*
- * One pull request to the consumer, its replies read into msgs[FETCH_BATCH]:
- * NATS_OK with *n messages, or how the request ended without any. The
+ * One pull request to the consumer for ev->fetch_batch messages (at most
+ * FETCH_BATCH), its replies read into msgs[FETCH_BATCH]: NATS_OK with *n
+ * messages, or how the request ended without any. The
  * request is this daemon's own, not nats.c's fetch: nats.c 3.4.1 hands a
  * fetch the messages of an earlier one that came late on top of its own,
  * past the end of the array it allocated (seen: 49 messages for a batch
  * of 32, the heap corrupted). Here every message that comes counts
- * against the array; one of an earlier request is a message of the
- * stream all the same, and only the server's status for this request
- * ends it.
+ * against the batch asked for, which the array holds; one of an earlier
+ * request is a message of the stream all the same (what comes after the
+ * batch is full waits in the subscription for the next request), and
+ * only the batch filled or the server's status for this request ends it.
  *
  * NoWait with an expiry: nats-server 2.9.10 answers an empty consumer only
  * when the expiry comes, and the wait here ends at that same time, so an
@@ -628,10 +631,10 @@ pull(struct sd_events *ev, struct sd_bus *b, natsMsg **msgs, int *n)
 	snprintf(subject, sizeof subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", ev->stream, CONSUMER);
 	snprintf(reply, sizeof reply, "%s.ev.%llu", b->inbox, (unsigned long long)++ev->fetch_gen);
 	snprintf(ack, sizeof ack, ".%s.%s.", ev->stream, CONSUMER);
-	snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"no_wait\":true}", FETCH_BATCH,
-	         FETCH_WAIT_MS * 1000000LL);
+	snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld,\"no_wait\":true}",
+	         ev->fetch_batch, FETCH_WAIT_MS * 1000000LL);
 	s = natsConnection_PublishRequestString(b->nc, subject, reply, body);
-	while (s == NATS_OK && *n < FETCH_BATCH) {
+	while (s == NATS_OK && *n < ev->fetch_batch) {
 		if ((left = deadline - sd_now_ms()) <= 0) {
 			s = NATS_TIMEOUT;
 			break;
@@ -717,6 +720,15 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, struct sd_bus *b, jsCtx *js)
 		sd_log(LOG_DEBUG, "the events stream gave nothing more: %s in %lld ms",
 		       natsStatus_GetText(s), (long long)(sd_now_ms() - start));
 	ev->fetch_more = n > 0;
+	/*
+	 * What the stream held longest comes first and waits for its whole
+	 * take's transaction: a run of fetches starts small, so that the
+	 * oldest of a backlog are stored soon, and doubles while the stream
+	 * has more.
+	 */
+	ev->fetch_batch = n == 0                              ? FETCH_FIRST
+	                  : 2 * ev->fetch_batch < FETCH_BATCH ? 2 * ev->fetch_batch
+	                                                      : FETCH_BATCH;
 	ev->next_fetch_ms = sd_now_ms() + FETCH_IDLE_MS;
 	/* not acknowledged unless stored: the stream gives them again */
 	if (n > 0 && (stored = take(ev, db, msgs, n, 0)) >= 0) {
@@ -737,14 +749,15 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, struct sd_bus *b, jsCtx *js)
  * go by on the events subjects, in batches, and then what the stream
  * holds, when something went by, while the last fetch brought messages,
  * and every FETCH_IDLE_MS (what came while this daemon was away, or its
- * subscription missed). It starts before the lease is taken, and looks
- * the stream's consumer up at once: the first fetch goes as soon as the
- * lease holds (a restarted authority's backlog waits for nothing else).
- * While the stream elects a leader, or has none,
- * the logins reach the trail all the same; and while the main loop waits
- * on the bus (a bucket's election holds it for seconds), or publishes
- * what piled up while this daemon was down, the stream is read too. The
- * stream brings each login again, stored once (rule 3).
+ * subscription missed); while the stream gives a backlog, the stream
+ * only. It starts before the lease is taken, and looks the stream's
+ * consumer up at once: the first fetch goes as soon as the lease holds
+ * (a restarted authority's backlog waits for nothing else). While the
+ * stream elects a leader, or has none, the logins reach the trail all the
+ * same; and while the main loop waits on the bus (a bucket's election
+ * holds it for seconds), or publishes what piled up while this daemon was
+ * down, the stream is read too. The stream brings each login again,
+ * stored once (rule 3).
  */
 static void *
 intake_loop(void *arg)
@@ -760,13 +773,22 @@ intake_loop(void *arg)
 			for (n = 1; n < FETCH_BATCH &&
 			            natsSubscription_NextMsg(&msgs[n], ev->live, 0) == NATS_OK;)
 				n++;
-			if ((stored = take(ev, ev->live_db, msgs, n, 1)) > 0)
-				__atomic_add_fetch(&ev->live_stored, (uint64_t)stored,
-				                   __ATOMIC_SEQ_CST);
-			if (!seen_any)
-				sd_log(LOG_DEBUG,
-				       "took the first %d messages of the events subjects", n);
-			seen = seen_any = 1;
+			/*
+			 * While the stream gives a backlog, what goes by is left to it:
+			 * it comes from there after the older events, and a take of its
+			 * own here would hold theirs up by a transaction.
+			 */
+			if (!ev->fetch_more) {
+				if ((stored = take(ev, ev->live_db, msgs, n, 1)) > 0)
+					__atomic_add_fetch(&ev->live_stored, (uint64_t)stored,
+					                   __ATOMIC_SEQ_CST);
+				if (!seen_any)
+					sd_log(LOG_DEBUG,
+					       "took the first %d messages of the events subjects",
+					       n);
+				seen_any = 1;
+			}
+			seen = 1;
 			for (int i = 0; i < n; i++)
 				natsMsg_Destroy(msgs[i]);
 		} else if (s != NATS_TIMEOUT && s != NATS_SLOW_CONSUMER) {
@@ -839,6 +861,7 @@ sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *st
 {
 	memset(ev, 0, sizeof *ev);
 	ev->unsent = 1; /* what an earlier run left: looked at first */
+	ev->fetch_batch = FETCH_FIRST;
 	ev->store = store;
 	ev->role = role;
 	ev->machine = cfg->machine_id;

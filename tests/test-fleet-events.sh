@@ -11,6 +11,9 @@
 #    it (as an authority's daemon killed before it stored what it fetched)
 #    is stored once the consumer's acknowledgement wait runs out, 10 s, a
 #    consumer made with 30 s by an earlier daemon changed to it;
+#  - what the stream held while the authority's daemon was away (100
+#    logins) is stored once each, the first take small (at most 32) so
+#    that the oldest wait least;
 #  - an event sent while the events stream elects a leader (its leader's
 #    node killed) is sent again within seconds of the election;
 #  - a login's event reaches the authority while the events stream has
@@ -80,14 +83,17 @@ check "... as a denial with its reason" \
 		and .[0].user == "vkt-ann"' "$WORK/events.json"
 
 # ---- many logins at once on one machine, while its daemon takes the journal --------------
-burst() { for j in $(seq 1 25); do f_login M1 "burst-$1-$j" "$K_TOKEN" || :; done; }
-pids=
-for b in 1 2 3 4; do
-	burst "$b" &
-	pids="$pids $!"
-done
-# shellcheck disable=SC2086 # the list splits on purpose
-wait $pids
+# bursts NAME: 100 logins on M1 in four processes at once, users NAME-1-1 to NAME-4-25
+bursts() {
+	pids=
+	for b in 1 2 3 4; do
+		(for j in $(seq 1 25); do f_login M1 "$1-$b-$j" "$K_TOKEN" || :; done) &
+		pids="$pids $!"
+	done
+	# shellcheck disable=SC2086 # the list splits on purpose
+	wait $pids
+}
+bursts burst
 of_burst() { ka --json events --kind login --machine-id "$M1" --limit 1000 |
 	jq '[.[] | select(.user | startswith("burst-"))] | [length, (map(.user) | unique | length)] | @tsv' -r; }
 check "100 logins in four processes at once on M1 all reach the authority, once each (within 20 s)" \
@@ -147,6 +153,25 @@ check "the authority's daemon started again: the login is stored within 20 s of 
 check "... the consumer waits 10 s now, and the stream gave the login up (within 10 s)" \
 	f_until 10 eval 'test "$(consumer config.ack_wait)" = 10000000000 &&
 		test "$(consumer num_pending)" = 0 && test "$(consumer num_ack_pending)" = 0'
+
+# ---- a backlog, taken oldest first ----------------------------------------------------------
+# What the stream held while the authority's daemon was away comes oldest first, and each take is
+# one transaction: the first take of a run is small (32 messages), so that the oldest are stored
+# soon, and the next ones double (64, 128, up to 256) while the stream has more. (Not the sizes
+# after the first: a fetch that a loaded bus answers late starts a run again.)
+f_syncd_stop authority
+bursts backlog
+check "the authority's daemon down: 100 logins on M1 wait in the stream (within 20 s)" \
+	f_until 20 eval 'test "$(consumer num_pending)" = 100'
+f_mark "the authority started with 100 events in the stream"
+f_syncd_start authority
+of_backlog() { ka --json events --kind login --machine-id "$M1" --limit 1000 |
+	jq '[.[] | select(.user | startswith("backlog-"))] | [length, (map(.user) | unique | length)] | @tsv' -r; }
+check "... started again, it stores all 100, once each (within 20 s)" \
+	f_until 20 eval 'test "$(of_backlog)" = "$(printf "100\t100")"'
+first_take() { sed -n '/the authority started with 100 events/,$s/.*took \([0-9]*\) messages of the events stream.*/\1/p' \
+	"$WORK/authority/syncd.log" | head -n 1; }
+check "... the first take of the 100 at most 32 messages" test "$(first_take)" -le 32
 
 # ---- the events stream's leader lost ------------------------------------------------------
 # While the stream elects a leader, a send times out, or gets "no responders" as from a bus that
