@@ -749,15 +749,14 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, struct sd_bus *b, jsCtx *js)
  * go by on the events subjects, in batches, and then what the stream
  * holds, when something went by, while the last fetch brought messages,
  * and every FETCH_IDLE_MS (what came while this daemon was away, or its
- * subscription missed); while the stream gives a backlog, the stream
- * only. It starts before the lease is taken, and looks the stream's
- * consumer up at once: the first fetch goes as soon as the lease holds
- * (a restarted authority's backlog waits for nothing else). While the
- * stream elects a leader, or has none, the logins reach the trail all the
- * same; and while the main loop waits on the bus (a bucket's election
- * holds it for seconds), or publishes what piled up while this daemon was
- * down, the stream is read too. The stream brings each login again,
- * stored once (rule 3).
+ * subscription missed). It starts before the lease is taken, and looks
+ * the stream's consumer up at once: the first fetch goes as soon as the
+ * lease holds (a restarted authority's backlog waits for nothing else).
+ * While the stream elects a leader, or has none, the logins reach the
+ * trail all the same; and while the main loop waits on the bus (a
+ * bucket's election holds it for seconds), or publishes what piled up
+ * while this daemon was down, the stream is read too. The stream brings
+ * each login again, stored once (rule 3).
  */
 static void *
 intake_loop(void *arg)
@@ -773,22 +772,13 @@ intake_loop(void *arg)
 			for (n = 1; n < FETCH_BATCH &&
 			            natsSubscription_NextMsg(&msgs[n], ev->live, 0) == NATS_OK;)
 				n++;
-			/*
-			 * While the stream gives a backlog, what goes by is left to it:
-			 * it comes from there after the older events, and a take of its
-			 * own here would hold theirs up by a transaction.
-			 */
-			if (!ev->fetch_more) {
-				if ((stored = take(ev, ev->live_db, msgs, n, 1)) > 0)
-					__atomic_add_fetch(&ev->live_stored, (uint64_t)stored,
-					                   __ATOMIC_SEQ_CST);
-				if (!seen_any)
-					sd_log(LOG_DEBUG,
-					       "took the first %d messages of the events subjects",
-					       n);
-				seen_any = 1;
-			}
-			seen = 1;
+			if ((stored = take(ev, ev->live_db, msgs, n, 1)) > 0)
+				__atomic_add_fetch(&ev->live_stored, (uint64_t)stored,
+				                   __ATOMIC_SEQ_CST);
+			if (!seen_any)
+				sd_log(LOG_DEBUG,
+				       "took the first %d messages of the events subjects", n);
+			seen = seen_any = 1;
 			for (int i = 0; i < n; i++)
 				natsMsg_Destroy(msgs[i]);
 		} else if (s != NATS_TIMEOUT && s != NATS_SLOW_CONSUMER) {
