@@ -61,6 +61,8 @@
 #define RETRY_MIN_MS  1000        /* before trying again after a failed send, doubled each time */
 #define REFUSED_MS    60000       /* and at most: a bus that refuses our events, say */
 #define FETCH_WAIT_MS 50          /* a fetch's expiry (see pull()) */
+#define ANSWER_MS     50          /* and the wait for the server's answer after it, at first */
+#define ANSWER_MAX_MS 1000        /* doubled while the server does not answer in time */
 #define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
 #define LIVE_WAIT_MS  250         /* the intake thread's wait for a message, between looks */
 #define FETCH_BATCH   256         /* events the authority takes in one look, at most */
@@ -613,16 +615,17 @@ may_take(struct sd_events *ev, struct sd_bus *b)
  * only the batch filled or the server's status for this request ends it.
  *
  * NoWait with an expiry: nats-server 2.9.10 answers an empty consumer only
- * when the expiry comes, and the wait here ends at that same time, so an
- * empty stream and one that does not answer (its consumer's leader lost
- * with a node) both end in a timeout, which holds the caller for
- * FETCH_WAIT_MS.
+ * when the expiry comes (408), and the wait here lasts ev->answer_ms
+ * longer, for that answer to arrive: NATS_NOT_FOUND when the server said
+ * it has nothing more, NATS_TIMEOUT when it did not answer in time (a
+ * loaded host, or the consumer's leader lost with a node), which says
+ * nothing of what the stream holds.
  */
 static natsStatus
 pull(struct sd_events *ev, struct sd_bus *b, natsMsg **msgs, int *n)
 {
 	char subject[224], reply[192], body[96], ack[192];
-	int64_t deadline = sd_now_ms() + FETCH_WAIT_MS, left;
+	int64_t deadline = sd_now_ms() + FETCH_WAIT_MS + ev->answer_ms, left;
 	const char *status, *r;
 	natsStatus s;
 	natsMsg *m;
@@ -659,13 +662,11 @@ pull(struct sd_events *ev, struct sd_bus *b, natsMsg **msgs, int *n)
 			       " dropped",
 			       natsMsg_GetSubject(m), r);
 		} else if (strcmp(natsMsg_GetSubject(m), reply) == 0) {
-			/* the server's status: 404 nothing there, 408 expired, else a failure */
+			/* the server's status: 404 or 408 nothing (more) there, else a failure */
 			if (natsMsgHeader_Get(m, "Status", &status) != NATS_OK)
 				s = NATS_ERR;
-			else if (strcmp(status, "404") == 0)
+			else if (strcmp(status, "404") == 0 || strcmp(status, "408") == 0)
 				s = NATS_NOT_FOUND;
-			else if (strcmp(status, "408") == 0)
-				s = NATS_TIMEOUT;
 			else if (strcmp(status, "503") == 0)
 				s = NATS_NO_RESPONDERS;
 			else
@@ -715,7 +716,20 @@ fetch_stream(struct sd_events *ev, sqlite3 *db, struct sd_bus *b, jsCtx *js)
 		sd_log(LOG_INFO, "reading the events stream %s again", ev->stream);
 	if (s != NATS_NOT_FOUND && s != NATS_TIMEOUT)
 		ev->fetch_status = s;
-	/* the end of a run: the stream is empty, or did not answer in time (under load) */
+	/*
+	 * A server that did not answer in time is given longer, and says
+	 * nothing of the stream: a run of fetches goes on, or not, as it was.
+	 */
+	if (s == NATS_TIMEOUT && n == 0) {
+		sd_log(LOG_DEBUG, "the events stream did not answer in %lld ms",
+		       (long long)(sd_now_ms() - start));
+		ev->answer_ms =
+		    2 * ev->answer_ms < ANSWER_MAX_MS ? 2 * ev->answer_ms : ANSWER_MAX_MS;
+		ev->next_fetch_ms = sd_now_ms() + FETCH_IDLE_MS;
+		return 0;
+	}
+	ev->answer_ms = ANSWER_MS;
+	/* the end of a run: the stream said it has nothing more */
 	if (ev->fetch_more && n == 0)
 		sd_log(LOG_DEBUG, "the events stream gave nothing more: %s in %lld ms",
 		       natsStatus_GetText(s), (long long)(sd_now_ms() - start));
@@ -852,6 +866,7 @@ sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *st
 	memset(ev, 0, sizeof *ev);
 	ev->unsent = 1; /* what an earlier run left: looked at first */
 	ev->fetch_batch = FETCH_FIRST;
+	ev->answer_ms = ANSWER_MS;
 	ev->store = store;
 	ev->role = role;
 	ev->machine = cfg->machine_id;

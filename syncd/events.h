@@ -32,6 +32,7 @@ struct sd_events {
 	int64_t next_fetch_ms;   /* the authority's next fetch while nothing goes by */
 	int fetch_more;          /* the last fetch brought messages: fetch again */
 	int fetch_batch;         /* how many messages the next fetch asks for */
+	int64_t answer_ms;       /* how long a fetch waits for the server after its expiry */
 	int refused;             /* the bus did not take the last event sent (said once) */
 	int lock_waits;          /* looks an append held the journal up */
 	natsStatus fetch_status; /* the last fetch's error, said when it changes (NATS_OK: none) */
