@@ -5,7 +5,9 @@
 #   check      make check but the fleet: unit, module, CLI, hardening, sshd
 #              and sudo tests
 #   valgrind   the module tests and the keyadm (CLI) tests under memcheck:
-#              no error and no definite leak
+#              no error and no definite leak. With the sanitize phase also
+#              to run, beside it (see run_sanitize), its line after that
+#              phase's
 #   sanitize   make distcheck with --enable-sanitizers (ASan and UBSan, no
 #              recovery): the whole of make check, from the tarball, the
 #              fleet tests (tests/test-fleet-*.sh) with it. They run once,
@@ -112,7 +114,9 @@ run_check() {
 	tally check "$out/check.log" "$status"
 }
 
-run_valgrind() {
+# The module and keyadm (the CLI tests) under memcheck, into $out/valgrind.log;
+# each make under the command prefix $1 (a scheduling policy, or nothing).
+valgrind_tests() {
 	vg="valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite"
 	vg="$vg --show-leak-kinds=definite"
 	cat >"$out/keyadm-valgrind" <<-EOF
@@ -120,27 +124,77 @@ run_valgrind() {
 		exec $vg "$top/keyadm/keyadm" "\$@"
 	EOF
 	chmod +x "$out/keyadm-valgrind"
-	cli=$(cd tests && ls cli/*.sh | grep -v lib.sh | tr '\n' ' ')
-	status=0
+	# the three that run keyadm most (231, 150 and 114 times) first: the last
+	# to start is not the longest
+	cli=$(cd tests && printf '%s\n' cli/errors.sh cli/keys.sh cli/tree.sh cli/*.sh |
+		grep -v lib.sh | awk '!seen[$0]++' | tr '\n' ' ')
 	{
-		make -C tests check TESTS=pam_module_test LOG_COMPILER="$vg" &&
-			make -C tests -j"$(nproc)" check TESTS="$cli" \
+		$1 make -C tests check TESTS=pam_module_test LOG_COMPILER="$vg" &&
+			$1 make -C tests -j"$(nproc)" check TESTS="$cli" \
 				AM_TESTS_ENVIRONMENT="KEYADM=$out/keyadm-valgrind; export KEYADM;"
-	} >"$out/valgrind.log" 2>&1 || status=$?
-	[ "$status" -eq 0 ] || show_failures "$top"
-	tally valgrind "$out/valgrind.log" "$status"
+	} >"$out/valgrind.log" 2>&1
 }
 
+# tally_valgrind STATUS
+tally_valgrind() {
+	[ "$1" -eq 0 ] || show_failures "$top"
+	tally valgrind "$out/valgrind.log" "$1"
+}
+
+run_valgrind() {
+	status=0
+	valgrind_tests "" || status=$?
+	tally_valgrind "$status"
+}
+
+# Whether the sanitize phase's tests have started: a test's log in its build
+# tree, newer than the phase's own log.
+asan_tests_started() {
+	for f in "$top"/viamkey-*/_build/sub/tests/*.log; do
+		[ -z "$(find "$f" -newer "$out/sanitize.log" 2>/dev/null)" ] || return 0
+	done
+	return 1
+}
+
+# Under ASan the fleet's tests wait on their clusters more than they compute:
+# with the sanitize phase also to run, the valgrind phase runs beside it once
+# its build is done (the first test's log there), in the CPU time the others
+# leave (SCHED_IDLE: any other process that can run goes first). Its line
+# comes after the sanitize phase's, with its own seconds.
 run_sanitize() {
 	status=0
 	make -j"$(nproc)" distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-sanitizers --enable-werror" \
-		>"$out/sanitize.log" 2>&1 || status=$?
+		>"$out/sanitize.log" 2>&1 &
+	pid=$!
+	vgpid=
+	if [ -n "$valgrind_beside" ]; then
+		while kill -0 "$pid" 2>/dev/null && ! asan_tests_started; do
+			sleep 2
+		done
+		rm -f "$out/valgrind.status"
+		(
+			start=$(date +%s)
+			s=0
+			valgrind_tests "chrt --idle 0" || s=$?
+			echo "$s $(($(date +%s) - start))" >"$out/valgrind.status"
+		) &
+		vgpid=$!
+	fi
+	wait "$pid" || status=$?
 	# a failed distcheck leaves its build tree behind (none when it failed before)
 	if [ "$status" -ne 0 ]; then
 		sub=$(ls -dt "$top"/viamkey-*/_build/sub 2>/dev/null | head -n 1)
 		[ -z "$sub" ] || show_failures "$sub"
 	fi
 	tally sanitize "$out/sanitize.log" "$status"
+	if [ -n "$vgpid" ]; then
+		wait "$vgpid" || :
+		set -- 1 0
+		# shellcheck disable=SC2046
+		[ ! -s "$out/valgrind.status" ] || set -- $(cat "$out/valgrind.status")
+		phase_start=$(($(date +%s) - $2))
+		tally_valgrind "$1"
+	fi
 }
 
 run_fuzz() {
@@ -182,11 +236,19 @@ run_packages() {
 	failed=$((failed + f))
 }
 
+valgrind_beside=
+case " $phases " in
+*" valgrind "*)
+	case " $phases " in
+	*" sanitize "*) valgrind_beside=1 ;;
+	esac
+	;;
+esac
 for phase in $phases; do
 	case $phase in
 	check | valgrind | sanitize | fuzz | packages)
 		phase_start=$(date +%s)
-		"run_$phase"
+		[ "$phase$valgrind_beside" = valgrind1 ] || "run_$phase"
 		;;
 	*)
 		echo "run-tests.sh: unknown phase $phase" >&2
