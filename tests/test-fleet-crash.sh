@@ -1,6 +1,6 @@
 #!/bin/sh
 # The authority's daemon killed with SIGKILL in the middle of publishing loses
-# nothing, with a real three-node bus (fleet-lib.sh). 2000 keys are created
+# nothing, with a real three-node bus (fleet-lib.sh). 1000 keys are created
 # while the authority's daemon is stopped; it is started under faultpoint.so,
 # which stops it just before each of its fdatasync calls in turn (the
 # commits that mark a round of 500 publications done, and the others), until
@@ -18,7 +18,7 @@
 f_begin fleet-crash
 [ -f "$FAULTPOINT" ] || { echo "FAIL: build first ($FAULTPOINT is missing)"; exit 99; }
 
-NKEYS=${VK_FLEET_KEYS:-2000}
+NKEYS=${VK_FLEET_KEYS:-1000}
 
 f_tree
 f_fleet
