@@ -591,7 +591,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 	struct authority a;
 	char err[VK_ERRLEN], inbox[96];
 	enum vk_fleet_role role;
-	int64_t deadline = sd_now_ms() + ONCE_DEADLINE;
+	int64_t start = sd_now_ms(), deadline = start + ONCE_DEADLINE, opened;
 	int status = 1, catch_up = 1;
 
 	memset(&a, 0, sizeof a);
@@ -618,6 +618,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 	if (count_boots(&a) != 0 ||
 	    sd_events_open(&a.events, cfg, store, SD_EVENTS_AUTHORITY, &a.metrics) != 0)
 		goto out;
+	opened = sd_now_ms();
 	/* its own: two daemons of one bus user (a rogue, a standby promoted) never share replies */
 	sd_random_tag(a.tag);
 	snprintf(inbox, sizeof inbox, "_INBOX.authority-%s", a.tag);
@@ -625,6 +626,9 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 	    sd_acks_subscribe(&a.bus) != 0)
 		goto out;
 	sd_log(LOG_INFO, "publishing store %s to bucket %s", store, cfg->sync.bucket);
+	sd_log(LOG_DEBUG, "ready in %lld ms: the store %lld ms, the bus %lld ms",
+	       (long long)(sd_now_ms() - start), (long long)(opened - start),
+	       (long long)(sd_now_ms() - opened));
 	while (!sd_stop) {
 		int connected = 0, done;
 		natsMsg *m;

@@ -65,6 +65,7 @@
 #define ANSWER_MAX_MS 1000        /* doubled while the server does not answer in time */
 #define FETCH_IDLE_MS 2000        /* between fetches while the subjects carry nothing */
 #define LIVE_WAIT_MS  250         /* the intake thread's wait for a message, between looks */
+#define LIVE_SLOW_MS  200         /* a take of the logins going by that --verbose tells of */
 #define FETCH_BATCH   256         /* events the authority takes in one look, at most */
 #define FETCH_FIRST   32          /* and in the first of a run (see fetch_stream()) */
 #define ACK_WAIT_S    10          /* before the stream gives again what was not acknowledged */
@@ -779,10 +780,12 @@ intake_loop(void *arg)
 	natsMsg *msgs[FETCH_BATCH];
 	natsStatus s;
 	int n, stored, seen = 0, seen_any = 0;
+	int64_t start;
 
 	while (!__atomic_load_n(&ev->live_stop, __ATOMIC_SEQ_CST)) {
 		s = natsSubscription_NextMsg(&msgs[0], ev->live, ev->fetch_more ? 0 : LIVE_WAIT_MS);
 		if (s == NATS_OK) {
+			start = sd_now_ms();
 			for (n = 1; n < FETCH_BATCH &&
 			            natsSubscription_NextMsg(&msgs[n], ev->live, 0) == NATS_OK;)
 				n++;
@@ -792,6 +795,11 @@ intake_loop(void *arg)
 			if (!seen_any)
 				sd_log(LOG_DEBUG,
 				       "took the first %d messages of the events subjects", n);
+			else if (sd_now_ms() - start >= LIVE_SLOW_MS)
+				sd_log(LOG_DEBUG,
+				       "took %d messages of the events subjects, %d events new, in "
+				       "%lld ms",
+				       n, stored, (long long)(sd_now_ms() - start));
 			seen = seen_any = 1;
 			for (int i = 0; i < n; i++)
 				natsMsg_Destroy(msgs[i]);

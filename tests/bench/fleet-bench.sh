@@ -392,6 +392,8 @@ stored_watch() {
 
 # auth_start: the authority's daemon (again)
 auth_start() {
+	# when it was started, for its log's timeline
+	echo "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) bench-fleet: the daemon started" >>"$W/$AUTH.log"
 	"$SYNCD" --config "$W/$AUTH.conf" --verbose 2>>"$W/$AUTH.log" &
 	auth_pid=$!
 }
