@@ -77,14 +77,15 @@ printf 'v k_%s\n' "${TM#vk_}" >"$T/inside"
 run "$KEYADM" --db "$DB" --json check --user alice <"$T/inside"
 expect_json "white space inside a token is not ignored" '.reason == "malformed"'
 # one line is read: what follows the token's line is not part of it, and endless input ends
+# (a hang is what `timeout` catches: 60 s, for memcheck on a loaded host)
 printf '%s\nsecond line\n' "$TM" >"$T/two"
 run "$KEYADM" --db "$DB" --json check --user alice <"$T/two"
 expect_rc 0 "check reads the first line only"
 RC=0
-yes | timeout 20 "$KEYADM" --db "$DB" check --user alice >"$T/out" 2>&1 || RC=$?
+yes | timeout 60 "$KEYADM" --db "$DB" check --user alice >"$T/out" 2>&1 || RC=$?
 expect "yes | keyadm check ends with a denial, not a hang" [ "$RC" -eq 1 ]
 RC=0
-head -c 100000000 /dev/zero | timeout 20 "$KEYADM" --db "$DB" check --user alice >"$T/out" 2>&1 || RC=$?
+head -c 100000000 /dev/zero | timeout 60 "$KEYADM" --db "$DB" check --user alice >"$T/out" 2>&1 || RC=$?
 expect "... and so does 100 MB without a newline" [ "$RC" -eq 1 ]
 
 # ---- deny: the token ------------------------------------------------------------
