@@ -12,8 +12,9 @@
 #              recovery): the whole of make check, from the tarball, the
 #              fleet tests (tests/test-fleet-*.sh) with it. They run once,
 #              here, where a daemon that leaked ends with an error on SIGTERM;
-#              one after another (tests/Makefile.am chains them), the rest
-#              beside them, -j as many as the host has cores
+#              one after another, in a make of their own (tests/Makefile.am,
+#              check-local) in a job slot of their own, the rest beside them
+#              in the others, -j as many as the host has cores
 #   fuzz       each libFuzzer target for $FUZZ_SECONDS (60) seconds, built
 #              with clang in a copy of the source
 #   packages   scripts/build-packages.sh (dpkg-buildpackage and lintian), then
