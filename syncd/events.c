@@ -58,8 +58,9 @@
 #define ERR_TOO_BIG   10054                /* JetStream: larger than the stream takes */
 #define SEND_BATCH    64                   /* events sent in one look */
 #define SEND_WAIT_MS  2000                 /* for JetStream to confirm one */
-#define RETRY_MIN_MS  1000        /* before trying again after a failed send, doubled each time */
-#define REFUSED_MS    60000       /* and at most: a bus that refuses our events, say */
+#define RETRY_MIN_MS  1000                 /* before trying again after a failed send, */
+#define ELECTION_MS   10000                /* while the sends have failed no longer than this, */
+#define REFUSED_MS    60000       /* then doubled up to this: a bus that refuses our events, say */
 #define FETCH_WAIT_MS 50          /* a fetch's expiry (see pull()) */
 #define ANSWER_MS     50          /* and the wait for the server's answer after it, at first */
 #define ANSWER_MAX_MS 1000        /* doubled while the server does not answer in time */
@@ -327,14 +328,17 @@ send_one(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
 		return 1;
 	}
 	/*
-	 * A bus node lost, a stream electing its leader: soon again; a bus that
-	 * refuses for good: slowly, after doubling there. "No responders" is
-	 * both: a stream without a leader answers so for seconds, and so does
-	 * an account that does not import the subject, for ever.
+	 * A bus node lost, a stream electing its leader (5 to 7 s): every
+	 * second while that may last; a bus that refuses for good: slowly,
+	 * after doubling there. "No responders" is both: a stream without a
+	 * leader answers so for seconds, and so does an account that does not
+	 * import the subject, for ever.
 	 */
-	ev->retry_ms = ev->retry_ms == 0               ? RETRY_MIN_MS
-	               : ev->retry_ms * 2 > REFUSED_MS ? REFUSED_MS
-	                                               : ev->retry_ms * 2;
+	if (ev->retry_ms == 0)
+		ev->failing_since = sd_now_ms();
+	ev->retry_ms = sd_now_ms() - ev->failing_since < ELECTION_MS ? RETRY_MIN_MS
+	               : ev->retry_ms * 2 > REFUSED_MS               ? REFUSED_MS
+	                                                             : ev->retry_ms * 2;
 	if (!ev->refused)
 		sd_log(LOG_WARNING,
 		       "the bus did not take this host's events on %s: %s (%s); kept, tried again"
@@ -366,13 +370,14 @@ publish_plain(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
 /*
  * This host's events not yet confirmed, to the stream, oldest first.
  * While a failed send's wait runs, those not yet published at all are
- * published plainly, so that a stream without a leader holds up none.
+ * published plainly, so that a stream without a leader holds up none; on
+ * a new connection, all of them (what went before it may have been lost).
  */
 static void
 send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 {
 	int64_t sent = 0, last;
-	int plain = sd_now_ms() < ev->next_send_ms, rc;
+	int plain = ev->reconnected || sd_now_ms() < ev->next_send_ms, rc;
 	char err[VK_ERRLEN];
 	sqlite3_stmt *st;
 	struct vk_event e;
@@ -380,8 +385,10 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
 		return;
 	/* only this daemon stores events to send: none stored since a look that left none, none */
-	if (!ev->unsent && sqlite3_total_changes64(db) == ev->send_changes)
+	if (!ev->unsent && sqlite3_total_changes64(db) == ev->send_changes) {
+		ev->reconnected = 0;
 		return;
+	}
 	if (vk_store_query_int(db, "cannot read the events sent", err, &sent,
 	                       "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
 	                       " WHERE name = '" META_SENT "'), 0)",
@@ -391,8 +398,9 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 	                     " rhost, session_role, session_secret, session_logind, session_pid,"
 	                     " session_start FROM events WHERE id > ?1 AND uid IS NOT NULL"
 	                     " AND machine_id = ?2 ORDER BY id LIMIT ?3",
-	                     "iti", plain && ev->ahead > sent ? ev->ahead : sent, ev->machine,
-	                     (int64_t)SEND_BATCH) != VK_OK) {
+	                     "iti",
+	                     plain && !ev->reconnected && ev->ahead > sent ? ev->ahead : sent,
+	                     ev->machine, (int64_t)SEND_BATCH) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		return;
 	}
@@ -417,6 +425,7 @@ send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		last = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
+	ev->reconnected = 0;
 	if (last > sent &&
 	    vk_store_exec(db, "cannot record the events sent", err, NULL,
 	                  "INSERT INTO meta (name, value) VALUES ('" META_SENT "', ?1)"
@@ -938,6 +947,16 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		ev->next_prune_ms = now + PRUNE_MS;
 		prune(ev, db);
 	}
+}
+
+void
+sd_events_connected(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
+{
+	if (ev->role == SD_EVENTS_AUTHORITY || ev->machine == NULL)
+		return;
+	ev->reconnected = 1;
+	ev->next_ms = 0;
+	sd_events_tick(ev, db, b);
 }
 
 void

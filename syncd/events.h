@@ -37,6 +37,8 @@ struct sd_events {
 	int lock_waits;          /* looks an append held the journal up */
 	natsStatus fetch_status; /* the last fetch's error, said when it changes (NATS_OK: none) */
 	int64_t retry_ms;        /* the wait after the last failed send (0: it went) */
+	int64_t failing_since;   /* sd_now_ms() of the first of the failed sends in a row */
+	int reconnected;         /* the next look publishes every unconfirmed event plainly */
 	int unsent;              /* events were left to send at the last look */
 	int64_t ahead;           /* the last event published, confirmed or not */
 	int64_t send_changes;    /* the store's changes by this connection at the last look */
@@ -74,6 +76,13 @@ int sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char
  * Outside any transaction of the caller's.
  */
 void sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b);
+/*
+ * A machine's connection to the bus is new (a node lost, say): at once,
+ * before anything else waits on the bus, its events not yet confirmed are
+ * published plainly, for the authority to take as they go by; the stream
+ * gets them as usual after. Outside any transaction of the caller's.
+ */
+void sd_events_connected(struct sd_events *ev, sqlite3 *db, struct sd_bus *b);
 /*
  * The authority, once connected: starts the intake thread (once), which
  * takes the logins that go by and looks the stream's consumer up, and

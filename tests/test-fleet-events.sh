@@ -175,8 +175,9 @@ check "... the first take of the 100 at most 32 messages" test "$(first_take)" -
 
 # ---- the events stream's leader lost ------------------------------------------------------
 # While the stream elects a leader, a send times out, or gets "no responders" as from a bus that
-# does not import the subject at all: either way the machine tries again after 1 s, 2, 4... The
-# authority has the login from the subject meanwhile, if the node it lost was not its own.
+# does not import the subject at all: either way the machine tries again every second for the
+# 10 s an election may take, then after 2 s, 4... The authority has the login from the subject
+# meanwhile, if the node it lost was not its own.
 E_LEADER=$(f_stream_leader "VKEV_$BUCKET") || E_LEADER=
 check "the events stream has a leader" test -n "$E_LEADER"
 f_mark "node $E_LEADER, the events stream's leader, killed"
