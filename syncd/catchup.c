@@ -300,6 +300,7 @@ catch_up(struct machine *m, const char *filter, char letter)
 		if (connected) {
 			m->was_reconnected = 1;
 			sd_view_reset(m);
+			sd_events_connected(&m->events); /* the main loop's next look, after this */
 		}
 		if (msg == NULL) {
 			sd_log(LOG_WARNING, "reading %s from the bus stalled after %lld of %lld",

@@ -325,6 +325,7 @@ send_one(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
 	if (jerr == ERR_TOO_BIG) {
 		sd_log(LOG_WARNING, "event %s is larger than the events stream takes: not sent",
 		       e->uid);
+		ev->retry_ms = 0; /* the stream answered: no failure to count */
 		return 1;
 	}
 	/*
@@ -371,7 +372,8 @@ publish_plain(struct sd_events *ev, struct sd_bus *b, const struct vk_event *e)
  * This host's events not yet confirmed, to the stream, oldest first.
  * While a failed send's wait runs, those not yet published at all are
  * published plainly, so that a stream without a leader holds up none; on
- * a new connection, all of them (what went before it may have been lost).
+ * a new connection, those not yet confirmed, from the oldest (what went
+ * before it may have been lost), SEND_BATCH of them.
  */
 static void
 send_events(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
@@ -950,13 +952,14 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 }
 
 void
-sd_events_connected(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
+sd_events_connected(struct sd_events *ev)
 {
 	if (ev->role == SD_EVENTS_AUTHORITY || ev->machine == NULL)
 		return;
 	ev->reconnected = 1;
 	ev->next_ms = 0;
-	sd_events_tick(ev, db, b);
+	ev->next_send_ms = 0;
+	ev->retry_ms = 0;
 }
 
 void

@@ -77,12 +77,14 @@ int sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char
  */
 void sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b);
 /*
- * A machine's connection to the bus is new (a node lost, say): at once,
- * before anything else waits on the bus, its events not yet confirmed are
- * published plainly, for the authority to take as they go by; the stream
- * gets them as usual after. Outside any transaction of the caller's.
+ * A machine's connection to the bus is new (a node lost, say): the next
+ * look (sd_events_tick(), which the caller runs at once when it can, before
+ * anything else waits on the bus) publishes plainly the events not yet
+ * confirmed, SEND_BATCH of them, for the authority to take as they go by
+ * (and the stream to store); a send to the stream goes at once after it,
+ * its failures counted afresh. No I/O.
  */
-void sd_events_connected(struct sd_events *ev, sqlite3 *db, struct sd_bus *b);
+void sd_events_connected(struct sd_events *ev);
 /*
  * The authority, once connected: starts the intake thread (once), which
  * takes the logins that go by and looks the stream's consumer up, and

@@ -346,7 +346,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		msg = sd_queue_pop(&m.bus.q, wait > 0 ? wait : 1, &connected, &it);
 		if (connected) {
 			/* the logins of the outage reach the authority before the reconcile */
-			sd_events_connected(&m.events, m.db, &m.bus);
+			sd_events_connected(&m.events);
+			sd_events_tick(&m.events, m.db, &m.bus);
 			sd_view_reset(&m);
 			m.need_reconcile = 1;
 			m.next_retry_ms = 0;
