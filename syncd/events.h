@@ -38,7 +38,7 @@ struct sd_events {
 	natsStatus fetch_status; /* the last fetch's error, said when it changes (NATS_OK: none) */
 	int64_t retry_ms;        /* the wait after the last failed send (0: it went) */
 	int64_t failing_since;   /* sd_now_ms() of the first of the failed sends in a row */
-	int reconnected;         /* the next look publishes every unconfirmed event plainly */
+	int reconnected;         /* a new connection: the next look publishes plainly */
 	int unsent;              /* events were left to send at the last look */
 	int64_t ahead;           /* the last event published, confirmed or not */
 	int64_t send_changes;    /* the store's changes by this connection at the last look */
