@@ -30,6 +30,10 @@
  *     the record goes, live or into the bucket: a machine may hold what
  *     went live in a round the bucket refused, so a later delete, or a
  *     grant removed, puts a tombstone there too.
+ *  8. Everything is signed with the key of the store's epoch, read in the
+ *     transaction that reads what is signed: a round that finds a newer
+ *     epoch (a rekey or a promotion committed since the key was loaded)
+ *     publishes nothing, and no heartbeat, until that key is loaded.
  */
 #include "autoconfig.h"
 
@@ -73,6 +77,7 @@ struct authority {
 	int64_t lease_until; /* the end of the lease as last taken (vk_now() seconds) */
 	int bucket_ready;
 	int roots_published; /* the root versions the store holds are in the bucket */
+	int key_stale;       /* the store's epoch is past the key held: rekeyed() loads it */
 	char tag[17];        /* in the acknowledgements consumer's name, as on a machine */
 	int64_t boot, beats;
 	int64_t next_hb_ms;
@@ -93,6 +98,22 @@ query_int(struct authority *a, const char *sql)
 	if (vk_store_query_int(a->db, "cannot read the store", err, &v, sql, "") != VK_OK)
 		sd_log(LOG_ERR, "%s", err);
 	return v;
+}
+
+/*
+ * Rule 8, in a round's read transaction: whether the store's epoch is still
+ * the key's. A rekey that commits after rekeyed() looked has put everything
+ * in the outbox, for the new key: signed with the old one, machines that
+ * follow the new epoch would drop all of it. When it is not, key_stale.
+ */
+static int
+key_current(struct authority *a)
+{
+	if (query_int(a, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = "
+	                 "'" VK_META_AUTHORITY_EPOCH "'), 0)") == a->sig.epoch)
+		return 1;
+	a->key_stale = 1;
+	return 0;
 }
 
 /* Rule 3: the value on the live subject of entry, then into the bucket (async). */
@@ -157,7 +178,7 @@ publish_round(struct authority *a)
 	struct vk_publication *pubs = NULL;
 	char err[VK_ERRLEN];
 	sqlite3_stmt *st = NULL;
-	int n = 0, failed = 0, rc = -1;
+	int n = 0, failed = 0, rc = -1, stale;
 	int64_t top = 0, start = sd_now_us();
 
 	if (vk_store_prepare(a->db, "cannot read the outbox", err, &st,
@@ -182,9 +203,11 @@ publish_round(struct authority *a)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+	stale = n > 0 && !failed && !key_current(a);
 	(void)sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
-	if (n == 0 && !failed) {
-		rc = 0; /* an empty outbox: no write transaction for nothing */
+	/* an empty outbox: no write transaction for nothing; a new key: loaded first */
+	if ((n == 0 && !failed) || stale) {
+		rc = 0;
 		goto out;
 	}
 	/* rule 7: where it may reach machines is known before it goes */
@@ -235,6 +258,10 @@ heads_round(struct authority *a)
 
 	(void)sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL);
 	rc = vk_heads_build(a->db, a->sig.sk, a->sig.epoch, vk_now(), BATCH, &pubs, &n, err);
+	if (rc == VK_OK && n > 0 && !key_current(a)) {
+		vk_heads_free(pubs, n);
+		n = 0;
+	}
 	(void)sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
@@ -467,6 +494,7 @@ rekeyed(struct authority *a)
 	sqlite3_stmt *st;
 	int same;
 
+	a->key_stale = 0;
 	if (vk_store_prepare(a->db, "cannot read the authority's certificate", err, &st,
 	                     "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE name = "
 	                     "'" VK_META_AUTHORITY_EPOCH
@@ -573,6 +601,8 @@ publish(struct authority *a)
 		;
 	if (n < 0 || heads < 0)
 		return -1;
+	if (a->key_stale)
+		return 0; /* the next pass, after rekeyed() */
 	if (a->published == 0 && sd_now_ms() < a->next_hb_ms)
 		return 0;
 	if (heartbeat(a) != 0)

@@ -1,11 +1,15 @@
 /*
  * faultpoint.so - an LD_PRELOAD shim that stops or kills a process at an
- * exact, numbered write or sync call, for the crash and freeze tests.
+ * exact, numbered write or sync call (or a look, or a statement prepared),
+ * for the crash and freeze tests.
  *
  * It interposes the calls through which SQLite changes files: write,
  * pwrite, pwrite64, ftruncate, ftruncate64, fsync, fdatasync and unlink, and
  * rename, through which key files are replaced; and fstat, but only when
- * VK_FAULT_CALLS names it (a look, not a write). Each call in
+ * VK_FAULT_CALLS names it (a look, not a write), and sqlite3_prepare_v2,
+ * only when VK_FAULT_CALLS names it and VK_FAULT_SQL is set: the statements
+ * that begin with VK_FAULT_SQL (a place in a program's loop, between two
+ * transactions, where another writer may commit). Each call in
  * the process named by VK_FAULT_PROG (program_invocation_short_name; other
  * processes, such as `env` before it execs, are left alone) is one point,
  * numbered from 1:
@@ -30,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +49,7 @@ static int armed;
 static int action_stop;
 static int repeat;
 static const char *calls; /* VK_FAULT_CALLS, or NULL: every call counts */
+static const char *sql;   /* VK_FAULT_SQL: the statements sqlite3_prepare_v2 counts */
 
 __attribute__((constructor)) static void
 setup(void)
@@ -56,6 +62,7 @@ setup(void)
 		fault_at = strtol(at, NULL, 10);
 	action_stop = action != NULL && strcmp(action, "stop") == 0;
 	calls = getenv("VK_FAULT_CALLS");
+	sql = getenv("VK_FAULT_SQL");
 	repeat = getenv("VK_FAULT_REPEAT") != NULL && strcmp(getenv("VK_FAULT_REPEAT"), "1") == 0;
 }
 
@@ -190,4 +197,13 @@ fstat(int fd, struct stat *st)
 	if (calls != NULL)
 		point("fstat");
 	return REAL("fstat", int (*)(int, struct stat *))(fd, st);
+}
+
+int
+sqlite3_prepare_v2(sqlite3 *db, const char *text, int n, sqlite3_stmt **st, const char **tail)
+{
+	if (calls != NULL && sql != NULL && text != NULL && strncmp(text, sql, strlen(sql)) == 0)
+		point("sqlite3_prepare_v2");
+	return REAL("sqlite3_prepare_v2", int (*)(sqlite3 *, const char *, int, sqlite3_stmt **,
+	                                          const char **))(db, text, n, st, tail);
 }

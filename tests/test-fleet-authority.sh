@@ -10,7 +10,8 @@
 #  - the former authority, restarted, publishes nothing and its keyadm
 #    refuses every change, naming the holder; its old records put back on
 #    the bus are refused by every machine;
-#  - rekey: the next epoch under a new key, with no machine touched; a
+#  - rekey: the next epoch under a new key, with no machine touched, also
+#    when it lands while the daemon is about to publish under the old key; a
 #    record of the epoch before is refused, also by a machine that was
 #    offline during the rekey;
 #  - root rotate, twice: machines take each root version in turn; a root
@@ -127,8 +128,35 @@ f_syncd_stop authority
 f_syncd_stop M4
 f_mark "M4 offline for the rekey"
 f_bus get "$BUCKET" "o.$ORG2.k.$K4_ID" >"$WORK/k4.epoch2"
+# S1's daemon, restarted under faultpoint.so, stops before each round of
+# publication reads the outbox, the epoch-2 key loaded; the rekey commits while
+# it is stopped there, as one does that lands between the daemon's look at the
+# store's certificate and its next round. (Its events thread may hold the
+# store's write lock at a stop: then it goes on to the next round.) Continued,
+# the round finds everything in the outbox: it must publish none of it under
+# the old key. At the next round's stop it is killed and started again.
+f_syncd_stop S1
+rm -f "$WORK/rekey.mark"
+f_syncd_start S1 LD_PRELOAD="$FAULTPOINT" ASAN_OPTIONS="$FAULT_ASAN_OPTIONS" VK_FAULT_PROG=viamkey-syncd \
+	VK_FAULT_ACTION=stop VK_FAULT_AT=1 VK_FAULT_REPEAT=1 VK_FAULT_CALLS=sqlite3_prepare_v2 \
+	VK_FAULT_SQL="SELECT kind, id, rev FROM sync_outbox" VK_FAULT_MARK="$WORK/rekey.mark"
+pid=$(f_syncd_pid S1)
+stopped_at() { grep -q "^pid $pid point $1 sqlite3_prepare_v2" "$WORK/rekey.mark" 2>/dev/null; }
+k=1
+while [ $k -le 20 ] && f_until 30 stopped_at $k && ! sqlite3 "$WORK/S1/store/keys.db" "BEGIN IMMEDIATE; ROLLBACK" 2>/dev/null; do
+	kill -CONT "$pid"
+	k=$((k + 1))
+done
+check "S1's daemon, restarted, stops before a round of publication, the store free (round $k)" stopped_at $k
 check "rekey on the promoted authority (exit 0)" ka authority rekey --root-key "$WORK/root.key"
+kill -CONT "$pid"
+check "S1's daemon goes through that round and stops before the next (within 30 s)" f_until 30 stopped_at $((k + 1))
+f_syncd_kill S1
+f_syncd_start S1
 check "every running machine follows epoch 3 (within 30 s)" f_until 30 on_epoch 3 M1 M2 M3
+epoch3() { f_bus get "$BUCKET" "$1" | grep -q '"epoch":3'; }
+check "the round read after the rekey went out under epoch 3: a key of M4's, its machine's and location's heads (within 30 s)" \
+	f_until 30 eval 'epoch3 "o.$ORG2.k.$K4_ID" && epoch3 "m.$M4.h" && epoch3 "l.$LOC_C.h"'
 ka keys disable --key-id "$K4_ID" >/dev/null
 f_syncd_start M4
 check "M4, offline during the rekey, follows epoch 3 once back (within 30 s)" f_until 30 on_epoch 3 M4
