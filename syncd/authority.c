@@ -706,7 +706,7 @@ sd_authority(const struct vk_config *cfg, const char *store, int once)
 		}
 		/* machines hear from the authority while the bucket is away (rule 3) */
 		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED && !a.lost &&
-		    sd_now_ms() >= a.next_hb_ms)
+		    !a.key_stale && sd_now_ms() >= a.next_hb_ms)
 			(void)heartbeat(&a);
 		/* joins and revocations, by the authority that holds the lease only */
 		if (natsConnection_Status(a.bus.nc) == NATS_CONN_STATUS_CONNECTED && !a.lost &&

@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,11 +198,35 @@ fstat(int fd, struct stat *st)
 	return REAL("fstat", int (*)(int, struct stat *))(fd, st);
 }
 
+typedef struct sqlite3 sqlite3;
+typedef struct sqlite3_stmt sqlite3_stmt;
+typedef int (*prepare_fn)(sqlite3 *, const char *, int, sqlite3_stmt **, const char **);
+
+/*
+ * SQLite's own sqlite3_prepare_v2: the next one in the global scope, or,
+ * in a program that does not link SQLite (pam_login: its PAM module brings
+ * it, loaded with RTLD_LOCAL, where RTLD_NEXT does not look), the loaded
+ * library's. Looked up at each call: a module unloaded and loaded again
+ * may bring it at another address.
+ */
+static prepare_fn
+real_prepare(void)
+{
+	void *f = dlsym(RTLD_NEXT, "sqlite3_prepare_v2"), *lib;
+
+	if (f == NULL && (lib = dlopen("libsqlite3.so.0", RTLD_NOW | RTLD_NOLOAD)) != NULL) {
+		f = dlsym(lib, "sqlite3_prepare_v2");
+		dlclose(lib);
+	}
+	if (f == NULL)
+		abort();
+	return (prepare_fn)f;
+}
+
 int
 sqlite3_prepare_v2(sqlite3 *db, const char *text, int n, sqlite3_stmt **st, const char **tail)
 {
 	if (calls != NULL && sql != NULL && text != NULL && strncmp(text, sql, strlen(sql)) == 0)
 		point("sqlite3_prepare_v2");
-	return REAL("sqlite3_prepare_v2", int (*)(sqlite3 *, const char *, int, sqlite3_stmt **,
-	                                          const char **))(db, text, n, st, tail);
+	return real_prepare()(db, text, n, st, tail);
 }
