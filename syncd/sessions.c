@@ -6,14 +6,14 @@
  * the store, and once a second, every open session of this host is
  * checked again as its key would be to open it now (vk_authorize_session:
  * the key, its user, the grant and role for the session's service, the
- * secret it used). One the key could no longer open is recorded ended
- * (without waiting for the disk: record()), then ended: logind terminates
- * it when the process that opened it leads the logind session the module
- * recorded; and that process and every process under it get SIGTERM, and
- * SIGKILL KILL_AFTER_MS later if still there. For sshd the process that
- * opened the session is the connection's privileged process, so its end
- * drops the connection. A session whose process is gone is closed. Each
- * end and close is an event, shipped like the module's.
+ * secret it used). One the key could no longer open is recorded ended,
+ * then ended: logind terminates it when the process that opened it leads
+ * the logind session the module recorded; and that process and every
+ * process under it get SIGTERM, and SIGKILL KILL_AFTER_MS later if still
+ * there. For sshd the process that opened the session is the connection's
+ * privileged process, so its end drops the connection. A session whose
+ * process is gone is closed. Each end and close is an event, shipped like
+ * the module's.
  *
  * Security rules for this file:
  *  1. Only a denial ends a session: a store that cannot answer, or a
@@ -289,38 +289,6 @@ note(sqlite3 *db, const struct sd_sessions *ss, const struct session *s, const c
 	return rc < 0 ? -1 : 0;
 }
 
-/*
- * note() in a transaction of its own, committed without waiting for the
- * disk (synchronous = NORMAL, as replica.c commits a heartbeat), then the
- * connection's setting as it was: the signals that follow wait for no
- * fsync. The log is written before they go, so a crash of this daemon
- * keeps the record; a power loss before the next durable commit may lose
- * it, and the session, its processes gone with the host, is then recorded
- * closed at the next start. 0, or -1 (err; nothing recorded).
- */
-static int
-record(sqlite3 *db, const struct sd_sessions *ss, const struct session *s, const char *what,
-       const char *reason, char err[VK_ERRLEN])
-{
-	int64_t level = 2;
-	int rc = -1;
-
-	(void)vk_store_query_int(db, "", err, &level, "PRAGMA synchronous", "");
-	if (level > 1)
-		(void)sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-	if (vk_store_begin(db, err) == VK_OK) {
-		if (note(db, ss, s, what, reason, err) == 0 && vk_store_commit(db, err) == VK_OK)
-			rc = 0;
-		else
-			vk_store_rollback(db);
-	}
-	if (level > 1)
-		(void)sqlite3_exec(
-		    db, level > 2 ? "PRAGMA synchronous = EXTRA" : "PRAGMA synchronous = FULL",
-		    NULL, NULL, NULL);
-	return rc;
-}
-
 /* What becomes of one open session: NULL (it stays), "close" or "end" with *reason. */
 static const char *
 verdict(struct sd_sessions *ss, sqlite3 *db, const struct session *s, const char **reason)
@@ -490,7 +458,10 @@ sd_sessions_tick(struct sd_sessions *ss, sqlite3 *db)
 		if (what == NULL)
 			continue;
 		/* recorded first: a session is ended once, whatever befalls the signals */
-		if (record(db, ss, &open[i], what, reason, err) != 0) {
+		if (vk_store_begin(db, err) != VK_OK ||
+		    note(db, ss, &open[i], what, reason, err) != 0 ||
+		    vk_store_commit(db, err) != VK_OK) {
+			vk_store_rollback(db);
 			sd_log(LOG_ERR, "%s", err);
 			continue;
 		}
