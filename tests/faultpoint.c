@@ -201,6 +201,7 @@ fstat(int fd, struct stat *st)
 typedef struct sqlite3 sqlite3;
 typedef struct sqlite3_stmt sqlite3_stmt;
 typedef int (*prepare_fn)(sqlite3 *, const char *, int, sqlite3_stmt **, const char **);
+int sqlite3_prepare_v2(sqlite3 *db, const char *text, int n, sqlite3_stmt **st, const char **tail);
 
 /*
  * SQLite's own sqlite3_prepare_v2: the next one in the global scope, or,
