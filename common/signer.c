@@ -59,12 +59,9 @@ vk_signer_load(sqlite3 *db, const char *key_path, struct vk_signer *s, char err[
 		vk_seterr(err, "out of memory");
 		return VK_ERR_NOMEM;
 	}
-	if ((rc = vk_store_prepare(
-	         db, "cannot read the authority's certificate", err, &st,
-	         "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE name = "
-	         "'" VK_META_AUTHORITY_EPOCH
-	         "'), (SELECT value FROM meta WHERE name = '" VK_META_AUTHORITY_CERT "')",
-	         "")) != VK_OK)
+	if ((rc = vk_store_prepare(db, "cannot read the authority's certificate", err, &st,
+	                           "SELECT " VK_SIGNER_EPOCH_SQL ", " VK_SIGNER_CERT_SQL, "")) !=
+	    VK_OK)
 		goto fail;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		s->epoch = sqlite3_column_int64(st, 0);

@@ -17,7 +17,13 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "fleet.h"
 #include "record.h"
+
+/* The store's epoch (NULL when it has none: epoch 0) and certificate, as SQL expressions. */
+#define VK_SIGNER_EPOCH_SQL                                                                        \
+	"(SELECT CAST(value AS INTEGER) FROM meta WHERE name = '" VK_META_AUTHORITY_EPOCH "')"
+#define VK_SIGNER_CERT_SQL "(SELECT value FROM meta WHERE name = '" VK_META_AUTHORITY_CERT "')"
 
 struct vk_signer {
 	unsigned char *sk; /* sodium_malloc()ed */

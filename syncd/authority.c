@@ -109,8 +109,7 @@ query_int(struct authority *a, const char *sql)
 static int
 key_current(struct authority *a)
 {
-	if (query_int(a, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = "
-	                 "'" VK_META_AUTHORITY_EPOCH "'), 0)") == a->sig.epoch)
+	if (query_int(a, "SELECT coalesce(" VK_SIGNER_EPOCH_SQL ", 0)") == a->sig.epoch)
 		return 1;
 	a->key_stale = 1;
 	return 0;
@@ -496,11 +495,7 @@ rekeyed(struct authority *a)
 
 	a->key_stale = 0;
 	if (vk_store_prepare(a->db, "cannot read the authority's certificate", err, &st,
-	                     "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE name = "
-	                     "'" VK_META_AUTHORITY_EPOCH
-	                     "'), (SELECT value FROM meta WHERE name = '" VK_META_AUTHORITY_CERT
-	                     "')",
-	                     "") != VK_OK) {
+	                     "SELECT " VK_SIGNER_EPOCH_SQL ", " VK_SIGNER_CERT_SQL, "") != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		return -1;
 	}
