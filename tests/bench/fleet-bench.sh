@@ -24,7 +24,10 @@
 #    the last revision and holds every key as the authority does;
 #  - VK_FLEET_SESSION_ROUNDS (5) times: one live session on every machine
 #    (a process of tests/bench/fleetjournal recorded in each machine's
-#    journal as the module records the process that opens a session),
+#    journal as the module records the process that opens a session; as
+#    root, forked into the PID namespace in which tests/bench/pidns runs
+#    that machine's daemon, so that each daemon sees its own machine's
+#    processes and not the whole fleet's),
 #    opened with one organization key, and that key disabled: from keyadm's
 #    exit until the last of the N processes was ended by its machine's
 #    daemon, and each process's own time;
@@ -82,13 +85,24 @@ W=$OUT/fleet-work
 # each of the three kills of the logins' phase takes a quarter of it, 5 s at least
 [ "$LOGINS_SECONDS" -ge 20 ] ||
 	{ echo "bench-fleet: VK_FLEET_LOGINS_SECONDS is $LOGINS_SECONDS; it must be 20 or more" >&2; exit 1; }
-for f in "$KEYADM" "$SYNCD" "$FLEETWAIT" "$FLEETWATCH" "$FLOOR" "$STAMP" "$FLEETJOURNAL"; do
+for f in "$KEYADM" "$SYNCD" "$FLEETWAIT" "$FLEETWATCH" "$FLOOR" "$STAMP" "$FLEETJOURNAL" "$bdir/pidns"; do
 	[ -x "$f" ] || { echo "bench-fleet: build first ($f is missing)" >&2; exit 1; }
 done
 for tool in nats-server sqlite3 jq curl ss; do
 	command -v "$tool" >/dev/null || { echo "bench-fleet: $tool is missing" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] && ulimit -n 65536 2>/dev/null || :
+# Each machine daemon runs with a process table of its own (tests/bench/pidns: a PID
+# namespace and its /proc), as on a machine of a real fleet, where what the daemon reads of
+# /proc is its own machine's: ending a session reads every process it can see on a kernel
+# without children lists. Without root, they share this host's and the bench says so.
+PIDNS=
+if [ "$(id -u)" -eq 0 ]; then
+	PIDNS=$bdir/pidns
+else
+	echo "bench-fleet: not root: the machine daemons share one process table (ending a session" \
+		"reads all of it)" >&2
+fi
 # a daemon that crashes leaves a core for its backtrace, where the host writes one
 ulimit -c unlimited 2>/dev/null || :
 
@@ -346,6 +360,30 @@ nothing_lost() {
 		tee -a "$summary" >&2
 }
 
+# machine_start I: machine I's daemon, in a PID namespace of its own when $PIDNS is set;
+# $W/mI/run is the process to wait for (pidns, or the daemon), machine_pid I the daemon
+machine_start() {
+	if [ -n "$PIDNS" ]; then
+		rm -f "$W/m$1/pid"
+		"$PIDNS" "$W/m$1/pid" "$SYNCD" --config "$W/m$1/viamkey.conf" \
+			${VK_FLEET_VERBOSE:+--verbose} 2>>"$W/m$1/syncd.log" &
+	else
+		"$SYNCD" --config "$W/m$1/viamkey.conf" ${VK_FLEET_VERBOSE:+--verbose} \
+			2>>"$W/m$1/syncd.log" &
+		echo "$!" >"$W/m$1/pid"
+	fi
+	echo "$!" >"$W/m$1/run"
+	pids="$pids $!"
+}
+machine_pid() {
+	until [ -s "$W/m$1/pid" ]; do
+		kill -0 "$(cat "$W/m$1/run")" 2>/dev/null ||
+			{ say "machine $1 did not start: $(tail -n 3 "$W/m$1/syncd.log")"; exit 1; }
+		sleep 0.01
+	done
+	cat "$W/m$1/pid"
+}
+
 # sessions_round R: one live session on every machine, opened with a new organization key,
 # and that key disabled; a line per process in $W/sessions.each (ms from keyadm's exit until
 # its daemon ended it) and one in $W/sessions.last (until the last of them ended)
@@ -356,8 +394,8 @@ sessions_round() {
 	t=$(date +%s%N)
 	until_applied "$t" >/dev/null || { say "N=$N: session key $1 did not reach every machine"; exit 1; }
 	: >"$W/sessions.out"
-	"$FLEETJOURNAL" sessions "$W/replicas" "$s_key" alice "$TIMEOUT_MS" >"$W/sessions.out" \
-		2>"$W/sessions.err" &
+	"$FLEETJOURNAL" sessions "$W/replicas" "$s_key" alice "$TIMEOUT_MS" \
+		${PIDNS:+"$W/machine-pids"} >"$W/sessions.out" 2>"$W/sessions.err" &
 	journal_pid=$!
 	until grep -q '^ready$' "$W/sessions.out"; do
 		kill -0 "$journal_pid" 2>/dev/null || { say "fleetjournal: $(cat "$W/sessions.err")"; exit 1; }
@@ -433,11 +471,10 @@ logins_phase() {
 	m1_pid=$(head -n 1 "$W/machine-pids")
 	say "N=$N: SIGKILL to machine 1's daemon ($m1_pid), started again 3 s later"
 	kill -9 "$m1_pid"
-	wait "$m1_pid" 2>/dev/null || :
+	wait "$(cat "$W/m1/run")" 2>/dev/null || :
 	sleep 3
-	"$SYNCD" --config "$W/m1/viamkey.conf" ${VK_FLEET_VERBOSE:+--verbose} 2>>"$W/m1/syncd.log" &
-	pids="$pids $!"
-	sed -i "1s/.*/$!/" "$W/machine-pids"
+	machine_start 1
+	sed -i "1s/.*/$(machine_pid 1)/" "$W/machine-pids"
 	sleep $((quarter - 3))
 	auth_alive || exit 1
 	say "N=$N: SIGKILL to the authority's daemon, started again 3 s later"
@@ -519,9 +556,8 @@ for N in $SIZES; do
 	say "N=$N: starting machines $((started + 1))-$N"
 	i=$((started + 1))
 	while [ "$i" -le "$N" ]; do
-		"$SYNCD" --config "$W/m$i/viamkey.conf" ${VK_FLEET_VERBOSE:+--verbose} 2>"$W/m$i/syncd.log" &
-		pids="$pids $!"
-		echo "$!" >>"$W/machine-pids"
+		machine_start "$i"
+		machine_pid "$i" >>"$W/machine-pids"
 		echo "$W/m$i/keys.db" >>"$W/replicas"
 		i=$((i + 1))
 		# a staggered start, as a fleet's machines boot at different times

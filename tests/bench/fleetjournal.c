@@ -4,7 +4,7 @@
  * without a PAM transaction per machine.
  *
  *   fleetjournal logins STORES RATE SECONDS PREFIX
- *   fleetjournal sessions STORES KEY_ID USER TIMEOUT_MS
+ *   fleetjournal sessions STORES KEY_ID USER TIMEOUT_MS [PIDS]
  *   fleetjournal stored STORE PREFIX COUNT TIMEOUT_S
  *
  * STORES is a file naming one machine's store a line. Each record is made
@@ -26,6 +26,10 @@
  * session with SIGTERM), and exits 0 once all have ended; TIMEOUT_MS after
  * "ready" it prints "timeout COUNT" with the count still alive, kills them
  * and exits 1. Killed itself, its children die with it (PR_SET_PDEATHSIG).
+ * With PIDS, a file naming a process a line beside STORES (each machine's
+ * daemon, run by tests/bench/pidns), each child is forked into the PID
+ * namespace of its machine's daemon, and recorded under the PID that
+ * daemon sees: a session of that machine's own process table.
  *
  * stored: the other end, on the authority: looks at STORE (read-only)
  * every POLL_MS and prints "USER MS" for each login event of a user
@@ -39,6 +43,8 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,12 +147,50 @@ logins(char **stores, long n, long rate, long seconds, const char *prefix)
 	return failed;
 }
 
+/* The children forked next go into the PID namespace of process pid (NULL: this one's). */
 static int
-sessions(char **stores, long n, const char *key_id, const char *user, long timeout_ms)
+pid_namespace(const char *pid)
+{
+	char path[64];
+	int fd, rc;
+
+	snprintf(path, sizeof path, "/proc/%s/ns/pid", pid != NULL ? pid : "self");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = setns(fd, CLONE_NEWPID);
+	close(fd);
+	return rc;
+}
+
+/* Process pid as its own PID namespace names it (the last of NSpid), or -1. */
+static long long
+pid_inside(pid_t pid)
+{
+	char path[64], line[256];
+	long long inside = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "NSpid:", 6) == 0) {
+			char *last = strrchr(line, '\t');
+
+			inside = last != NULL ? atoll(last + 1) : -1;
+		}
+	fclose(f);
+	return inside;
+}
+
+static int
+sessions(char **stores, long n, char **daemons, const char *key_id, const char *user,
+         long timeout_ms)
 {
 	pid_t *kids = calloc((size_t)n, sizeof *kids), parent = getpid();
 	long alive = 0, i;
 	long long deadline;
+	int ready;
 
 	if (kids == NULL)
 		abort();
@@ -154,36 +198,50 @@ sessions(char **stores, long n, const char *key_id, const char *user, long timeo
 		unsigned char uid[16];
 		struct vk_event e;
 		struct vk_proc p;
+		long long pid;
 
+		if (daemons != NULL && pid_namespace(daemons[i]) != 0) {
+			fprintf(stderr, "fleetjournal: the PID namespace of %s: %s\n", daemons[i],
+			        strerror(errno));
+			break;
+		}
 		if ((kids[i] = fork()) < 0) {
 			perror("fleetjournal: fork");
 			break;
 		}
 		if (kids[i] == 0) {
-			/* a bench stopped by hand (SIGTERM here) leaves no session behind */
-			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			/* a bench stopped by hand (SIGTERM here) leaves no session behind; in a
+			 * namespace of its own the parent has no PID there (0) */
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+			    getppid() != (daemons != NULL ? 0 : parent))
 				_exit(1);
 			for (;;)
 				pause();
 		}
 		alive++;
 		randombytes_buf(uid, sizeof uid);
-		if (vk_proc_read(kids[i], &p) != 0 ||
+		pid = daemons != NULL ? pid_inside(kids[i]) : kids[i];
+		if (vk_proc_read(kids[i], &p) != 0 || pid < 0 ||
 		    vk_event_make(&e, uid, (int64_t)time(NULL), "session", "open", NULL, key_id,
 		                  user, "sshd", NULL) != 0 ||
-		    vk_event_set_session(&e, "operator", NULL, NULL, kids[i], p.start) != 0 ||
+		    vk_event_set_session(&e, "operator", NULL, NULL, pid, p.start) != 0 ||
 		    append(stores[i], &e) != 0) {
 			fprintf(stderr, "fleetjournal: cannot record the session of %s\n",
 			        stores[i]);
 			break;
 		}
 	}
-	if (i == n) {
+	ready = i == n;
+	if (daemons != NULL && pid_namespace(NULL) != 0) {
+		perror("fleetjournal: back to its own PID namespace");
+		ready = 0;
+	}
+	if (ready) {
 		printf("ready\n");
 		fflush(stdout);
 	}
 	/* a session that could not be recorded: none is waited for */
-	deadline = i == n ? realtime_ns() + timeout_ms * 1000000LL : 0;
+	deadline = ready ? realtime_ns() + timeout_ms * 1000000LL : 0;
 	while (alive > 0 && realtime_ns() < deadline) {
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -278,15 +336,18 @@ main(int argc, char **argv)
 			return 2;
 		return logins(stores, n, atol(argv[3]), atol(argv[4]), argv[5]);
 	}
-	if (argc == 6 && strcmp(argv[1], "sessions") == 0) {
-		if ((n = read_lines(argv[2], &stores)) <= 0)
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "sessions") == 0) {
+		char **daemons = NULL;
+
+		if ((n = read_lines(argv[2], &stores)) <= 0 ||
+		    (argc == 7 && read_lines(argv[6], &daemons) != n))
 			return 2;
-		return sessions(stores, n, argv[3], argv[4], atol(argv[5]));
+		return sessions(stores, n, daemons, argv[3], argv[4], atol(argv[5]));
 	}
 	if (argc == 6 && strcmp(argv[1], "stored") == 0 && atol(argv[4]) > 0 && atol(argv[5]) > 0)
 		return stored(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
 	fprintf(stderr, "usage: fleetjournal logins STORES RATE SECONDS PREFIX\n"
-	                "       fleetjournal sessions STORES KEY_ID USER TIMEOUT_MS\n"
+	                "       fleetjournal sessions STORES KEY_ID USER TIMEOUT_MS [PIDS]\n"
 	                "       fleetjournal stored STORE PREFIX COUNT TIMEOUT_S\n");
 	return 2;
 }
