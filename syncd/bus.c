@@ -103,8 +103,19 @@ queue_push(struct sd_queue *q, const struct sd_item *it, int connected)
 	pthread_mutex_unlock(&q->mu);
 }
 
-natsMsg *
-sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_item *it)
+void
+sd_queue_wake(struct sd_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->woken = 1;
+	if (q->waiting)
+		pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* sd_queue_pop(), and sd_queue_wait() when wakeable: a wake ends the wait too, and is taken. */
+static natsMsg *
+pop(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_item *it, int wakeable)
 {
 	struct sd_item got = {0};
 	struct timespec until;
@@ -118,10 +129,12 @@ sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_i
 	}
 	pthread_mutex_lock(&q->mu);
 	q->waiting = 1;
-	while (q->count == 0 && !q->connected && !sd_stop)
+	while (q->count == 0 && !q->connected && !(wakeable && q->woken) && !sd_stop)
 		if (pthread_cond_timedwait(&q->cv, &q->mu, &until) != 0)
 			break;
 	q->waiting = 0;
+	if (wakeable)
+		q->woken = 0;
 	if (q->connected) {
 		*connected = 1;
 		q->connected = 0;
@@ -135,6 +148,18 @@ sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_i
 	if (it != NULL)
 		*it = got;
 	return got.msg;
+}
+
+natsMsg *
+sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_item *it)
+{
+	return pop(q, timeout_ms, connected, it, 0);
+}
+
+natsMsg *
+sd_queue_wait(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_item *it)
+{
+	return pop(q, timeout_ms, connected, it, 1);
 }
 
 static void

@@ -894,6 +894,7 @@ sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char *st
 	ev->last_use = role == SD_EVENTS_AUTHORITY;
 	ev->metrics = metrics;
 	ev->metrics->events_pending = -1;
+	sd_watch_init(&ev->watch);
 	sd_sessions_open(&ev->sessions, cfg, metrics);
 	if (vk_journal_path(store, 0, ev->journal, sizeof ev->journal) != 0 ||
 	    vk_journal_path(store, 1, ev->work, sizeof ev->work) != 0) {
@@ -936,10 +937,13 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 {
 	int64_t now = sd_now_ms();
 
-	if (now < ev->next_ms)
+	if (now < ev->next_ms && !sd_watch_grew(&ev->watch))
 		return;
-	ev->next_ms = now + SD_EVENTS_EVERY_MS;
 	collect(ev, db);
+	/* an append that held the journal up is looked for again soon, watched or not */
+	ev->next_ms =
+	    now + (sd_watch_running(&ev->watch) && ev->lock_waits == 0 ? SD_EVENTS_WATCHED_MS
+	                                                               : SD_EVENTS_EVERY_MS);
 	sd_sessions_tick(&ev->sessions, db);
 	if (ev->role == SD_EVENTS_AUTHORITY)
 		receive(ev, db, b);
@@ -949,6 +953,21 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		ev->next_prune_ms = now + PRUNE_MS;
 		prune(ev, db);
 	}
+}
+
+void
+sd_events_watch(struct sd_events *ev, struct sd_queue *q)
+{
+	if (sd_watch_start(&ev->watch, ev->journal, q) == 0)
+		sd_log(LOG_DEBUG, "watching the events journal %s", ev->journal);
+}
+
+int64_t
+sd_events_wait_ms(struct sd_events *ev)
+{
+	int64_t wait = ev->next_ms - sd_now_ms();
+
+	return wait < 1 ? 1 : wait;
 }
 
 void
@@ -994,5 +1013,6 @@ sd_events_close(struct sd_events *ev)
 	ev->sub = NULL;
 	jsCtx_Destroy(ev->js);
 	ev->js = NULL;
+	sd_watch_stop(&ev->watch);
 	sd_sessions_close(&ev->sessions);
 }

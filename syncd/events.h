@@ -12,11 +12,17 @@
 #include "metrics.h"
 #include "sessions.h"
 #include "syncd.h"
+#include "watch.h"
 
 enum { SD_EVENTS_MACHINE, SD_EVENTS_AUTHORITY };
 
-/* How often the journal is looked at: a daemon's loop waits no longer when idle. */
-#define SD_EVENTS_EVERY_MS 250
+/*
+ * How often the journal is looked at: a daemon's loop waits no longer when
+ * idle. A machine whose journal is watched (watch.h) looks at it as it is
+ * written, and otherwise once a second (its sessions, sends to retry).
+ */
+#define SD_EVENTS_EVERY_MS   250
+#define SD_EVENTS_WATCHED_MS 1000
 
 struct sd_events {
 	int role;
@@ -61,6 +67,7 @@ struct sd_events {
 	int64_t take_until;   /* atomic: the stream is read until then (vk_now()): the lease */
 	struct sd_metrics *metrics;
 	struct sd_sessions sessions; /* this host's, ended on revocation */
+	struct sd_watch watch;       /* the journal, a machine's (sd_events_watch) */
 };
 
 /*
@@ -76,6 +83,15 @@ int sd_events_open(struct sd_events *ev, const struct vk_config *cfg, const char
  * Outside any transaction of the caller's.
  */
 void sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b);
+/*
+ * A machine's journal watched (watch.h): an append wakes q's
+ * sd_queue_wait() and the next sd_events_tick() looks at once; between
+ * appends the ticks come SD_EVENTS_WATCHED_MS apart. Unwatched (this not
+ * called, or inotify failing), SD_EVENTS_EVERY_MS apart.
+ */
+void sd_events_watch(struct sd_events *ev, struct sd_queue *q);
+/* How long the caller's loop may wait for the next sd_events_tick() to be due (ms, 1 or more). */
+int64_t sd_events_wait_ms(struct sd_events *ev);
 /*
  * A machine's connection to the bus is new (a node lost, say): the next
  * look (sd_events_tick(), which the caller runs at once when it can, before

@@ -286,6 +286,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 	if (sd_bus_subscribe(&m.bus, subject, &m.hb_sub) != 0 ||
 	    sd_bus_subscribe(&m.bus, m.deliver, &m.catch_up_sub) != 0)
 		goto out;
+	if (!once)
+		sd_events_watch(&m.events, &m.bus.q);
 	sd_random_tag(m.tag);
 	m.need_reconcile = 1;
 	m.last_hb_ms = sd_now_ms();
@@ -342,8 +344,8 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 		m.metrics.applied = (uint64_t)m.applied;
 		sd_metrics_tick(&m.metrics, m.db, m.applied_rev);
 		wait = m.need_reconcile || m.need_repair ? m.next_retry_ms - sd_now_ms()
-		                                         : SD_EVENTS_EVERY_MS;
-		msg = sd_queue_pop(&m.bus.q, wait > 0 ? wait : 1, &connected, &it);
+		                                         : sd_events_wait_ms(&m.events);
+		msg = sd_queue_wait(&m.bus.q, wait > 0 ? wait : 1, &connected, &it);
 		if (connected) {
 			/* the logins of the outage reach the authority before the reconcile */
 			sd_events_connected(&m.events);

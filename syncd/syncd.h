@@ -55,6 +55,7 @@ struct sd_queue {
 	size_t head, count, cap;
 	int connected; /* set on (re)connect: everything is to be read again */
 	int waiting;   /* the main thread waits: signal it */
+	int woken;     /* sd_queue_wake() since the last sd_queue_wait() */
 	void (*check)(void *ctx, struct sd_item *it);
 	void *check_ctx;
 };
@@ -115,6 +116,13 @@ void sd_bus_unsubscribe(struct sd_bus *b, natsSubscription *sub);
  * when not NULL, receives the message with what the check found.
  */
 natsMsg *sd_queue_pop(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_item *it);
+/*
+ * sd_queue_pop() that sd_queue_wake() also ends (the main loop's idle
+ * wait): NULL then. A wake is kept for the next sd_queue_wait(); other
+ * pops ignore it.
+ */
+natsMsg *sd_queue_wait(struct sd_queue *q, int64_t timeout_ms, int *connected, struct sd_item *it);
+void sd_queue_wake(struct sd_queue *q);
 
 /*
  * A JetStream API request; the reply's JSON in *reply (malloc()ed) when

@@ -5,6 +5,8 @@
 #    with the machine's ID, the key, user, service, decision and reason;
 #  - the key's last use there is fleet-wide, and `keys list --unused-since`
 #    is right across machines;
+#  - an idle machine's daemon watches its journal and takes a login's
+#    event from it within 300 ms (it wakes once a second otherwise);
 #  - the events of a machine whose daemon was down arrive once it is back,
 #    exactly once;
 #  - an event fetched from the stream by a client that never acknowledges
@@ -109,6 +111,27 @@ check "... and the fragment is said in M1's log as a line that is no event" \
 f_login M1 "spaced user service=sshd" "$K_TOKEN" || :
 check "a user name with spaces is stored with them escaped, so that it cannot pass for more columns" \
 	f_until 10 eval 'ka --json events --kind login --machine-id "$M1" | jq -e "any(.[]; .user == \"spaced%20user%20service=sshd\")" >/dev/null'
+
+# ---- an idle machine takes an append as it is made: its journal is watched ----------------
+# seen_within MS USER: USER's login event is in M1's replica within MS ms from now
+seen_within() {
+	t0=$(date +%s%N)
+	until [ "$(sqlite3 "$WORK/M1/store/keys.db" "SELECT count(*) FROM events WHERE user = '$2'")" = 1 ]; do
+		[ $((($(date +%s%N) - t0) / 1000000)) -lt "$1" ] || return 1
+	done
+}
+check "M1's daemon watches its events journal" grep -q "watching the events journal" "$WORK/M1/syncd.log"
+# Watching, an idle daemon wakes once a second unless an append wakes it: were the appends
+# to wake nothing, each login would be seen within 300 ms with odds of 0.3, eight of ten with
+# odds under 0.002. (Where it cannot watch, it looks four times a second; the check above.)
+quick=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	sleep "0.$((i * 37 % 9 + 1))"
+	f_login M1 "idle-$i" "$K_TOKEN" || :
+	! seen_within 300 "idle-$i" || quick=$((quick + 1))
+done
+check "M1 idle: of ten logins, at least eight are in its replica within 300 ms ($quick were)" \
+	test "$quick" -ge 8
 
 # ---- a machine whose daemon is down ------------------------------------------------------
 f_syncd_stop M3
