@@ -51,7 +51,8 @@
 
 #define PRUNE_MS      (10 * 60000)         /* between prunes of events older than [audit] keep */
 #define PRUNE_BATCH   10000                /* events deleted in one statement of a prune */
-#define LOCK_TRIES    40                   /* looks the journal's appends may hold up */
+#define LOCK_WAIT_MS  10000                /* how long the journal's appends may hold it up */
+#define LOOK_GAP_MS   100                  /* between looks that appends woke */
 #define READ_MAX      (4 * VK_JOURNAL_MAX) /* what one look reads of the work file */
 #define FUTURE_MAX    300                  /* seconds an event's time may be ahead of ours */
 #define PER_MACHINE   100000               /* events of one machine the stream holds at most */
@@ -138,19 +139,21 @@ take_journal(struct sd_events *ev, char **buf, size_t *len)
 	}
 	/*
 	 * The appends that found this file in place have written once this is
-	 * ours. An append held up (its process stopped in it) holds up only this
-	 * look, LOCK_TRIES times; then the file is read all the same, and that
-	 * append's line may be lost.
+	 * ours. An append held up (its process stopped in it) holds up the looks
+	 * for LOCK_WAIT_MS; then the file is read all the same, and that append's
+	 * line may be lost.
 	 */
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno == EWOULDBLOCK && ++ev->lock_waits < LOCK_TRIES) {
+		if (ev->lock_since_ms == 0)
+			ev->lock_since_ms = sd_now_ms();
+		if (errno == EWOULDBLOCK && sd_now_ms() - ev->lock_since_ms < LOCK_WAIT_MS) {
 			close(fd);
 			return 0;
 		}
 		sd_log(LOG_WARNING, "an append has held the events journal %s for long: reading it",
 		       ev->work);
 	}
-	ev->lock_waits = 0;
+	ev->lock_since_ms = 0;
 	if (fstat(fd, &st) != 0) {
 		close(fd);
 		sd_log(LOG_ERR, "cannot read the events journal %s", ev->work);
@@ -197,8 +200,12 @@ store_event(struct sd_events *ev, struct sd_trail *t, const struct vk_event *e, 
 	return sd_trail_use(t, e, machine, own, err) == 0 ? 1 : -1;
 }
 
-/* The journal's events into the store, in one transaction; then the work file goes. */
-static void
+/*
+ * The journal's events into the store, in one transaction; then the work
+ * file goes. 1 when it went (appends may have reached the new journal
+ * meanwhile), else 0.
+ */
+static int
 collect(struct sd_events *ev, sqlite3 *db)
 {
 	struct sd_trail t = {.db = db};
@@ -208,11 +215,11 @@ collect(struct sd_events *ev, sqlite3 *db)
 	struct vk_event e;
 
 	if (take_journal(ev, &buf, &len) != 0 || buf == NULL)
-		return;
+		return 0;
 	if (vk_store_begin(db, err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
 		free(buf);
-		return;
+		return 0;
 	}
 	while (start < len) {
 		char *nl = memchr(buf + start, '\n', len - start);
@@ -235,19 +242,20 @@ collect(struct sd_events *ev, sqlite3 *db)
 	sd_trail_done(&t);
 	if (vk_store_commit(db, err) != VK_OK) {
 		sd_log(LOG_ERR, "%s", err);
-		return;
+		return 0;
 	}
 	(void)unlink(ev->work);
 	ev->metrics->events_collected += (uint64_t)n;
 	if (bad > 0)
 		sd_log(LOG_WARNING, "the events journal held %ld lines that are no events: skipped",
 		       bad);
-	return;
+	return 1;
 failed:
 	free(buf);
 	sd_trail_done(&t);
 	vk_store_rollback(db);
 	sd_log(LOG_ERR, "%s", err);
+	return 0;
 }
 
 /* ---- a replica's events, to the authority --------------------------------------- */
@@ -937,13 +945,13 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 {
 	int64_t now = sd_now_ms();
 
-	if (now < ev->next_ms && !sd_watch_grew(&ev->watch))
+	if (now < ev->next_ms && !(now >= ev->last_ms + LOOK_GAP_MS && sd_watch_grew(&ev->watch)))
 		return;
-	collect(ev, db);
-	/* an append that held the journal up is looked for again soon, watched or not */
-	ev->next_ms =
-	    now + (sd_watch_running(&ev->watch) && ev->lock_waits == 0 ? SD_EVENTS_WATCHED_MS
-	                                                               : SD_EVENTS_EVERY_MS);
+	ev->last_ms = now;
+	(void)sd_watch_grew(&ev->watch); /* this look takes what was marked */
+	/* what reached the new journal while the old one was being taken, at once */
+	if (collect(ev, db) == 1)
+		(void)collect(ev, db);
 	sd_sessions_tick(&ev->sessions, db);
 	if (ev->role == SD_EVENTS_AUTHORITY)
 		receive(ev, db, b);
@@ -953,6 +961,14 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 		ev->next_prune_ms = now + PRUNE_MS;
 		prune(ev, db);
 	}
+	/*
+	 * From the tick's end, so that the sessions' once a second falls on every
+	 * tick; soon again while an append holds the journal up or a SIGKILL is due.
+	 */
+	ev->next_ms = sd_now_ms() + (sd_watch_running(&ev->watch) && ev->lock_since_ms == 0 &&
+	                                     ev->sessions.nkills == 0
+	                                 ? SD_EVENTS_WATCHED_MS
+	                                 : SD_EVENTS_EVERY_MS);
 }
 
 void
@@ -965,7 +981,12 @@ sd_events_watch(struct sd_events *ev, struct sd_queue *q)
 int64_t
 sd_events_wait_ms(struct sd_events *ev)
 {
-	int64_t wait = ev->next_ms - sd_now_ms();
+	int64_t due = ev->next_ms, wait;
+
+	/* an append seen too soon after the last look: the look after the gap */
+	if (sd_watch_pending(&ev->watch) && ev->last_ms + LOOK_GAP_MS < due)
+		due = ev->last_ms + LOOK_GAP_MS;
+	wait = due - sd_now_ms();
 
 	return wait < 1 ? 1 : wait;
 }

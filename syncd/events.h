@@ -35,12 +35,13 @@ struct sd_events {
 	char stream[160];  /* VKEV_<bucket> */
 	char subject[224]; /* vkev.<bucket>.<machine ID> */
 	int64_t next_ms, next_send_ms, next_prune_ms;
-	int64_t next_fetch_ms;   /* the authority's next fetch while nothing goes by */
-	int fetch_more;          /* the last fetch brought messages: fetch again */
-	int fetch_batch;         /* how many messages the next fetch asks for */
-	int64_t answer_ms;       /* how long a fetch waits for the server after its expiry */
-	int refused;             /* the bus did not take the last event sent (said once) */
-	int lock_waits;          /* looks an append held the journal up */
+	int64_t next_fetch_ms; /* the authority's next fetch while nothing goes by */
+	int fetch_more;        /* the last fetch brought messages: fetch again */
+	int fetch_batch;       /* how many messages the next fetch asks for */
+	int64_t answer_ms;     /* how long a fetch waits for the server after its expiry */
+	int refused;           /* the bus did not take the last event sent (said once) */
+	int64_t lock_since_ms; /* sd_now_ms() since when an append holds the journal up (0: none) */
+	int64_t last_ms;       /* sd_now_ms() of the last look */
 	natsStatus fetch_status; /* the last fetch's error, said when it changes (NATS_OK: none) */
 	int64_t retry_ms;        /* the wait after the last failed send (0: it went) */
 	int64_t failing_since;   /* sd_now_ms() of the first of the failed sends in a row */

@@ -87,16 +87,20 @@ sd_watch_start(struct sd_watch *w, const char *path, struct sd_queue *q)
 {
 	char dir[4096];
 	const char *slash = strrchr(path, '/');
+	const char *name = slash != NULL ? slash + 1 : path;
 
 	sd_watch_init(w);
 	w->q = q;
-	if (slash == NULL || (size_t)(slash - path) >= sizeof dir ||
-	    strlen(slash + 1) >= sizeof w->name) {
+	if ((slash != NULL && (size_t)(slash - path) >= sizeof dir) ||
+	    strlen(name) >= sizeof w->name) {
 		sd_log(LOG_WARNING, "%s: not a journal's path to watch", path);
 		return -1;
 	}
-	snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	snprintf(w->name, sizeof w->name, "%s", slash + 1);
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else
+		snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	snprintf(w->name, sizeof w->name, "%s", name);
 	if ((w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0 ||
 	    inotify_add_watch(w->fd, dir, IN_MODIFY) < 0 || pipe2(w->stop, O_CLOEXEC) != 0) {
 		sd_log(LOG_WARNING, "cannot watch the events journal in %s: %s", dir,
@@ -122,6 +126,12 @@ sd_watch_grew(struct sd_watch *w)
 }
 
 int
+sd_watch_pending(struct sd_watch *w)
+{
+	return __atomic_load_n(&w->grew, __ATOMIC_SEQ_CST);
+}
+
+int
 sd_watch_running(struct sd_watch *w)
 {
 	return __atomic_load_n(&w->running, __ATOMIC_SEQ_CST);
@@ -130,6 +140,8 @@ sd_watch_running(struct sd_watch *w)
 void
 sd_watch_stop(struct sd_watch *w)
 {
+	if (w->q == NULL) /* never started: all zero when the daemon failed before */
+		return;
 	/* a pipe just made holds the byte; the thread may have ended already */
 	if (w->started && write(w->stop[1], "", 1) >= 0)
 		(void)pthread_join(w->thread, NULL);

@@ -33,6 +33,8 @@ int sd_watch_start(struct sd_watch *w, const char *path, struct sd_queue *q);
 
 /* Whether the journal was written since the last call (and forgets it). */
 int sd_watch_grew(struct sd_watch *w);
+/* The same, without forgetting it. */
+int sd_watch_pending(struct sd_watch *w);
 
 /* Whether w watches the journal (its thread runs). */
 int sd_watch_running(struct sd_watch *w);
