@@ -25,12 +25,14 @@
 
 #include <sodium.h>
 
+#include "dial.h"
 #include "record.h"
 #include "syncd.h"
 
 #define QUEUE_INITIAL   1024
 #define MAX_SERVERS     16
 #define REQUEST_WAIT_MS 5000
+#define CONNECT_TRIES   4 /* a refusal may be libnats 3.4.1's own: see sd_bus_open() */
 /*
  * A consumer is created in 12-25 ms on an idle three-node cluster, and in
  * about 150 ms beside 100,000 other entries; one that takes longer than
@@ -381,7 +383,6 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 	    natsOptions_SetMaxReconnect(o, -1) != NATS_OK ||
 	    natsOptions_SetReconnectWait(o, 1000) != NATS_OK ||
 	    natsOptions_SetReconnectJitter(o, 1000, 2000) != NATS_OK ||
-	    natsOptions_SetRetryOnFailedConnect(o, true, on_connected, NULL) != NATS_OK ||
 	    natsOptions_SetReconnectedCB(o, on_connected, NULL) != NATS_OK ||
 	    natsOptions_SetDisconnectedCB(o, on_disconnected, NULL) != NATS_OK ||
 	    natsOptions_SetErrorHandler(o, on_error, NULL) != NATS_OK ||
@@ -389,7 +390,19 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 		sd_log(LOG_ERR, "cannot set up the bus connection: %s", nats_GetLastError(NULL));
 		goto out;
 	}
-	s = natsConnection_Connect(&b->nc, o);
+	/*
+	 * A refusal may be libnats 3.4.1's own (dial.c rule 3: a signature it
+	 * left out): connected again, it signs a new nonce. Any other failure,
+	 * a bus not there yet, nats.c goes on trying in the background.
+	 */
+	for (int tries = 1;
+	     sd_dial_refusal(s = natsConnection_Connect(&b->nc, o)) && tries < CONNECT_TRIES;
+	     tries++)
+		sd_log(LOG_INFO, "the bus refused this user; connecting again (libnats 3.4.1 leaves"
+		                 " out one signature in 256)");
+	if (s != NATS_OK && !sd_dial_refusal(s) &&
+	    natsOptions_SetRetryOnFailedConnect(o, true, on_connected, NULL) == NATS_OK)
+		s = natsConnection_Connect(&b->nc, o);
 	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
 		sd_log(LOG_ERR, "cannot connect to the bus: %s", natsStatus_GetText(s));
 		goto out;

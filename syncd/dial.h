@@ -18,6 +18,16 @@
 natsConnection *sd_dial(const char *servers, const char *creds, const char *jwt, const char *seed,
                         const char *inbox, int *refused, char *err, size_t errlen);
 
+/* Whether s is nats.c's word for a server that refused the user. */
+int sd_dial_refusal(natsStatus s);
+
+/*
+ * How many connections sd_dial() made again since the process began because
+ * libnats 3.4.1 left the signature of the server's nonce out of the one
+ * before (dial.c rule 3).
+ */
+unsigned long sd_dial_signed_again(void);
+
 /*
  * One request (len bytes of body) and its answer, waiting at most wait_ms:
  * 0 with the answer in *reply (malloc()ed, NUL-terminated, *reply_len

@@ -54,6 +54,7 @@ SYNCD=$top_builddir/syncd/viamkey-syncd
 PAM_LOGIN=$top_builddir/tests/pam_login
 VK_BUS=$top_builddir/tests/vk_bus
 VK_SIGN=$top_builddir/tests/vk_sign
+VK_DIAL=$top_builddir/tests/vk_dial
 FAULTPOINT=$top_builddir/tests/.libs/faultpoint.so
 EXAMPLES=$top_srcdir/docs/examples
 BUCKET=viamkey

@@ -424,6 +424,20 @@ check "its ExecCondition= passes now: viamkey.conf has [sync]" sh -c "$condition
 execstart=$(sed -n 's/^ExecStart=//p' "$unit")
 check "its ExecStart= ($execstart) with --once, on the default config, exits 0" \
 	sh -c "timeout 120 $execstart --once </dev/null >'$WORK/once.log' 2>&1"
+# libnats 3.4.1 leaves out one nonce's signature in 256 and the bus refuses the user
+# (docs/FLEET.md): the daemon connects again at once, and says so. --once from this one node
+# until a run said so (4,000 runs at most: none in 4,000, one time in 10^6); each exits 0.
+once_again() {
+	o_run=0
+	while [ "$o_run" -lt 4000 ]; do
+		o_run=$((o_run + 1))
+		$execstart --once --verbose </dev/null >"$WORK/once.log" 2>&1 || return 1
+		grep -q "the bus refused this user; connecting again" "$WORK/once.log" && return 0
+	done
+	return 1
+}
+check "... run again until the bus refused a signature libnats left out: each exits 0, that one connected again" \
+	once_again
 $execstart </dev/null >"$WORK/machine-syncd.log" 2>&1 &
 # shellcheck disable=SC2034 # stop_pid reads it
 MACHINE_PID=$!

@@ -33,12 +33,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_SERVERS  8
-#define WAIT_MS      5000
-#define REQUEST_MS   2000
-#define LISTEN_MS    30000
-#define VALUE_MAX    (1024 * 1024)
-#define PASSWORD_MAX 256
+#define MAX_SERVERS   8
+#define WAIT_MS       5000
+#define REQUEST_MS    2000
+#define LISTEN_MS     30000
+#define VALUE_MAX     (1024 * 1024)
+#define PASSWORD_MAX  256
+#define CONNECT_TRIES 4
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char denied[4096]; /* the permissions violations reported, one per line */
@@ -303,7 +304,16 @@ main(int argc, char **argv)
 	    (creds != NULL && natsOptions_SetUserCredentialsFromFiles(o, creds, NULL) != NATS_OK) ||
 	    (inbox != NULL && natsOptions_SetCustomInboxPrefix(o, inbox) != NATS_OK))
 		return 1;
-	if ((s = natsConnection_Connect(&nc, o)) != NATS_OK) {
+	/*
+	 * libnats 3.4.1 sends no signature whose first byte is zero (one nonce in
+	 * 256; syncd/dial.c rule 3) and the server refuses the user: a refusal is
+	 * tried again, with a new nonce, so that a check does not fail by it. A
+	 * user the server does refuse is refused CONNECT_TRIES times.
+	 */
+	for (int t = 0; (s = natsConnection_Connect(&nc, o)) == NATS_CONNECTION_AUTH_FAILED &&
+	                creds != NULL && ++t < CONNECT_TRIES;)
+		;
+	if (s != NATS_OK) {
 		fprintf(stderr, "vk_bus: cannot connect: %s\n", natsStatus_GetText(s));
 		natsOptions_Destroy(o);
 		return 1;
