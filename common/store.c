@@ -1040,6 +1040,17 @@ vk_store_checkpoint(sqlite3 *db, int truncate)
 }
 
 int
+vk_store_sync_log(sqlite3 *db)
+{
+	sqlite3_file *log = NULL;
+
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &log) != SQLITE_OK ||
+	    log == NULL || log->pMethods == NULL)
+		return -1;
+	return log->pMethods->xSync(log, SQLITE_SYNC_NORMAL) == SQLITE_OK ? 0 : -1;
+}
+
+int
 vk_store_vbind(sqlite3_stmt *st, const char *types, va_list ap)
 {
 	int i = 1, ok = SQLITE_OK, used = sqlite3_bind_parameter_count(st);

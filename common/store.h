@@ -120,6 +120,12 @@ int vk_store_unchanged(const struct vk_store_stamp *then, const struct vk_store_
  */
 void vk_store_checkpoint(sqlite3 *db, int truncate);
 
+/*
+ * The write-ahead log to the disk now, with what every commit before held,
+ * those made with synchronous = NORMAL too: 0, or -1.
+ */
+int vk_store_sync_log(sqlite3 *db);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
 vk_rc vk_store_begin(sqlite3 *db, char err[VK_ERRLEN]);
 vk_rc vk_store_commit(sqlite3 *db, char err[VK_ERRLEN]);

@@ -318,8 +318,13 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 			m.last_hb_ms = now; /* one reconcile per three silent intervals */
 		}
 		if ((m.need_reconcile || m.need_repair) && now >= m.next_retry_ms) {
+			long before = m.applied;
+
 			m.need_repair = 0;
 			rc = sd_reconcile(&m);
+			/* what it applied ends what it denies now, as a live change does */
+			if (m.applied != before && sd_commit(&m) == 0)
+				sd_sessions_tick(&m.events.sessions, m.db);
 			if (rc == 0) {
 				m.retry_ms = RETRY_MIN_MS;
 				m.next_resync_ms = sd_now_ms() + cfg->sync.resync_interval * 1000;

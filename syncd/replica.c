@@ -38,18 +38,6 @@ sd_replica_tune(sqlite3 *db)
 	(void)sqlite3_exec(db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
 }
 
-/* The write-ahead log to the disk now, with what the commits before held. */
-static int
-sync_log(sqlite3 *db)
-{
-	sqlite3_file *log = NULL;
-
-	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &log) != SQLITE_OK ||
-	    log == NULL || log->pMethods == NULL)
-		return -1;
-	return log->pMethods->xSync(log, SQLITE_SYNC_NORMAL) == SQLITE_OK ? 0 : -1;
-}
-
 /*
  * Commits wait for the disk again after a heartbeat's (sd_begin_heartbeat),
  * and a heartbeat's that moved the trust is on the disk: 0, or -1 (logged;
@@ -65,7 +53,7 @@ durable(struct machine *m)
 		return -1;
 	}
 	m->lazy = 0;
-	if (m->unsynced && sync_log(m->db) != 0) {
+	if (m->unsynced && vk_store_sync_log(m->db) != 0) {
 		sd_log(LOG_ERR, "cannot write the replica's trust to the disk");
 		return -1;
 	}
