@@ -392,15 +392,16 @@ sd_bus_open(struct sd_bus *b, const struct vk_sync_config *cfg, const char *name
 	}
 	/*
 	 * A refusal may be libnats 3.4.1's own (dial.c rule 3: a signature it
-	 * left out): connected again, it signs a new nonce. Any other failure,
-	 * a bus not there yet, nats.c goes on trying in the background.
+	 * left out): connected again, it signs a new nonce. What fails still,
+	 * a bus not there yet or a user it does refuse, nats.c goes on trying
+	 * in the background (each server is then tried a second time first).
 	 */
 	for (int tries = 1;
 	     sd_dial_refusal(s = natsConnection_Connect(&b->nc, o)) && tries < CONNECT_TRIES;
 	     tries++)
 		sd_log(LOG_INFO, "the bus refused this user; connecting again (libnats 3.4.1 leaves"
 		                 " out one signature in 256)");
-	if (s != NATS_OK && !sd_dial_refusal(s) &&
+	if (s != NATS_OK &&
 	    natsOptions_SetRetryOnFailedConnect(o, true, on_connected, NULL) == NATS_OK)
 		s = natsConnection_Connect(&b->nc, o);
 	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {

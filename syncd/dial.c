@@ -31,7 +31,7 @@
 #define DIAL_WAIT_MS 5000
 #define DIAL_TRIES   4 /* rule 3: four dropped signatures in a row, one time in 2^32 */
 
-static unsigned long signed_again; /* rule 3: connections made again, since the process began */
+static unsigned long zero_first; /* rule 3: such signatures made, since the process began */
 
 struct held {
 	const char *jwt;
@@ -65,7 +65,8 @@ sign_nonce(char **custom, unsigned char **sig, int *len, const char *nonce, void
 		crypto_sign_seed_keypair(pk, sk, seed);
 		crypto_sign_detached(*sig, NULL, (const unsigned char *)nonce, strlen(nonce), sk);
 		*len = crypto_sign_BYTES;
-		h->dropped = (*sig)[0] == 0;
+		if ((h->dropped = (*sig)[0] == 0))
+			zero_first++;
 		s = NATS_OK;
 	}
 	sodium_memzero(seed, sizeof seed);
@@ -125,7 +126,6 @@ sd_dial(const char *servers, const char *creds, const char *jwt, const char *see
 			s = natsConnection_Connect(&nc, o);
 			if (!sd_dial_refusal(s) || !held.dropped || ++tries == DIAL_TRIES)
 				break;
-			signed_again++;
 		}
 	}
 	if (s != NATS_OK) {
@@ -171,7 +171,7 @@ sd_dial_request(natsConnection *nc, const char *subject, const char *body, size_
 }
 
 unsigned long
-sd_dial_signed_again(void)
+sd_dial_zero_signatures(void)
 {
-	return signed_again;
+	return zero_first;
 }

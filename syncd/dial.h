@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 /*
- * Connects to servers ("a, b"), trying each once, as the user of the .creds
+ * Connects to servers ("a, b"), trying each once (but dial.c rule 3), and
+ * not those a server tells of, as the user of the .creds
  * file creds or, when creds is NULL, of jwt and seed held in memory, with
  * inbox as its inbox prefix. The connection, or NULL with why in err and,
  * unless refused is NULL, *refused set when a server refused the user (its
@@ -22,11 +23,11 @@ natsConnection *sd_dial(const char *servers, const char *creds, const char *jwt,
 int sd_dial_refusal(natsStatus s);
 
 /*
- * How many connections sd_dial() made again since the process began because
- * libnats 3.4.1 left the signature of the server's nonce out of the one
- * before (dial.c rule 3).
+ * How many signatures of a server's nonce sd_dial() made since the process
+ * began whose first byte is zero: those libnats 3.4.1 leaves out of its
+ * CONNECT (dial.c rule 3).
  */
-unsigned long sd_dial_signed_again(void);
+unsigned long sd_dial_zero_signatures(void);
 
 /*
  * One request (len bytes of body) and its answer, waiting at most wait_ms:

@@ -322,8 +322,11 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 
 			m.need_repair = 0;
 			rc = sd_reconcile(&m);
-			/* what it applied ends what it denies now, as a live change does */
-			if (m.applied != before && sd_commit(&m) == 0)
+			/*
+			 * what it applied ends what it denies now, as a live change does
+			 * (not with --once: the SIGKILL due after a SIGTERM would not come)
+			 */
+			if (m.applied != before && !once && sd_commit(&m) == 0)
 				sd_sessions_tick(&m.events.sessions, m.db);
 			if (rc == 0) {
 				m.retry_ms = RETRY_MIN_MS;

@@ -437,8 +437,8 @@ end_session(struct sd_sessions *ss, const struct session *s, const char *reason)
  * session on each of 1,000 machines sharing a disk no longer waits for
  * 1,000 more flushes before the signals go. A power cut in between loses
  * only the record of an end whose session went with the power. The level
- * the store had (FULL on a replica, except after a heartbeat's commit),
- * or -1 when it cannot be read (then nothing changes).
+ * the store had (FULL), or -1 when it cannot be read or set (then nothing
+ * changes).
  */
 static int64_t
 lazy_commits(sqlite3 *db)
@@ -509,6 +509,5 @@ sd_sessions_tick(struct sd_sessions *ss, sqlite3 *db)
 	if (level >= 0)
 		durable_again(db, level);
 	if (noted > 0 && vk_store_sync_log(db) != 0)
-		sd_log(LOG_ERR, "cannot write the sessions' ends to the disk: %s",
-		       sqlite3_errmsg(db));
+		sd_log(LOG_ERR, "cannot write the record of the sessions ended to the disk");
 }

@@ -427,17 +427,24 @@ check "its ExecStart= ($execstart) with --once, on the default config, exits 0" 
 # libnats 3.4.1 leaves out one nonce's signature in 256 and the bus refuses the user
 # (docs/FLEET.md): the daemon connects again at once, and says so. --once from this one node
 # until a run said so (4,000 runs at most: none in 4,000, one time in 10^6); each exits 0.
+# Another libnats may not drop it: then there is nothing to look for.
 once_again() {
 	o_run=0
 	while [ "$o_run" -lt 4000 ]; do
 		o_run=$((o_run + 1))
-		$execstart --once --verbose </dev/null >"$WORK/once.log" 2>&1 || return 1
+		timeout 120 $execstart --once --verbose </dev/null >"$WORK/once.log" 2>&1 || return 1
 		grep -q "the bus refused this user; connecting again" "$WORK/once.log" && return 0
 	done
 	return 1
 }
-check "... run again until the bus refused a signature libnats left out: each exits 0, that one connected again" \
-	once_again
+libnats=$(dpkg-query -W -f '${Version}' 'libnats3.*' 2>/dev/null | head -n 1)
+case $libnats in
+3.4.1*)
+	check "... run again until the bus refused a signature libnats left out: each exits 0, that one connected again" \
+		once_again
+	;;
+*) echo "libnats is ${libnats:-not installed by dpkg}, not 3.4.1: no dropped signature looked for" ;;
+esac
 $execstart </dev/null >"$WORK/machine-syncd.log" 2>&1 &
 # shellcheck disable=SC2034 # stop_pid reads it
 MACHINE_PID=$!

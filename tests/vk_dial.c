@@ -9,9 +9,9 @@
  * SERVERS, when given, replaces the token's: nats.c tries each server of a
  * list in turn, so a refusal reaches the caller only from the last one.
  *
- * Prints "D dials, R refused, S signed again" (and the first refusal on
- * stderr): S connections were made again because libnats 3.4.1 had left the
- * signature out of the one before (syncd/dial.c rule 3). Exit 1 when a dial
+ * Prints "D dials, R refused, Z zero signatures" (and the first refusal on
+ * stderr): Z signatures of a nonce began with a zero byte, those libnats
+ * 3.4.1 leaves out of its CONNECT (syncd/dial.c rule 3). Exit 1 when a dial
  * failed, 2 on a usage error or a token that does not decode.
  */
 #include "autoconfig.h"
@@ -67,7 +67,7 @@ main(int argc, char **argv)
 	}
 	sodium_memzero(text, sizeof text);
 	sodium_free(tok);
-	printf("%ld dials, %ld refused, %lu signed again\n", dials, refused,
-	       sd_dial_signed_again());
+	printf("%ld dials, %ld refused, %lu zero signatures\n", dials, refused,
+	       sd_dial_zero_signatures());
 	return failed == 0 ? 0 : 1;
 }
