@@ -945,7 +945,8 @@ sd_events_tick(struct sd_events *ev, sqlite3 *db, struct sd_bus *b)
 {
 	int64_t now = sd_now_ms();
 
-	if (now < ev->next_ms && !(now >= ev->last_ms + LOOK_GAP_MS && sd_watch_grew(&ev->watch)))
+	/* not due yet, unless an append came and the last look is LOOK_GAP_MS ago */
+	if (now < ev->next_ms && (now < ev->last_ms + LOOK_GAP_MS || !sd_watch_pending(&ev->watch)))
 		return;
 	ev->last_ms = now;
 	(void)sd_watch_grew(&ev->watch); /* this look takes what was marked */

@@ -468,7 +468,7 @@ sd_sessions_tick(struct sd_sessions *ss, sqlite3 *db)
 {
 	struct session *open = NULL;
 	char err[VK_ERRLEN];
-	int64_t level = -1;
+	int64_t level = -2; /* the store's synchronous level, once set lazy (-1: it could not be) */
 	int n, noted = 0;
 
 	kill_late(ss);
@@ -491,7 +491,7 @@ sd_sessions_tick(struct sd_sessions *ss, sqlite3 *db)
 
 		if (what == NULL)
 			continue;
-		if (level < 0)
+		if (level == -2)
 			level = lazy_commits(db);
 		/* recorded first: a session is ended once, whatever befalls the signals */
 		if (vk_store_begin(db, err) != VK_OK ||
