@@ -775,6 +775,7 @@ check_side_files(struct files *f, enum vk_open_mode mode, char err[VK_ERRLEN])
 		f->found[i] = rc == VK_OK;
 		if (rc != VK_OK && rc != VK_ERR_NOTFOUND)
 			return rc;
+		err[0] = '\0'; /* a side file that is not there is no error */
 	}
 	return VK_OK;
 }
