@@ -558,7 +558,6 @@ struct files {
 	struct stat st;      /* of the store's entry */
 	int dir_created;     /* init created the directory */
 	int created;         /* init created the file (both are removed again if init fails) */
-	int read_only;       /* the file system is mounted read-only */
 	struct stat side[3]; /* of side_files[i] when found[i] */
 	int found[3];
 };
@@ -693,7 +692,6 @@ open_dir(struct files *f, const char *path, enum vk_open_mode mode, int busy_tim
 	vk_rc rc;
 
 	const char *slash = strrchr(path, '/');
-	struct statvfs vfs;
 
 	f->path = path;
 	f->base = slash != NULL ? slash + 1 : path;
@@ -728,7 +726,6 @@ open_dir(struct files *f, const char *path, enum vk_open_mode mode, int busy_tim
 		vk_seterr(err, "store directory %s: %s", f->dir, strerror(errno));
 		return VK_ERR_STORE;
 	}
-	f->read_only = fstatvfs(f->dfd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
 	if ((rc = check_dir(f->dir, &f->dir_st, err)) != VK_OK || mode != VK_OPEN_INIT)
 		return rc;
 	return lock_for_init(f, busy_timeout_ms, err);
@@ -812,9 +809,10 @@ sqlite_open(const struct files *f, sqlite3 **db, char err[VK_ERRLEN])
 {
 	int flags = SQLITE_OPEN_NOFOLLOW;
 	char *uri = NULL;
+	struct statvfs vfs;
 	int rc;
 
-	if (!f->read_only) {
+	if (fstatvfs(f->dfd, &vfs) != 0 || (vfs.f_flag & ST_RDONLY) == 0) {
 		flags |= SQLITE_OPEN_READWRITE;
 	} else if (!f->found[SIDE_SHM] && (!f->found[SIDE_WAL] || f->side[SIDE_WAL].st_size == 0)) {
 		if ((uri = immutable_uri(f->path)) == NULL) {
@@ -853,12 +851,12 @@ sqlite_open(const struct files *f, sqlite3 **db, char err[VK_ERRLEN])
 static vk_rc
 same_file(sqlite3 *db, const struct files *f, char err[VK_ERRLEN])
 {
-	struct stat dir_now, dir_then, entry;
+	struct stat dir_now, entry;
 	int moved = 1;
 
-	if (stat(f->dir, &dir_now) != 0 || fstat(f->dfd, &dir_then) != 0 ||
+	if (stat(f->dir, &dir_now) != 0 ||
 	    fstatat(f->dfd, f->base, &entry, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    dir_now.st_dev != dir_then.st_dev || dir_now.st_ino != dir_then.st_ino ||
+	    dir_now.st_dev != f->dir_st.st_dev || dir_now.st_ino != f->dir_st.st_ino ||
 	    entry.st_dev != f->st.st_dev || entry.st_ino != f->st.st_ino ||
 	    sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
 	    moved) {
@@ -1012,8 +1010,13 @@ vk_store_open_stamped(const char *path, enum vk_open_mode mode, int busy_timeout
 	    (rc = read_header(db, path, &h, mode == VK_OPEN_LOGIN, err)) != VK_OK ||
 	    (rc = validate_header(path, &h, mode, err)) != VK_OK)
 		goto fail;
-	/* the side files SQLite made for this open follow the same rules */
-	if ((rc = check_side_files(&f, VK_OPEN_LOGIN, err)) != VK_OK)
+	/*
+	 * The side files SQLite made for this open follow the same rules. With
+	 * -wal and -shm there before, it made none: a read makes no -journal
+	 * in WAL mode, and the checked directory lets no one else make one.
+	 */
+	if ((!f.found[SIDE_WAL] || !f.found[SIDE_SHM] || !h.wal) &&
+	    (rc = check_side_files(&f, VK_OPEN_LOGIN, err)) != VK_OK)
 		goto fail;
 	if (mode == VK_OPEN_INIT && h.user_version < VK_SCHEMA_VERSION &&
 	    (rc = migrate(db, path, err)) != VK_OK)
