@@ -3,21 +3,18 @@
  *
  * Security rules for this file:
  *  1. The file MUST be opened once, with O_NOFOLLOW, and checked through
- *     that descriptor (fstat) before it is parsed; iniparser then reads the
- *     same open file through /proc/self/fd, so no path is re-resolved.
+ *     that descriptor (fstat) before it is read; what is parsed (ini.c) is
+ *     the text read through that descriptor, so no path is re-resolved.
  *  2. It MUST be regular, owned by root or the euid, not writable by group
  *     or others, and at most VK_CONFIG_MAX_SIZE bytes.
  *  3. Every value is validated here; an unknown section or key is an error.
  */
 #include "autoconfig.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <iniparser.h>
 #include <sodium.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +24,7 @@
 
 #include "config.h"
 #include "duration.h"
+#include "ini.h"
 #include "token.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 100
@@ -38,26 +36,6 @@
 #define DEFAULT_REPLICAS        3
 #define MAX_MS                  60000
 #define PROMPT_MAX              128
-#define INI_LINE_MAX            1024 /* iniparser's ASCIILINESZ */
-
-static __thread char parse_error[VK_ERRLEN];
-
-/* iniparser's error callback; printf-like, which clang's -Wformat-nonliteral needs to know */
-static int capture_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-capture_error(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (parse_error[0] != '\0')
-		return 0; /* keep the first */
-	va_start(ap, fmt);
-	n = vsnprintf(parse_error, sizeof parse_error, fmt, ap);
-	va_end(ap);
-	return n;
-}
 
 static vk_rc
 set_defaults(struct vk_config *cfg, char err[VK_ERRLEN])
@@ -86,91 +64,6 @@ set_defaults(struct vk_config *cfg, char err[VK_ERRLEN])
 	return VK_OK;
 }
 
-/* Narrows [*s, *e) to exclude white space at both ends. */
-static void
-trim(const char **s, const char **e)
-{
-	while (*s < *e && isspace((unsigned char)**s))
-		(*s)++;
-	while (*e > *s && isspace((unsigned char)(*e)[-1]))
-		(*e)--;
-}
-
-/*
- * Line number of the nth (from 0) occurrence of `key` in `section`, or of
- * the section header when key is NULL; 0 if there is none. The text is
- * read as iniparser 4.1 reads it, or a key set twice could hide from this
- * search: a line ending in '\' goes on with the next one (the number is
- * that of its first line); a comment starts with ';' or '#'; a header is a
- * line "[...]", named by what lies between the '[' and the first ']',
- * trimmed; a key is what comes before the first '=', trimmed. Names compare
- * case-insensitively, as iniparser lowercases them.
- */
-static int
-find_nth_line(const char *buf, const char *section, const char *key, int nth)
-{
-	char text[INI_LINE_MAX + 1], cur[INI_LINE_MAX + 1] = "";
-	size_t len = 0;
-	int line = 0, first = 0;
-
-	for (const char *p = buf; *p != '\0';) {
-		const char *end = strchr(p, '\n');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		size_t take = n < INI_LINE_MAX - len ? n : INI_LINE_MAX - len;
-		const char *s = text, *e;
-
-		if (len == 0)
-			first = line + 1;
-		line++;
-		/* a longer line fails iniparser before anything asks for its number */
-		memcpy(text + len, p, take);
-		len += take;
-		p += end ? n + 1 : n;
-		e = text + len;
-		trim(&s, &e);
-		if (s < e && e[-1] == '\\') {
-			len = (size_t)(e - 1 - text); /* the next line replaces the '\' */
-			continue;
-		}
-		len = 0;
-		if (s == e || *s == ';' || *s == '#')
-			continue;
-		if (*s == '[' && e[-1] == ']') {
-			const char *name = s + 1, *name_end = memchr(name, ']', (size_t)(e - name));
-
-			/* "[]": iniparser keeps the last name, cut to this line's length - 1 */
-			if (name_end == name) {
-				size_t keep = (size_t)(e - s) - 1;
-
-				if (strlen(cur) > keep)
-					cur[keep] = '\0';
-			} else {
-				trim(&name, &name_end);
-				memcpy(cur, name, (size_t)(name_end - name));
-				cur[name_end - name] = '\0';
-			}
-			if (key == NULL && strcasecmp(cur, section) == 0 && nth-- == 0)
-				return first;
-		} else if (key != NULL && strcasecmp(cur, section) == 0) {
-			const char *eq = memchr(s, '=', (size_t)(e - s));
-
-			if (eq != NULL) {
-				trim(&s, &eq);
-				if ((size_t)(eq - s) == strlen(key) &&
-				    strncasecmp(s, key, strlen(key)) == 0 && nth-- == 0)
-					return first;
-			}
-		}
-	}
-	return 0;
-}
-
-static int
-find_line(const char *buf, const char *section, const char *key)
-{
-	return find_nth_line(buf, section, key, 0);
-}
-
 static int
 parse_int(const char *s, long min, long max, int *out)
 {
@@ -197,16 +90,16 @@ prompt_valid(const char *s)
 }
 
 struct ctx {
+	struct vk_config *cfg;
 	const char *path;
-	const char *buf;
 	char *err;
+	int line; /* of the key being applied */
 };
 
 static vk_rc
 bad_value(const struct ctx *c, const char *sec, const char *key, const char *why)
 {
-	vk_seterr(c->err, "%s:%d: [%s] %s: %s", c->path, find_line(c->buf, sec, key), sec, key,
-	          why);
+	vk_seterr(c->err, "%s:%d: [%s] %s: %s", c->path, c->line, sec, key, why);
 	return VK_ERR_USAGE;
 }
 
@@ -311,25 +204,17 @@ apply_sync(struct vk_sync_config *s, const struct ctx *c, const char *key, const
 			return bad_value(c, "sync", key, "must be yes or no");
 		s->end_sessions = strcmp(v, "yes") == 0;
 	} else {
-		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [sync]", c->path,
-		          find_line(c->buf, "sync", key), key);
+		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [sync]", c->path, c->line, key);
 		return VK_ERR_USAGE;
 	}
 	return VK_OK;
 }
 
-/* One "section:key = value" entry. */
+/* One "key = value" of section sec (ini.c refused a key given twice). */
 static vk_rc
 apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *key, const char *v)
 {
-	int n, again = find_nth_line(c->buf, sec, key, 1);
-
-	/* iniparser keeps the last of two; a silent override could lower a required role */
-	if (again != 0) {
-		vk_seterr(c->err, "%s:%d: [%s] %s is already set on line %d", c->path, again, sec,
-		          key, find_line(c->buf, sec, key));
-		return VK_ERR_USAGE;
-	}
+	int n;
 
 	if (strcmp(sec, "store") == 0 && strcmp(key, "path") == 0) {
 		if (v[0] != '/')
@@ -380,8 +265,7 @@ apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *k
 		}
 		cfg->nservices++;
 	} else {
-		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [%s]", c->path,
-		          find_line(c->buf, sec, key), key, sec);
+		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [%s]", c->path, c->line, key, sec);
 		return VK_ERR_USAGE;
 	}
 	return VK_OK;
@@ -398,57 +282,18 @@ known_section(const char *s)
 	return 0;
 }
 
-static vk_rc
-apply_dictionary(struct vk_config *cfg, const struct ctx *c, dictionary *d)
+/* One header or key of the file, from vk_ini_parse(). */
+static int
+apply_entry(void *ctx, const struct vk_ini_entry *en)
 {
-	int nsec = iniparser_getnsec(d);
+	struct ctx *c = ctx;
 
-	/*
-	 * iniparser lists neither keys above the first section (it stores them
-	 * as ":key", with a value, where a section has none) nor sections whose
-	 * name holds ':'; refuse those first.
-	 */
-	for (ssize_t i = 0; i < d->size; i++) {
-		const char *k = d->key[i];
-
-		if (k != NULL && k[0] == ':' && d->val[i] != NULL) {
-			vk_seterr(c->err, "%s:%d: key \"%s\" is outside any [section]", c->path,
-			          find_line(c->buf, "", k + 1), k + 1);
-			return VK_ERR_USAGE;
-		}
-		if (k != NULL && d->val[i] == NULL && strchr(k, ':') != NULL) {
-			vk_seterr(c->err, "%s:%d: unknown section [%s]", c->path,
-			          find_line(c->buf, k, NULL), k);
-			return VK_ERR_USAGE;
-		}
-	}
-	for (int i = 0; i < nsec; i++) {
-		const char *sec = iniparser_getsecname(d, i);
-		int nkeys = iniparser_getsecnkeys(d, sec);
-		const char **keys;
-		vk_rc rc = VK_OK;
-
-		if (!known_section(sec)) {
-			vk_seterr(c->err, "%s:%d: unknown section [%s]", c->path,
-			          find_line(c->buf, sec, NULL), sec);
-			return VK_ERR_USAGE;
-		}
-		if (nkeys <= 0)
-			continue;
-		if ((keys = calloc((size_t)nkeys, sizeof *keys)) == NULL) {
-			vk_seterr(c->err, "out of memory");
-			return VK_ERR_NOMEM;
-		}
-		iniparser_getseckeys(d, sec, keys);
-		for (int k = 0; k < nkeys && rc == VK_OK; k++) {
-			const char *key = keys[k] + strlen(sec) + 1; /* "section:key" */
-			const char *v = iniparser_getstring(d, keys[k], "");
-
-			rc = apply(cfg, c, sec, key, v);
-		}
-		free(keys);
-		if (rc != VK_OK)
-			return rc;
+	c->line = en->line;
+	if (en->key != NULL)
+		return apply(c->cfg, c, en->section, en->key, en->value);
+	if (!known_section(en->section)) {
+		vk_seterr(c->err, "%s:%d: unknown section [%s]", c->path, en->line, en->section);
+		return VK_ERR_USAGE;
 	}
 	return VK_OK;
 }
@@ -521,49 +366,21 @@ fail:
 vk_rc
 vk_config_load(const char *path, struct vk_config *cfg, char err[VK_ERRLEN])
 {
-	char procpath[64];
+	struct ctx c = {cfg, path, err, 0};
+	struct vk_ini_error ie;
 	char *buf = NULL;
-	dictionary *d = NULL;
-	int fd = -1, missing;
-	vk_rc rc;
+	int fd = -1, missing, rc;
 
 	if ((rc = set_defaults(cfg, err)) != VK_OK)
 		return rc;
 	if ((rc = open_checked(path, &fd, &buf, &missing, err)) != VK_OK || missing)
 		return rc;
-
-	snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", fd);
-	parse_error[0] = '\0';
-	iniparser_set_error_callback(capture_error);
-	d = iniparser_load(procpath);
-	iniparser_set_error_callback(NULL);
-	if (d == NULL) {
-		const char *at = strstr(parse_error, procpath);
-		const char *what = parse_error;
-		int line;
-
-		/*
-		 * iniparser says "iniparser: <what> in <file> (<line>):" about the
-		 * file it opened; report the configured path instead.
-		 */
-		if (strncmp(what, "iniparser: ", 11) == 0)
-			what += 11;
-		if (at != NULL && at - what > 4 &&
-		    sscanf(at + strlen(procpath), " (%d)", &line) == 1)
-			vk_seterr(err, "%s:%d: %.*s", path, line, (int)(at - what - 4), what);
-		else
-			vk_seterr(err, "%s: cannot parse%s%s", path, parse_error[0] ? ": " : "",
-			          parse_error);
-		err[strcspn(err, "\n")] = '\0';
-		rc = VK_ERR_USAGE;
-		goto out;
-	}
-	rc = apply_dictionary(cfg, &(struct ctx){path, buf, err}, d);
-out:
-	if (d != NULL)
-		iniparser_freedict(d);
-	free(buf);
 	close(fd);
+	if ((rc = vk_ini_parse(buf, apply_entry, &c, &ie)) < 0) {
+		vk_seterr(err, "%s:%d: %s", path, ie.line, ie.what);
+		rc = VK_ERR_USAGE;
+	}
+	free(buf);
 	return rc;
 }
 

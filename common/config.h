@@ -1,5 +1,5 @@
 /*
- * config.h - viamkey.conf, read with iniparser.
+ * config.h - viamkey.conf, read with common/ini.c (iniparser's format).
  *
  * The file MUST be a regular file owned by root or the euid, not writable
  * by group or others, at most 64 KiB, and is opened with O_NOFOLLOW. A

@@ -227,11 +227,11 @@ record login in_ns "$VKBENCH" login --maps --rounds 5 "$@"
 
 # ---- loading the module alone: dlopen + dlclose ---------------------------------
 say "dlopen + dlclose of the modules and the libraries they load"
-record dlopen "$VKBENCH" dlopen --label "pam_viamkey.so (+ libsqlite3.so libsodium.so libiniparser.so)" \
+record dlopen "$VKBENCH" dlopen --label "pam_viamkey.so (+ libsqlite3.so libsodium.so)" \
 	--iters 2000 "$MODULE"
 record dlopen "$VKBENCH" dlopen --label "pam_vkref.so (+ libsqlite3.so libsodium.so)" --iters 2000 "$REF"
 for lib in security/pam_permit.so security/pam_google_authenticator.so libsqlite3.so.0 \
-	libsodium.so.23 libiniparser.so.1; do
+	libsodium.so.23; do
 	f=$(ls /lib/x86_64-linux-gnu/$lib /usr/lib/x86_64-linux-gnu/$lib 2>/dev/null | head -n 1)
 	[ -n "$f" ] && record dlopen "$VKBENCH" dlopen --label "$(basename "$lib")" --iters 2000 "$f"
 done

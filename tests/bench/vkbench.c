@@ -227,8 +227,8 @@ run_one(struct spec *s)
 static int
 show_maps(const char *when)
 {
-	static const char *const watch[] = {"pam_viamkey", "pam_vkref",  "sqlite", "sodium",
-	                                    "iniparser",   "pam_google", NULL};
+	static const char *const watch[] = {"pam_viamkey", "pam_vkref",  "sqlite",
+	                                    "sodium",      "pam_google", NULL};
 	char line[4096];
 	FILE *fp = fopen("/proc/self/maps", "r");
 	int found = 0;

@@ -22,7 +22,7 @@ cd "$work/src"
 make -j"$(nproc)" >/dev/null
 status=0
 pids=
-for t in fuzz_token fuzz_config fuzz_authz fuzz_keyadm_args fuzz_head fuzz_cert fuzz_nkey fuzz_jwt fuzz_join fuzz_event; do
+for t in fuzz_token fuzz_config fuzz_authz fuzz_keyadm_args fuzz_head fuzz_cert fuzz_nkey fuzz_jwt fuzz_join fuzz_event fuzz_ini; do
 	FUZZ_TARGETS=$t tests/fuzz/run-fuzzers.sh "$seconds" >"$work/$t.log" 2>&1 &
 	pids="$pids $!"
 done

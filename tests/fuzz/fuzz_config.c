@@ -9,7 +9,6 @@
  */
 #include "autoconfig.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,29 +93,17 @@ check_error(const uint8_t *data, size_t size, const char *err)
 		FZ_CHECK(line >= 1 && (size_t)line <= lines);
 }
 
-/*
- * Whether text appended to the file starts a line of its own: iniparser
- * drops a last line that lacks its newline and is one byte long, or that
- * ends in '\' (it would go on with the next line).
- */
+/* Whether text appended to the file starts a line of its own. */
 static int
 ends_cleanly(const uint8_t *data, size_t size)
 {
-	size_t i;
-
-	if (size == 0)
-		return 1;
-	if (data[size - 1] != '\n')
-		return 0;
-	for (i = size - 1; i > 0 && data[i - 1] != '\n' && isspace(data[i - 1]); i--)
-		;
-	return i == 0 || data[i - 1] != '\\';
+	return size == 0 || data[size - 1] == '\n';
 }
 
 /*
- * iniparser keeps the last of two settings of a key, silently, so a second
- * one is refused. Setting again, at the end of the file, a key that the
- * file set must therefore fail, however the file spelled the first one.
+ * A key set twice is refused (iniparser, whose format this is, would keep
+ * the last one silently). Setting again, at the end of the file, a key
+ * that the file set must therefore fail, however the file spelled it.
  */
 static void
 check_set_again(const uint8_t *data, size_t size, const char *sec, const char *key,

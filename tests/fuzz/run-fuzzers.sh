@@ -15,7 +15,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 builddir=${FUZZ_BUILDDIR:-$here}
 seconds=${1:-60}
-targets=${FUZZ_TARGETS:-"fuzz_token fuzz_config fuzz_authz fuzz_keyadm_args fuzz_head fuzz_cert fuzz_nkey fuzz_jwt fuzz_join fuzz_event"}
+targets=${FUZZ_TARGETS:-"fuzz_token fuzz_config fuzz_authz fuzz_keyadm_args fuzz_head fuzz_cert fuzz_nkey fuzz_jwt fuzz_join fuzz_event fuzz_ini"}
 
 case $seconds in
 '' | *[!0-9]* | 0)
