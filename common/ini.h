@@ -3,8 +3,10 @@
  *
  * The format is iniparser's, and this reader takes a strict part of it:
  * every text it accepts, libiniparser 4.1 reads into the same sections,
- * keys and values (tests/ini_test.c and tests/fuzz/fuzz_ini.c hold it to
- * that); a text it refuses is refused with its line and why. Per line,
+ * keys and values in the C locale (tests/ini_test.c and
+ * tests/fuzz/fuzz_ini.c hold it to that; its names are ASCII, which no
+ * locale changes here); a text it refuses is refused with its line and
+ * why. Per line,
  * after leading and trailing white space is cut:
  *
  *   (empty)                nothing
@@ -24,8 +26,8 @@
  *
  * vk_ini_parse() cuts `text`, a NUL-terminated string, into the names and
  * values it passes on: each header and each key in the order of the text,
- * to fn, which stops the parse by returning non-zero. It returns 0, that
- * non-zero value, or -1 when the text is refused, with the line and why in
+ * to fn, which stops the parse by returning a positive value. It returns
+ * 0, that value, or -1 when the text is refused, with the line and why in
  * *e. Pure: no I/O.
  */
 #ifndef VK_INI_H

@@ -84,9 +84,15 @@ ini_oracle_check(const char *text, size_t size, char *why, size_t why_size)
 	}
 	memcpy(copy, text, size);
 	copy[size] = '\0';
-	if (memchr(text, '\0', size) != NULL || vk_ini_parse(copy, collect, s, &e) != 0) {
-		rc = s->overflow ? -1 : 0;
-		snprintf(why, why_size, "%s", s->overflow ? "too many entries to compare" : e.what);
+	if (memchr(text, '\0', size) != NULL) {
+		rc = 0;
+		snprintf(why, why_size, "a NUL byte");
+		goto out;
+	}
+	if (vk_ini_parse(copy, collect, s, &e) != 0) {
+		rc = 0;
+		snprintf(why, why_size, "%s",
+		         s->overflow ? "more headers than are compared" : e.what);
 		goto out;
 	}
 	if ((d = iniparser_read(text, size)) == NULL) {
