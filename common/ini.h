@@ -6,8 +6,7 @@
  * keys and values in the C locale (tests/ini_test.c and
  * tests/fuzz/fuzz_ini.c hold it to that; its names are ASCII, which no
  * locale changes here); a text it refuses is refused with its line and
- * why. Per line,
- * after leading and trailing white space is cut:
+ * why. Per line, after leading and trailing white space is cut:
  *
  *   (empty)                nothing
  *   ; text   or   # text   a comment
