@@ -206,6 +206,8 @@ heard(struct machine *m, int64_t hb)
 	}
 	if (m->need_reconcile || !m->sound)
 		return;
+	/* the revision and what is missing are not changes: not worth a flush each */
+	(void)sd_begin_lazy(m);
 	/* rule 2: everything before this heartbeat came before it on this connection */
 	if (sd_complete(m)) {
 		m->need_repair = 0;
@@ -222,6 +224,7 @@ heard(struct machine *m, int64_t hb)
 			m->next_retry_ms = 0;
 		m->need_repair = 1;
 	}
+	sd_commit(m);
 	acknowledge(m);
 }
 
@@ -371,7 +374,7 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 			continue;
 		entry = sd_msg_entry(&m.bus, msg);
 		is_hb = entry != NULL && strcmp(entry, "hb") == 0;
-		if ((is_hb ? sd_begin_heartbeat(&m) : sd_begin(&m)) == 0) {
+		if ((sd_entry_lazy(entry) ? sd_begin_lazy(&m) : sd_begin(&m)) == 0) {
 			int applied = sd_apply(&m, &it, entry, 0, &hb) > 0;
 
 			/* a change in force ends what it denies now, not at the next tick */

@@ -54,7 +54,7 @@ struct machine {
 	natsSubscription *hb_sub, *catch_up_sub;
 	char deliver[160];
 	int in_txn;
-	int lazy;                      /* synchronous = NORMAL: a heartbeat's transaction */
+	int lazy;                      /* synchronous = NORMAL: sd_begin_lazy()'s transaction */
 	int64_t lazy_epoch, lazy_root; /* the trust when it began */
 	int unsynced; /* it moved the trust: the log is synced before what follows */
 	int64_t applied_rev, acked_rev;
@@ -105,16 +105,22 @@ int sd_begin(struct machine *m);
 int sd_commit(struct machine *m);
 
 /*
- * The transaction of a live heartbeat, committed without waiting for the
- * disk (synchronous = NORMAL on a write-ahead log): all it holds is how
- * fresh the replica is, and a power cut that loses it leaves an older
- * heartbeat, whose signed time only makes the replica look staler (a login
- * fails closed; no revocation is undone). The next durable commit takes it
- * to the disk with its own. A heartbeat that moved the trust (a new epoch
- * or root version) is synced at its commit all the same. Saves an idle
- * machine a disk flush per heartbeat.
+ * The transaction of what is not a change, committed without waiting for
+ * the disk (synchronous = NORMAL on a write-ahead log): a live heartbeat, a
+ * scope's head, the revision acknowledged. A power cut that loses them
+ * leaves an older heartbeat, whose signed time only makes the replica look
+ * staler (a login fails closed; no revocation is undone), and older heads,
+ * which the reconcile of the next start reads again; the records they
+ * describe were each committed durably when they came. The next durable
+ * commit takes them to the disk with its own. A heartbeat that moved the
+ * trust (a new epoch or root version) is synced at its commit all the same.
+ * Saves an idle machine a disk flush per heartbeat, and a change two of
+ * its three (the record's own is the one left).
  */
-int sd_begin_heartbeat(struct machine *m);
+int sd_begin_lazy(struct machine *m);
+
+/* Whether a message on entry is one sd_begin_lazy() applies: a heartbeat or a scope's head. */
+int sd_entry_lazy(const char *entry);
 
 /* The record check nats.c's delivery thread runs on every message (ring: a struct sd_keyring). */
 void sd_check_record(void *ring, struct sd_item *it);

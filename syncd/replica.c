@@ -12,9 +12,10 @@
  *     only while it covers this machine.
  *  4. Each message is applied in one durable transaction (synchronous =
  *     FULL), or a batch of them during a catch-up: a login sees the state
- *     before or after, and what was applied survives a power cut. Only a
- *     live heartbeat that moved no trust is left to the disk's own time
- *     (sd_begin_heartbeat).
+ *     before or after, and what was applied survives a power cut. Only what
+ *     is not a change, a live heartbeat or scope head and the revision
+ *     acknowledged, is left to the disk's own time unless it moved the
+ *     trust (sd_begin_lazy).
  *  5. A scope counts as complete only when what the replica has seen under
  *     its entries adds up to the newest head it holds (scope.h); until every
  *     scope is, no revision is acknowledged (machine.c).
@@ -75,6 +76,19 @@ begin(struct machine *m)
 	return 0;
 }
 
+/* What follows "<scope>" in a scope's entry ("o.<ID>": VK_SCOPE_MAX - 1 characters). */
+static const char *
+entry_tail(const char *entry)
+{
+	return strlen(entry) >= VK_SCOPE_MAX - 1 ? entry + VK_SCOPE_MAX - 1 : "";
+}
+
+int
+sd_entry_lazy(const char *entry)
+{
+	return entry != NULL && (strcmp(entry, "hb") == 0 || strcmp(entry_tail(entry), ".h") == 0);
+}
+
 int
 sd_begin(struct machine *m)
 {
@@ -88,7 +102,7 @@ sd_begin(struct machine *m)
 }
 
 int
-sd_begin_heartbeat(struct machine *m)
+sd_begin_lazy(struct machine *m)
 {
 	if (m->in_txn || durable(m) != 0)
 		return sd_begin(m); /* a transaction already open, or none until durable */
@@ -371,8 +385,7 @@ sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t
 		return -1;
 	}
 	i = scope_of(m, entry);
-	/* what follows "<scope>" in a scope's entry ("o.<ID>": VK_SCOPE_MAX - 1 characters) */
-	tail = strlen(entry) >= VK_SCOPE_MAX - 1 ? entry + VK_SCOPE_MAX - 1 : "";
+	tail = entry_tail(entry);
 	if (strcmp(tail, ".h") == 0)
 		return m->full ? 0 : take_head(m, entry, json, json_len);
 	if (strncmp(tail, ".i.", 3) == 0)

@@ -10,8 +10,9 @@
 # it, exactly (f_converged), and logs in with the first and last ones.
 # Then M1's daemon runs under faultpoint.so, stopped before each of its syncs:
 # in step, its heartbeats (one a second) commit with no sync at all, and a key
-# created on the authority commits with one, before any login on M1 can see it
-# (syncd/replica.c, rule 4).
+# created on the authority commits with one, before any login on M1 can see it,
+# and with no other: the scope's head and the revision acknowledged are not
+# synced (syncd/replica.c, rule 4).
 # shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
 # shellcheck source=tests/fleet-lib.sh
 . "${srcdir:-.}/fleet-lib.sh"
@@ -73,7 +74,7 @@ check "M1 holds the $((NKEYS - NKEYS / 10)) keys of its organization" \
 check "PAM login through M2 with the first key" f_login M2 vkt-k "$FIRST"
 check "PAM login through M4 with the last key (every tenth is ORG2's)" f_login M4 vkt-k "$LAST"
 
-# ---- a machine's heartbeats are not synced; its records are, before they count ----------
+# ---- a machine's heartbeats and heads are not synced; its records are, before they count ---
 f_mark "M1 under faultpoint.so"
 f_syncd_stop M1
 rm -f "$WORK/m1.mark"
@@ -98,6 +99,15 @@ HB_BEFORE=$(hb_at)
 f_until 5 m1_stopped_at $((k + 1))
 check "... and 5 s more with none, while it applied heartbeats ($HB_BEFORE, then $(hb_at))" \
 	eval 'test "$(m1_point)" -eq "$k" && test "$(hb_at)" != "$HB_BEFORE"'
+# one change, one sync: the record's; its scope's head and the revision acknowledged commit lazily
+ka organizations api-key create --org-id "$ORG" --user vkt-k --name one-sync >/dev/null
+check "a key created: M1 stops before the sync of its record (within 10 s)" \
+	f_until 10 m1_stopped_at $((k + 1))
+k=$((k + 1))
+kill -CONT "$pid"
+check "... let go, M1 takes the scope's head and acknowledges the change with no other sync" \
+	f_sync_wait 10
+check "... and none in the 5 s after" eval '! f_until 5 m1_stopped_at $((k + 1))'
 ka --json organizations api-key create --org-id "$ORG" --user vkt-k --name durable >"$WORK/key.json"
 DURABLE=$(jq -r .key "$WORK/key.json")
 DURABLE_ID=$(jq -r .id "$WORK/key.json")
