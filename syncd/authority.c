@@ -226,8 +226,12 @@ publish_round(struct authority *a)
 	}
 	if (top > a->live_rev)
 		a->live_rev = top;
+	sd_log(LOG_DEBUG, "sent %d changes up to revision %lld in %lld ms", n, (long long)top,
+	       (long long)((sd_now_us() - start) / 1000));
 	if (round_done(a, failed, n, "changes") != 0)
 		goto out;
+	sd_log(LOG_DEBUG, "the bucket holds them %lld ms after the round began",
+	       (long long)((sd_now_us() - start) / 1000));
 	if (each_recorded(a->db, pubs, n, vk_record_published, err) != 0)
 		goto fail;
 	a->published += n;
@@ -280,6 +284,7 @@ heads_round(struct authority *a)
 		snprintf(entry, sizeof entry, "%s.h", pubs[i].scope);
 		failed = failed || put(a, entry, pubs[i].value, 1) != 0;
 	}
+	sd_log(LOG_DEBUG, "sent %zu scope heads", n);
 	if (round_done(a, failed, (int)n, "scope heads") != 0) {
 		vk_heads_free(pubs, n);
 		return -1;
