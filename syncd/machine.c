@@ -180,7 +180,11 @@ first_heard(struct machine *m)
 	m->need_reconcile = 1;
 }
 
-/* A new heartbeat came live: the revision it names is acknowledged once the view is complete. */
+/*
+ * A new heartbeat came live, in its transaction: the revision it names is
+ * recorded as applied once the view is complete (the loop acknowledges it
+ * after the commit).
+ */
 static void
 heard(struct machine *m, int64_t hb)
 {
@@ -206,8 +210,6 @@ heard(struct machine *m, int64_t hb)
 	}
 	if (m->need_reconcile || !m->sound)
 		return;
-	/* the revision and what is missing are not changes: not worth a flush each */
-	(void)sd_begin_lazy(m);
 	/* rule 2: everything before this heartbeat came before it on this connection */
 	if (sd_complete(m)) {
 		m->need_repair = 0;
@@ -224,8 +226,6 @@ heard(struct machine *m, int64_t hb)
 			m->next_retry_ms = 0;
 		m->need_repair = 1;
 	}
-	sd_commit(m);
-	acknowledge(m);
 }
 
 /* After a reconcile that did not bring the replica in step: when to try again. */
@@ -374,21 +374,29 @@ sd_machine(const struct vk_config *cfg, const char *store, int once)
 			continue;
 		entry = sd_msg_entry(&m.bus, msg);
 		is_hb = entry != NULL && strcmp(entry, "hb") == 0;
-		if ((sd_entry_lazy(entry) ? sd_begin_lazy(&m) : sd_begin(&m)) == 0) {
-			int applied = sd_apply(&m, &it, entry, 0, &hb) > 0;
+		if (!sd_head_later(&m, &it, entry) &&
+		    (sd_entry_lazy(entry) ? sd_begin_lazy(&m) : sd_begin(&m)) == 0) {
+			int applied;
 
-			/* a change in force ends what it denies now, not at the next tick */
-			if (sd_commit(&m) == 0 && applied && hb < 0)
-				sd_sessions_tick(&m.events.sessions, m.db);
+			if (is_hb)
+				sd_heads_take(&m); /* before the heartbeat that compares them */
+			applied = sd_apply(&m, &it, entry, 0, &hb) > 0;
 			if (is_hb && m.beat.known && !m.first_live.known)
 				first_heard(&m);
 			if (hb >= 0)
-				heard(&m, hb);
+				heard(&m, hb); /* in the heartbeat's transaction */
+			/* a change in force ends what it denies now, not at the next tick */
+			if (sd_commit(&m) == 0 && applied && hb < 0)
+				sd_sessions_tick(&m.events.sessions, m.db);
+			if (hb >= 0 && !m.need_reconcile)
+				acknowledge(&m);
 		}
 		natsMsg_Destroy(msg);
 	}
 out:
 	sd_commit(&m);
+	for (int i = 0; i < SD_SCOPES; i++)
+		sd_head_forget(&m, i);
 	sd_events_close(&m.events);
 	sd_bus_close(&m.bus);
 	vk_replica_close(m.replica); /* its statements, before the connection they belong to */

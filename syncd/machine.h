@@ -23,6 +23,9 @@ struct sd_scope {
 	natsSubscription *live;
 	int complete;  /* the replica matches the head held, and no record came since */
 	char why[192]; /* when it does not: what is missing or stale */
+	char *head;    /* a verified head that came live, held until the next heartbeat */
+	size_t head_len;
+	int64_t head_epoch, head_rev;
 };
 
 /*
@@ -121,6 +124,21 @@ int sd_begin_lazy(struct machine *m);
 
 /* Whether a message on entry is one sd_begin_lazy() applies: a heartbeat or a scope's head. */
 int sd_entry_lazy(const char *entry);
+
+/*
+ * A scope's head that came live (entry "<scope>.h"), verified by the
+ * delivery thread, is only compared with the replica at the next heartbeat:
+ * it waits in memory (the newest of those that came) and sd_heads_take()
+ * keeps it in the heartbeat's transaction, which saves a transaction of its
+ * own. 1 when it was held so, 0 when it is for sd_apply().
+ */
+int sd_head_later(struct machine *m, const struct sd_item *it, const char *entry);
+
+/* Keeps the heads that came live since the last heartbeat (in the transaction open). */
+void sd_heads_take(struct machine *m);
+
+/* Forgets the head of scope i that came live. */
+void sd_head_forget(struct machine *m, int i);
 
 /* The record check nats.c's delivery thread runs on every message (ring: a struct sd_keyring). */
 void sd_check_record(void *ring, struct sd_item *it);

@@ -356,6 +356,55 @@ take_head(struct machine *m, const char *entry, const char *json, size_t len)
 }
 
 int
+sd_head_later(struct machine *m, const struct sd_item *it, const char *entry)
+{
+	struct sd_scope *s;
+	struct vk_head h;
+	char *copy;
+	int i;
+
+	if (m->full || it->json == NULL || entry == NULL || strcmp(entry_tail(entry), ".h") != 0 ||
+	    (i = scope_of(m, entry)) < 0 || vk_head_decode(it->json, it->json_len, &h) != 0 ||
+	    strcmp(h.scope, m->scopes[i].name) != 0)
+		return 0; /* sd_apply() takes it, or says why not */
+	s = &m->scopes[i];
+	/* an older one than that waiting (replayed) goes no further, as vk_scope_hold() would */
+	if (s->head != NULL &&
+	    (h.epoch < s->head_epoch || (h.epoch == s->head_epoch && h.rev < s->head_rev)))
+		return 1;
+	if ((copy = malloc(it->json_len)) == NULL)
+		return 0;
+	memcpy(copy, it->json, it->json_len);
+	free(s->head);
+	s->head = copy;
+	s->head_len = it->json_len;
+	s->head_epoch = h.epoch;
+	s->head_rev = h.rev;
+	return 1;
+}
+
+void
+sd_head_forget(struct machine *m, int i)
+{
+	free(m->scopes[i].head);
+	m->scopes[i].head = NULL;
+}
+
+void
+sd_heads_take(struct machine *m)
+{
+	char entry[VK_ENTRY_MAX];
+
+	for (int i = 0; i < SD_SCOPES; i++) {
+		if (m->scopes[i].head == NULL)
+			continue;
+		snprintf(entry, sizeof entry, "%s.h", m->scopes[i].name);
+		(void)take_head(m, entry, m->scopes[i].head, m->scopes[i].head_len);
+		sd_head_forget(m, i);
+	}
+}
+
+int
 sd_apply(struct machine *m, const struct sd_item *it, const char *entry, int64_t floor, int64_t *hb)
 {
 	const char *json = it->json;
@@ -468,6 +517,7 @@ sd_follow_scopes(struct machine *m)
 		changed = 1;
 		sd_bus_unsubscribe(&m->bus, s->live);
 		s->live = NULL;
+		sd_head_forget(m, i);
 		s->complete = 0;
 		s->why[0] = '\0';
 		snprintf(s->name, sizeof s->name, "%.*s", VK_SCOPE_MAX - 1, want);

@@ -19,7 +19,11 @@
 #     whose heartbeat, head and index pages are from before the delete (as
 #     a node that lags answers), while a heartbeat from after it comes live:
 #     M1 does not acknowledge that heartbeat's revision, says why, and
-#     reads again; the bucket put right, the key is gone from M1.
+#     reads again; the bucket put right, the key is gone from M1;
+#  a head replayed live: after a newer head of the same scope and before the
+#     heartbeat that compares it, an older head does not take the newer one's
+#     place: a machine that lacks a record the newer head lists acknowledges
+#     nothing.
 # shellcheck disable=SC2016,SC2034,SC2086 # conditions are eval'd; lists of machines split on purpose
 # shellcheck source=tests/fleet-lib.sh
 . "${srcdir:-.}/fleet-lib.sh"
@@ -176,5 +180,49 @@ f_syncd_start authority
 ka sync republish >/dev/null
 check "behind: with the bucket put right, sync wait returns 0" f_sync_wait 60
 refused "behind: the key deleted while M1 was away is gone from M1" M1 vkt-lag "$X_TOKEN" unknown_key
+
+# ---- a head replayed live: the newest head that came before a heartbeat is compared -------
+# M1 away while a key is made, and the bucket put back as it was before (as above): M1 starts
+# in step without the key. Then live, as a hostile bus may send: the heartbeat M1 read (so
+# that its reading covers this connection), the organization's head from after the key (the
+# key's record withheld), the head from before it (replayed), and the heartbeat from after.
+# A machine keeps the newest head that came live until the next heartbeat (syncd/replica.c
+# sd_head_later): M1 finds the key missing and acknowledges nothing. Had the replayed head
+# taken the newer one's place, the replica would match it and M1 would acknowledge a
+# revision it lacks.
+f_syncd_stop M1
+for e in hb "o.$ORG.h" $(for p in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do echo "o.$ORG.i.$p"; done); do
+	f_bus get "$B" "$e" >"$WORK/before.$e" 2>/dev/null || rm -f "$WORK/before.$e"
+done
+ka_key H organizations api-key create --org-id "$ORG" --user vkt-held --name head-replayed
+check "head replayed: the key reaches M2 (within 30 s)" f_wait_check M2 vkt-held "$H_TOKEN" 0
+check "head replayed: the authority published it" f_until 30 published
+sleep 2 # its head, and a heartbeat after it, in the bucket
+f_bus get "$B" "o.$ORG.h" >"$WORK/head.after"
+f_bus get "$B" hb >"$WORK/hb.after"
+after_rev=$(grep -o '"rev":[0-9]*' "$WORK/hb.after" | cut -d: -f2)
+f_syncd_stop authority
+for f in "$WORK"/before.*; do
+	f_bus put "$B" "${f#"$WORK"/before.}" <"$f"
+done
+f_mark "M1 back, the bucket from before the key; heads live"
+seen=$(grep -c "replica in step" "$WORK/M1/syncd.log")
+f_syncd_start M1
+check "head replayed: M1 in step with the bucket from before the key (within 30 s)" \
+	f_until 30 stepped
+differs=$(grep -c "differs from its head" "$WORK/M1/syncd.log")
+for v in "hb before.hb" "o.$ORG.h head.after" "o.$ORG.h before.o.$ORG.h" "hb hb.after"; do
+	f_bus publish "vk.$B.${v% *}" "$(cat "$WORK/${v#* }")" >/dev/null
+	sleep 0.2
+done
+found() { [ "$(grep -c "differs from its head" "$WORK/M1/syncd.log")" -gt "$differs" ]; }
+check "head replayed: M1 compares its replica with the newer head, and finds the key missing" \
+	f_until 10 found
+check "head replayed: M1 does not acknowledge revision $after_rev" \
+	eval 'test "$(km M1 --json sync status | jq .revision)" -lt "$after_rev"'
+f_syncd_start authority
+ka sync republish >/dev/null
+check "head replayed: with the bucket put right, sync wait returns 0" f_sync_wait 60
+check "head replayed: the key works on M1" f_check M1 vkt-held "$H_TOKEN"
 check "every replica holds exactly what covers it, at the end" f_converged $MACHINES
 check_end
