@@ -142,24 +142,33 @@ check "every replica holds exactly what covers it" f_converged $MACHINES
 # while the live path carries a heartbeat from after it.
 ka_key X organizations api-key create --org-id "$ORG" --user vkt-lag --name deleted-while-away
 check "behind: sync wait returns 0 with the key to delete in place" f_sync_wait 60
+# save_scope NAME: the heartbeat, head and index pages of M1's organization, into $WORK/NAME.*
+save_scope() {
+	for e in hb "o.$ORG.h" $(for p in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do echo "o.$ORG.i.$p"; done); do
+		f_bus get "$B" "$e" >"$WORK/$1.$e" 2>/dev/null || rm -f "$WORK/$1.$e"
+	done
+}
+# back_to NAME MARK: the authority stopped, the bucket given back what save_scope NAME read,
+# and M1 started
+back_to() {
+	f_syncd_stop authority
+	for f in "$WORK/$1".*; do
+		f_bus put "$B" "${f#"$WORK/$1".}" <"$f"
+	done
+	f_mark "$2"
+	seen=$(grep -c "replica in step" "$WORK/M1/syncd.log")
+	f_syncd_start M1
+}
+stepped() { [ "$(grep -c "replica in step" "$WORK/M1/syncd.log")" -gt "$seen" ]; }
 f_syncd_stop M1
-for e in hb "o.$ORG.h" $(for p in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do echo "o.$ORG.i.$p"; done); do
-	f_bus get "$B" "$e" >"$WORK/past.$e" 2>/dev/null || rm -f "$WORK/past.$e"
-done
+save_scope past
 ka keys delete --key-id "$X_ID" >/dev/null
 check "behind: the delete reaches M2 (within 30 s)" f_wait_check M2 vkt-lag "$X_TOKEN" 1
 check "behind: the authority published it" f_until 30 published
 sleep 2 # a heartbeat after the delete, in the bucket
 f_bus get "$B" hb >"$WORK/hb.now"
 now_rev=$(grep -o '"rev":[0-9]*' "$WORK/hb.now" | cut -d: -f2)
-f_syncd_stop authority
-for f in "$WORK"/past.*; do
-	f_bus put "$B" "${f#"$WORK"/past.}" <"$f"
-done
-f_mark "M1 back, the bucket behind"
-seen=$(grep -c "replica in step" "$WORK/M1/syncd.log")
-f_syncd_start M1
-stepped() { [ "$(grep -c "replica in step" "$WORK/M1/syncd.log")" -gt "$seen" ]; }
+back_to past "M1 back, the bucket behind"
 check "behind: M1 reads the bucket from the past and calls itself in step (within 30 s)" \
 	f_until 30 stepped
 check "behind: the deleted key still logs in on M1" f_check M1 vkt-lag "$X_TOKEN"
@@ -191,9 +200,7 @@ refused "behind: the key deleted while M1 was away is gone from M1" M1 vkt-lag "
 # taken the newer one's place, the replica would match it and M1 would acknowledge a
 # revision it lacks.
 f_syncd_stop M1
-for e in hb "o.$ORG.h" $(for p in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do echo "o.$ORG.i.$p"; done); do
-	f_bus get "$B" "$e" >"$WORK/before.$e" 2>/dev/null || rm -f "$WORK/before.$e"
-done
+save_scope before
 ka_key H organizations api-key create --org-id "$ORG" --user vkt-held --name head-replayed
 check "head replayed: the key reaches M2 (within 30 s)" f_wait_check M2 vkt-held "$H_TOKEN" 0
 check "head replayed: the authority published it" f_until 30 published
@@ -201,13 +208,7 @@ sleep 2 # its head, and a heartbeat after it, in the bucket
 f_bus get "$B" "o.$ORG.h" >"$WORK/head.after"
 f_bus get "$B" hb >"$WORK/hb.after"
 after_rev=$(grep -o '"rev":[0-9]*' "$WORK/hb.after" | cut -d: -f2)
-f_syncd_stop authority
-for f in "$WORK"/before.*; do
-	f_bus put "$B" "${f#"$WORK"/before.}" <"$f"
-done
-f_mark "M1 back, the bucket from before the key; heads live"
-seen=$(grep -c "replica in step" "$WORK/M1/syncd.log")
-f_syncd_start M1
+back_to before "M1 back, the bucket from before the key; heads live"
 check "head replayed: M1 in step with the bucket from before the key (within 30 s)" \
 	f_until 30 stepped
 differs=$(grep -c "differs from its head" "$WORK/M1/syncd.log")
