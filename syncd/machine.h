@@ -130,7 +130,8 @@ int sd_entry_lazy(const char *entry);
  * delivery thread, is only compared with the replica at the next heartbeat:
  * it waits in memory (the newest of those that came) and sd_heads_take()
  * keeps it in the heartbeat's transaction, which saves a transaction of its
- * own. 1 when it was held so, 0 when it is for sd_apply().
+ * own. 1 when it was held so, or dropped as older than the one held; 0
+ * when it is for sd_apply().
  */
 int sd_head_later(struct machine *m, const struct sd_item *it, const char *entry);
 
