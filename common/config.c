@@ -99,7 +99,10 @@ struct ctx {
 static vk_rc
 bad_value(const struct ctx *c, const char *sec, const char *key, const char *why)
 {
-	vk_seterr(c->err, "%s:%d: [%s] %s: %s", c->path, c->line, sec, key, why);
+	char shown[VK_INI_SHOWN + 4];
+
+	vk_seterr(c->err, "%s:%d: [%s] %s: %s", c->path, c->line, sec, vk_ini_shown(key, shown),
+	          why);
 	return VK_ERR_USAGE;
 }
 
@@ -204,7 +207,10 @@ apply_sync(struct vk_sync_config *s, const struct ctx *c, const char *key, const
 			return bad_value(c, "sync", key, "must be yes or no");
 		s->end_sessions = strcmp(v, "yes") == 0;
 	} else {
-		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [sync]", c->path, c->line, key);
+		char shown[VK_INI_SHOWN + 4];
+
+		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [sync]", c->path, c->line,
+		          vk_ini_shown(key, shown));
 		return VK_ERR_USAGE;
 	}
 	return VK_OK;
@@ -265,7 +271,10 @@ apply(struct vk_config *cfg, const struct ctx *c, const char *sec, const char *k
 		}
 		cfg->nservices++;
 	} else {
-		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [%s]", c->path, c->line, key, sec);
+		char shown[VK_INI_SHOWN + 4];
+
+		vk_seterr(c->err, "%s:%d: unknown key \"%s\" in [%s]", c->path, c->line,
+		          vk_ini_shown(key, shown), sec);
 		return VK_ERR_USAGE;
 	}
 	return VK_OK;
@@ -292,7 +301,10 @@ apply_entry(void *ctx, const struct vk_ini_entry *en)
 	if (en->key != NULL)
 		return apply(c->cfg, c, en->section, en->key, en->value);
 	if (!known_section(en->section)) {
-		vk_seterr(c->err, "%s:%d: unknown section [%s]", c->path, en->line, en->section);
+		char shown[VK_INI_SHOWN + 4];
+
+		vk_seterr(c->err, "%s:%d: unknown section [%s]", c->path, en->line,
+		          vk_ini_shown(en->section, shown));
 		return VK_ERR_USAGE;
 	}
 	return VK_OK;

@@ -39,6 +39,16 @@ refuse(struct vk_ini_error *e, int line, const char *fmt, ...)
 	return -1;
 }
 
+const char *
+vk_ini_shown(const char *name, char buf[VK_INI_SHOWN + 4])
+{
+	if (strlen(name) <= VK_INI_SHOWN)
+		return name;
+	memcpy(buf, name, VK_INI_SHOWN);
+	memcpy(buf + VK_INI_SHOWN, "...", 4);
+	return buf;
+}
+
 /* [s, e) without white space at either end, NUL-terminated; returns the new start. */
 static char *
 cut(char *s, char *e)
@@ -95,6 +105,7 @@ vk_ini_parse(char *text, vk_ini_fn fn, void *ctx, struct vk_ini_error *e)
 {
 	struct vk_ini_entry seen[VK_INI_KEYS];
 	const char *section = NULL;
+	char shown_section[VK_INI_SHOWN + 4], shown_key[VK_INI_SHOWN + 4];
 	size_t nseen = 0;
 	int line = 0;
 
@@ -142,7 +153,8 @@ vk_ini_parse(char *text, vk_ini_fn fn, void *ctx, struct vk_ini_error *e)
 				              "syntax error: a key name is letters, digits and"
 				              " _-.@+");
 			if (section == NULL)
-				return refuse(e, line, "key \"%s\" is outside any [section]", key);
+				return refuse(e, line, "key \"%s\" is outside any [section]",
+				              vk_ini_shown(key, shown_key));
 			if ((en.value = value(eq + 1, line, e)) == NULL)
 				return -1;
 			en.key = key;
@@ -150,7 +162,8 @@ vk_ini_parse(char *text, vk_ini_fn fn, void *ctx, struct vk_ini_error *e)
 				if (strcmp(seen[i].section, section) == 0 &&
 				    strcmp(seen[i].key, key) == 0)
 					return refuse(e, line, "[%s] %s is already set on line %d",
-					              section, key, seen[i].line);
+					              vk_ini_shown(section, shown_section),
+					              vk_ini_shown(key, shown_key), seen[i].line);
 			if (nseen == VK_INI_KEYS)
 				return refuse(e, line, "more than %d keys", VK_INI_KEYS);
 			seen[nseen++] = en;

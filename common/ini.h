@@ -34,6 +34,7 @@
 
 #define VK_INI_LINE_MAX 1000 /* under iniparser's 1,023-byte line */
 #define VK_INI_KEYS     256
+#define VK_INI_SHOWN    40 /* bytes of a name that a message repeats */
 
 struct vk_ini_entry {
 	const char *section;
@@ -50,5 +51,12 @@ struct vk_ini_error {
 typedef int (*vk_ini_fn)(void *ctx, const struct vk_ini_entry *entry);
 
 int vk_ini_parse(char *text, vk_ini_fn fn, void *ctx, struct vk_ini_error *e);
+
+/*
+ * name as a message repeats it: whole, or its first VK_INI_SHOWN bytes and
+ * "...", in buf. A name may be as long as its line, and a message that
+ * repeated it whole would be cut before it said why.
+ */
+const char *vk_ini_shown(const char *name, char buf[VK_INI_SHOWN + 4]);
 
 #endif

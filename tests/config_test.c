@@ -157,6 +157,15 @@ test_unknown_section_or_key_refused_with_line(void **state)
 	expect_refused_at(f, "[pam]\nrole = owner\n[store]\npath = /x\n[pam]\n  bogus=1\n", 6,
 	                  "bogus");
 	expect_refused_at(f, "[machine]\nname = m1\n", 2, "name");
+	/* a long name is shown cut, and the message still says why */
+	expect_refused_at(f, "[services]\nservice-with-a-name-longer-than-forty-bytes = admin\n", 2,
+	                  "[services] service-with-a-name-longer-than-forty-by...: must be");
+	expect_refused_at(f, "[sync]\nkey-with-a-name-longer-than-forty-bytes-too = 1\n", 2,
+	                  "unknown key \"key-with-a-name-longer-than-forty-bytes-...\" in [sync]");
+	expect_refused_at(f, "[store]\nkey-with-a-name-longer-than-forty-bytes-too = 1\n", 2,
+	                  "\"key-with-a-name-longer-than-forty-bytes-...\" in [store]");
+	expect_refused_at(f, "[section-with-a-name-longer-than-forty-bytes]\n", 1,
+	                  "unknown section [section-with-a-name-longer-than-forty-by...]");
 	/* iniparser lists neither of these under any section */
 	expect_refused_at(f, "role = owner\n[pam]\nprompt = x\n", 1, "role");
 	expect_refused_at(f, "[pam]\nprompt = x\n[store:x]\npath = /y\n", 3, "section name");

@@ -146,6 +146,23 @@ test_refused_with_line(void **state)
 	expect_parsed(long_line, NULL);
 }
 
+/* A message repeats at most VK_INI_SHOWN bytes of a name, and so always says why. */
+static void
+test_long_names_shown_short(void **state)
+{
+	char text[3 * VK_INI_LINE_MAX], name[VK_INI_LINE_MAX - 8];
+
+	(void)state;
+	memset(name, 'k', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	snprintf(text, sizeof text, "[%s]\n%s = 1\n%s = 2\n", name, name, name);
+	expect_refused(text, 3,
+	               "[kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...] "
+	               "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk... is already set on line 2");
+	snprintf(text, sizeof text, "%s = 1\n", name);
+	expect_refused(text, 1, "k...\" is outside any [section]");
+}
+
 static void
 test_key_limit(void **state)
 {
@@ -181,6 +198,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sections_keys_and_values),
 	    cmocka_unit_test(test_refused_with_line),
+	    cmocka_unit_test(test_long_names_shown_short),
 	    cmocka_unit_test(test_key_limit),
 	    cmocka_unit_test(test_callback_stops),
 	};

@@ -119,7 +119,8 @@ check_set_again(const uint8_t *data, size_t size, const char *sec, const char *k
 	if ((size_t)n <= VK_CONFIG_MAX_SIZE) {
 		vk_rc rc = load(text, (size_t)n, &again, err);
 
-		/* a long key can cut the message short of saying why */
+		/* a message repeats a name cut short (vk_ini_shown); only a long path
+		 * can cut it before it says why */
 		if (rc != VK_ERR_USAGE || (strstr(err, " is already set on line ") == NULL &&
 		                           strlen(err) < VK_ERRLEN - 1))
 			fz_die("[%s] %s set twice, but: %s", sec, key,
