@@ -201,6 +201,8 @@ run_sanitize() {
 run_fuzz() {
 	status=0
 	tests/fuzz/build-and-run.sh "${FUZZ_SECONDS:-60}" >"$out/fuzz.log" 2>&1 || status=$?
+	# a failed target's line, what it found and the input that did it
+	grep -A4 '^fuzz_[a-z_]*: FAILED' "$out/fuzz.log" || :
 	tally fuzz "$out/fuzz.log" "$status"
 }
 
