@@ -100,6 +100,13 @@ PROMOTE=$!
 f_track promote "$PROMOTE"
 k=1
 killed=
+# Where start $k stands is read from files, not from /proc: the mark of its
+# daemon at its kth point (written before it dies there), and the answer to
+# the promotion in the store (which keyadm waits for).
+marked() { grep -q "^pid $pid point $k " "$WORK/fault.mark" 2>/dev/null; }
+answered() {
+	[ -n "$(sqlite3 "$WORK/S1/store/keys.db" "SELECT value FROM meta WHERE name = 'promote_result'" 2>/dev/null)" ]
+}
 while [ "$k" -le 50 ]; do
 	rm -f "$WORK/fault.mark"
 	f_syncd_start S1 LD_PRELOAD="$FAULTPOINT" ASAN_OPTIONS="$FAULT_ASAN_OPTIONS" \
@@ -107,29 +114,28 @@ while [ "$k" -le 50 ]; do
 		VK_FAULT_MARK="$WORK/fault.mark"
 	pid=$(f_syncd_pid S1)
 	# either the daemon dies at its kth point, or the promotion is answered first
-	f_until 60 eval '! f_alive "$pid" || ! f_alive "$PROMOTE"'
-	f_alive "$pid" || {
-		f_syncd_kill S1
-		grep -q "^pid $pid point $k " "$WORK/fault.mark" && [ "$f_status" -eq 137 ] ||
-			{ echo "  (start $k: status $f_status, mark $(cat "$WORK/fault.mark" 2>/dev/null))"; break; }
-		killed="$killed $k:$(cut -d' ' -f5 "$WORK/fault.mark")"
-		k=$((k + 1))
-		continue
-	}
-	break
+	f_until 60 eval 'marked || answered' ||
+		echo "  (start $k: in 60 s, neither its point nor the promotion's answer)"
+	marked || break
+	f_syncd_kill S1
+	[ "$f_status" -eq 137 ] || { echo "  (start $k: status $f_status after its mark)"; break; }
+	killed="$killed $k:$(cut -d' ' -f5 "$WORK/fault.mark")"
+	k=$((k + 1))
 done
 st=0
+# keyadm waits 600 s for an answer that, when the loop gave up, will not come
+answered || f_stop "$PROMOTE"
 wait "$PROMOTE" || st=$?
 f_untrack promote "$PROMOTE"
 # the promoted daemon publishes everything again: done, or killed at its kth point there
 outbox() { sqlite3 "$WORK/S1/store/keys.db" "SELECT count(*) FROM sync_outbox"; }
-f_until 60 eval '! f_alive "$pid" || test "$(outbox)" -eq 0'
-if f_alive "$pid"; then
-	f_syncd_stop S1
-else
+f_until 60 eval 'marked || test "$(outbox)" -eq 0'
+if marked; then
 	f_syncd_kill S1
-	grep -q "^pid $pid point $k " "$WORK/fault.mark" &&
-		killed="$killed $k:$(cut -d' ' -f5 "$WORK/fault.mark")" && k=$((k + 1))
+	killed="$killed $k:$(cut -d' ' -f5 "$WORK/fault.mark")"
+	k=$((k + 1))
+else
+	f_syncd_stop S1
 fi
 check "the standby's daemon died at each point of the promotion in turn ($killed)" \
 	eval 'test "$(echo $killed | wc -w)" -ge 3 && test "$(echo $killed | wc -w)" -eq $((k - 1))'
