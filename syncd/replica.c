@@ -40,8 +40,8 @@ sd_replica_tune(sqlite3 *db)
 }
 
 /*
- * Commits wait for the disk again after a heartbeat's (sd_begin_heartbeat),
- * and a heartbeat's that moved the trust is on the disk: 0, or -1 (logged;
+ * Commits wait for the disk again after a lazy one's (sd_begin_lazy),
+ * and a lazy one that moved the trust is put on the disk: 0, or -1 (logged;
  * sd_begin tries again and applies nothing until it can).
  */
 static int
